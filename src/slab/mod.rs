@@ -1,0 +1,478 @@
+//! The slab: pure bookkeeping of one reservation, with no system calls.
+//!
+//! ```text
+//!  offset 0                                                              span
+//!  ├────────┬────────┬────────┬────────┬────────┬────────┬─ ─ ─ ─ ─ ─ ─ ─ ─┤
+//!  │ chunk  │ chunk  │ chunk  │ chunk  │ chunk  │ chunk  │   unassigned     │
+//!  │ Code   │ Code   │ RO     │ RW     │  (free)│ Code   │   chunks         │
+//!  ├────────┴────────┴────────┴────────┴────────┴────────┴─ ─ ─ ─ ─ ─ ─ ─ ─┤
+//!  │▓▓▓░░▓▓▓▓▓▓░░░░░│▓▓░░░░░░│▓▓▓▓▓░░░│        │░░░░░░▓▓│                  │
+//!  └─ a pool's chunks hold live segments (▓) and coalesced free ranges (░) ───┘
+//! ```
+//!
+//! The reservation is cut into chunks. Each chunk is unassigned or belongs to one pool (one
+//! protection class), so code never shares a page with data. A pool grows by taking a run of
+//! unassigned chunks (best fit), and gives back chunks that become entirely free. Inside a pool,
+//! segments are carved best-fit from coalesced free ranges, at a granule of 16 bytes when the
+//! mapper allows sub-page packing and of a page when it does not.
+//!
+//! Every mutation returns the memory work it implies (commit a chunk, zero freed bytes, release
+//! whole free pages, decommit a chunk) as plain data; the manager applies it through a mapper.
+//! Invariant: every free byte reads as zero once those effects are applied, so a reused byte is
+//! always zero.
+//!
+//! Concurrency: plain data; the manager holds it under its lock.
+
+mod ranges;
+
+use std::fmt;
+
+pub use ranges::RangeSet;
+
+/// A byte range `[start, end)` of offsets from the start of the reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Range {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Range {
+    pub const fn new(start: u64, end: u64) -> Range {
+        Range { start, end }
+    }
+    pub const fn len(&self) -> u64 {
+        self.end - self.start
+    }
+    pub const fn is_empty(&self) -> bool {
+        self.start >= self.end
+    }
+    /// The part of `self` inside `other`, if any.
+    pub fn intersect(&self, other: Range) -> Option<Range> {
+        let r = Range::new(self.start.max(other.start), self.end.min(other.end));
+        (!r.is_empty()).then_some(r)
+    }
+}
+
+impl fmt::Display for Range {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{:#x}, {:#x})", self.start, self.end)
+    }
+}
+
+/// A protection class. Each has its own pool of chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Pool {
+    /// Read + execute.
+    Code = 0,
+    /// Read only.
+    ReadOnly = 1,
+    /// Read + write.
+    ReadWrite = 2,
+}
+
+impl Pool {
+    pub const ALL: [Pool; 3] = [Pool::Code, Pool::ReadOnly, Pool::ReadWrite];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Pool::Code => "code (r-x)",
+            Pool::ReadOnly => "read-only (r--)",
+            Pool::ReadWrite => "read-write (rw-)",
+        }
+    }
+
+    /// One letter for the heap map.
+    pub fn letter(self) -> char {
+        match self {
+            Pool::Code => 'X',
+            Pool::ReadOnly => 'R',
+            Pool::ReadWrite => 'W',
+        }
+    }
+}
+
+/// A size known to be a non-zero power of two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pow2(u64);
+
+impl Pow2 {
+    pub fn new(v: u64) -> Option<Pow2> {
+        v.is_power_of_two().then_some(Pow2(v))
+    }
+    pub fn get(self) -> u64 {
+        self.0
+    }
+    pub fn align_up(self, v: u64) -> Option<u64> {
+        v.checked_add(self.0 - 1).map(|x| x & !(self.0 - 1))
+    }
+    pub fn align_down(self, v: u64) -> u64 {
+        v & !(self.0 - 1)
+    }
+    pub fn is_aligned(self, v: u64) -> bool {
+        v & (self.0 - 1) == 0
+    }
+}
+
+/// The largest span jitslab reserves: every PC-relative 32-bit fixup inside it is in range.
+pub const MAX_SPAN: u64 = 1 << 31;
+/// The allocation granule when sub-page packing is on.
+pub const PACKED_GRANULE: u64 = 16;
+
+/// The geometry of a slab, validated once by [`Layout::new`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub span: u64,
+    pub page: Pow2,
+    pub chunk: Pow2,
+    /// The smallest unit a segment is rounded up to: [`PACKED_GRANULE`] with sub-page packing,
+    /// the page size without.
+    pub granule: Pow2,
+}
+
+impl Layout {
+    /// Checks and completes a slab geometry: `span` bytes in chunks of `chunk` bytes, pages of
+    /// `page` bytes. All arithmetic is checked; the error says which rule failed.
+    pub fn new(span: u64, page: u64, chunk: u64, packed: bool) -> Result<Layout, String> {
+        let page = Pow2::new(page).ok_or_else(|| format!("page size {page:#x} is not a power of two"))?;
+        let chunk = Pow2::new(chunk)
+            .filter(|c| c.get() >= page.get())
+            .ok_or_else(|| format!("chunk size {chunk:#x} must be a power of two of at least one page ({:#x})", page.get()))?;
+        if span == 0 || span > MAX_SPAN {
+            return Err(format!("span {span:#x} must be between one chunk ({:#x}) and 2 GiB ({MAX_SPAN:#x})", chunk.get()));
+        }
+        if !chunk.is_aligned(span) {
+            return Err(format!("span {span:#x} is not a multiple of the chunk size {:#x}", chunk.get()));
+        }
+        let granule = if packed { Pow2(PACKED_GRANULE.min(page.get())) } else { page };
+        Ok(Layout { span, page, chunk, granule })
+    }
+
+    pub fn chunks(&self) -> u64 {
+        self.span / self.chunk.get()
+    }
+}
+
+/// Memory work implied by growing a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AllocEffects {
+    /// Chunks newly given to the pool: make them accessible with the pool's protection.
+    pub commit: Option<Range>,
+}
+
+/// Memory work implied by a free, to apply in field order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FreeEffects {
+    /// Freed bytes on pages that stay in use: write zeros over them.
+    pub zero: [Option<Range>; 2],
+    /// Whole pages that became free: give them back to the OS (they read as zero afterwards).
+    pub release: Option<Range>,
+    /// Chunks given back to the reservation: make them inaccessible.
+    pub decommit: Option<Range>,
+}
+
+/// Why an allocation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlabError {
+    /// Alignment above a page, or not a power of two.
+    BadAlignment { align: u64, page: u64 },
+    /// No room: the request, the free bytes and the largest free range.
+    Full { pool: Pool, size: u64, free: u64, largest: u64 },
+    /// A free of a range that is not a live segment.
+    NotLive { pool: Pool, range: Range },
+}
+
+impl fmt::Display for SlabError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SlabError::BadAlignment { align, page } => write!(
+                f,
+                "alignment {align:#x} is not supported: it must be a power of two no larger than the page size ({page:#x})"
+            ),
+            SlabError::Full { pool, size, free, largest } => write!(
+                f,
+                "reservation full: a {size:#x}-byte {} segment does not fit; {free:#x} bytes are free and the \
+                 largest free range is {largest:#x} bytes (use a larger span)",
+                pool.name()
+            ),
+            SlabError::NotLive { pool, range } => {
+                write!(f, "{range} is not a live segment of the {} pool", pool.name())
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct PoolState {
+    /// Chunk runs owned by this pool.
+    owned: RangeSet,
+    /// Free bytes inside `owned`.
+    free: RangeSet,
+    /// Live segments inside `owned`: start → end.
+    live: std::collections::BTreeMap<u64, u64>,
+    live_bytes: u64,
+}
+
+/// Statistics of one pool, from [`Slab::pool_stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    /// Bytes of chunks given to the pool (accessible address space).
+    pub mapped: u64,
+    /// Bytes of pages that hold at least one live byte: the most the pool can have resident.
+    pub committed: u64,
+    /// Bytes of live segments, rounded to the granule.
+    pub live: u64,
+    pub live_segments: u64,
+    pub free_ranges: u64,
+    pub largest_free: u64,
+}
+
+/// One chunk in the heap map: its owner and how many live bytes it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkUse {
+    pub owner: Option<Pool>,
+    pub live: u64,
+}
+
+/// The bookkeeping of one reservation. See the module docs.
+#[derive(Debug, Clone)]
+pub struct Slab {
+    layout: Layout,
+    unassigned: RangeSet,
+    pools: [PoolState; 3],
+}
+
+impl Slab {
+    pub fn new(layout: Layout) -> Slab {
+        let mut unassigned = RangeSet::default();
+        unassigned.insert(Range::new(0, layout.span));
+        Slab { layout, unassigned, pools: Default::default() }
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Carves a segment of `size` bytes aligned to `align` from `pool`, growing the pool by whole
+    /// chunks when it has no free range that fits. A size of 0 takes one granule, so that every
+    /// segment has an address of its own.
+    pub fn allocate(&mut self, pool: Pool, size: u64, align: u64) -> Result<(Range, AllocEffects), SlabError> {
+        let l = self.layout;
+        let align = Pow2::new(align.max(1))
+            .filter(|a| *a <= l.page)
+            .ok_or(SlabError::BadAlignment { align, page: l.page.get() })?;
+        let align = align.max(l.granule);
+        let full = |s: &Slab| SlabError::Full { pool, size, free: s.free_bytes(), largest: s.largest_free() };
+        let len = match l.granule.align_up(size.max(1)) {
+            Some(len) if len <= l.span => len,
+            _ => return Err(full(self)),
+        };
+        let mut effects = AllocEffects::default();
+        let at = match self.pools[pool as usize].free.find(len, align.get()) {
+            Some(at) => at,
+            None => {
+                // Chunk runs start chunk-aligned, and a chunk is at least a page, so any run of
+                // `len` bytes rounded up to chunks holds the segment.
+                let want = l.chunk.align_up(len).ok_or_else(|| full(self))?;
+                let start = self.unassigned.find(want, l.chunk.get()).ok_or_else(|| full(self))?;
+                let run = Range::new(start, start + want);
+                self.unassigned.remove(run);
+                let p = &mut self.pools[pool as usize];
+                p.owned.insert(run);
+                p.free.insert(run);
+                effects.commit = Some(run);
+                p.free.find(len, align.get()).expect("a fresh chunk run holds the segment")
+            }
+        };
+        let seg = Range::new(at, at + len);
+        let p = &mut self.pools[pool as usize];
+        p.free.remove(seg);
+        p.live.insert(seg.start, seg.end);
+        p.live_bytes += len;
+        self.debug_check();
+        Ok((seg, effects))
+    }
+
+    /// Returns a live segment to its pool, coalescing it with its free neighbours. Gives back the
+    /// chunks that became entirely free, keeping one chunk's worth of free space in the pool so
+    /// that alternating allocate/free does not commit and decommit a chunk each time; the chunk
+    /// kept is the lowest, so what goes back can merge with the unassigned space above it.
+    pub fn free(&mut self, pool: Pool, seg: Range) -> Result<FreeEffects, SlabError> {
+        let l = self.layout;
+        let p = &mut self.pools[pool as usize];
+        if p.live.get(&seg.start) != Some(&seg.end) {
+            return Err(SlabError::NotLive { pool, range: seg });
+        }
+        p.live.remove(&seg.start);
+        p.live_bytes -= seg.len();
+        let merged = p.free.insert(seg);
+
+        let mut fx = FreeEffects::default();
+        // Pages wholly inside the merged free range that hold a byte of `seg`: free for the first time.
+        let rel = Range::new(
+            l.page.align_down(seg.start).max(l.page.align_up(merged.start).unwrap_or(u64::MAX)),
+            l.page.align_up(seg.end).unwrap_or(u64::MAX).min(l.page.align_down(merged.end)),
+        );
+        if rel.is_empty() {
+            fx.zero[0] = Some(seg);
+        } else {
+            fx.release = Some(rel);
+            fx.zero = [Range::new(seg.start, rel.start), Range::new(rel.end, seg.end)].map(|r| (!r.is_empty()).then_some(r));
+        }
+
+        let interior = Range::new(l.chunk.align_up(merged.start).unwrap_or(u64::MAX), l.chunk.align_down(merged.end));
+        if !interior.is_empty() {
+            let keep = if p.free.total() - interior.len() < l.chunk.get() { l.chunk.get() } else { 0 };
+            let give = Range::new(interior.start + keep, interior.end);
+            if !give.is_empty() {
+                p.free.remove(give);
+                p.owned.remove(give);
+                self.unassigned.insert(give);
+                fx.decommit = Some(give);
+            }
+        }
+        self.debug_check();
+        Ok(fx)
+    }
+
+    /// Free bytes: unassigned chunks plus free ranges inside the pools.
+    pub fn free_bytes(&self) -> u64 {
+        self.unassigned.total() + self.pools.iter().map(|p| p.free.total()).sum::<u64>()
+    }
+
+    /// The largest free range, in a pool or unassigned.
+    pub fn largest_free(&self) -> u64 {
+        self.pools.iter().map(|p| p.free.largest()).fold(self.unassigned.largest(), u64::max)
+    }
+
+    pub fn unassigned_bytes(&self) -> u64 {
+        self.unassigned.total()
+    }
+
+    pub fn pool_stats(&self, pool: Pool) -> PoolStats {
+        let p = &self.pools[pool as usize];
+        let page = self.layout.page;
+        let wholly_free: u64 = p
+            .free
+            .iter()
+            .map(|r| l_sub(page.align_down(r.end), page.align_up(r.start).unwrap_or(u64::MAX)))
+            .sum();
+        PoolStats {
+            mapped: p.owned.total(),
+            committed: p.owned.total() - wholly_free,
+            live: p.live_bytes,
+            live_segments: p.live.len() as u64,
+            free_ranges: p.free.count() as u64,
+            largest_free: p.free.largest(),
+        }
+    }
+
+    /// Every live segment of `pool`, in address order.
+    pub fn live_segments(&self, pool: Pool) -> impl Iterator<Item = Range> + '_ {
+        self.pools[pool as usize].live.iter().map(|(&s, &e)| Range::new(s, e))
+    }
+
+    /// Owner and live bytes of every chunk, in address order (for the heap map).
+    pub fn chunk_map(&self) -> Vec<ChunkUse> {
+        let c = self.layout.chunk.get();
+        let mut map = vec![ChunkUse { owner: None, live: 0 }; self.layout.chunks() as usize];
+        for pool in Pool::ALL {
+            let p = &self.pools[pool as usize];
+            for run in p.owned.iter() {
+                for i in run.start / c..run.end / c {
+                    map[i as usize].owner = Some(pool);
+                }
+            }
+            for (&s, &e) in &p.live {
+                let mut at = s;
+                while at < e {
+                    let next = ((at / c) + 1) * c;
+                    map[(at / c) as usize].live += next.min(e) - at;
+                    at = next;
+                }
+            }
+        }
+        map
+    }
+
+    /// Checks every invariant of the slab: the chunks are partitioned between the unassigned set
+    /// and the pools; inside each pool, live segments and free ranges are granule-aligned,
+    /// disjoint, inside the pool's chunks and cover them exactly; free ranges are coalesced; the
+    /// byte accounting adds up.
+    pub fn check(&self) -> Result<(), String> {
+        let l = &self.layout;
+        self.unassigned.check("unassigned chunks")?;
+        let mut chunks: Vec<Range> = self.unassigned.iter().collect();
+        for pool in Pool::ALL {
+            let p = &self.pools[pool as usize];
+            let name = pool.name();
+            p.owned.check(&format!("{name} chunks"))?;
+            p.free.check(&format!("{name} free ranges"))?;
+            chunks.extend(p.owned.iter());
+
+            let mut pieces: Vec<Range> = p.free.iter().collect();
+            let mut live_sum = 0;
+            for (&s, &e) in &p.live {
+                if s >= e {
+                    return Err(format!("{name}: empty live segment at {s:#x}"));
+                }
+                live_sum += e - s;
+                pieces.push(Range::new(s, e));
+            }
+            if live_sum != p.live_bytes {
+                return Err(format!("{name}: live segments add up to {live_sum:#x}, the count says {:#x}", p.live_bytes));
+            }
+            if live_sum + p.free.total() != p.owned.total() {
+                return Err(format!(
+                    "{name}: live {live_sum:#x} + free {:#x} != chunks {:#x}",
+                    p.free.total(),
+                    p.owned.total()
+                ));
+            }
+            pieces.sort_unstable();
+            for w in pieces.windows(2) {
+                if w[0].end > w[1].start {
+                    return Err(format!("{name}: {} and {} overlap", w[0], w[1]));
+                }
+            }
+            for r in &pieces {
+                if !l.granule.is_aligned(r.start) || !l.granule.is_aligned(r.end) {
+                    return Err(format!("{name}: {r} is not aligned to the granule {:#x}", l.granule.get()));
+                }
+                match p.owned.containing(r.start) {
+                    Some(run) if r.end <= run.end => {}
+                    _ => return Err(format!("{name}: {r} lies outside the pool's chunks")),
+                }
+            }
+        }
+        chunks.sort_unstable();
+        let mut at = 0;
+        for r in &chunks {
+            if r.start != at {
+                return Err(format!("chunks: gap or overlap at {at:#x} (next run {r})"));
+            }
+            if !l.chunk.is_aligned(r.start) || !l.chunk.is_aligned(r.end) {
+                return Err(format!("chunks: run {r} is not chunk-aligned"));
+            }
+            at = r.end;
+        }
+        if at != l.span {
+            return Err(format!("chunks: cover up to {at:#x}, the span is {:#x}", l.span));
+        }
+        Ok(())
+    }
+
+    /// Runs [`Slab::check`] after each mutation in debug builds.
+    fn debug_check(&self) {
+        #[cfg(debug_assertions)]
+        if let Err(e) = self.check() {
+            panic!("jitslab slab invariant broken: {e}");
+        }
+    }
+}
+
+fn l_sub(a: u64, b: u64) -> u64 {
+    a.saturating_sub(b)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,279 @@
+use super::*;
+use crate::testing::{with_seed, Rng};
+
+const PAGE: u64 = 4096;
+
+/// A byte-level model of the reservation: every byte's content, to check that the slab's effects
+/// keep the "free bytes read as zero" invariant and that segments never overlap.
+struct Model {
+    slab: Slab,
+    bytes: Vec<u8>,
+    live: Vec<(Pool, Range)>,
+}
+
+impl Model {
+    fn new(layout: Layout) -> Model {
+        Model { slab: Slab::new(layout), bytes: vec![0; layout.span as usize], live: Vec::new() }
+    }
+
+    /// Allocates, checks the new segment reads as zero and overlaps nothing, then dirties it.
+    fn alloc(&mut self, pool: Pool, size: u64, align: u64) -> Result<Range, SlabError> {
+        let l = *self.slab.layout();
+        let pool_roomy = self.slab.pools[pool as usize].free.largest();
+        let unassigned = self.slab.unassigned.largest();
+        let r = self.slab.allocate(pool, size, align);
+        let len = l.granule.align_up(size.max(1)).unwrap();
+        let a = align.max(l.granule.get());
+        let must_fit = pool_roomy >= len + a - 1 || unassigned >= l.chunk.align_up(len).unwrap();
+        match r {
+            Ok((seg, _fx)) => {
+                assert!(seg.len() >= size && seg.start % align.max(1) == 0, "{seg} for {size:#x} aligned {align:#x}");
+                assert!(seg.end <= l.span);
+                for &(_, other) in &self.live {
+                    assert!(seg.intersect(other).is_none(), "{seg} overlaps live {other}");
+                }
+                let bytes = &mut self.bytes[seg.start as usize..seg.end as usize];
+                assert!(bytes.iter().all(|&b| b == 0), "reused bytes of {seg} are not zero");
+                bytes.fill(0xa5);
+                self.live.push((pool, seg));
+                Ok(seg)
+            }
+            Err(e) => {
+                assert!(!must_fit, "{e} although a free range fits (pool largest {pool_roomy:#x}, unassigned {unassigned:#x})");
+                Err(e)
+            }
+        }
+    }
+
+    /// Frees live segment `i` and applies the effects to the byte model.
+    fn free(&mut self, i: usize) -> FreeEffects {
+        let (pool, seg) = self.live.swap_remove(i);
+        let fx = self.slab.free(pool, seg).expect("free of a live segment");
+        for r in fx.zero.iter().flatten().chain(fx.release.iter()) {
+            self.bytes[r.start as usize..r.end as usize].fill(0);
+        }
+        let freed: &[u8] = &self.bytes[seg.start as usize..seg.end as usize];
+        assert!(freed.iter().all(|&b| b == 0), "{seg} not fully zeroed or released: {fx:?}");
+        if let Some(rel) = fx.release {
+            assert!(rel.start % PAGE == 0 && rel.end % PAGE == 0, "release {rel} is not whole pages");
+            for &(_, other) in &self.live {
+                assert!(rel.intersect(other).is_none(), "released {rel} holds live {other}");
+            }
+        }
+        fx
+    }
+}
+
+fn layout(span: u64, chunk: u64, packed: bool) -> Layout {
+    Layout::new(span, PAGE, chunk, packed).unwrap()
+}
+
+#[test]
+fn range_set_coalesces_with_both_neighbours() {
+    let mut s = RangeSet::default();
+    s.insert(Range::new(0, 16));
+    s.insert(Range::new(32, 48));
+    assert_eq!(s.count(), 2);
+    assert_eq!(s.insert(Range::new(16, 32)), Range::new(0, 48));
+    assert_eq!(s.count(), 1);
+    assert_eq!(s.total(), 48);
+    s.check("test").unwrap();
+}
+
+#[test]
+fn range_set_remove_splits_and_find_is_best_fit() {
+    let mut s = RangeSet::default();
+    s.insert(Range::new(0, 1000));
+    s.insert(Range::new(2000, 2100));
+    s.remove(Range::new(100, 200));
+    assert_eq!(s.iter().collect::<Vec<_>>(), vec![Range::new(0, 100), Range::new(200, 1000), Range::new(2000, 2100)]);
+    // The shortest range that holds 100 bytes is [0,100), then [2000,2100).
+    assert_eq!(s.find(100, 1), Some(0));
+    assert_eq!(s.find(100, 16), Some(0));
+    // Aligned to 64, [0,100) and [2000,2100) no longer hold 100 bytes past alignment... [0,100)
+    // does (0 is aligned); [2000,2100) does not (2048+100 > 2100).
+    assert_eq!(s.find(90, 2048), Some(0));
+    assert_eq!(s.find(101, 2048), None);
+    s.check("test").unwrap();
+}
+
+#[test]
+fn layout_rejects_bad_geometry_with_a_reason() {
+    assert!(Layout::new(0, PAGE, PAGE, true).unwrap_err().contains("span"));
+    assert!(Layout::new(MAX_SPAN * 2, PAGE, PAGE, true).unwrap_err().contains("2 GiB"));
+    assert!(Layout::new(3 * PAGE, PAGE, 2 * PAGE, true).unwrap_err().contains("multiple"));
+    assert!(Layout::new(4 * PAGE, PAGE, PAGE / 2, true).unwrap_err().contains("chunk size"));
+    assert!(Layout::new(4 * PAGE, 3000, 4096, true).unwrap_err().contains("page size"));
+    assert_eq!(Layout::new(MAX_SPAN, PAGE, 1 << 18, false).unwrap().granule.get(), PAGE);
+}
+
+/// Guards coalescing inside a pool: two adjacent freed ranges must serve a request that only
+/// fits in their union, in a reservation with no room left to grow.
+#[test]
+fn coalesced_neighbours_serve_a_request_only_their_union_fits() {
+    let mut m = Model::new(layout(8 * PAGE, 8 * PAGE, true));
+    let a = m.alloc(Pool::Code, 2 * PAGE, 16).unwrap();
+    let b = m.alloc(Pool::Code, 2 * PAGE, 16).unwrap();
+    let _c = m.alloc(Pool::Code, 4 * PAGE, 16).unwrap();
+    assert!(m.alloc(Pool::Code, 16, 16).is_err(), "the reservation should be full");
+    assert_eq!(a.end, b.start, "a and b should be adjacent for this test to mean anything");
+    let ia = m.live.iter().position(|&(_, r)| r == a).unwrap();
+    m.free(ia);
+    let ib = m.live.iter().position(|&(_, r)| r == b).unwrap();
+    m.free(ib);
+    let u = m.alloc(Pool::Code, 4 * PAGE, 16).expect("the union of a and b holds 4 pages");
+    assert_eq!(u, Range::new(a.start, b.end));
+}
+
+/// Guards zeroing and page release: freed bytes on a page still in use are zeroed; a page that
+/// becomes wholly free is released.
+#[test]
+fn freed_bytes_are_zeroed_and_wholly_free_pages_released() {
+    let mut m = Model::new(layout(16 * PAGE, 4 * PAGE, true));
+    let a = m.alloc(Pool::ReadWrite, 100, 16).unwrap();
+    let b = m.alloc(Pool::ReadWrite, 100, 16).unwrap();
+    assert_eq!(a.start / PAGE, b.start / PAGE, "a and b share a page");
+    let fx = m.free(0);
+    assert_eq!(fx.zero[0], Some(a));
+    assert_eq!(fx.release, None, "the page still holds b");
+    let fx = m.free(0);
+    assert_eq!(fx.release, Some(Range::new(0, PAGE)), "the page is wholly free now");
+    assert_eq!(fx.zero, [None, None], "released bytes need no zeroing");
+    let _ = b;
+}
+
+/// Guards giving chunks back: a pool keeps one free chunk, the rest return to the reservation
+/// and can serve another pool.
+#[test]
+fn wholly_free_chunks_return_to_the_reservation() {
+    let chunk = 4 * PAGE;
+    let mut m = Model::new(layout(4 * chunk, chunk, true));
+    m.alloc(Pool::Code, 3 * chunk, 16).unwrap();
+    assert_eq!(m.slab.unassigned_bytes(), chunk);
+    let fx = m.free(0);
+    assert_eq!(fx.decommit.map(|r| r.len()), Some(2 * chunk), "one chunk stays with the pool");
+    assert_eq!(m.slab.pool_stats(Pool::Code).mapped, chunk);
+    m.alloc(Pool::ReadWrite, 3 * chunk, 16).expect("the chunks given back serve another pool");
+}
+
+#[test]
+fn full_reservation_error_gives_request_free_and_largest_in_hex() {
+    let mut m = Model::new(layout(4 * PAGE, PAGE, true));
+    m.alloc(Pool::Code, 3 * PAGE, 16).unwrap();
+    let e = m.alloc(Pool::ReadOnly, 2 * PAGE, 16).unwrap_err();
+    assert_eq!(e, SlabError::Full { pool: Pool::ReadOnly, size: 0x2000, free: 0x1000, largest: 0x1000 });
+    let text = e.to_string();
+    assert!(text.contains("0x2000-byte") && text.contains("0x1000 bytes are free") && text.contains("largest free range is 0x1000"), "{text}");
+    // Sizes beyond the span or near u64::MAX are the same clear error, never an overflow.
+    assert!(matches!(m.slab.allocate(Pool::Code, u64::MAX, 1), Err(SlabError::Full { .. })));
+    assert!(matches!(m.slab.allocate(Pool::Code, u64::MAX - 8, 4096), Err(SlabError::Full { .. })));
+}
+
+#[test]
+fn alignment_above_a_page_or_not_a_power_of_two_is_an_error() {
+    let mut s = Slab::new(layout(16 * PAGE, PAGE, true));
+    assert!(matches!(s.allocate(Pool::Code, 16, 2 * PAGE), Err(SlabError::BadAlignment { .. })));
+    assert!(matches!(s.allocate(Pool::Code, 16, 24), Err(SlabError::BadAlignment { .. })));
+    let (r, _) = s.allocate(Pool::Code, 16, PAGE).unwrap();
+    assert_eq!(r.start % PAGE, 0);
+}
+
+#[test]
+fn free_of_a_range_that_is_not_live_is_an_error() {
+    let mut s = Slab::new(layout(16 * PAGE, PAGE, true));
+    let (r, _) = s.allocate(Pool::Code, 100, 16).unwrap();
+    assert!(matches!(s.free(Pool::ReadOnly, r), Err(SlabError::NotLive { .. })), "wrong pool");
+    s.free(Pool::Code, r).unwrap();
+    assert!(matches!(s.free(Pool::Code, r), Err(SlabError::NotLive { .. })), "double free");
+    s.check().unwrap();
+}
+
+#[test]
+fn page_granular_slab_never_shares_a_page_between_segments() {
+    let mut m = Model::new(layout(64 * PAGE, 4 * PAGE, false));
+    let a = m.alloc(Pool::Code, 10, 1).unwrap();
+    let b = m.alloc(Pool::Code, 10, 1).unwrap();
+    assert_eq!(a.len(), PAGE);
+    assert_eq!(b.start % PAGE, 0);
+    let fx = m.free(0);
+    assert_eq!(fx.release, Some(a), "a page-granular free releases the segment's own pages");
+}
+
+/// Every sequence of up to four operations on a tiny slab, with both granules; the byte model and
+/// the invariant checker (run after every mutation in debug builds) judge each step.
+#[test]
+fn exhaustive_small_grid() {
+    #[derive(Clone, Copy, Debug)]
+    enum Op {
+        Alloc(Pool, u64, u64),
+        Free(usize),
+    }
+    let mut ops = Vec::new();
+    for pool in [Pool::Code, Pool::ReadWrite] {
+        for size in [0, 40, PAGE - 8, PAGE + 1, 3 * PAGE] {
+            for align in [1, 64, PAGE] {
+                ops.push(Op::Alloc(pool, size, align));
+            }
+        }
+    }
+    for i in 0..3 {
+        ops.push(Op::Free(i));
+    }
+    fn walk(m: &Model, ops: &[Op], depth: usize, count: &mut u64) {
+        if depth == 0 {
+            return;
+        }
+        for &op in ops {
+            if let Op::Free(i) = op {
+                if i >= m.live.len() {
+                    continue;
+                }
+            }
+            let mut next = Model { slab: m.slab.clone(), bytes: m.bytes.clone(), live: m.live.clone() };
+            match op {
+                Op::Alloc(p, s, a) => drop(next.alloc(p, s, a)),
+                Op::Free(i) => drop(next.free(i)),
+            }
+            next.slab.check().unwrap_or_else(|e| panic!("after {op:?}: {e}"));
+            *count += 1;
+            walk(&next, ops, depth - 1, count);
+        }
+    }
+    for packed in [true, false] {
+        let mut count = 0;
+        walk(&Model::new(layout(8 * PAGE, 2 * PAGE, packed)), &ops, 3, &mut count);
+        assert!(count > 10_000, "the grid ran only {count} steps");
+    }
+}
+
+/// 10^5 random operations per granule against the byte model and the invariant checker.
+#[test]
+fn randomized_operations_keep_every_invariant() {
+    for packed in [true, false] {
+        with_seed("randomized_operations_keep_every_invariant", |rng: &mut Rng| {
+            let mut m = Model::new(layout(256 * PAGE, 8 * PAGE, packed));
+            let (mut allocs, mut fulls) = (0, 0);
+            for _ in 0..100_000 {
+                if m.live.is_empty() || (m.live.len() < 300 && rng.chance(55)) {
+                    let pool = Pool::ALL[rng.below(3) as usize];
+                    let size = match rng.below(10) {
+                        0 => rng.below(12 * PAGE),
+                        1..=3 => rng.below(PAGE),
+                        _ => rng.below(256),
+                    };
+                    let align = 1 << rng.below(13);
+                    match m.alloc(pool, size, align) {
+                        Ok(_) => allocs += 1,
+                        Err(SlabError::Full { .. }) => fulls += 1,
+                        Err(e) => panic!("{e}"),
+                    }
+                } else {
+                    let i = rng.below(m.live.len() as u64) as usize;
+                    m.free(i);
+                }
+            }
+            assert!(allocs > 20_000, "only {allocs} allocations succeeded ({fulls} full)");
+            m.slab.check().unwrap();
+        });
+    }
+}

@@ -1,0 +1,241 @@
+//! Raw operating-system calls, and nothing else.
+//!
+//! Contract of this layer:
+//! - every function is a thin wrapper over one system call (or one read of a `/proc` file);
+//! - a failure comes back as [`OsError`], which names the call, its arguments and the errno
+//!   text; nothing here panics or `unwrap`s an OS result;
+//! - nothing here keeps state: callers own every mapping and descriptor they get back and
+//!   count the calls they make (see `mapper::SysCounters`).
+//!
+//! Concurrency: the calls are as thread-safe as the kernel's; the layer adds no locks.
+
+use std::ffi::CStr;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// An OS call that failed: which call, on what, and the errno text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OsError {
+    /// The call and its arguments, e.g. `mprotect(0x7f0000000000, 0x1000, r-x)`.
+    pub call: String,
+    /// The raw errno value.
+    pub errno: i32,
+}
+
+impl OsError {
+    fn last(call: String) -> OsError {
+        OsError { call, errno: io::Error::last_os_error().raw_os_error().unwrap_or(0) }
+    }
+}
+
+impl fmt::Display for OsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failed: {}", self.call, io::Error::from_raw_os_error(self.errno))
+    }
+}
+
+impl std::error::Error for OsError {}
+
+pub type OsResult<T> = Result<T, OsError>;
+
+/// Access rights of a mapping, as the kernel sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+}
+
+impl Access {
+    pub const NONE: Access = Access { read: false, write: false, exec: false };
+    pub const R: Access = Access { read: true, write: false, exec: false };
+    pub const RW: Access = Access { read: true, write: true, exec: false };
+    pub const RX: Access = Access { read: true, write: false, exec: true };
+
+    fn bits(self) -> libc::c_int {
+        let mut p = libc::PROT_NONE;
+        if self.read {
+            p |= libc::PROT_READ;
+        }
+        if self.write {
+            p |= libc::PROT_WRITE;
+        }
+        if self.exec {
+            p |= libc::PROT_EXEC;
+        }
+        p
+    }
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = |on: bool, ch: char| if on { ch } else { '-' };
+        write!(f, "{}{}{}", c(self.read, 'r'), c(self.write, 'w'), c(self.exec, 'x'))
+    }
+}
+
+/// The system page size.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n <= 0 {
+        4096
+    } else {
+        n as u64
+    }
+}
+
+/// Reserves `len` bytes of inaccessible, uncommitted address space
+/// (`PROT_NONE`, `MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE`).
+///
+/// With `at = Some(addr)` the kernel must use exactly that address (`MAP_FIXED_NOREPLACE`); if
+/// anything is mapped there the call fails with `EEXIST` and nothing is replaced.
+pub fn reserve(len: u64, at: Option<u64>) -> OsResult<u64> {
+    let flags = libc::MAP_PRIVATE
+        | libc::MAP_ANONYMOUS
+        | libc::MAP_NORESERVE
+        | if at.is_some() { libc::MAP_FIXED_NOREPLACE } else { 0 };
+    let hint = at.unwrap_or(0) as *mut libc::c_void;
+    // SAFETY: a fresh anonymous mapping; MAP_FIXED_NOREPLACE never replaces an existing one.
+    let p = unsafe { libc::mmap(hint, len as usize, libc::PROT_NONE, flags, -1, 0) };
+    let call = || match at {
+        Some(a) => format!("mmap({a:#x}, {len:#x}, ---, MAP_FIXED_NOREPLACE|MAP_NORESERVE)"),
+        None => format!("mmap(NULL, {len:#x}, ---, MAP_NORESERVE)"),
+    };
+    if p == libc::MAP_FAILED {
+        return Err(OsError::last(call()));
+    }
+    let got = p as u64;
+    if let Some(a) = at {
+        // Kernels before 4.17 ignore MAP_FIXED_NOREPLACE and treat it as a hint.
+        if got != a {
+            // SAFETY: we just created this mapping and nobody else knows of it.
+            unsafe { libc::munmap(p, len as usize) };
+            return Err(OsError { call: call(), errno: libc::EEXIST });
+        }
+    }
+    Ok(got)
+}
+
+/// Maps `len` bytes of `fd` from offset 0, shared, with the given access. With `at`, the mapping
+/// replaces whatever the caller had at that address (`MAP_FIXED`): the caller must own that range.
+///
+/// # Safety
+/// With `at = Some(addr)`, `[addr, addr+len)` must be address space the caller owns and that
+/// nothing else references, since its old contents are replaced.
+pub unsafe fn map_shared(fd: &OwnedFd, len: u64, access: Access, at: Option<u64>) -> OsResult<u64> {
+    let flags = libc::MAP_SHARED | if at.is_some() { libc::MAP_FIXED } else { 0 };
+    let hint = at.unwrap_or(0) as *mut libc::c_void;
+    // SAFETY: the caller guarantees that a fixed target range is its own (see above).
+    let p = unsafe { libc::mmap(hint, len as usize, access.bits(), flags, fd.as_raw_fd(), 0) };
+    if p == libc::MAP_FAILED {
+        let at = at.map_or("NULL".to_string(), |a| format!("{a:#x}"));
+        return Err(OsError::last(format!("mmap({at}, {len:#x}, {access}, MAP_SHARED, memfd)")));
+    }
+    Ok(p as u64)
+}
+
+/// Unmaps `[addr, addr+len)`.
+///
+/// # Safety
+/// Nothing may use the range afterwards.
+pub unsafe fn unmap(addr: u64, len: u64) -> OsResult<()> {
+    // SAFETY: the caller guarantees the range is no longer used.
+    let r = unsafe { libc::munmap(addr as *mut libc::c_void, len as usize) };
+    if r != 0 {
+        return Err(OsError::last(format!("munmap({addr:#x}, {len:#x})")));
+    }
+    Ok(())
+}
+
+/// Changes the access of `[addr, addr+len)`.
+///
+/// # Safety
+/// The range must be mapped and owned by the caller; no live reference may rely on the access
+/// being taken away.
+pub unsafe fn protect(addr: u64, len: u64, access: Access) -> OsResult<()> {
+    // SAFETY: the caller owns the range.
+    let r = unsafe { libc::mprotect(addr as *mut libc::c_void, len as usize, access.bits()) };
+    if r != 0 {
+        return Err(OsError::last(format!("mprotect({addr:#x}, {len:#x}, {access})")));
+    }
+    Ok(())
+}
+
+/// Drops the pages of a private anonymous range: they read as zero afterwards
+/// (`madvise(MADV_DONTNEED)`).
+///
+/// # Safety
+/// The range must be owned by the caller and hold nothing anyone still needs.
+pub unsafe fn discard(addr: u64, len: u64) -> OsResult<()> {
+    // SAFETY: the caller owns the range and its contents are dead.
+    let r = unsafe { libc::madvise(addr as *mut libc::c_void, len as usize, libc::MADV_DONTNEED) };
+    if r != 0 {
+        return Err(OsError::last(format!("madvise({addr:#x}, {len:#x}, MADV_DONTNEED)")));
+    }
+    Ok(())
+}
+
+/// Creates an anonymous memory file of `len` bytes (sparse: no page is allocated until touched).
+/// It asks for an executable memfd (`MFD_EXEC`) where the kernel knows that flag, since kernels
+/// with `vm.memfd_noexec` seal plain memfds against `PROT_EXEC`.
+pub fn memfd(name: &CStr, len: u64) -> OsResult<OwnedFd> {
+    const MFD_EXEC: libc::c_uint = 0x10;
+    let create = |flags: libc::c_uint| {
+        // SAFETY: `name` is a valid C string; memfd_create has no other preconditions.
+        unsafe { libc::memfd_create(name.as_ptr(), flags) }
+    };
+    let mut fd = create(libc::MFD_CLOEXEC | MFD_EXEC);
+    if fd < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+        fd = create(libc::MFD_CLOEXEC); // a kernel older than 6.3
+    }
+    if fd < 0 {
+        return Err(OsError::last(format!("memfd_create({name:?})")));
+    }
+    // SAFETY: memfd_create returned a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ftruncate on a descriptor we own.
+    if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
+        return Err(OsError::last(format!("ftruncate(memfd, {len:#x})")));
+    }
+    Ok(fd)
+}
+
+/// Frees the file pages backing `[offset, offset+len)` of `fd`; they read as zero afterwards in
+/// every mapping (`fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)`).
+pub fn punch_hole(fd: &OwnedFd, offset: u64, len: u64) -> OsResult<()> {
+    let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+    // SAFETY: fallocate on a descriptor we own; it cannot touch our address space directly.
+    let r = unsafe { libc::fallocate(fd.as_raw_fd(), mode, offset as libc::off_t, len as libc::off_t) };
+    if r != 0 {
+        return Err(OsError::last(format!("fallocate(memfd, PUNCH_HOLE, {offset:#x}, {len:#x})")));
+    }
+    Ok(())
+}
+
+/// The mapped ranges of this process, `[start, end)`, in address order (from `/proc/self/maps`).
+pub fn mapped_ranges() -> OsResult<Vec<(u64, u64)>> {
+    let text = std::fs::read_to_string("/proc/self/maps").map_err(|e| OsError {
+        call: "read(/proc/self/maps)".into(),
+        errno: e.raw_os_error().unwrap_or(0),
+    })?;
+    let mut out: Vec<(u64, u64)> = text
+        .lines()
+        .filter_map(|l| {
+            let range = l.split_whitespace().next()?;
+            let (a, b) = range.split_once('-')?;
+            Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
+        })
+        .collect();
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// The lowest address a process may map (`vm.mmap_min_addr`); 64 KiB when it can't be read.
+pub fn mmap_min_addr() -> u64 {
+    std::fs::read_to_string("/proc/sys/vm/mmap_min_addr")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0x10000)
+}
