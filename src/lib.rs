@@ -9,7 +9,10 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod mapper;
 pub mod slab;
+pub mod sps;
 pub mod sys;
 #[doc(hidden)]
 pub mod testing;
+pub mod wrapper;

@@ -239,3 +239,18 @@ pub fn mmap_min_addr() -> u64 {
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0x10000)
 }
+
+/// Makes instructions written to `[addr, addr+len)` visible to instruction fetch. x86-64 keeps
+/// its caches coherent, so there it is nothing; elsewhere it is the compiler runtime's
+/// `__clear_cache`.
+pub fn flush_icache(addr: u64, len: u64) {
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "x86")))]
+    {
+        extern "C" {
+            fn __clear_cache(start: *mut libc::c_char, end: *mut libc::c_char);
+        }
+        // SAFETY: __clear_cache only maintains caches for the range; it reads no memory.
+        unsafe { __clear_cache(addr as *mut libc::c_char, (addr + len) as *mut libc::c_char) };
+    }
+    let _ = (addr, len);
+}

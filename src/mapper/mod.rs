@@ -1,0 +1,228 @@
+//! Mappers: the memory behind a slab. A mapper owns one reservation and turns the slab's
+//! bookkeeping effects into memory operations.
+//!
+//! ```text
+//!  single view                         dual view (memfd mapped twice)
+//!  ┌──────────────────────────┐        executing view (executor addresses)
+//!  │ reservation, PROT_NONE   │        ┌────────┬────────┬────────┬──────────────┐
+//!  │ chunks committed RW;     │        │ r-x    │ r--    │ rw-    │ --- (unused) │
+//!  │ a segment is mprotected  │        └────────┴────────┴────────┴──────────────┘
+//!  │ to its final protection  │             same memfd pages
+//!  │ at finalize (pages are   │        ┌────────┬────────┬────────┬──────────────┐
+//!  │ never shared)            │        │ rw-    │ rw-    │ rw-    │ rw- (sparse) │
+//!  └──────────────────────────┘        └────────┴────────┴────────┴──────────────┘
+//!                                      working view (the linker writes here)
+//! ```
+//!
+//! - [`SingleView`]: working memory is the final memory; protections are applied per segment at
+//!   finalize, so segments must be page-granular.
+//! - [`DualView`]: each chunk of the executing view gets its pool's protection once, when the
+//!   pool takes the chunk; the linker writes through a separate RW view. No `mprotect` per
+//!   allocation, no page ever writable and executable in one view, and segments can share pages.
+//!
+//! The remote mappers (a separate executor process) come in later layers.
+//!
+//! Concurrency: a mapper is `Send + Sync`. Its methods touch only the ranges they are given, and
+//! the manager never hands two threads the same range, so mappers need no locks of their own;
+//! their counters are atomics.
+
+mod dual;
+pub mod placement;
+mod single;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use dual::DualView;
+pub use placement::Placement;
+pub use single::SingleView;
+
+use crate::slab::{Pool, Range};
+use crate::sys::{self, Access, OsError};
+
+/// Which mapper a manager should use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MapperChoice {
+    /// Dual view, falling back to single view (with a logged reason) where the OS refuses it.
+    #[default]
+    Auto,
+    SingleView,
+    /// Dual view, or an error.
+    DualView,
+}
+
+/// The kind of mapper in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapperKind {
+    SingleView,
+    DualView,
+}
+
+impl fmt::Display for MapperKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MapperKind::SingleView => "single view",
+            MapperKind::DualView => "dual view",
+        })
+    }
+}
+
+/// Counts of the memory system calls a mapper made.
+#[derive(Debug, Default)]
+pub struct SysCounters {
+    mmap: AtomicU64,
+    munmap: AtomicU64,
+    mprotect: AtomicU64,
+    madvise: AtomicU64,
+    fallocate: AtomicU64,
+}
+
+/// A snapshot of [`SysCounters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SysCounts {
+    pub mmap: u64,
+    pub munmap: u64,
+    pub mprotect: u64,
+    pub madvise: u64,
+    pub fallocate: u64,
+}
+
+impl SysCounters {
+    pub fn count_mmap(&self) {
+        self.mmap.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn count_munmap(&self) {
+        self.munmap.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn count_mprotect(&self) {
+        self.mprotect.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn count_madvise(&self) {
+        self.madvise.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn count_fallocate(&self) {
+        self.fallocate.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn snapshot(&self) -> SysCounts {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        SysCounts {
+            mmap: get(&self.mmap),
+            munmap: get(&self.munmap),
+            mprotect: get(&self.mprotect),
+            madvise: get(&self.madvise),
+            fallocate: get(&self.fallocate),
+        }
+    }
+}
+
+/// The final protection of a pool.
+pub fn pool_access(pool: Pool) -> Access {
+    match pool {
+        Pool::Code => Access::RX,
+        Pool::ReadOnly => Access::R,
+        Pool::ReadWrite => Access::RW,
+    }
+}
+
+/// The memory behind one slab. See the module docs.
+pub trait Mapper: Send + Sync {
+    fn kind(&self) -> MapperKind;
+    /// Whether segments of different allocations may share a page.
+    fn packs_subpage(&self) -> bool;
+    /// The executor address of the reservation's first byte.
+    fn base(&self) -> u64;
+    fn span(&self) -> u64;
+    /// Where the linker writes the byte at `offset`.
+    fn working(&self, offset: u64) -> *mut u8;
+    /// Makes chunks given to `pool` usable.
+    fn commit(&self, chunks: Range, pool: Pool) -> Result<(), OsError>;
+    /// Makes chunks given back by a pool inaccessible. Their pages were already released.
+    fn decommit(&self, chunks: Range) -> Result<(), OsError>;
+    /// Gives a finalized segment its pool's protection in the executing view.
+    fn protect(&self, seg: Range, pool: Pool) -> Result<(), OsError>;
+    /// Undoes [`Mapper::protect`] before a segment's bytes are zeroed or released.
+    fn unprotect(&self, seg: Range, pool: Pool) -> Result<(), OsError>;
+    /// Returns whole pages to the OS; they read as zero afterwards.
+    fn release(&self, pages: Range) -> Result<(), OsError>;
+    fn counters(&self) -> &SysCounters;
+
+    /// Writes zeros over `r` through the working view.
+    fn zero(&self, r: Range) {
+        // SAFETY: `r` lies inside the reservation (the slab only produces such ranges), the
+        // working view is writable over all committed chunks, and the manager hands `r` to one
+        // thread at a time.
+        unsafe { std::ptr::write_bytes(self.working(r.start), 0, r.len() as usize) };
+    }
+}
+
+/// Address space owned by a mapper: unmapped on drop.
+#[derive(Debug)]
+struct Mapping {
+    addr: u64,
+    len: u64,
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is owned by this value and dropped with the mapper, after the manager
+        // has stopped handing out its addresses. A failure here cannot be reported; it leaves
+        // address space behind, nothing worse.
+        let _ = unsafe { sys::unmap(self.addr, self.len) };
+    }
+}
+
+/// What a manager asks of its mapper.
+#[derive(Debug, Clone, Copy)]
+pub struct MapperConfig {
+    pub span: u64,
+    pub placement: Placement,
+    pub choice: MapperChoice,
+    pub page: u64,
+}
+
+/// Creates the mapper `cfg.choice` asks for. With [`MapperChoice::Auto`], a dual view that the OS
+/// refuses falls back to a single view, and the reason comes back as the second value.
+pub fn create(cfg: &MapperConfig) -> Result<(Box<dyn Mapper>, Option<String>), String> {
+    choose(cfg.choice, || DualView::new(cfg).map(|m| Box::new(m) as Box<dyn Mapper>), || {
+        SingleView::new(cfg).map(|m| Box::new(m) as Box<dyn Mapper>)
+    })
+}
+
+/// The fallback policy of [`create`], separate from the syscalls so that it can be tested.
+fn choose<M>(
+    choice: MapperChoice,
+    dual: impl FnOnce() -> Result<M, String>,
+    single: impl FnOnce() -> Result<M, String>,
+) -> Result<(M, Option<String>), String> {
+    match choice {
+        MapperChoice::SingleView => single().map(|m| (m, None)),
+        MapperChoice::DualView => dual().map(|m| (m, None)),
+        MapperChoice::Auto => match dual() {
+            Ok(m) => Ok((m, None)),
+            Err(reason) => {
+                let m = single().map_err(|e| format!("dual view refused ({reason}); single view failed too: {e}"))?;
+                Ok((m, Some(format!("dual view refused, using single view: {reason}"))))
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_falls_back_to_single_view_and_says_why() {
+        let (m, why) = choose(MapperChoice::Auto, || Err::<&str, _>("memfd_create failed: EPERM".into()), || Ok("single")).unwrap();
+        assert_eq!(m, "single");
+        assert!(why.unwrap().contains("memfd_create failed: EPERM"));
+        let (m, why) = choose(MapperChoice::Auto, || Ok("dual"), || Ok("single")).unwrap();
+        assert_eq!((m, why), ("dual", None));
+    }
+
+    #[test]
+    fn forced_dual_view_reports_the_refusal_instead_of_falling_back() {
+        let e = choose(MapperChoice::DualView, || Err::<&str, _>("refused".into()), || Ok("single")).unwrap_err();
+        assert_eq!(e, "refused");
+    }
+}
