@@ -9,6 +9,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod manager;
 pub mod mapper;
 pub mod slab;
 pub mod sps;

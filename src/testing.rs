@@ -39,11 +39,75 @@ pub fn seed() -> u64 {
 }
 
 /// Runs `body` with a fresh seed; if it panics, says which seed replays the failure.
-pub fn with_seed(test: &str, body: impl FnOnce(&mut Rng) + std::panic::UnwindSafe) {
+pub fn with_seed(test: &str, body: impl FnOnce(&mut Rng)) {
     let seed = seed();
-    let result = std::panic::catch_unwind(move || body(&mut Rng::new(seed)));
+    // The panic is re-raised below, so no broken state is observed after it.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || body(&mut Rng::new(seed))));
     if let Err(panic) = result {
         eprintln!("{test} failed with seed {seed}; replay with JITSLAB_SEED={seed}");
         std::panic::resume_unwind(panic);
     }
+}
+
+use std::sync::Mutex;
+
+use crate::sps;
+use crate::wrapper::{ActionPair, CWrapperFunctionResult, WrapperCall};
+
+static ACTION_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// A wrapper function for tests: appends its argument bytes (as text) to a global log, and fails
+/// with the message "refused: <args>" when they start with `fail:`.
+///
+/// # Safety
+/// `args` must point to `len` readable bytes.
+pub unsafe extern "C" fn record_action(args: *const std::ffi::c_char, len: usize) -> CWrapperFunctionResult {
+    // SAFETY: the caller passes a valid buffer.
+    let text = String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(args as *const u8, len) }).into_owned();
+    let failed = text.starts_with("fail:").then(|| format!("refused: {text}"));
+    ACTION_LOG.lock().unwrap_or_else(|p| p.into_inner()).push(text);
+    CWrapperFunctionResult::from_bytes(&sps::encode_error(failed.as_deref()))
+}
+
+/// A call of [`record_action`] with `tag` as its arguments.
+pub fn recorded(tag: &str) -> WrapperCall {
+    WrapperCall { fn_addr: record_action as crate::wrapper::WrapperFn as usize as u64, args: tag.as_bytes().to_vec() }
+}
+
+/// A pair of recorded calls.
+pub fn recorded_pair(finalize: &str, dealloc: &str) -> ActionPair {
+    ActionPair { finalize: recorded(finalize), dealloc: recorded(dealloc) }
+}
+
+/// The logged calls whose tag starts with `prefix`, in the order they ran (removed from the log,
+/// so tests running in parallel with distinct prefixes do not see each other).
+pub fn take_log(prefix: &str) -> Vec<String> {
+    let mut log = ACTION_LOG.lock().unwrap_or_else(|p| p.into_inner());
+    let (mine, rest): (Vec<String>, Vec<String>) = log.drain(..).partition(|t| t.starts_with(prefix) || t.starts_with(&format!("fail:{prefix}")));
+    *log = rest;
+    mine
+}
+
+/// Whether any mapping of this process is writable and executable at once, from
+/// `/proc/self/maps`; returns the offending lines.
+pub fn writable_and_executable_mappings() -> Vec<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    maps.lines()
+        .filter(|l| {
+            let perms = l.split_whitespace().nth(1).unwrap_or("");
+            perms.as_bytes().get(1) == Some(&b'w') && perms.as_bytes().get(2) == Some(&b'x')
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// How many of the pages in `[addr, addr+len)` are resident (`mincore`).
+pub fn resident_pages(addr: u64, len: u64) -> usize {
+    let page = crate::sys::page_size();
+    let n = len.div_ceil(page) as usize;
+    let mut v = vec![0u8; n];
+    // SAFETY: `v` has one byte per page of the range; mincore only reads the page tables.
+    let r = unsafe { libc::mincore(addr as *mut libc::c_void, len as usize, v.as_mut_ptr()) };
+    assert_eq!(r, 0, "mincore({addr:#x}, {len:#x}) failed: {}", std::io::Error::last_os_error());
+    v.iter().filter(|&&b| b & 1 != 0).count()
 }

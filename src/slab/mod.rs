@@ -292,6 +292,25 @@ impl Slab {
         Ok((seg, effects))
     }
 
+    /// Takes back a segment that [`Slab::allocate`] just returned and that no one has touched
+    /// (its bytes are still zero), with the chunk run it committed, if any: the slab is left as
+    /// if the allocation never happened, so no memory effect is needed beyond undoing the commit.
+    pub fn undo_allocate(&mut self, pool: Pool, seg: Range, commit: Option<Range>) {
+        let p = &mut self.pools[pool as usize];
+        if p.live.remove(&seg.start).is_none() {
+            debug_assert!(false, "undo of {seg}, which is not live");
+            return;
+        }
+        p.live_bytes -= seg.len();
+        p.free.insert(seg);
+        if let Some(run) = commit {
+            p.free.remove(run);
+            p.owned.remove(run);
+            self.unassigned.insert(run);
+        }
+        self.debug_check();
+    }
+
     /// Returns a live segment to its pool, coalescing it with its free neighbours. Gives back the
     /// chunks that became entirely free, keeping one chunk's worth of free space in the pool so
     /// that alternating allocate/free does not commit and decommit a chunk each time; the chunk

@@ -1,0 +1,528 @@
+//! The manager: allocate, finalize, abandon and deallocate, on one slab and one mapper.
+//!
+//! Lifecycle of an allocation (one LinkGraph):
+//! ```text
+//!   allocate ──► in flight ──finalize──► finalizing ──ok──► finalized ──deallocate──► gone
+//!                    │                       │ action or OS error: roll back
+//!                    └──abandon──► gone      └──────────────────────────────────────► gone
+//! ```
+//! An [`AllocId`] names an allocation for its whole life and is never reused, so a stale or
+//! repeated id is always recognized and refused.
+//!
+//! Concurrency: every method takes `&self` and is thread-safe. One mutex guards the slab and
+//! the table of allocations; it is held for bookkeeping and for the few memory calls that must
+//! not race with a reuse of the same page (committing a chunk, zeroing or releasing freed
+//! pages). It is never held while an allocation action runs, and a segment's own protection
+//! changes happen outside it (the segment belongs to one caller then).
+
+mod stats;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Mutex, MutexGuard};
+
+pub use stats::{PoolStatsEntry, Stats};
+
+use crate::mapper::{self, Mapper, MapperChoice, MapperConfig, MapperKind, Placement};
+use crate::slab::{Layout, Pool, Range, Slab, SlabError};
+use crate::sys;
+use crate::wrapper::{self, ActionPair, WrapperCall};
+
+/// The default span: 1 GiB.
+pub const DEFAULT_SPAN: u64 = 1 << 30;
+/// The default chunk by which pools grow: 256 KiB.
+pub const DEFAULT_CHUNK: u64 = 256 << 10;
+
+/// How to build a [`Manager`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Bytes of address space to reserve, a multiple of `chunk`, at most 2 GiB.
+    pub span: u64,
+    /// Bytes by which a pool grows, a power of two of at least a page.
+    pub chunk: u64,
+    pub placement: Placement,
+    pub mapper: MapperChoice,
+    /// Print a line on stderr when the dual view is refused and the single view is used.
+    pub log_fallback: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            span: DEFAULT_SPAN,
+            chunk: DEFAULT_CHUNK,
+            placement: Placement::Anywhere,
+            mapper: MapperChoice::Auto,
+            log_fallback: true,
+        }
+    }
+}
+
+/// Memory protection of a segment, with LLVM's `MemProt` bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prot(pub u8);
+
+impl Prot {
+    pub const READ: u8 = 1;
+    pub const WRITE: u8 = 2;
+    pub const EXEC: u8 = 4;
+
+    /// The pool for this protection. Writable and executable at once is refused (W^X), and so
+    /// is "no access" and any unknown bit.
+    pub fn pool(self) -> Result<Pool, String> {
+        let (w, x) = (self.0 & Prot::WRITE != 0, self.0 & Prot::EXEC != 0);
+        match self.0 {
+            b if b & !7 != 0 => Err(format!("protection {b:#x} has unknown bits (read=1, write=2, exec=4)")),
+            0 => Err("protection 0 (no access) is not supported for an allocated segment".into()),
+            _ if w && x => Err("a writable and executable segment is refused (W^X)".into()),
+            _ if x => Ok(Pool::Code),
+            _ if w => Ok(Pool::ReadWrite),
+            _ => Ok(Pool::ReadOnly),
+        }
+    }
+}
+
+/// How long a segment lives (LLVM's `MemLifetime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// Until deallocate (or abandon).
+    Standard,
+    /// Until the finalize actions have run: given back right after finalize.
+    Finalize,
+    /// Never allocated: no executor memory, no working memory.
+    NoAlloc,
+}
+
+/// One segment of an allocation request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentRequest {
+    pub prot: Prot,
+    pub lifetime: Lifetime,
+    pub size: u64,
+    /// A power of two up to the page size; 0 counts as 1.
+    pub align: u64,
+}
+
+/// Where one segment went: its executor address and where the linker writes it. Both are zero
+/// and null for a `NoAlloc` segment. The working bytes start out zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub addr: u64,
+    pub working: *mut u8,
+}
+
+/// Names one allocation for its whole life; never 0, never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AllocId(pub u64);
+
+/// What went wrong, by kind; the text says what was asked and what was available.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// A request that can never succeed (bad protection, alignment, empty request…).
+    InvalidArgument(String),
+    /// The reservation has no room for the request.
+    Full(String),
+    /// The reservation could not be placed as asked.
+    Placement(String),
+    /// An OS call failed.
+    Os(String),
+    /// The id names no live allocation (never issued, already freed or abandoned).
+    UnknownAllocation(String),
+    /// The allocation exists but is in the wrong state for the call.
+    BadState(String),
+    /// An allocation action failed; the allocation was rolled back (finalize) or freed anyway
+    /// (deallocate).
+    ActionFailed(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (Error::InvalidArgument(m)
+        | Error::Full(m)
+        | Error::Placement(m)
+        | Error::Os(m)
+        | Error::UnknownAllocation(m)
+        | Error::BadState(m)
+        | Error::ActionFailed(m)) = self;
+        f.write_str(m)
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn os(e: sys::OsError) -> Error {
+    Error::Os(e.to_string())
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Seg {
+    pool: Pool,
+    range: Range,
+    lifetime: Lifetime,
+    /// Whether the mapper's `protect` ran on it (undone before it is freed).
+    protected: bool,
+}
+
+#[derive(Debug)]
+enum State {
+    InFlight,
+    Finalizing,
+    Finalized { deallocs: Vec<WrapperCall> },
+    Deallocating,
+}
+
+impl State {
+    fn name(&self) -> &'static str {
+        match self {
+            State::InFlight => "in flight (allocated, not finalized)",
+            State::Finalizing => "being finalized",
+            State::Finalized { .. } => "finalized",
+            State::Deallocating => "being deallocated",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Record {
+    segs: Vec<Seg>,
+    state: State,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    allocations: u64,
+    finalizes: u64,
+    failed_finalizes: u64,
+    deallocations: u64,
+    abandons: u64,
+}
+
+struct Inner {
+    slab: Slab,
+    allocs: HashMap<u64, Record>,
+    next_id: u64,
+    counts: Counts,
+}
+
+/// A JIT memory manager over one reservation. See the module docs.
+pub struct Manager {
+    inner: Mutex<Inner>,
+    mapper: Box<dyn Mapper>,
+    fallback: Option<String>,
+}
+
+impl fmt::Debug for Manager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Manager").field("base", &self.mapper.base()).field("span", &self.mapper.span()).finish()
+    }
+}
+
+impl Manager {
+    /// Reserves the slab and sets up the mapper. Errors say which rule or OS call failed.
+    pub fn new(config: &Config) -> Result<Manager, Error> {
+        let page = sys::page_size();
+        // Validate the geometry before touching the OS; the granule depends on the mapper, so
+        // the layout is made again once the mapper is known.
+        Layout::new(config.span, page, config.chunk, true).map_err(Error::InvalidArgument)?;
+        let mcfg = MapperConfig { span: config.span, placement: config.placement, choice: config.mapper, page };
+        let (mapper, fallback) = mapper::create(&mcfg).map_err(|e| match config.placement {
+            Placement::Anywhere => Error::Os(e),
+            _ => Error::Placement(e),
+        })?;
+        if let (Some(why), true) = (&fallback, config.log_fallback) {
+            eprintln!("jitslab: {why}");
+        }
+        let layout = Layout::new(config.span, page, config.chunk, mapper.packs_subpage()).map_err(Error::InvalidArgument)?;
+        let inner = Inner { slab: Slab::new(layout), allocs: HashMap::new(), next_id: 1, counts: Counts::default() };
+        Ok(Manager { inner: Mutex::new(inner), mapper, fallback })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic under the lock (only the debug invariant checker panics) leaves the data as it
+        // was at that point; keep serving rather than poisoning every later call.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The executor address of the reservation and its size.
+    pub fn reservation(&self) -> (u64, u64) {
+        (self.mapper.base(), self.mapper.span())
+    }
+
+    pub fn mapper_kind(&self) -> MapperKind {
+        self.mapper.kind()
+    }
+
+    /// Why the dual view was not used, when it was refused.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback.as_deref()
+    }
+
+    pub fn page_size(&self) -> u64 {
+        self.lock().slab.layout().page.get()
+    }
+
+    /// Allocates every segment of `request` (one LinkGraph) or none of them. Returns the id and,
+    /// per segment in request order, its executor address and working memory (zeroed).
+    pub fn allocate(&self, request: &[SegmentRequest]) -> Result<(AllocId, Vec<Segment>), Error> {
+        if request.is_empty() {
+            return Err(Error::InvalidArgument("an allocation needs at least one segment".into()));
+        }
+        let mut pools = Vec::with_capacity(request.len());
+        for (i, r) in request.iter().enumerate() {
+            let pool = match r.lifetime {
+                Lifetime::NoAlloc => None,
+                _ => Some(r.prot.pool().map_err(|e| Error::InvalidArgument(format!("segment {i}: {e}")))?),
+            };
+            pools.push(pool);
+        }
+
+        let mut g = self.lock();
+        let mut segs: Vec<Seg> = Vec::with_capacity(request.len());
+        let mut commits: Vec<Option<Range>> = Vec::with_capacity(request.len());
+        for (r, pool) in request.iter().zip(&pools) {
+            let Some(pool) = *pool else { continue };
+            let step = g.slab.allocate(pool, r.size, r.align).map_err(|e| match e {
+                SlabError::Full { .. } => Error::Full(self.full_message(&g.slab, request, &e)),
+                e => Error::InvalidArgument(e.to_string()),
+            });
+            let step = step.and_then(|(range, fx)| match fx.commit.map(|run| self.mapper.commit(run, pool)) {
+                Some(Err(e)) => {
+                    g.slab.undo_allocate(pool, range, fx.commit);
+                    Err(os(e))
+                }
+                _ => Ok((range, fx.commit)),
+            });
+            match step {
+                Ok((range, commit)) => {
+                    segs.push(Seg { pool, range, lifetime: r.lifetime, protected: false });
+                    commits.push(commit);
+                }
+                Err(e) => {
+                    // All or nothing: give back what this request took, newest first.
+                    for (s, c) in segs.iter().zip(&commits).rev() {
+                        g.slab.undo_allocate(s.pool, s.range, *c);
+                        if let Some(run) = c {
+                            // Fresh chunks hold no data; if this fails they merely stay accessible.
+                            let _ = self.mapper.decommit(*run);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let id = g.next_id;
+        g.next_id += 1;
+        g.counts.allocations += 1;
+        let mut placed = segs.iter();
+        let out = pools
+            .iter()
+            .map(|p| match p {
+                None => Segment { addr: 0, working: std::ptr::null_mut() },
+                Some(_) => {
+                    let s = placed.next().expect("one placed segment per allocated request");
+                    Segment { addr: self.mapper.base() + s.range.start, working: self.mapper.working(s.range.start) }
+                }
+            })
+            .collect();
+        g.allocs.insert(id, Record { segs, state: State::InFlight });
+        Ok((AllocId(id), out))
+    }
+
+    fn full_message(&self, slab: &Slab, request: &[SegmentRequest], e: &SlabError) -> String {
+        let asked: Vec<String> = request
+            .iter()
+            .filter(|r| r.lifetime != Lifetime::NoAlloc)
+            .map(|r| format!("{:#x}/{}", r.size, r.prot.pool().map_or("?", |p| p.name())))
+            .collect();
+        let (base, span) = self.reservation();
+        format!(
+            "{e}. Request: [{}]; reservation [{base:#x}, {:#x}) has {:#x} bytes free, largest free range {:#x}",
+            asked.join(", "),
+            base + span,
+            slab.free_bytes(),
+            slab.largest_free()
+        )
+    }
+
+    /// Marks `id` as being in state `to`, if it is in a state `from` accepts. Returns its segments.
+    fn transition(&self, id: AllocId, op: &str, from: fn(&State) -> bool, to: State) -> Result<Vec<Seg>, Error> {
+        let mut g = self.lock();
+        let rec = g.allocs.get_mut(&id.0).ok_or_else(|| unknown(id, op))?;
+        if !from(&rec.state) {
+            return Err(Error::BadState(format!("cannot {op} allocation {}: it is {}", id.0, rec.state.name())));
+        }
+        rec.state = to;
+        Ok(rec.segs.clone())
+    }
+
+    /// Finalizes an allocation: applies the final protections, then runs the finalize actions in
+    /// order with no lock held. Finalize-lifetime segments are given back afterwards. If an
+    /// action or an OS call fails, the dealloc actions of the actions that ran are run in
+    /// reverse, the allocation is rolled back (all its memory returned) and its id is gone.
+    ///
+    /// # Safety
+    /// Every non-zero function address in `actions` must be a wrapper function
+    /// (`CWrapperFunctionResult f(const char*, size_t)`) in this process.
+    pub unsafe fn finalize(&self, id: AllocId, actions: &[ActionPair]) -> Result<(), Error> {
+        let mut segs = self.transition(id, "finalize", |s| matches!(s, State::InFlight), State::Finalizing)?;
+        let mut result = Ok(());
+        for s in &mut segs {
+            if let Err(e) = self.mapper.protect(s.range, s.pool) {
+                result = Err(os(e));
+                break;
+            }
+            s.protected = true;
+        }
+        // SAFETY: forwarded from the caller.
+        let result = result.and_then(|()| unsafe { wrapper::run_finalize_actions(actions) }.map_err(|e| {
+            Error::ActionFailed(format!("finalize of allocation {} failed, allocation rolled back: {e}", id.0))
+        }));
+        match result {
+            Err(e) => {
+                self.lock().allocs.remove(&id.0);
+                self.release_segments(&segs);
+                self.lock().counts.failed_finalizes += 1;
+                Err(e)
+            }
+            Ok(deallocs) => {
+                let (done, keep): (Vec<Seg>, Vec<Seg>) = segs.into_iter().partition(|s| s.lifetime == Lifetime::Finalize);
+                self.release_segments(&done);
+                let mut g = self.lock();
+                g.counts.finalizes += 1;
+                let rec = g.allocs.get_mut(&id.0).expect("a finalizing allocation stays in the table");
+                rec.segs = keep;
+                rec.state = State::Finalized { deallocs };
+                Ok(())
+            }
+        }
+    }
+
+    /// Gives back an allocation that was never finalized, exactly its own ranges.
+    pub fn abandon(&self, id: AllocId) -> Result<(), Error> {
+        let segs = self.transition(id, "abandon", |s| matches!(s, State::InFlight), State::Deallocating)?;
+        self.lock().allocs.remove(&id.0);
+        self.release_segments(&segs);
+        self.lock().counts.abandons += 1;
+        Ok(())
+    }
+
+    /// Deallocates finalized allocations: runs their dealloc actions (allocations from last to
+    /// first, each one's actions last to first) with no lock held, then returns their memory.
+    /// The batch is checked first: an unknown, repeated or unfinalized id fails the whole call
+    /// and touches nothing. Failing dealloc actions are reported after all memory is returned.
+    ///
+    /// # Safety
+    /// As for [`Manager::finalize`]: the dealloc actions given there run here.
+    pub unsafe fn deallocate(&self, ids: &[AllocId]) -> Result<(), Error> {
+        let mut batch = Vec::with_capacity(ids.len());
+        {
+            let mut g = self.lock();
+            for (i, id) in ids.iter().enumerate() {
+                if ids[..i].contains(id) {
+                    return Err(Error::InvalidArgument(format!("allocation {} appears twice in one deallocate batch", id.0)));
+                }
+                let rec = g.allocs.get(&id.0).ok_or_else(|| unknown(*id, "deallocate"))?;
+                if !matches!(rec.state, State::Finalized { .. }) {
+                    return Err(Error::BadState(format!("cannot deallocate allocation {}: it is {}", id.0, rec.state.name())));
+                }
+            }
+            for id in ids {
+                let rec = g.allocs.remove(&id.0).expect("checked above");
+                let State::Finalized { deallocs } = rec.state else { unreachable!("checked above") };
+                batch.push((rec.segs, deallocs));
+            }
+        }
+        let errors: Vec<String> = batch
+            .iter()
+            .rev()
+            // SAFETY: forwarded from the caller.
+            .filter_map(|(_, d)| unsafe { wrapper::run_dealloc_actions(d) }.err())
+            .collect();
+        for (segs, _) in &batch {
+            self.release_segments(segs);
+        }
+        self.lock().counts.deallocations += ids.len() as u64;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::ActionFailed(format!("dealloc actions failed (memory was returned anyway): {}", errors.join("; "))))
+        }
+    }
+
+    /// Returns segments to the slab and applies the memory effects: protections undone outside
+    /// the lock (the segments are still ours), then zeroing, page release and chunk decommit
+    /// under it, so that no other thread can reuse a page while it is being released.
+    fn release_segments(&self, segs: &[Seg]) {
+        for s in segs.iter().filter(|s| s.protected) {
+            // If this fails the pages keep their final protection and zeroing them would fault:
+            // the segments stay live in the slab for good (leaked, and counted as live) rather
+            // than be reused.
+            if self.mapper.unprotect(s.range, s.pool).is_err() {
+                return;
+            }
+        }
+        let mut g = self.lock();
+        for s in segs {
+            let fx = match g.slab.free(s.pool, s.range) {
+                Ok(fx) => fx,
+                Err(e) => panic!("jitslab bookkeeping lost a live segment: {e}"),
+            };
+            for z in fx.zero.iter().flatten() {
+                self.mapper.zero(*z);
+            }
+            if let Some(r) = fx.release {
+                // A failed release leaves the pages resident; they still read as zero only if
+                // we write the zeros ourselves.
+                if self.mapper.release(r).is_err() {
+                    self.mapper.zero(r);
+                }
+            }
+            if let Some(r) = fx.decommit {
+                let _ = self.mapper.decommit(r);
+            }
+        }
+    }
+
+    /// Statistics: reservation, pools, counts and system calls.
+    pub fn stats(&self) -> Stats {
+        let g = self.lock();
+        Stats::collect(self, &g.slab, g.allocs.len() as u64, &g.counts)
+    }
+
+    /// A text map of the reservation: which chunks belong to which pool and how full they are.
+    pub fn heap_map(&self) -> String {
+        let g = self.lock();
+        stats::heap_map(self, &g.slab)
+    }
+}
+
+fn unknown(id: AllocId, op: &str) -> Error {
+    Error::UnknownAllocation(format!(
+        "cannot {op} allocation {}: no such live allocation (never allocated, already freed, or abandoned)",
+        id.0
+    ))
+}
+
+impl Drop for Manager {
+    /// Runs the dealloc actions of allocations still finalized (newest first), as LLVM's mappers
+    /// do when they are destroyed; the views are unmapped after this.
+    fn drop(&mut self) {
+        let g = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+        let mut left: Vec<(u64, Vec<WrapperCall>)> = g
+            .allocs
+            .drain()
+            .filter_map(|(id, r)| match r.state {
+                State::Finalized { deallocs } => Some((id, deallocs)),
+                _ => None,
+            })
+            .collect();
+        left.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
+        for (_, d) in left {
+            // SAFETY: the caller of `finalize` vouched for these addresses.
+            let _ = unsafe { wrapper::run_dealloc_actions(&d) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

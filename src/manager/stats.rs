@@ -1,0 +1,160 @@
+//! Statistics and the heap map of a manager.
+//!
+//! Concurrency: both are taken under the manager's lock, as one consistent snapshot.
+
+use std::fmt::Write;
+
+use crate::mapper::{MapperKind, SysCounts};
+use crate::slab::{Pool, PoolStats, Slab};
+
+use super::{Counts, Manager};
+
+/// One pool's figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatsEntry {
+    pub pool: Pool,
+    pub stats: PoolStats,
+}
+
+/// A snapshot of a manager's state and history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    pub mapper: MapperKind,
+    /// Executor address of the reservation and its size.
+    pub base: u64,
+    pub reserved: u64,
+    pub page: u64,
+    pub chunk: u64,
+    /// Bytes of the reservation not given to any pool.
+    pub unassigned: u64,
+    pub pools: [PoolStatsEntry; 3],
+    /// Largest free range anywhere (in a pool or unassigned).
+    pub largest_free: u64,
+    pub live_allocations: u64,
+    pub allocations: u64,
+    pub finalizes: u64,
+    pub failed_finalizes: u64,
+    pub deallocations: u64,
+    pub abandons: u64,
+    pub sys: SysCounts,
+}
+
+impl Stats {
+    pub(super) fn collect(m: &Manager, slab: &Slab, live: u64, c: &Counts) -> Stats {
+        let l = slab.layout();
+        let (base, reserved) = m.reservation();
+        Stats {
+            mapper: m.mapper_kind(),
+            base,
+            reserved,
+            page: l.page.get(),
+            chunk: l.chunk.get(),
+            unassigned: slab.unassigned_bytes(),
+            pools: Pool::ALL.map(|pool| PoolStatsEntry { pool, stats: slab.pool_stats(pool) }),
+            largest_free: slab.largest_free(),
+            live_allocations: live,
+            allocations: c.allocations,
+            finalizes: c.finalizes,
+            failed_finalizes: c.failed_finalizes,
+            deallocations: c.deallocations,
+            abandons: c.abandons,
+            sys: m.mapper.counters().snapshot(),
+        }
+    }
+
+    /// Bytes of live segments in all pools.
+    pub fn live_bytes(&self) -> u64 {
+        self.pools.iter().map(|p| p.stats.live).sum()
+    }
+
+    /// Bytes of pages holding live data in all pools.
+    pub fn committed_bytes(&self) -> u64 {
+        self.pools.iter().map(|p| p.stats.committed).sum()
+    }
+}
+
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "jitslab: {} reservation [{:#x}, {:#x}) of {:#x} bytes; {:#x} unassigned, largest free range {:#x}",
+            self.mapper,
+            self.base,
+            self.base + self.reserved,
+            self.reserved,
+            self.unassigned,
+            self.largest_free
+        )?;
+        for p in &self.pools {
+            let s = &p.stats;
+            writeln!(
+                f,
+                "  {:<17} mapped {:>#10x}  committed {:>#10x}  live {:>#10x} in {:>6} segments  free ranges {:>5}, largest {:#x}",
+                p.pool.name(),
+                s.mapped,
+                s.committed,
+                s.live,
+                s.live_segments,
+                s.free_ranges,
+                s.largest_free
+            )?;
+        }
+        writeln!(
+            f,
+            "  allocations {} (live {}), finalizes {} (failed {}), deallocations {}, abandons {}",
+            self.allocations, self.live_allocations, self.finalizes, self.failed_finalizes, self.deallocations, self.abandons
+        )?;
+        write!(
+            f,
+            "  system calls: mmap {}, munmap {}, mprotect {}, madvise {}, fallocate {}",
+            self.sys.mmap, self.sys.munmap, self.sys.mprotect, self.sys.madvise, self.sys.fallocate
+        )
+    }
+}
+
+/// The heap map: a header, then one symbol per chunk, 64 to a line, each line headed by its
+/// executor address; runs of unassigned lines are folded into one.
+///
+/// A chunk is `.` when unassigned, else its pool's letter (`X` code, `R` read-only, `W`
+/// read-write) in upper case when at least half full and lower case below.
+pub(super) fn heap_map(m: &Manager, slab: &Slab) -> String {
+    const PER_LINE: usize = 64;
+    let l = slab.layout();
+    let (base, span) = m.reservation();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "jitslab heap map: {} [{base:#x}, {:#x}), {} chunks of {:#x} bytes, {PER_LINE} per line",
+        m.mapper_kind(),
+        base + span,
+        l.chunks(),
+        l.chunk.get()
+    );
+    let _ = writeln!(out, "  X/x code (r-x), R/r read-only, W/w read-write: upper case at least half full; . unassigned");
+    let map = slab.chunk_map();
+    let mut folded = 0usize;
+    for (i, line) in map.chunks(PER_LINE).enumerate() {
+        if line.iter().all(|c| c.owner.is_none()) {
+            folded += line.len();
+            continue;
+        }
+        if folded > 0 {
+            let _ = writeln!(out, "  ... {folded} unassigned chunks");
+            folded = 0;
+        }
+        let addr = base + (i * PER_LINE) as u64 * l.chunk.get();
+        let symbols: String = line
+            .iter()
+            .map(|c| match c.owner {
+                None => '.',
+                Some(p) if c.live * 2 >= l.chunk.get() => p.letter(),
+                Some(p) => p.letter().to_ascii_lowercase(),
+            })
+            .collect();
+        let _ = writeln!(out, "  {addr:#014x} {symbols}");
+    }
+    if folded > 0 {
+        let _ = writeln!(out, "  ... {folded} unassigned chunks");
+    }
+    out
+}
