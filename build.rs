@@ -1,1 +1,23 @@
-fn main() {}
+//! Generates `include/jitslab.h` from `src/ffi.rs` with cbindgen (pinned in Cargo.toml). The
+//! file is written only when its text changes, so builds stay incremental; CI checks that the
+//! checked-in copy equals a fresh one.
+
+use std::path::Path;
+
+fn main() {
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&dir);
+    println!("cargo:rerun-if-changed=src/ffi.rs");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    let config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml parses");
+    let header = match cbindgen::Builder::new().with_config(config).with_src(dir.join("src/ffi.rs")).generate() {
+        Ok(h) => h,
+        Err(e) => panic!("cbindgen could not generate include/jitslab.h: {e}"),
+    };
+    let mut text = Vec::new();
+    header.write(&mut text);
+    let path = dir.join("include/jitslab.h");
+    if std::fs::read(&path).ok().as_deref() != Some(&text[..]) {
+        std::fs::write(&path, &text).expect("include/jitslab.h is writable");
+    }
+}

@@ -9,6 +9,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod ffi;
 pub mod manager;
 pub mod mapper;
 pub mod slab;

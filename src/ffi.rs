@@ -1,0 +1,615 @@
+//! The C ABI: the only `extern "C"` functions of jitslab. `include/jitslab.h` is generated from
+//! this file by `build.rs` (cbindgen) and checked in.
+//!
+//! Rules that hold for every function (stated once here, and in the header's preamble):
+//! - Every fallible function returns a `JitslabStatus`; `JITSLAB_OK` is 0 and the numbers never
+//!   change. On failure, `jitslab_last_error()` gives a message for the calling thread.
+//! - Out-parameters are written only on success.
+//! - A `JitslabManager *` is an opaque handle, never dereferenced: a null, freed or made-up
+//!   handle gets `JITSLAB_ERR_NULL_ARGUMENT` or `JITSLAB_ERR_INVALID_HANDLE`, never undefined
+//!   behaviour. Allocation ids are never reused, so a stale or repeated id gets
+//!   `JITSLAB_ERR_UNKNOWN_ALLOCATION`.
+//! - No panic crosses the boundary: an internal panic becomes `JITSLAB_ERR_PANIC`.
+//! - Every function is thread-safe.
+//!
+//! Concurrency: handles live in a global table behind a read-write lock, taken only to look a
+//! handle up (the manager is reference-counted, so a concurrent `jitslab_manager_free` cannot
+//! pull it out from under a call in progress).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::{c_char, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use crate::manager::{AllocId, Config, Error, Lifetime, Manager, Prot, SegmentRequest, Stats};
+use crate::mapper::{MapperChoice, MapperKind, Placement};
+use crate::wrapper::{ActionPair, WrapperCall};
+
+/// The version of this C ABI. It changes when a function or struct of the header changes
+/// incompatibly.
+pub const JITSLAB_ABI_VERSION: u32 = 1;
+
+/// Place the reservation wherever the kernel chooses.
+pub const JITSLAB_PLACEMENT_ANYWHERE: u32 = 0;
+/// Place the whole reservation within ±2 GiB of `JitslabConfig::near_address`.
+pub const JITSLAB_PLACEMENT_NEAR: u32 = 1;
+/// Place the whole reservation below 2 GiB (for absolute 32-bit relocations).
+pub const JITSLAB_PLACEMENT_LOW: u32 = 2;
+
+/// Dual view where the OS allows it, else single view (the reason is logged and shown in the
+/// statistics text).
+pub const JITSLAB_MAPPER_AUTO: u32 = 0;
+/// One view; protections applied per segment at finalize; page-granular segments.
+pub const JITSLAB_MAPPER_SINGLE_VIEW: u32 = 1;
+/// A memfd mapped twice (RW working view, fixed-protection executing view), or an error.
+pub const JITSLAB_MAPPER_DUAL_VIEW: u32 = 2;
+
+/// Segment protection bits, as LLVM's `orc::MemProt`.
+pub const JITSLAB_PROT_READ: u32 = 1;
+pub const JITSLAB_PROT_WRITE: u32 = 2;
+pub const JITSLAB_PROT_EXEC: u32 = 4;
+
+/// Segment lifetimes, as LLVM's `orc::MemLifetime`.
+pub const JITSLAB_LIFETIME_STANDARD: u32 = 0;
+pub const JITSLAB_LIFETIME_FINALIZE: u32 = 1;
+pub const JITSLAB_LIFETIME_NOALLOC: u32 = 2;
+
+/// The largest number of segments in one allocation request (LLVM uses at most 32 groups).
+pub const JITSLAB_MAX_SEGMENTS: usize = 1024;
+
+/// Result of every fallible call. The numbers are stable.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum JitslabStatus {
+    JITSLAB_OK = 0,
+    /// A required pointer argument was null.
+    JITSLAB_ERR_NULL_ARGUMENT = 1,
+    /// An argument can never be valid (bad protection, alignment, size, count, config…).
+    JITSLAB_ERR_INVALID_ARGUMENT = 2,
+    /// The manager handle is not a live handle (freed, or never created).
+    JITSLAB_ERR_INVALID_HANDLE = 3,
+    /// The reservation has no room for the request.
+    JITSLAB_ERR_RESERVATION_FULL = 4,
+    /// The reservation could not be placed as the config asks.
+    JITSLAB_ERR_PLACEMENT = 5,
+    /// An OS call failed.
+    JITSLAB_ERR_OS = 6,
+    /// The allocation id names no live allocation (never issued, freed or abandoned).
+    JITSLAB_ERR_UNKNOWN_ALLOCATION = 7,
+    /// The allocation is in the wrong state for this call (e.g. finalize twice).
+    JITSLAB_ERR_BAD_STATE = 8,
+    /// An allocation action failed (finalize: the allocation was rolled back; deallocate: the
+    /// memory was returned anyway).
+    JITSLAB_ERR_ACTION_FAILED = 9,
+    /// An internal error (a bug in jitslab); the message says where.
+    JITSLAB_ERR_PANIC = 10,
+}
+
+use JitslabStatus::*;
+
+/// An opaque manager handle (a number in disguise: jitslab never dereferences it).
+pub struct JitslabManager {
+    _private: [u8; 0],
+}
+
+/// How to build a manager. Get the defaults from `jitslab_config_default()` and change fields.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct JitslabConfig {
+    /// Bytes of address space to reserve: a multiple of `chunk_bytes`, at most 2 GiB.
+    /// Default 1 GiB.
+    pub span_bytes: u64,
+    /// Bytes by which a pool grows: a power of two of at least a page. Default 256 KiB.
+    pub chunk_bytes: u64,
+    /// One of `JITSLAB_PLACEMENT_*`. Default anywhere.
+    pub placement: u32,
+    /// One of `JITSLAB_MAPPER_*`. Default auto.
+    pub mapper: u32,
+    /// The target address for `JITSLAB_PLACEMENT_NEAR`.
+    pub near_address: u64,
+    /// Print one line on stderr when the dual view is refused. Default true.
+    pub log_fallback: bool,
+}
+
+/// One segment of an allocation request.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct JitslabSegmentRequest {
+    /// `JITSLAB_PROT_*` bits; writable and executable together is refused.
+    pub prot: u32,
+    /// One of `JITSLAB_LIFETIME_*`.
+    pub lifetime: u32,
+    /// Bytes (content plus zero fill). 0 takes the smallest unit, so the segment still has an
+    /// address of its own.
+    pub size: u64,
+    /// A power of two no larger than the page size; 0 means 1.
+    pub align: u64,
+}
+
+/// Where one segment went.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct JitslabSegment {
+    /// The executor address (where the code runs). 0 for a NoAlloc segment.
+    pub addr: u64,
+    /// Where the linker writes the segment's bytes: zeroed, valid until the allocation is
+    /// finalized (for Finalize-lifetime segments), abandoned or deallocated. Null for NoAlloc.
+    pub working: *mut u8,
+}
+
+/// One ORC wrapper-function call: `CWrapperFunctionResult fn(const char *args, size_t len)`.
+/// A zero `fn_addr` means "no call".
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct JitslabWrapperCall {
+    pub fn_addr: u64,
+    /// `args_len` bytes, borrowed for the duration of the call that takes them (copied).
+    pub args: *const u8,
+    pub args_len: usize,
+}
+
+/// An allocation action: a finalize call and the dealloc call that undoes it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct JitslabAction {
+    pub finalize: JitslabWrapperCall,
+    pub dealloc: JitslabWrapperCall,
+}
+
+/// Figures of one pool (index 0 code r-x, 1 read-only, 2 read-write).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JitslabPoolStats {
+    /// Bytes of chunks the pool holds (accessible address space).
+    pub mapped: u64,
+    /// Bytes of pages holding live data: at most what the pool has resident.
+    pub committed: u64,
+    /// Bytes of live segments (rounded to the allocation granule).
+    pub live: u64,
+    pub live_segments: u64,
+    pub free_ranges: u64,
+    pub largest_free: u64,
+}
+
+/// A snapshot of a manager's statistics.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JitslabStats {
+    /// `JITSLAB_MAPPER_SINGLE_VIEW` or `JITSLAB_MAPPER_DUAL_VIEW`: the mapper in use.
+    pub mapper: u32,
+    /// Executor address of the reservation, and its size in bytes.
+    pub base: u64,
+    pub reserved: u64,
+    pub page_size: u64,
+    pub chunk_size: u64,
+    /// Bytes of the reservation given to no pool.
+    pub unassigned: u64,
+    /// The largest free range anywhere.
+    pub largest_free: u64,
+    pub pools: [JitslabPoolStats; 3],
+    pub live_allocations: u64,
+    pub allocations: u64,
+    pub finalizes: u64,
+    pub failed_finalizes: u64,
+    pub deallocations: u64,
+    pub abandons: u64,
+    pub mmap_calls: u64,
+    pub munmap_calls: u64,
+    pub mprotect_calls: u64,
+    pub madvise_calls: u64,
+    pub fallocate_calls: u64,
+}
+
+type Failure = (JitslabStatus, String);
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn handles() -> &'static RwLock<HashMap<usize, Arc<Manager>>> {
+    static HANDLES: OnceLock<RwLock<HashMap<usize, Arc<Manager>>>> = OnceLock::new();
+    HANDLES.get_or_init(Default::default)
+}
+
+/// Runs `body` behind the panic boundary and records the failure message for this thread.
+fn guard(body: impl FnOnce() -> Result<(), Failure>) -> JitslabStatus {
+    let (status, msg) = match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => return JITSLAB_OK,
+        Ok(Err(f)) => f,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown panic");
+            (JITSLAB_ERR_PANIC, format!("internal error in jitslab: {what}"))
+        }
+    };
+    let msg = CString::new(msg.replace('\0', "\\0")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = msg);
+    status
+}
+
+fn fail<T>(status: JitslabStatus, msg: impl Into<String>) -> Result<T, Failure> {
+    Err((status, msg.into()))
+}
+
+fn status_of(e: Error) -> Failure {
+    let s = match e {
+        Error::InvalidArgument(_) => JITSLAB_ERR_INVALID_ARGUMENT,
+        Error::Full(_) => JITSLAB_ERR_RESERVATION_FULL,
+        Error::Placement(_) => JITSLAB_ERR_PLACEMENT,
+        Error::Os(_) => JITSLAB_ERR_OS,
+        Error::UnknownAllocation(_) => JITSLAB_ERR_UNKNOWN_ALLOCATION,
+        Error::BadState(_) => JITSLAB_ERR_BAD_STATE,
+        Error::ActionFailed(_) => JITSLAB_ERR_ACTION_FAILED,
+    };
+    (s, e.to_string())
+}
+
+fn manager(handle: *const JitslabManager, func: &str) -> Result<Arc<Manager>, Failure> {
+    if handle.is_null() {
+        return fail(JITSLAB_ERR_NULL_ARGUMENT, format!("{func}: the manager handle is null"));
+    }
+    let table = handles().read().unwrap_or_else(|p| p.into_inner());
+    match table.get(&(handle as usize)) {
+        Some(m) => Ok(Arc::clone(m)),
+        None => fail(JITSLAB_ERR_INVALID_HANDLE, format!("{func}: {handle:p} is not a live jitslab manager (freed, or never created)")),
+    }
+}
+
+/// Borrows `n` elements at `ptr` as a slice; null is allowed only for `n == 0`.
+///
+/// # Safety
+/// A non-null `ptr` must point to `n` valid elements for the duration of the borrow.
+unsafe fn slice<'a, T>(ptr: *const T, n: usize, what: &str) -> Result<&'a [T], Failure> {
+    if n == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return fail(JITSLAB_ERR_NULL_ARGUMENT, format!("{what} is null but its count is {n}"));
+    }
+    if n.checked_mul(std::mem::size_of::<T>()).map_or(true, |b| b > isize::MAX as usize) {
+        return fail(JITSLAB_ERR_INVALID_ARGUMENT, format!("{what}: count {n:#x} overflows"));
+    }
+    // SAFETY: non-null, size checked above; validity is the caller's promise.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, n) })
+}
+
+/// Borrows an out-parameter; null is reported.
+///
+/// # Safety
+/// A non-null `ptr` must point to writable memory for a `T`.
+unsafe fn out<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T, Failure> {
+    // SAFETY: the caller's promise for a non-null pointer.
+    unsafe { ptr.as_mut() }.ok_or_else(|| (JITSLAB_ERR_NULL_ARGUMENT, format!("{what} is null")))
+}
+
+/// The version of the C ABI this library implements (`JITSLAB_ABI_VERSION` when built).
+#[no_mangle]
+pub extern "C" fn jitslab_abi_version() -> u32 {
+    JITSLAB_ABI_VERSION
+}
+
+/// The default configuration: 1 GiB span, 256 KiB chunks, placed anywhere, mapper auto,
+/// fallback logged.
+#[no_mangle]
+pub extern "C" fn jitslab_config_default() -> JitslabConfig {
+    let d = Config::default();
+    JitslabConfig {
+        span_bytes: d.span,
+        chunk_bytes: d.chunk,
+        placement: JITSLAB_PLACEMENT_ANYWHERE,
+        mapper: JITSLAB_MAPPER_AUTO,
+        near_address: 0,
+        log_fallback: d.log_fallback,
+    }
+}
+
+/// The message of the last failed call on this thread ("" if none). Owned by jitslab: valid
+/// until the next jitslab call on this thread; copy it to keep it.
+#[no_mangle]
+pub extern "C" fn jitslab_last_error() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+/// The name of a status code, e.g. "JITSLAB_ERR_RESERVATION_FULL"; "unknown status" for a
+/// number that is not one. A static string: never free it.
+#[no_mangle]
+pub extern "C" fn jitslab_status_name(status: u32) -> *const c_char {
+    let name: &'static std::ffi::CStr = match status {
+        0 => c"JITSLAB_OK",
+        1 => c"JITSLAB_ERR_NULL_ARGUMENT",
+        2 => c"JITSLAB_ERR_INVALID_ARGUMENT",
+        3 => c"JITSLAB_ERR_INVALID_HANDLE",
+        4 => c"JITSLAB_ERR_RESERVATION_FULL",
+        5 => c"JITSLAB_ERR_PLACEMENT",
+        6 => c"JITSLAB_ERR_OS",
+        7 => c"JITSLAB_ERR_UNKNOWN_ALLOCATION",
+        8 => c"JITSLAB_ERR_BAD_STATE",
+        9 => c"JITSLAB_ERR_ACTION_FAILED",
+        10 => c"JITSLAB_ERR_PANIC",
+        _ => c"unknown status",
+    };
+    name.as_ptr()
+}
+
+/// Creates a manager: reserves its slab and sets up its mapper. `config` may be null for the
+/// defaults; it is read, not kept. On success `*out` receives a handle that the caller owns and
+/// must release with `jitslab_manager_free`.
+///
+/// # Safety
+/// `config`, if not null, must point to a `JitslabConfig`; `out` must be null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn jitslab_manager_new(config: *const JitslabConfig, out: *mut *mut JitslabManager) -> JitslabStatus {
+    guard(|| {
+        let out = out_ptr(out, "jitslab_manager_new: out")?;
+        // SAFETY: the caller's promise for a non-null config.
+        let c = unsafe { config.as_ref() }.copied().unwrap_or_else(|| jitslab_config_default());
+        let placement = match c.placement {
+            JITSLAB_PLACEMENT_ANYWHERE => Placement::Anywhere,
+            JITSLAB_PLACEMENT_NEAR => Placement::Near(c.near_address),
+            JITSLAB_PLACEMENT_LOW => Placement::Low,
+            p => return fail(JITSLAB_ERR_INVALID_ARGUMENT, format!("unknown placement {p} (0 anywhere, 1 near, 2 low)")),
+        };
+        let mapper = match c.mapper {
+            JITSLAB_MAPPER_AUTO => MapperChoice::Auto,
+            JITSLAB_MAPPER_SINGLE_VIEW => MapperChoice::SingleView,
+            JITSLAB_MAPPER_DUAL_VIEW => MapperChoice::DualView,
+            m => return fail(JITSLAB_ERR_INVALID_ARGUMENT, format!("unknown mapper {m} (0 auto, 1 single view, 2 dual view)")),
+        };
+        let cfg = Config { span: c.span_bytes, chunk: c.chunk_bytes, placement, mapper, log_fallback: c.log_fallback };
+        let m = Manager::new(&cfg).map_err(status_of)?;
+        // Handles are numbers, not addresses: never reused, never dereferenced.
+        static NEXT: AtomicUsize = AtomicUsize::new(1);
+        let handle = NEXT.fetch_add(1, Ordering::Relaxed) << 4;
+        handles().write().unwrap_or_else(|p| p.into_inner()).insert(handle, Arc::new(m));
+        // SAFETY: checked non-null above; the caller promised it is writable.
+        unsafe { *out = handle as *mut JitslabManager };
+        Ok(())
+    })
+}
+
+fn out_ptr<T>(p: *mut T, what: &str) -> Result<*mut T, Failure> {
+    if p.is_null() {
+        return fail(JITSLAB_ERR_NULL_ARGUMENT, format!("{what} is null"));
+    }
+    Ok(p)
+}
+
+/// Destroys a manager. Finalized allocations still live have their dealloc actions run (newest
+/// first), then the whole reservation is unmapped: every address and working pointer it gave
+/// out becomes invalid. If another thread is inside a call on this manager, the memory goes
+/// when that call returns. Null is a no-op; a handle already freed gets
+/// `JITSLAB_ERR_INVALID_HANDLE`.
+#[no_mangle]
+pub extern "C" fn jitslab_manager_free(m: *mut JitslabManager) -> JitslabStatus {
+    guard(|| {
+        if m.is_null() {
+            return Ok(());
+        }
+        let gone = handles().write().unwrap_or_else(|p| p.into_inner()).remove(&(m as usize));
+        match gone {
+            Some(_) => Ok(()),
+            None => fail(JITSLAB_ERR_INVALID_HANDLE, format!("jitslab_manager_free: {m:p} is not a live jitslab manager (double free?)")),
+        }
+    })
+}
+
+fn request(r: &JitslabSegmentRequest, i: usize) -> Result<SegmentRequest, Failure> {
+    let lifetime = match r.lifetime {
+        JITSLAB_LIFETIME_STANDARD => Lifetime::Standard,
+        JITSLAB_LIFETIME_FINALIZE => Lifetime::Finalize,
+        JITSLAB_LIFETIME_NOALLOC => Lifetime::NoAlloc,
+        l => return fail(JITSLAB_ERR_INVALID_ARGUMENT, format!("segment {i}: unknown lifetime {l} (0 standard, 1 finalize, 2 noalloc)")),
+    };
+    let prot = u8::try_from(r.prot)
+        .map_err(|_| (JITSLAB_ERR_INVALID_ARGUMENT, format!("segment {i}: protection {:#x} has unknown bits", r.prot)))?;
+    Ok(SegmentRequest { prot: Prot(prot), lifetime, size: r.size, align: r.align })
+}
+
+/// Allocates the `n` segments of one link graph, all or none. On success `out_segs[i]` receives
+/// segment i's executor address and working memory, and `*out_alloc` an allocation id (never 0)
+/// for `jitslab_finalize` or `jitslab_abandon`. The working memory is owned by the manager.
+///
+/// # Safety
+/// `segs` must point to `n` requests and `out_segs` to room for `n` results; `out_alloc` must be
+/// writable. Null pointers are reported, not dereferenced.
+#[no_mangle]
+pub unsafe extern "C" fn jitslab_allocate(
+    m: *mut JitslabManager,
+    segs: *const JitslabSegmentRequest,
+    n: usize,
+    out_segs: *mut JitslabSegment,
+    out_alloc: *mut u64,
+) -> JitslabStatus {
+    guard(|| {
+        let mgr = manager(m, "jitslab_allocate")?;
+        if n == 0 || n > JITSLAB_MAX_SEGMENTS {
+            return fail(JITSLAB_ERR_INVALID_ARGUMENT, format!("jitslab_allocate: {n} segments (1 to {JITSLAB_MAX_SEGMENTS} allowed)"));
+        }
+        // SAFETY: the caller's promise; null is reported.
+        let reqs = unsafe { slice(segs, n, "jitslab_allocate: segs") }?;
+        let out_segs = out_ptr(out_segs, "jitslab_allocate: out_segs")?;
+        // SAFETY: the caller's promise.
+        let out_alloc = unsafe { out(out_alloc, "jitslab_allocate: out_alloc") }?;
+        let reqs: Vec<SegmentRequest> = reqs.iter().enumerate().map(|(i, r)| request(r, i)).collect::<Result<_, _>>()?;
+        let (id, placed) = mgr.allocate(&reqs).map_err(status_of)?;
+        for (i, s) in placed.iter().enumerate() {
+            // SAFETY: the caller promised room for `n` results; `placed` has `n` entries.
+            unsafe { out_segs.add(i).write(JitslabSegment { addr: s.addr, working: s.working }) };
+        }
+        *out_alloc = id.0;
+        Ok(())
+    })
+}
+
+/// Copies a C wrapper call.
+///
+/// # Safety
+/// `c.args` must point to `c.args_len` bytes (or be null with length 0).
+unsafe fn call(c: &JitslabWrapperCall, what: &str) -> Result<WrapperCall, Failure> {
+    // SAFETY: forwarded from the caller.
+    let args = unsafe { slice(c.args, c.args_len, what) }?;
+    Ok(WrapperCall { fn_addr: c.fn_addr, args: args.to_vec() })
+}
+
+/// Finalizes an allocation: makes it executable/readable with its final protections and runs
+/// the `n` finalize actions in order, with no lock held. Finalize-lifetime segments are given
+/// back afterwards. If an action fails, the dealloc actions of the ones that ran run in reverse
+/// and the allocation is rolled back and forgotten (`JITSLAB_ERR_ACTION_FAILED`). The actions
+/// are copied; the caller keeps ownership of `actions`.
+///
+/// # Safety
+/// `actions` must point to `n` actions whose argument buffers are valid. Every non-zero
+/// `fn_addr` must be the address of a wrapper function in this process: jitslab calls it.
+#[no_mangle]
+pub unsafe extern "C" fn jitslab_finalize(m: *mut JitslabManager, alloc: u64, actions: *const JitslabAction, n: usize) -> JitslabStatus {
+    guard(|| {
+        let mgr = manager(m, "jitslab_finalize")?;
+        // SAFETY: the caller's promise.
+        let acts = unsafe { slice(actions, n, "jitslab_finalize: actions") }?;
+        let mut pairs = Vec::with_capacity(acts.len());
+        for (i, a) in acts.iter().enumerate() {
+            // SAFETY: the caller's promise for the argument buffers.
+            let (finalize, dealloc) = unsafe {
+                (call(&a.finalize, &format!("action {i} finalize args"))?, call(&a.dealloc, &format!("action {i} dealloc args"))?)
+            };
+            pairs.push(ActionPair { finalize, dealloc });
+        }
+        // SAFETY: the caller vouches for the function addresses.
+        unsafe { mgr.finalize(AllocId(alloc), &pairs) }.map_err(status_of)
+    })
+}
+
+/// Gives back an allocation that was never finalized, exactly its own memory.
+#[no_mangle]
+pub extern "C" fn jitslab_abandon(m: *mut JitslabManager, alloc: u64) -> JitslabStatus {
+    guard(|| manager(m, "jitslab_abandon")?.abandon(AllocId(alloc)).map_err(status_of))
+}
+
+/// Deallocates `n` finalized allocations: runs their dealloc actions (last allocation first,
+/// each one's actions last first), then returns their memory. The batch is checked first: an
+/// unknown, repeated or unfinalized id fails the call and nothing is freed. A failing dealloc
+/// action gives `JITSLAB_ERR_ACTION_FAILED` after all the memory was returned.
+///
+/// # Safety
+/// `allocs` must point to `n` ids.
+#[no_mangle]
+pub unsafe extern "C" fn jitslab_deallocate(m: *mut JitslabManager, allocs: *const u64, n: usize) -> JitslabStatus {
+    guard(|| {
+        let mgr = manager(m, "jitslab_deallocate")?;
+        // SAFETY: the caller's promise.
+        let ids: Vec<AllocId> = unsafe { slice(allocs, n, "jitslab_deallocate: allocs") }?.iter().map(|&a| AllocId(a)).collect();
+        // SAFETY: the function addresses were vouched for at finalize.
+        unsafe { mgr.deallocate(&ids) }.map_err(status_of)
+    })
+}
+
+fn c_stats(s: &Stats) -> JitslabStats {
+    JitslabStats {
+        mapper: match s.mapper {
+            MapperKind::SingleView => JITSLAB_MAPPER_SINGLE_VIEW,
+            MapperKind::DualView => JITSLAB_MAPPER_DUAL_VIEW,
+        },
+        base: s.base,
+        reserved: s.reserved,
+        page_size: s.page,
+        chunk_size: s.chunk,
+        unassigned: s.unassigned,
+        largest_free: s.largest_free,
+        pools: s.pools.map(|p| JitslabPoolStats {
+            mapped: p.stats.mapped,
+            committed: p.stats.committed,
+            live: p.stats.live,
+            live_segments: p.stats.live_segments,
+            free_ranges: p.stats.free_ranges,
+            largest_free: p.stats.largest_free,
+        }),
+        live_allocations: s.live_allocations,
+        allocations: s.allocations,
+        finalizes: s.finalizes,
+        failed_finalizes: s.failed_finalizes,
+        deallocations: s.deallocations,
+        abandons: s.abandons,
+        mmap_calls: s.sys.mmap,
+        munmap_calls: s.sys.munmap,
+        mprotect_calls: s.sys.mprotect,
+        madvise_calls: s.sys.madvise,
+        fallocate_calls: s.sys.fallocate,
+    }
+}
+
+/// Writes a snapshot of the manager's statistics to `*out_stats`.
+///
+/// # Safety
+/// `out_stats` must be null (reported) or point to a writable `JitslabStats`.
+#[no_mangle]
+pub unsafe extern "C" fn jitslab_stats(m: *mut JitslabManager, out_stats: *mut JitslabStats) -> JitslabStatus {
+    guard(|| {
+        let mgr = manager(m, "jitslab_stats")?;
+        // SAFETY: the caller's promise.
+        *unsafe { out(out_stats, "jitslab_stats: out_stats") }? = c_stats(&mgr.stats());
+        Ok(())
+    })
+}
+
+/// Hands a string to the caller, who frees it with `jitslab_string_free`.
+///
+/// # Safety
+/// A non-null `dst` must point to a writable `char *`.
+unsafe fn give_string(s: String, dst: *mut *mut c_char, what: &str) -> Result<(), Failure> {
+    // SAFETY: the caller's promise.
+    let dst = unsafe { out(dst, what) }?;
+    *dst = CString::new(s.replace('\0', "\\0")).unwrap_or_default().into_raw();
+    Ok(())
+}
+
+/// The statistics as text (several lines, for humans), including why the dual view was refused
+/// if it was. On success `*out` receives a string the caller owns: free it with
+/// `jitslab_string_free`.
+///
+/// # Safety
+/// `out` must be null (reported) or point to a writable `char *`.
+#[no_mangle]
+pub unsafe extern "C" fn jitslab_stats_text(m: *mut JitslabManager, out: *mut *mut c_char) -> JitslabStatus {
+    guard(|| {
+        let mgr = manager(m, "jitslab_stats_text")?;
+        let mut text = mgr.stats().to_string();
+        if let Some(why) = mgr.fallback_reason() {
+            text.push_str("\n  note: ");
+            text.push_str(why);
+        }
+        // SAFETY: the caller's promise.
+        unsafe { give_string(text, out, "jitslab_stats_text: out") }
+    })
+}
+
+/// A text map of the reservation: which chunks belong to which pool and how full they are. On
+/// success `*out` receives a string the caller owns: free it with `jitslab_string_free`.
+///
+/// # Safety
+/// `out` must be null (reported) or point to a writable `char *`.
+#[no_mangle]
+pub unsafe extern "C" fn jitslab_heap_map(m: *mut JitslabManager, out: *mut *mut c_char) -> JitslabStatus {
+    guard(|| {
+        let mgr = manager(m, "jitslab_heap_map")?;
+        // SAFETY: the caller's promise.
+        unsafe { give_string(mgr.heap_map(), out, "jitslab_heap_map: out") }
+    })
+}
+
+/// Frees a string returned by jitslab. Null is a no-op.
+///
+/// # Safety
+/// `s` must be null or a string from `jitslab_stats_text` / `jitslab_heap_map`, freed once.
+#[no_mangle]
+pub unsafe extern "C" fn jitslab_string_free(s: *mut c_char) {
+    if !s.is_null() {
+        // SAFETY: the caller's promise: it came from CString::into_raw above and is freed once.
+        drop(unsafe { CString::from_raw(s) });
+    }
+}

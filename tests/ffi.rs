@@ -1,0 +1,283 @@
+//! The C ABI driven exactly as a C program would: only the `extern "C"` functions and `repr(C)`
+//! types of `jitslab::ffi`, raw pointers, status codes and `jitslab_last_error`.
+
+use std::ffi::{c_char, CStr};
+use std::ptr::{null, null_mut};
+
+use jitslab::ffi::*;
+use jitslab::testing::{record_action, take_log};
+use jitslab::ffi::JitslabStatus::*;
+
+fn last_error() -> String {
+    // SAFETY: jitslab_last_error returns a valid C string owned by the library.
+    unsafe { CStr::from_ptr(jitslab_last_error()) }.to_string_lossy().into_owned()
+}
+
+fn new_manager(span: u64) -> *mut JitslabManager {
+    let mut cfg = jitslab_config_default();
+    cfg.span_bytes = span;
+    cfg.log_fallback = false;
+    let mut m = null_mut();
+    // SAFETY: valid config and out pointer.
+    assert_eq!(unsafe { jitslab_manager_new(&cfg, &mut m) }, JITSLAB_OK, "{}", last_error());
+    assert!(!m.is_null());
+    m
+}
+
+fn req(prot: u32, lifetime: u32, size: u64, align: u64) -> JitslabSegmentRequest {
+    JitslabSegmentRequest { prot, lifetime, size, align }
+}
+
+const RX: u32 = JITSLAB_PROT_READ | JITSLAB_PROT_EXEC;
+const RW: u32 = JITSLAB_PROT_READ | JITSLAB_PROT_WRITE;
+const NO_SEG: JitslabSegment = JitslabSegment { addr: 0xdead, working: 0xbeef as *mut u8 };
+
+fn allocate(m: *mut JitslabManager, reqs: &[JitslabSegmentRequest]) -> (JitslabStatus, Vec<JitslabSegment>, u64) {
+    let mut segs = vec![NO_SEG; reqs.len()];
+    let mut id = 0xfeed;
+    // SAFETY: the arrays have `reqs.len()` elements.
+    let st = unsafe { jitslab_allocate(m, reqs.as_ptr(), reqs.len(), segs.as_mut_ptr(), &mut id) };
+    (st, segs, id)
+}
+
+fn stats(m: *mut JitslabManager) -> JitslabStats {
+    let mut s = JitslabStats::default();
+    // SAFETY: valid out pointer.
+    assert_eq!(unsafe { jitslab_stats(m, &mut s) }, JITSLAB_OK);
+    s
+}
+
+fn c_string(p: *mut c_char) -> String {
+    // SAFETY: p came from jitslab and is freed exactly once here.
+    let s = unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+    // SAFETY: as above.
+    unsafe { jitslab_string_free(p) };
+    s
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn c_caller_writes_code_runs_it_and_frees_it() {
+    let m = new_manager(64 << 20);
+    let (st, segs, id) = allocate(m, &[req(RX, JITSLAB_LIFETIME_STANDARD, 6, 16)]);
+    assert_eq!(st, JITSLAB_OK, "{}", last_error());
+    assert!(id != 0);
+    let code = [0xb8, 0x2a, 0x00, 0x00, 0x00, 0xc3]; // mov eax, 42; ret
+    // SAFETY: the segment has 6 writable working bytes.
+    unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), segs[0].working, 6) };
+    // SAFETY: no actions.
+    assert_eq!(unsafe { jitslab_finalize(m, id, null(), 0) }, JITSLAB_OK, "{}", last_error());
+    // SAFETY: the finalized segment holds a complete function of this type.
+    let f: extern "C" fn() -> i32 = unsafe { std::mem::transmute(segs[0].addr as usize) };
+    assert_eq!(f(), 42);
+    let s = stats(m);
+    assert_eq!((s.allocations, s.finalizes, s.live_allocations, s.mapper), (1, 1, 1, JITSLAB_MAPPER_DUAL_VIEW));
+    assert!(segs[0].addr >= s.base && segs[0].addr < s.base + s.reserved);
+    // SAFETY: one valid id.
+    assert_eq!(unsafe { jitslab_deallocate(m, &id, 1) }, JITSLAB_OK);
+    assert_eq!(stats(m).live_allocations, 0);
+    assert_eq!(jitslab_manager_free(m), JITSLAB_OK);
+}
+
+#[test]
+fn actions_run_through_the_c_abi_and_a_failure_rolls_back() {
+    let m = new_manager(16 << 20);
+    let (st, _, id) = allocate(m, &[req(RW, JITSLAB_LIFETIME_STANDARD, 100, 8)]);
+    assert_eq!(st, JITSLAB_OK);
+    let call = |tag: &'static str| JitslabWrapperCall {
+        fn_addr: record_action as jitslab::wrapper::WrapperFn as usize as u64,
+        args: tag.as_ptr(),
+        args_len: tag.len(),
+    };
+    let actions = [
+        JitslabAction { finalize: call("capi:f1"), dealloc: call("capi:d1") },
+        JitslabAction { finalize: call("fail:capi:f2"), dealloc: call("capi:d2") },
+    ];
+    // SAFETY: record_action is a wrapper function of this process; buffers valid.
+    let st = unsafe { jitslab_finalize(m, id, actions.as_ptr(), actions.len()) };
+    assert_eq!(st, JITSLAB_ERR_ACTION_FAILED);
+    assert!(last_error().contains("refused: fail:capi:f2"), "{}", last_error());
+    assert_eq!(take_log("capi:"), ["capi:f1", "fail:capi:f2", "capi:d1"]);
+    assert_eq!(stats(m).live_allocations, 0, "rolled back");
+    assert_eq!(jitslab_abandon(m, id), JITSLAB_ERR_UNKNOWN_ALLOCATION);
+    jitslab_manager_free(m);
+}
+
+#[test]
+fn every_bad_input_gets_a_status_and_a_message() {
+    let m = new_manager(4 << 20);
+    let good = [req(RW, JITSLAB_LIFETIME_STANDARD, 8, 8)];
+    let mut segs = [NO_SEG];
+    let mut id = 0xfeed_u64;
+    let mut s = JitslabStats::default();
+    let mut text: *mut c_char = null_mut();
+    let fake = 0x1230 as *mut JitslabManager;
+    // SAFETY: every pointer below is valid or null (null is what is being tested).
+    unsafe {
+        // Null and made-up handles.
+        assert_eq!(jitslab_allocate(null_mut(), good.as_ptr(), 1, segs.as_mut_ptr(), &mut id), JITSLAB_ERR_NULL_ARGUMENT);
+        assert!(last_error().contains("null"));
+        assert_eq!(jitslab_allocate(fake, good.as_ptr(), 1, segs.as_mut_ptr(), &mut id), JITSLAB_ERR_INVALID_HANDLE);
+        assert!(last_error().contains("not a live jitslab manager"), "{}", last_error());
+        assert_eq!(jitslab_stats(fake, &mut s), JITSLAB_ERR_INVALID_HANDLE);
+        assert_eq!(jitslab_abandon(fake, 1), JITSLAB_ERR_INVALID_HANDLE);
+        assert_eq!(jitslab_deallocate(fake, &id, 1), JITSLAB_ERR_INVALID_HANDLE);
+        assert_eq!(jitslab_finalize(fake, 1, null(), 0), JITSLAB_ERR_INVALID_HANDLE);
+        assert_eq!(jitslab_heap_map(null_mut(), &mut text), JITSLAB_ERR_NULL_ARGUMENT);
+        // Null out-parameters and arrays.
+        assert_eq!(jitslab_allocate(m, null(), 1, segs.as_mut_ptr(), &mut id), JITSLAB_ERR_NULL_ARGUMENT);
+        assert_eq!(jitslab_allocate(m, good.as_ptr(), 1, null_mut(), &mut id), JITSLAB_ERR_NULL_ARGUMENT);
+        assert_eq!(jitslab_allocate(m, good.as_ptr(), 1, segs.as_mut_ptr(), null_mut()), JITSLAB_ERR_NULL_ARGUMENT);
+        assert_eq!(jitslab_stats(m, null_mut()), JITSLAB_ERR_NULL_ARGUMENT);
+        assert_eq!(jitslab_stats_text(m, null_mut()), JITSLAB_ERR_NULL_ARGUMENT);
+        assert_eq!(jitslab_manager_new(null(), null_mut()), JITSLAB_ERR_NULL_ARGUMENT);
+        assert_eq!(jitslab_finalize(m, 1, null(), 3), JITSLAB_ERR_NULL_ARGUMENT);
+        assert_eq!(jitslab_deallocate(m, null(), 2), JITSLAB_ERR_NULL_ARGUMENT);
+        // Counts: zero, and past the limit (never read).
+        assert_eq!(jitslab_allocate(m, good.as_ptr(), 0, segs.as_mut_ptr(), &mut id), JITSLAB_ERR_INVALID_ARGUMENT);
+        assert_eq!(jitslab_allocate(m, good.as_ptr(), usize::MAX, segs.as_mut_ptr(), &mut id), JITSLAB_ERR_INVALID_ARGUMENT);
+        assert_eq!(jitslab_deallocate(m, &id, usize::MAX), JITSLAB_ERR_INVALID_ARGUMENT);
+        // Requests that can never be met.
+        for (bad, what) in [
+            (req(RW | JITSLAB_PROT_EXEC, 0, 8, 8), "W^X"),
+            (req(0, 0, 8, 8), "no access"),
+            (req(0x100, 0, 8, 8), "unknown bits"),
+            (req(RW, 7, 8, 8), "unknown lifetime"),
+            (req(RW, 0, 8, 3), "alignment 0x3"),
+            (req(RW, 0, 8, 1 << 20), "alignment 0x100000"),
+        ] {
+            assert_eq!(jitslab_allocate(m, &bad, 1, segs.as_mut_ptr(), &mut id), JITSLAB_ERR_INVALID_ARGUMENT, "{what}");
+            assert!(last_error().contains(what), "{what}: {}", last_error());
+        }
+        // Huge and overflowing sizes: a full reservation, described in hex.
+        for size in [u64::MAX, 1 << 40, (4 << 20) + 1] {
+            assert_eq!(jitslab_allocate(m, &req(RW, 0, size, 8), 1, segs.as_mut_ptr(), &mut id), JITSLAB_ERR_RESERVATION_FULL);
+            assert!(last_error().contains(&format!("{size:#x}")) && last_error().contains("largest free range"), "{}", last_error());
+        }
+        // None of the failures above wrote an out-parameter.
+        assert_eq!((segs[0].addr, id), (0xdead, 0xfeed));
+        assert_eq!(stats(m).allocations, 0);
+
+        // Lifecycle misuse: unknown ids, double free, wrong states.
+        assert_eq!(jitslab_abandon(m, 0), JITSLAB_ERR_UNKNOWN_ALLOCATION);
+        assert_eq!(jitslab_abandon(m, u64::MAX), JITSLAB_ERR_UNKNOWN_ALLOCATION);
+        assert_eq!(jitslab_allocate(m, good.as_ptr(), 1, segs.as_mut_ptr(), &mut id), JITSLAB_OK);
+        assert_eq!(jitslab_deallocate(m, &id, 1), JITSLAB_ERR_BAD_STATE);
+        assert!(last_error().contains("in flight"), "{}", last_error());
+        assert_eq!(jitslab_finalize(m, id, null(), 0), JITSLAB_OK);
+        assert_eq!(jitslab_finalize(m, id, null(), 0), JITSLAB_ERR_BAD_STATE);
+        assert_eq!(jitslab_abandon(m, id), JITSLAB_ERR_BAD_STATE);
+        let twice = [id, id];
+        assert_eq!(jitslab_deallocate(m, twice.as_ptr(), 2), JITSLAB_ERR_INVALID_ARGUMENT);
+        assert_eq!(jitslab_deallocate(m, &id, 1), JITSLAB_OK);
+        assert_eq!(jitslab_deallocate(m, &id, 1), JITSLAB_ERR_UNKNOWN_ALLOCATION, "double free");
+        assert!(last_error().contains("no such live allocation"));
+        assert_eq!(jitslab_deallocate(m, null(), 0), JITSLAB_OK, "an empty batch is fine");
+
+        // Strings.
+        assert_eq!(jitslab_heap_map(m, &mut text), JITSLAB_OK);
+        assert!(c_string(text).contains("jitslab heap map"));
+        assert_eq!(jitslab_stats_text(m, &mut text), JITSLAB_OK);
+        assert!(c_string(text).contains("allocations 1"));
+        jitslab_string_free(null_mut());
+
+        // Handles: free, double free, use after free, free(NULL).
+        assert_eq!(jitslab_manager_free(m), JITSLAB_OK);
+        assert_eq!(jitslab_manager_free(m), JITSLAB_ERR_INVALID_HANDLE);
+        assert!(last_error().contains("double free"));
+        assert_eq!(jitslab_stats(m, &mut s), JITSLAB_ERR_INVALID_HANDLE);
+        assert_eq!(jitslab_manager_free(null_mut()), JITSLAB_OK);
+    }
+}
+
+#[test]
+fn bad_configs_are_refused_with_a_reason() {
+    let mut m = 0x77 as *mut JitslabManager;
+    let try_cfg = |f: &dyn Fn(&mut JitslabConfig), m: &mut *mut JitslabManager| {
+        let mut cfg = jitslab_config_default();
+        cfg.log_fallback = false;
+        f(&mut cfg);
+        // SAFETY: valid pointers.
+        unsafe { jitslab_manager_new(&cfg, m) }
+    };
+    assert_eq!(try_cfg(&|c| c.span_bytes = 0, &mut m), JITSLAB_ERR_INVALID_ARGUMENT);
+    assert_eq!(try_cfg(&|c| c.span_bytes = 3 << 30, &mut m), JITSLAB_ERR_INVALID_ARGUMENT);
+    assert!(last_error().contains("2 GiB"), "{}", last_error());
+    assert_eq!(try_cfg(&|c| c.span_bytes = (1 << 20) + 4096, &mut m), JITSLAB_ERR_INVALID_ARGUMENT);
+    assert_eq!(try_cfg(&|c| c.chunk_bytes = 1000, &mut m), JITSLAB_ERR_INVALID_ARGUMENT);
+    assert_eq!(try_cfg(&|c| c.placement = 9, &mut m), JITSLAB_ERR_INVALID_ARGUMENT);
+    assert_eq!(try_cfg(&|c| c.mapper = 9, &mut m), JITSLAB_ERR_INVALID_ARGUMENT);
+    // A 2 GiB span within ±2 GiB of an address must contain that address, so near an address
+    // that is already mapped (this function's code) it cannot be placed.
+    let here = bad_configs_are_refused_with_a_reason as fn() as usize as u64;
+    let st = try_cfg(&|c| { c.span_bytes = 2 << 30; c.placement = JITSLAB_PLACEMENT_NEAR; c.near_address = here }, &mut m);
+    assert_eq!(st, JITSLAB_ERR_PLACEMENT, "{}", last_error());
+    assert!(last_error().contains(&format!("within ±2 GiB of {here:#x}")), "{}", last_error());
+    assert_eq!(m as usize, 0x77, "out untouched on failure");
+    // A null config means the defaults.
+    // SAFETY: valid out pointer.
+    assert_eq!(unsafe { jitslab_manager_new(null(), &mut m) }, JITSLAB_OK);
+    assert_eq!(stats(m).reserved, 1 << 30);
+    jitslab_manager_free(m);
+}
+
+#[test]
+fn low_and_near_placements_through_the_c_abi() {
+    let here = low_and_near_placements_through_the_c_abi as fn() as usize as u64;
+    for (placement, near) in [(JITSLAB_PLACEMENT_LOW, 0), (JITSLAB_PLACEMENT_NEAR, here)] {
+        let mut cfg = jitslab_config_default();
+        cfg.span_bytes = 256 << 20;
+        cfg.placement = placement;
+        cfg.near_address = near;
+        let mut m = null_mut();
+        // SAFETY: valid pointers.
+        assert_eq!(unsafe { jitslab_manager_new(&cfg, &mut m) }, JITSLAB_OK, "{}", last_error());
+        let s = stats(m);
+        if placement == JITSLAB_PLACEMENT_LOW {
+            assert!(s.base + s.reserved <= 1 << 31);
+        } else {
+            assert!(here.abs_diff(s.base) < 1 << 31 && here.abs_diff(s.base + s.reserved - 1) < 1 << 31);
+        }
+        jitslab_manager_free(m);
+    }
+}
+
+#[test]
+fn status_names_and_abi_version() {
+    // SAFETY: static strings.
+    let name = |s: u32| unsafe { CStr::from_ptr(jitslab_status_name(s)) }.to_str().unwrap().to_string();
+    assert_eq!(name(0), "JITSLAB_OK");
+    assert_eq!(name(JITSLAB_ERR_RESERVATION_FULL as u32), "JITSLAB_ERR_RESERVATION_FULL");
+    assert_eq!(name(JITSLAB_ERR_PANIC as u32), "JITSLAB_ERR_PANIC");
+    assert_eq!(name(999), "unknown status");
+    assert_eq!(jitslab_abi_version(), JITSLAB_ABI_VERSION);
+}
+
+/// Handles stay valid across threads, and a manager freed by one thread while another uses it
+/// stays alive until that call returns.
+#[test]
+fn handles_are_shared_safely_between_threads() {
+    let m = new_manager(64 << 20) as usize;
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(move || {
+                for _ in 0..500 {
+                    let (st, _, id) = allocate(m as *mut JitslabManager, &[req(RW, 0, 64, 8)]);
+                    if st != JITSLAB_OK {
+                        assert_eq!(st, JITSLAB_ERR_INVALID_HANDLE, "{}", last_error());
+                        return;
+                    }
+                    match jitslab_abandon(m as *mut JitslabManager, id) {
+                        JITSLAB_OK => {}
+                        JITSLAB_ERR_INVALID_HANDLE => return,
+                        st => panic!("{st:?}: {}", last_error()),
+                    }
+                }
+            });
+        }
+        s.spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            assert_eq!(jitslab_manager_free(m as *mut JitslabManager), JITSLAB_OK);
+        });
+    });
+}
