@@ -277,7 +277,6 @@ typedef struct JitslabStats {
   uint64_t deallocations;
   uint64_t abandons;
   uint64_t mmap_calls;
-  uint64_t munmap_calls;
   uint64_t mprotect_calls;
   uint64_t madvise_calls;
   uint64_t fallocate_calls;

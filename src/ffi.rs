@@ -197,7 +197,6 @@ pub struct JitslabStats {
     pub deallocations: u64,
     pub abandons: u64,
     pub mmap_calls: u64,
-    pub munmap_calls: u64,
     pub mprotect_calls: u64,
     pub madvise_calls: u64,
     pub fallocate_calls: u64,
@@ -257,7 +256,10 @@ fn manager(handle: *const JitslabManager, func: &str) -> Result<Arc<Manager>, Fa
     let table = handles().read().unwrap_or_else(|p| p.into_inner());
     match table.get(&(handle as usize)) {
         Some(m) => Ok(Arc::clone(m)),
-        None => fail(JITSLAB_ERR_INVALID_HANDLE, format!("{func}: {handle:p} is not a live jitslab manager (freed, or never created)")),
+        None => fail(
+            JITSLAB_ERR_INVALID_HANDLE,
+            format!("{func}: {handle:p} is not a live jitslab manager (freed, or never created)"),
+        ),
     }
 }
 
@@ -344,7 +346,10 @@ pub extern "C" fn jitslab_status_name(status: u32) -> *const c_char {
 /// # Safety
 /// `config`, if not null, must point to a `JitslabConfig`; `out` must be null or writable.
 #[no_mangle]
-pub unsafe extern "C" fn jitslab_manager_new(config: *const JitslabConfig, out: *mut *mut JitslabManager) -> JitslabStatus {
+pub unsafe extern "C" fn jitslab_manager_new(
+    config: *const JitslabConfig,
+    out: *mut *mut JitslabManager,
+) -> JitslabStatus {
     guard(|| {
         let out = out_ptr(out, "jitslab_manager_new: out")?;
         // SAFETY: the caller's promise for a non-null config.
@@ -353,13 +358,20 @@ pub unsafe extern "C" fn jitslab_manager_new(config: *const JitslabConfig, out: 
             JITSLAB_PLACEMENT_ANYWHERE => Placement::Anywhere,
             JITSLAB_PLACEMENT_NEAR => Placement::Near(c.near_address),
             JITSLAB_PLACEMENT_LOW => Placement::Low,
-            p => return fail(JITSLAB_ERR_INVALID_ARGUMENT, format!("unknown placement {p} (0 anywhere, 1 near, 2 low)")),
+            p => {
+                return fail(JITSLAB_ERR_INVALID_ARGUMENT, format!("unknown placement {p} (0 anywhere, 1 near, 2 low)"))
+            }
         };
         let mapper = match c.mapper {
             JITSLAB_MAPPER_AUTO => MapperChoice::Auto,
             JITSLAB_MAPPER_SINGLE_VIEW => MapperChoice::SingleView,
             JITSLAB_MAPPER_DUAL_VIEW => MapperChoice::DualView,
-            m => return fail(JITSLAB_ERR_INVALID_ARGUMENT, format!("unknown mapper {m} (0 auto, 1 single view, 2 dual view)")),
+            m => {
+                return fail(
+                    JITSLAB_ERR_INVALID_ARGUMENT,
+                    format!("unknown mapper {m} (0 auto, 1 single view, 2 dual view)"),
+                )
+            }
         };
         let cfg = Config { span: c.span_bytes, chunk: c.chunk_bytes, placement, mapper, log_fallback: c.log_fallback };
         let m = Manager::new(&cfg).map_err(status_of)?;
@@ -394,7 +406,10 @@ pub extern "C" fn jitslab_manager_free(m: *mut JitslabManager) -> JitslabStatus 
         let gone = handles().write().unwrap_or_else(|p| p.into_inner()).remove(&(m as usize));
         match gone {
             Some(_) => Ok(()),
-            None => fail(JITSLAB_ERR_INVALID_HANDLE, format!("jitslab_manager_free: {m:p} is not a live jitslab manager (double free?)")),
+            None => fail(
+                JITSLAB_ERR_INVALID_HANDLE,
+                format!("jitslab_manager_free: {m:p} is not a live jitslab manager (double free?)"),
+            ),
         }
     })
 }
@@ -404,10 +419,16 @@ fn request(r: &JitslabSegmentRequest, i: usize) -> Result<SegmentRequest, Failur
         JITSLAB_LIFETIME_STANDARD => Lifetime::Standard,
         JITSLAB_LIFETIME_FINALIZE => Lifetime::Finalize,
         JITSLAB_LIFETIME_NOALLOC => Lifetime::NoAlloc,
-        l => return fail(JITSLAB_ERR_INVALID_ARGUMENT, format!("segment {i}: unknown lifetime {l} (0 standard, 1 finalize, 2 noalloc)")),
+        l => {
+            return fail(
+                JITSLAB_ERR_INVALID_ARGUMENT,
+                format!("segment {i}: unknown lifetime {l} (0 standard, 1 finalize, 2 noalloc)"),
+            )
+        }
     };
-    let prot = u8::try_from(r.prot)
-        .map_err(|_| (JITSLAB_ERR_INVALID_ARGUMENT, format!("segment {i}: protection {:#x} has unknown bits", r.prot)))?;
+    let prot = u8::try_from(r.prot).map_err(|_| {
+        (JITSLAB_ERR_INVALID_ARGUMENT, format!("segment {i}: protection {:#x} has unknown bits", r.prot))
+    })?;
     Ok(SegmentRequest { prot: Prot(prot), lifetime, size: r.size, align: r.align })
 }
 
@@ -429,14 +450,18 @@ pub unsafe extern "C" fn jitslab_allocate(
     guard(|| {
         let mgr = manager(m, "jitslab_allocate")?;
         if n == 0 || n > JITSLAB_MAX_SEGMENTS {
-            return fail(JITSLAB_ERR_INVALID_ARGUMENT, format!("jitslab_allocate: {n} segments (1 to {JITSLAB_MAX_SEGMENTS} allowed)"));
+            return fail(
+                JITSLAB_ERR_INVALID_ARGUMENT,
+                format!("jitslab_allocate: {n} segments (1 to {JITSLAB_MAX_SEGMENTS} allowed)"),
+            );
         }
         // SAFETY: the caller's promise; null is reported.
         let reqs = unsafe { slice(segs, n, "jitslab_allocate: segs") }?;
         let out_segs = out_ptr(out_segs, "jitslab_allocate: out_segs")?;
         // SAFETY: the caller's promise.
         let out_alloc = unsafe { out(out_alloc, "jitslab_allocate: out_alloc") }?;
-        let reqs: Vec<SegmentRequest> = reqs.iter().enumerate().map(|(i, r)| request(r, i)).collect::<Result<_, _>>()?;
+        let reqs: Vec<SegmentRequest> =
+            reqs.iter().enumerate().map(|(i, r)| request(r, i)).collect::<Result<_, _>>()?;
         let (id, placed) = mgr.allocate(&reqs).map_err(status_of)?;
         for (i, s) in placed.iter().enumerate() {
             // SAFETY: the caller promised room for `n` results; `placed` has `n` entries.
@@ -467,7 +492,12 @@ unsafe fn call(c: &JitslabWrapperCall, what: &str) -> Result<WrapperCall, Failur
 /// `actions` must point to `n` actions whose argument buffers are valid. Every non-zero
 /// `fn_addr` must be the address of a wrapper function in this process: jitslab calls it.
 #[no_mangle]
-pub unsafe extern "C" fn jitslab_finalize(m: *mut JitslabManager, alloc: u64, actions: *const JitslabAction, n: usize) -> JitslabStatus {
+pub unsafe extern "C" fn jitslab_finalize(
+    m: *mut JitslabManager,
+    alloc: u64,
+    actions: *const JitslabAction,
+    n: usize,
+) -> JitslabStatus {
     guard(|| {
         let mgr = manager(m, "jitslab_finalize")?;
         // SAFETY: the caller's promise.
@@ -476,7 +506,10 @@ pub unsafe extern "C" fn jitslab_finalize(m: *mut JitslabManager, alloc: u64, ac
         for (i, a) in acts.iter().enumerate() {
             // SAFETY: the caller's promise for the argument buffers.
             let (finalize, dealloc) = unsafe {
-                (call(&a.finalize, &format!("action {i} finalize args"))?, call(&a.dealloc, &format!("action {i} dealloc args"))?)
+                (
+                    call(&a.finalize, &format!("action {i} finalize args"))?,
+                    call(&a.dealloc, &format!("action {i} dealloc args"))?,
+                )
             };
             pairs.push(ActionPair { finalize, dealloc });
         }
@@ -503,7 +536,8 @@ pub unsafe extern "C" fn jitslab_deallocate(m: *mut JitslabManager, allocs: *con
     guard(|| {
         let mgr = manager(m, "jitslab_deallocate")?;
         // SAFETY: the caller's promise.
-        let ids: Vec<AllocId> = unsafe { slice(allocs, n, "jitslab_deallocate: allocs") }?.iter().map(|&a| AllocId(a)).collect();
+        let ids: Vec<AllocId> =
+            unsafe { slice(allocs, n, "jitslab_deallocate: allocs") }?.iter().map(|&a| AllocId(a)).collect();
         // SAFETY: the function addresses were vouched for at finalize.
         unsafe { mgr.deallocate(&ids) }.map_err(status_of)
     })
@@ -536,7 +570,6 @@ fn c_stats(s: &Stats) -> JitslabStats {
         deallocations: s.deallocations,
         abandons: s.abandons,
         mmap_calls: s.sys.mmap,
-        munmap_calls: s.sys.munmap,
         mprotect_calls: s.sys.mprotect,
         madvise_calls: s.sys.madvise,
         fallocate_calls: s.sys.fallocate,

@@ -31,9 +31,10 @@ impl<'a> Reader<'a> {
     }
 
     pub fn bytes(&mut self, n: u64, what: &str) -> Result<&'a [u8], SpsError> {
-        let n = usize::try_from(n).ok().filter(|&n| n <= self.buf.len()).ok_or_else(|| {
-            SpsError(format!("{what}: needs {n} bytes, {} left", self.buf.len()))
-        })?;
+        let n = usize::try_from(n)
+            .ok()
+            .filter(|&n| n <= self.buf.len())
+            .ok_or_else(|| SpsError(format!("{what}: needs {n} bytes, {} left", self.buf.len())))?;
         let (head, rest) = self.buf.split_at(n);
         self.buf = rest;
         Ok(head)

@@ -216,10 +216,8 @@ pub fn punch_hole(fd: &OwnedFd, offset: u64, len: u64) -> OsResult<()> {
 
 /// The mapped ranges of this process, `[start, end)`, in address order (from `/proc/self/maps`).
 pub fn mapped_ranges() -> OsResult<Vec<(u64, u64)>> {
-    let text = std::fs::read_to_string("/proc/self/maps").map_err(|e| OsError {
-        call: "read(/proc/self/maps)".into(),
-        errno: e.raw_os_error().unwrap_or(0),
-    })?;
+    let text = std::fs::read_to_string("/proc/self/maps")
+        .map_err(|e| OsError { call: "read(/proc/self/maps)".into(), errno: e.raw_os_error().unwrap_or(0) })?;
     let mut out: Vec<(u64, u64)> = text
         .lines()
         .filter_map(|l| {
@@ -234,10 +232,7 @@ pub fn mapped_ranges() -> OsResult<Vec<(u64, u64)>> {
 
 /// The lowest address a process may map (`vm.mmap_min_addr`); 64 KiB when it can't be read.
 pub fn mmap_min_addr() -> u64 {
-    std::fs::read_to_string("/proc/sys/vm/mmap_min_addr")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0x10000)
+    std::fs::read_to_string("/proc/sys/vm/mmap_min_addr").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0x10000)
 }
 
 /// Makes instructions written to `[addr, addr+len)` visible to instruction fetch. x86-64 keeps

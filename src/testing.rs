@@ -83,7 +83,8 @@ pub fn recorded_pair(finalize: &str, dealloc: &str) -> ActionPair {
 /// so tests running in parallel with distinct prefixes do not see each other).
 pub fn take_log(prefix: &str) -> Vec<String> {
     let mut log = ACTION_LOG.lock().unwrap_or_else(|p| p.into_inner());
-    let (mine, rest): (Vec<String>, Vec<String>) = log.drain(..).partition(|t| t.starts_with(prefix) || t.starts_with(&format!("fail:{prefix}")));
+    let (mine, rest): (Vec<String>, Vec<String>) =
+        log.drain(..).partition(|t| t.starts_with(prefix) || t.starts_with(&format!("fail:{prefix}")));
     *log = rest;
     mine
 }

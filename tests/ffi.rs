@@ -4,9 +4,9 @@
 use std::ffi::{c_char, CStr};
 use std::ptr::{null, null_mut};
 
+use jitslab::ffi::JitslabStatus::*;
 use jitslab::ffi::*;
 use jitslab::testing::{record_action, take_log};
-use jitslab::ffi::JitslabStatus::*;
 
 fn last_error() -> String {
     // SAFETY: jitslab_last_error returns a valid C string owned by the library.
@@ -63,7 +63,7 @@ fn c_caller_writes_code_runs_it_and_frees_it() {
     assert_eq!(st, JITSLAB_OK, "{}", last_error());
     assert!(id != 0);
     let code = [0xb8, 0x2a, 0x00, 0x00, 0x00, 0xc3]; // mov eax, 42; ret
-    // SAFETY: the segment has 6 writable working bytes.
+                                                     // SAFETY: the segment has 6 writable working bytes.
     unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), segs[0].working, 6) };
     // SAFETY: no actions.
     assert_eq!(unsafe { jitslab_finalize(m, id, null(), 0) }, JITSLAB_OK, "{}", last_error());
@@ -115,7 +115,10 @@ fn every_bad_input_gets_a_status_and_a_message() {
     // SAFETY: every pointer below is valid or null (null is what is being tested).
     unsafe {
         // Null and made-up handles.
-        assert_eq!(jitslab_allocate(null_mut(), good.as_ptr(), 1, segs.as_mut_ptr(), &mut id), JITSLAB_ERR_NULL_ARGUMENT);
+        assert_eq!(
+            jitslab_allocate(null_mut(), good.as_ptr(), 1, segs.as_mut_ptr(), &mut id),
+            JITSLAB_ERR_NULL_ARGUMENT
+        );
         assert!(last_error().contains("null"));
         assert_eq!(jitslab_allocate(fake, good.as_ptr(), 1, segs.as_mut_ptr(), &mut id), JITSLAB_ERR_INVALID_HANDLE);
         assert!(last_error().contains("not a live jitslab manager"), "{}", last_error());
@@ -135,7 +138,10 @@ fn every_bad_input_gets_a_status_and_a_message() {
         assert_eq!(jitslab_deallocate(m, null(), 2), JITSLAB_ERR_NULL_ARGUMENT);
         // Counts: zero, and past the limit (never read).
         assert_eq!(jitslab_allocate(m, good.as_ptr(), 0, segs.as_mut_ptr(), &mut id), JITSLAB_ERR_INVALID_ARGUMENT);
-        assert_eq!(jitslab_allocate(m, good.as_ptr(), usize::MAX, segs.as_mut_ptr(), &mut id), JITSLAB_ERR_INVALID_ARGUMENT);
+        assert_eq!(
+            jitslab_allocate(m, good.as_ptr(), usize::MAX, segs.as_mut_ptr(), &mut id),
+            JITSLAB_ERR_INVALID_ARGUMENT
+        );
         assert_eq!(jitslab_deallocate(m, &id, usize::MAX), JITSLAB_ERR_INVALID_ARGUMENT);
         // Requests that can never be met.
         for (bad, what) in [
@@ -146,13 +152,24 @@ fn every_bad_input_gets_a_status_and_a_message() {
             (req(RW, 0, 8, 3), "alignment 0x3"),
             (req(RW, 0, 8, 1 << 20), "alignment 0x100000"),
         ] {
-            assert_eq!(jitslab_allocate(m, &bad, 1, segs.as_mut_ptr(), &mut id), JITSLAB_ERR_INVALID_ARGUMENT, "{what}");
+            assert_eq!(
+                jitslab_allocate(m, &bad, 1, segs.as_mut_ptr(), &mut id),
+                JITSLAB_ERR_INVALID_ARGUMENT,
+                "{what}"
+            );
             assert!(last_error().contains(what), "{what}: {}", last_error());
         }
         // Huge and overflowing sizes: a full reservation, described in hex.
         for size in [u64::MAX, 1 << 40, (4 << 20) + 1] {
-            assert_eq!(jitslab_allocate(m, &req(RW, 0, size, 8), 1, segs.as_mut_ptr(), &mut id), JITSLAB_ERR_RESERVATION_FULL);
-            assert!(last_error().contains(&format!("{size:#x}")) && last_error().contains("largest free range"), "{}", last_error());
+            assert_eq!(
+                jitslab_allocate(m, &req(RW, 0, size, 8), 1, segs.as_mut_ptr(), &mut id),
+                JITSLAB_ERR_RESERVATION_FULL
+            );
+            assert!(
+                last_error().contains(&format!("{size:#x}")) && last_error().contains("largest free range"),
+                "{}",
+                last_error()
+            );
         }
         // None of the failures above wrote an out-parameter.
         assert_eq!((segs[0].addr, id), (0xdead, 0xfeed));
@@ -210,7 +227,14 @@ fn bad_configs_are_refused_with_a_reason() {
     // A 2 GiB span within ±2 GiB of an address must contain that address, so near an address
     // that is already mapped (this function's code) it cannot be placed.
     let here = bad_configs_are_refused_with_a_reason as fn() as usize as u64;
-    let st = try_cfg(&|c| { c.span_bytes = 2 << 30; c.placement = JITSLAB_PLACEMENT_NEAR; c.near_address = here }, &mut m);
+    let st = try_cfg(
+        &|c| {
+            c.span_bytes = 2 << 30;
+            c.placement = JITSLAB_PLACEMENT_NEAR;
+            c.near_address = here
+        },
+        &mut m,
+    );
     assert_eq!(st, JITSLAB_ERR_PLACEMENT, "{}", last_error());
     assert!(last_error().contains(&format!("within ±2 GiB of {here:#x}")), "{}", last_error());
     assert_eq!(m as usize, 0x77, "out untouched on failure");

@@ -232,7 +232,8 @@ impl Manager {
         if let (Some(why), true) = (&fallback, config.log_fallback) {
             eprintln!("jitslab: {why}");
         }
-        let layout = Layout::new(config.span, page, config.chunk, mapper.packs_subpage()).map_err(Error::InvalidArgument)?;
+        let layout =
+            Layout::new(config.span, page, config.chunk, mapper.packs_subpage()).map_err(Error::InvalidArgument)?;
         let inner = Inner { slab: Slab::new(layout), allocs: HashMap::new(), next_id: 1, counts: Counts::default() };
         Ok(Manager { inner: Mutex::new(inner), mapper, fallback })
     }
@@ -373,10 +374,12 @@ impl Manager {
             }
             s.protected = true;
         }
-        // SAFETY: forwarded from the caller.
-        let result = result.and_then(|()| unsafe { wrapper::run_finalize_actions(actions) }.map_err(|e| {
-            Error::ActionFailed(format!("finalize of allocation {} failed, allocation rolled back: {e}", id.0))
-        }));
+        let result = result.and_then(|()| {
+            // SAFETY: forwarded from the caller.
+            unsafe { wrapper::run_finalize_actions(actions) }.map_err(|e| {
+                Error::ActionFailed(format!("finalize of allocation {} failed, allocation rolled back: {e}", id.0))
+            })
+        });
         match result {
             Err(e) => {
                 self.lock().allocs.remove(&id.0);
@@ -385,7 +388,8 @@ impl Manager {
                 Err(e)
             }
             Ok(deallocs) => {
-                let (done, keep): (Vec<Seg>, Vec<Seg>) = segs.into_iter().partition(|s| s.lifetime == Lifetime::Finalize);
+                let (done, keep): (Vec<Seg>, Vec<Seg>) =
+                    segs.into_iter().partition(|s| s.lifetime == Lifetime::Finalize);
                 self.release_segments(&done);
                 let mut g = self.lock();
                 g.counts.finalizes += 1;
@@ -419,11 +423,18 @@ impl Manager {
             let mut g = self.lock();
             for (i, id) in ids.iter().enumerate() {
                 if ids[..i].contains(id) {
-                    return Err(Error::InvalidArgument(format!("allocation {} appears twice in one deallocate batch", id.0)));
+                    return Err(Error::InvalidArgument(format!(
+                        "allocation {} appears twice in one deallocate batch",
+                        id.0
+                    )));
                 }
                 let rec = g.allocs.get(&id.0).ok_or_else(|| unknown(*id, "deallocate"))?;
                 if !matches!(rec.state, State::Finalized { .. }) {
-                    return Err(Error::BadState(format!("cannot deallocate allocation {}: it is {}", id.0, rec.state.name())));
+                    return Err(Error::BadState(format!(
+                        "cannot deallocate allocation {}: it is {}",
+                        id.0,
+                        rec.state.name()
+                    )));
                 }
             }
             for id in ids {
@@ -445,7 +456,10 @@ impl Manager {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(Error::ActionFailed(format!("dealloc actions failed (memory was returned anyway): {}", errors.join("; "))))
+            Err(Error::ActionFailed(format!(
+                "dealloc actions failed (memory was returned anyway): {}",
+                errors.join("; ")
+            )))
         }
     }
 

@@ -102,12 +102,17 @@ impl std::fmt::Display for Stats {
         writeln!(
             f,
             "  allocations {} (live {}), finalizes {} (failed {}), deallocations {}, abandons {}",
-            self.allocations, self.live_allocations, self.finalizes, self.failed_finalizes, self.deallocations, self.abandons
+            self.allocations,
+            self.live_allocations,
+            self.finalizes,
+            self.failed_finalizes,
+            self.deallocations,
+            self.abandons
         )?;
         write!(
             f,
-            "  system calls: mmap {}, munmap {}, mprotect {}, madvise {}, fallocate {}",
-            self.sys.mmap, self.sys.munmap, self.sys.mprotect, self.sys.madvise, self.sys.fallocate
+            "  system calls: mmap {}, mprotect {}, madvise {}, fallocate {}",
+            self.sys.mmap, self.sys.mprotect, self.sys.madvise, self.sys.fallocate
         )
     }
 }
@@ -130,7 +135,8 @@ pub(super) fn heap_map(m: &Manager, slab: &Slab) -> String {
         l.chunks(),
         l.chunk.get()
     );
-    let _ = writeln!(out, "  X/x code (r-x), R/r read-only, W/w read-write: upper case at least half full; . unassigned");
+    let _ =
+        writeln!(out, "  X/x code (r-x), R/r read-only, W/w read-write: upper case at least half full; . unassigned");
     let map = slab.chunk_map();
     let mut folded = 0usize;
     for (i, line) in map.chunks(PER_LINE).enumerate() {

@@ -74,7 +74,8 @@ fn dual_view_never_maps_a_page_writable_and_executable() {
     let m = manager(MapperChoice::DualView, 64 * MB);
     let mut ids = Vec::new();
     for i in 0..50u64 {
-        let (id, s) = m.allocate(&[seg(RX, Lifetime::Standard, 100 + i * 97), seg(RW, Lifetime::Standard, 64)]).unwrap();
+        let (id, s) =
+            m.allocate(&[seg(RX, Lifetime::Standard, 100 + i * 97), seg(RW, Lifetime::Standard, 64)]).unwrap();
         write(&s[0], &[0xc3; 100]);
         assert!(writable_and_executable_mappings().is_empty());
         // SAFETY: no actions.
@@ -105,7 +106,11 @@ fn dual_view_makes_no_mprotect_per_allocation() {
         ids.push(id);
     }
     let after = m.stats().sys;
-    assert!(after.mprotect - before.mprotect <= 4, "{} mprotects for 1000 allocations", after.mprotect - before.mprotect);
+    assert!(
+        after.mprotect - before.mprotect <= 4,
+        "{} mprotects for 1000 allocations",
+        after.mprotect - before.mprotect
+    );
     // SAFETY: no actions.
     unsafe { m.deallocate(&ids) }.unwrap();
 }
@@ -118,7 +123,11 @@ fn thousands_of_allocations_stay_within_one_span() {
         let (mut lo, mut hi) = (u64::MAX, 0);
         let mut ids = Vec::new();
         for i in 0..3000u64 {
-            let req = [seg(RX, Lifetime::Standard, 1 + i % 700), seg(R, Lifetime::Standard, 33), seg(RW, Lifetime::Finalize, 8)];
+            let req = [
+                seg(RX, Lifetime::Standard, 1 + i % 700),
+                seg(R, Lifetime::Standard, 33),
+                seg(RW, Lifetime::Finalize, 8),
+            ];
             let (id, s) = m.allocate(&req).unwrap();
             for (x, r) in s.iter().zip(&req) {
                 lo = lo.min(x.addr);
@@ -152,7 +161,12 @@ fn reused_bytes_are_zeroed() {
         // SAFETY: no actions.
         unsafe { m.deallocate(&[a]) }.unwrap();
         let (b, t) = m.allocate(&[seg(RW, Lifetime::Standard, size), seg(RX, Lifetime::Standard, 40)]).unwrap();
-        assert_eq!((t[0].addr, t[1].addr), (s[0].addr, s[1].addr), "{:?}: the test needs the same ranges back", m.mapper_kind());
+        assert_eq!(
+            (t[0].addr, t[1].addr),
+            (s[0].addr, s[1].addr),
+            "{:?}: the test needs the same ranges back",
+            m.mapper_kind()
+        );
         // SAFETY: reading the segments just allocated.
         let (data, code) = unsafe {
             (std::slice::from_raw_parts(t[0].working, size as usize), std::slice::from_raw_parts(t[1].working, 40))
@@ -230,7 +244,12 @@ fn failing_finalize_action_rolls_back() {
         let e = unsafe { m.finalize(id, &actions) }.unwrap_err();
         assert!(matches!(&e, Error::ActionFailed(t) if t.contains(&format!("refused: fail:{p}fin3"))), "{e}");
         let log = take_log(&p);
-        let want: Vec<String> = ["fin1", "fin2"].iter().map(|s| format!("{p}{s}")).chain([format!("fail:{p}fin3")]).chain(["dealloc2", "dealloc1"].iter().map(|s| format!("{p}{s}"))).collect();
+        let want: Vec<String> = ["fin1", "fin2"]
+            .iter()
+            .map(|s| format!("{p}{s}"))
+            .chain([format!("fail:{p}fin3")])
+            .chain(["dealloc2", "dealloc1"].iter().map(|s| format!("{p}{s}")))
+            .collect();
         assert_eq!(log, want);
         let st = m.stats();
         assert_eq!((st.live_bytes(), st.live_allocations, st.failed_finalizes), (0, 0, 1));
@@ -243,7 +262,11 @@ fn failing_finalize_action_rolls_back() {
 fn lifetimes_finalize_and_noalloc() {
     for m in both(64 * MB) {
         let (id, s) = m
-            .allocate(&[seg(RX, Lifetime::Standard, 100), seg(RW, Lifetime::Finalize, 5000), seg(R, Lifetime::NoAlloc, 1 << 40)])
+            .allocate(&[
+                seg(RX, Lifetime::Standard, 100),
+                seg(RW, Lifetime::Finalize, 5000),
+                seg(R, Lifetime::NoAlloc, 1 << 40),
+            ])
             .unwrap();
         assert_eq!((s[2].addr, s[2].working), (0, std::ptr::null_mut()), "NoAlloc gets neither address nor memory");
         let rw_live = |m: &Manager| m.stats().pools[Pool::ReadWrite as usize].stats.live;
@@ -265,7 +288,8 @@ fn deallocate_runs_dealloc_actions_in_reverse_across_the_batch() {
     let mut ids = Vec::new();
     for a in 0..3 {
         let (id, _) = m.allocate(&[seg(RW, Lifetime::Standard, 10)]).unwrap();
-        let acts: Vec<_> = (0..2).map(|k| recorded_pair(&format!("order:f{a}{k}"), &format!("order:d{a}{k}"))).collect();
+        let acts: Vec<_> =
+            (0..2).map(|k| recorded_pair(&format!("order:f{a}{k}"), &format!("order:d{a}{k}"))).collect();
         // SAFETY: recorded actions.
         unsafe { m.finalize(id, &acts) }.unwrap();
         ids.push(id);
@@ -285,7 +309,10 @@ fn failing_dealloc_action_is_reported_and_memory_still_returned() {
     unsafe { m.finalize(id, &[recorded_pair("dfail:f", "fail:dfail:d")]) }.unwrap();
     // SAFETY: recorded actions.
     let e = unsafe { m.deallocate(&[id]) }.unwrap_err();
-    assert!(matches!(&e, Error::ActionFailed(t) if t.contains("refused: fail:dfail:d") && t.contains("returned anyway")), "{e}");
+    assert!(
+        matches!(&e, Error::ActionFailed(t) if t.contains("refused: fail:dfail:d") && t.contains("returned anyway")),
+        "{e}"
+    );
     assert_eq!(m.stats().live_bytes(), 0);
     take_log("dfail:");
 }
@@ -351,7 +378,9 @@ fn a_full_reservation_fails_cleanly_and_recovers() {
 
 #[test]
 fn low_placement_puts_the_whole_span_below_2_gib() {
-    let m = Manager::new(&Config { span: 64 * MB, placement: Placement::Low, log_fallback: false, ..Config::default() }).unwrap();
+    let m =
+        Manager::new(&Config { span: 64 * MB, placement: Placement::Low, log_fallback: false, ..Config::default() })
+            .unwrap();
     let (base, span) = m.reservation();
     assert!(base + span <= 1 << 31, "[{base:#x}, +{span:#x})");
     let (_, s) = m.allocate(&[seg(RX, Lifetime::Standard, 100)]).unwrap();
@@ -367,7 +396,13 @@ fn dual_view_is_available_here_and_auto_picks_it() {
 #[test]
 fn stats_and_heap_map_describe_the_pools() {
     let m = manager(MapperChoice::DualView, 64 * MB);
-    let (id, _) = m.allocate(&[seg(RX, Lifetime::Standard, 200 << 10), seg(R, Lifetime::Standard, 10), seg(RW, Lifetime::Standard, 10)]).unwrap();
+    let (id, _) = m
+        .allocate(&[
+            seg(RX, Lifetime::Standard, 200 << 10),
+            seg(R, Lifetime::Standard, 10),
+            seg(RW, Lifetime::Standard, 10),
+        ])
+        .unwrap();
     let st = m.stats();
     assert_eq!(st.allocations, 1);
     assert_eq!(st.pools[Pool::Code as usize].stats.mapped, DEFAULT_CHUNK);
@@ -399,7 +434,9 @@ fn concurrent_stress_keeps_invariants_and_data() {
                         for step in 0..3000 {
                             if live.is_empty() || (live.len() < 40 && rng.chance(55)) {
                                 let req: Vec<_> = (0..1 + rng.below(3))
-                                    .map(|_| seg([RX, R, RW][rng.below(3) as usize], Lifetime::Standard, rng.below(6000)))
+                                    .map(|_| {
+                                        seg([RX, R, RW][rng.below(3) as usize], Lifetime::Standard, rng.below(6000))
+                                    })
                                     .collect();
                                 let (id, s) = m.allocate(&req).unwrap();
                                 let tag = (t * 50 + step % 50) as u8;
@@ -418,7 +455,11 @@ fn concurrent_stress_keeps_invariants_and_data() {
                                 let i = rng.below(live.len() as u64) as usize;
                                 let (id, s, sizes, tag) = live.swap_remove(i);
                                 for (x, n) in s.iter().zip(sizes) {
-                                    assert!(read_exec(x.addr, n as usize).iter().all(|&b| b == tag), "thread {t}: data of {} changed", id.0);
+                                    assert!(
+                                        read_exec(x.addr, n as usize).iter().all(|&b| b == tag),
+                                        "thread {t}: data of {} changed",
+                                        id.0
+                                    );
                                 }
                                 // SAFETY: no actions.
                                 unsafe { m.deallocate(&[id]) }.unwrap();

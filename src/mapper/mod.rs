@@ -71,7 +71,6 @@ impl fmt::Display for MapperKind {
 #[derive(Debug, Default)]
 pub struct SysCounters {
     mmap: AtomicU64,
-    munmap: AtomicU64,
     mprotect: AtomicU64,
     madvise: AtomicU64,
     fallocate: AtomicU64,
@@ -81,7 +80,6 @@ pub struct SysCounters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SysCounts {
     pub mmap: u64,
-    pub munmap: u64,
     pub mprotect: u64,
     pub madvise: u64,
     pub fallocate: u64,
@@ -90,9 +88,6 @@ pub struct SysCounts {
 impl SysCounters {
     pub fn count_mmap(&self) {
         self.mmap.fetch_add(1, Ordering::Relaxed);
-    }
-    pub fn count_munmap(&self) {
-        self.munmap.fetch_add(1, Ordering::Relaxed);
     }
     pub fn count_mprotect(&self) {
         self.mprotect.fetch_add(1, Ordering::Relaxed);
@@ -107,7 +102,6 @@ impl SysCounters {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         SysCounts {
             mmap: get(&self.mmap),
-            munmap: get(&self.munmap),
             mprotect: get(&self.mprotect),
             madvise: get(&self.madvise),
             fallocate: get(&self.fallocate),
@@ -183,9 +177,11 @@ pub struct MapperConfig {
 /// Creates the mapper `cfg.choice` asks for. With [`MapperChoice::Auto`], a dual view that the OS
 /// refuses falls back to a single view, and the reason comes back as the second value.
 pub fn create(cfg: &MapperConfig) -> Result<(Box<dyn Mapper>, Option<String>), String> {
-    choose(cfg.choice, || DualView::new(cfg).map(|m| Box::new(m) as Box<dyn Mapper>), || {
-        SingleView::new(cfg).map(|m| Box::new(m) as Box<dyn Mapper>)
-    })
+    choose(
+        cfg.choice,
+        || DualView::new(cfg).map(|m| Box::new(m) as Box<dyn Mapper>),
+        || SingleView::new(cfg).map(|m| Box::new(m) as Box<dyn Mapper>),
+    )
 }
 
 /// The fallback policy of [`create`], separate from the syscalls so that it can be tested.
@@ -213,7 +209,9 @@ mod tests {
 
     #[test]
     fn auto_falls_back_to_single_view_and_says_why() {
-        let (m, why) = choose(MapperChoice::Auto, || Err::<&str, _>("memfd_create failed: EPERM".into()), || Ok("single")).unwrap();
+        let (m, why) =
+            choose(MapperChoice::Auto, || Err::<&str, _>("memfd_create failed: EPERM".into()), || Ok("single"))
+                .unwrap();
         assert_eq!(m, "single");
         assert!(why.unwrap().contains("memfd_create failed: EPERM"));
         let (m, why) = choose(MapperChoice::Auto, || Ok("dual"), || Ok("single")).unwrap();

@@ -35,14 +35,22 @@ pub fn window(placement: Placement, min_addr: u64) -> Option<(u64, u64)> {
         Placement::Anywhere => None,
         Placement::Low => Some((min_addr, MAX_SPAN)),
         // Every byte a of the span satisfies |a - x| < 2^31.
-        Placement::Near(x) => Some((x.saturating_sub(MAX_SPAN - 1).max(min_addr), x.saturating_add(MAX_SPAN).min(USER_TOP))),
+        Placement::Near(x) => {
+            Some((x.saturating_sub(MAX_SPAN - 1).max(min_addr), x.saturating_add(MAX_SPAN).min(USER_TOP)))
+        }
     }
 }
 
 /// Picks a base for `span` bytes inside `window`, in a gap between the `mapped` ranges (sorted,
 /// `[start, end)`). Near an address, the gap position closest to it wins; low, the lowest.
 /// Returns `None` when no gap inside the window holds the span.
-pub fn choose_base(mapped: &[(u64, u64)], window: (u64, u64), span: u64, target: Option<u64>, page: u64) -> Option<u64> {
+pub fn choose_base(
+    mapped: &[(u64, u64)],
+    window: (u64, u64),
+    span: u64,
+    target: Option<u64>,
+    page: u64,
+) -> Option<u64> {
     let (lo, hi) = window;
     let mut gaps = Vec::new();
     let mut at = 0u64;
@@ -64,7 +72,11 @@ pub fn choose_base(mapped: &[(u64, u64)], window: (u64, u64), span: u64, target:
         let pick = |want: u64| {
             let b = want.clamp(first, last);
             let aligned = b & !(BASE_ALIGN - 1);
-            if aligned >= first { aligned } else { align_up(b, BASE_ALIGN).filter(|&a| a <= last).unwrap_or(b) }
+            if aligned >= first {
+                aligned
+            } else {
+                align_up(b, BASE_ALIGN).filter(|&a| a <= last).unwrap_or(b)
+            }
         };
         let (base, dist) = match target {
             Some(x) => {
@@ -120,7 +132,10 @@ pub fn reserve(span: u64, placement: Placement, page: u64, counters: &SysCounter
             Err(e) => return Err(format!("cannot place a {span:#x}-byte reservation {what}: {e}")),
         }
     }
-    Err(format!("cannot place a {span:#x}-byte reservation {what}: the address space kept changing ({})", last_err.map_or(String::new(), |e| e.to_string())))
+    Err(format!(
+        "cannot place a {span:#x}-byte reservation {what}: the address space kept changing ({})",
+        last_err.map_or(String::new(), |e| e.to_string())
+    ))
 }
 
 #[cfg(test)]

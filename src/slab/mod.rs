@@ -134,11 +134,14 @@ impl Layout {
     /// `page` bytes. All arithmetic is checked; the error says which rule failed.
     pub fn new(span: u64, page: u64, chunk: u64, packed: bool) -> Result<Layout, String> {
         let page = Pow2::new(page).ok_or_else(|| format!("page size {page:#x} is not a power of two"))?;
-        let chunk = Pow2::new(chunk)
-            .filter(|c| c.get() >= page.get())
-            .ok_or_else(|| format!("chunk size {chunk:#x} must be a power of two of at least one page ({:#x})", page.get()))?;
+        let chunk = Pow2::new(chunk).filter(|c| c.get() >= page.get()).ok_or_else(|| {
+            format!("chunk size {chunk:#x} must be a power of two of at least one page ({:#x})", page.get())
+        })?;
         if span == 0 || span > MAX_SPAN {
-            return Err(format!("span {span:#x} must be between one chunk ({:#x}) and 2 GiB ({MAX_SPAN:#x})", chunk.get()));
+            return Err(format!(
+                "span {span:#x} must be between one chunk ({:#x}) and 2 GiB ({MAX_SPAN:#x})",
+                chunk.get()
+            ));
         }
         if !chunk.is_aligned(span) {
             return Err(format!("span {span:#x} is not a multiple of the chunk size {:#x}", chunk.get()));
@@ -335,7 +338,8 @@ impl Slab {
             fx.zero[0] = Some(seg);
         } else {
             fx.release = Some(rel);
-            fx.zero = [Range::new(seg.start, rel.start), Range::new(rel.end, seg.end)].map(|r| (!r.is_empty()).then_some(r));
+            fx.zero =
+                [Range::new(seg.start, rel.start), Range::new(rel.end, seg.end)].map(|r| (!r.is_empty()).then_some(r));
         }
 
         let interior = Range::new(l.chunk.align_up(merged.start).unwrap_or(u64::MAX), l.chunk.align_down(merged.end));
@@ -370,11 +374,8 @@ impl Slab {
     pub fn pool_stats(&self, pool: Pool) -> PoolStats {
         let p = &self.pools[pool as usize];
         let page = self.layout.page;
-        let wholly_free: u64 = p
-            .free
-            .iter()
-            .map(|r| l_sub(page.align_down(r.end), page.align_up(r.start).unwrap_or(u64::MAX)))
-            .sum();
+        let wholly_free: u64 =
+            p.free.iter().map(|r| l_sub(page.align_down(r.end), page.align_up(r.start).unwrap_or(u64::MAX))).sum();
         PoolStats {
             mapped: p.owned.total(),
             committed: p.owned.total() - wholly_free,
@@ -438,7 +439,10 @@ impl Slab {
                 pieces.push(Range::new(s, e));
             }
             if live_sum != p.live_bytes {
-                return Err(format!("{name}: live segments add up to {live_sum:#x}, the count says {:#x}", p.live_bytes));
+                return Err(format!(
+                    "{name}: live segments add up to {live_sum:#x}, the count says {:#x}",
+                    p.live_bytes
+                ));
             }
             if live_sum + p.free.total() != p.owned.total() {
                 return Err(format!(

@@ -83,7 +83,7 @@ impl RangeSet {
             (at.checked_add(len)? <= end).then_some(at)
         };
         let mut shortest = self.by_len.range((len, 0)..);
-        if let Some(at) = shortest.by_ref().take(EXACT_TRIES).find_map(|e| fits(e)) {
+        if let Some(at) = shortest.by_ref().take(EXACT_TRIES).find_map(&fits) {
             return Some(at);
         }
         let roomy = len.checked_add(align - 1)?;
@@ -136,7 +136,11 @@ impl RangeSet {
             sum += e - s;
         }
         if self.by_len.len() != self.by_start.len() {
-            return Err(format!("{what}: the length index has {} entries for {} ranges", self.by_len.len(), self.by_start.len()));
+            return Err(format!(
+                "{what}: the length index has {} entries for {} ranges",
+                self.by_len.len(),
+                self.by_start.len()
+            ));
         }
         if sum != self.total {
             return Err(format!("{what}: ranges add up to {sum:#x} but the total says {:#x}", self.total));

@@ -39,7 +39,10 @@ impl Model {
                 Ok(seg)
             }
             Err(e) => {
-                assert!(!must_fit, "{e} although a free range fits (pool largest {pool_roomy:#x}, unassigned {unassigned:#x})");
+                assert!(
+                    !must_fit,
+                    "{e} although a free range fits (pool largest {pool_roomy:#x}, unassigned {unassigned:#x})"
+                );
                 Err(e)
             }
         }
@@ -163,7 +166,12 @@ fn full_reservation_error_gives_request_free_and_largest_in_hex() {
     let e = m.alloc(Pool::ReadOnly, 2 * PAGE, 16).unwrap_err();
     assert_eq!(e, SlabError::Full { pool: Pool::ReadOnly, size: 0x2000, free: 0x1000, largest: 0x1000 });
     let text = e.to_string();
-    assert!(text.contains("0x2000-byte") && text.contains("0x1000 bytes are free") && text.contains("largest free range is 0x1000"), "{text}");
+    assert!(
+        text.contains("0x2000-byte")
+            && text.contains("0x1000 bytes are free")
+            && text.contains("largest free range is 0x1000"),
+        "{text}"
+    );
     // Sizes beyond the span or near u64::MAX are the same clear error, never an overflow.
     assert!(matches!(m.slab.allocate(Pool::Code, u64::MAX, 1), Err(SlabError::Full { .. })));
     assert!(matches!(m.slab.allocate(Pool::Code, u64::MAX - 8, 4096), Err(SlabError::Full { .. })));
