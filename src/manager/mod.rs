@@ -283,7 +283,7 @@ impl Manager {
         for (r, pool) in request.iter().zip(&pools) {
             let Some(pool) = *pool else { continue };
             let step = g.slab.allocate(pool, r.size, r.align).map_err(|e| match e {
-                SlabError::Full { .. } => Error::Full(self.full_message(&g.slab, request, &e)),
+                SlabError::Full { .. } => Error::Full(self.full_message(request, &e)),
                 e => Error::InvalidArgument(e.to_string()),
             });
             let step = step.and_then(|(range, fx)| match fx.commit.map(|run| self.mapper.commit(run, pool)) {
@@ -329,20 +329,14 @@ impl Manager {
         Ok((AllocId(id), out))
     }
 
-    fn full_message(&self, slab: &Slab, request: &[SegmentRequest], e: &SlabError) -> String {
+    fn full_message(&self, request: &[SegmentRequest], e: &SlabError) -> String {
         let asked: Vec<String> = request
             .iter()
             .filter(|r| r.lifetime != Lifetime::NoAlloc)
-            .map(|r| format!("{:#x}/{}", r.size, r.prot.pool().map_or("?", |p| p.name())))
+            .map(|r| format!("{:#x} {}", r.size, r.prot.pool().map_or("?", |p| p.name())))
             .collect();
         let (base, span) = self.reservation();
-        format!(
-            "{e}. Request: [{}]; reservation [{base:#x}, {:#x}) has {:#x} bytes free, largest free range {:#x}",
-            asked.join(", "),
-            base + span,
-            slab.free_bytes(),
-            slab.largest_free()
-        )
+        format!("{e}. The request: [{}]; the reservation: [{base:#x}, {:#x})", asked.join(", "), base + span)
     }
 
     /// Marks `id` as being in state `to`, if it is in a state `from` accepts. Returns its segments.
