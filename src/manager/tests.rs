@@ -353,7 +353,7 @@ fn bad_requests_get_clear_errors() {
     let e = bad(seg(RW, Lifetime::Standard, u64::MAX));
     assert!(matches!(&e, Error::Full(t) if t.contains("0xffffffffffffffff") && t.contains("bytes are free")), "{e}");
     let e = bad(seg(RW, Lifetime::Standard, 5 * MB));
-    assert!(matches!(&e, Error::Full(t) if t.contains("largest free range 0x")), "{e}");
+    assert!(matches!(&e, Error::Full(t) if t.contains("largest free range is 0x")), "{e}");
     assert_eq!(m.stats().live_bytes(), 0, "a failed request keeps nothing of its earlier segments");
     assert_eq!(m.stats().unassigned, 4 * MB, "nor any chunk it committed");
 }
