@@ -249,3 +249,14 @@ pub fn flush_icache(addr: u64, len: u64) {
     }
     let _ = (addr, len);
 }
+
+/// How many pages of `[addr, addr+len)` are resident in memory (`mincore`).
+pub fn resident_pages(addr: u64, len: u64) -> OsResult<u64> {
+    let mut v = vec![0u8; len.div_ceil(page_size()) as usize];
+    // SAFETY: `v` has one byte per page of the range; mincore only reads the page tables.
+    let r = unsafe { libc::mincore(addr as *mut libc::c_void, len as usize, v.as_mut_ptr()) };
+    if r != 0 {
+        return Err(OsError::last(format!("mincore({addr:#x}, {len:#x})")));
+    }
+    Ok(v.iter().filter(|&&b| b & 1 != 0).count() as u64)
+}

@@ -102,13 +102,7 @@ pub fn writable_and_executable_mappings() -> Vec<String> {
         .collect()
 }
 
-/// How many of the pages in `[addr, addr+len)` are resident (`mincore`).
-pub fn resident_pages(addr: u64, len: u64) -> usize {
-    let page = crate::sys::page_size();
-    let n = len.div_ceil(page) as usize;
-    let mut v = vec![0u8; n];
-    // SAFETY: `v` has one byte per page of the range; mincore only reads the page tables.
-    let r = unsafe { libc::mincore(addr as *mut libc::c_void, len as usize, v.as_mut_ptr()) };
-    assert_eq!(r, 0, "mincore({addr:#x}, {len:#x}) failed: {}", std::io::Error::last_os_error());
-    v.iter().filter(|&&b| b & 1 != 0).count()
+/// How many of the pages in `[addr, addr+len)` are resident; panics if `mincore` fails.
+pub fn resident_pages(addr: u64, len: u64) -> u64 {
+    crate::sys::resident_pages(addr, len).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -77,8 +77,8 @@ impl RangeSet {
     /// range long enough to fit whatever its alignment.
     pub fn find(&self, len: u64, align: u64) -> Option<u64> {
         const EXACT_TRIES: usize = 4;
-        let fits = |&(_, start): &(u64, u64)| {
-            let end = self.by_start[&start];
+        let fits = |&(len_here, start): &(u64, u64)| {
+            let end = start + len_here;
             let at = start.checked_next_multiple_of(align)?;
             (at.checked_add(len)? <= end).then_some(at)
         };
