@@ -232,7 +232,7 @@ typedef struct JitslabPoolStats {
   /**
    * Bytes of chunks the pool holds (accessible address space).
    */
-  uint64_t mapped;
+  uint64_t reserved;
   /**
    * Bytes of pages holding live data: at most what the pool has resident.
    */
@@ -288,12 +288,13 @@ extern "C" {
 
 /**
  * The version of the C ABI this library implements (`JITSLAB_ABI_VERSION` when built).
+ * Compare it with the header's `JITSLAB_ABI_VERSION` before use.
  */
 uint32_t jitslab_abi_version(void);
 
 /**
- * The default configuration: 1 GiB span, 256 KiB chunks, placed anywhere, mapper auto,
- * fallback logged.
+ * The default configuration, returned by value (the caller owns the copy): 1 GiB span,
+ * 256 KiB chunks, placed anywhere, mapper auto, fallback logged.
  */
 struct JitslabConfig jitslab_config_default(void);
 
@@ -361,7 +362,8 @@ enum JitslabStatus jitslab_finalize(struct JitslabManager *m,
                                     uintptr_t n);
 
 /**
- * Gives back an allocation that was never finalized, exactly its own memory.
+ * Gives back an allocation that was never finalized, exactly its own memory. Its working
+ * memory and addresses become invalid; the id is never valid again.
  */
 enum JitslabStatus jitslab_abandon(struct JitslabManager *m, uint64_t alloc);
 
@@ -369,7 +371,8 @@ enum JitslabStatus jitslab_abandon(struct JitslabManager *m, uint64_t alloc);
  * Deallocates `n` finalized allocations: runs their dealloc actions (last allocation first,
  * each one's actions last first), then returns their memory. The batch is checked first: an
  * unknown, repeated or unfinalized id fails the call and nothing is freed. A failing dealloc
- * action gives `JITSLAB_ERR_ACTION_FAILED` after all the memory was returned.
+ * action gives `JITSLAB_ERR_ACTION_FAILED` after all the memory was returned. `allocs` is read
+ * during the call, not kept; the ids and their memory are invalid afterwards.
  *
  * # Safety
  * `allocs` must point to `n` ids.
@@ -379,7 +382,8 @@ enum JitslabStatus jitslab_deallocate(struct JitslabManager *m,
                                       uintptr_t n);
 
 /**
- * Writes a snapshot of the manager's statistics to `*out_stats`.
+ * Writes a snapshot of the manager's statistics to the caller's `*out_stats` (plain data; no
+ * pointer in it refers to jitslab memory).
  *
  * # Safety
  * `out_stats` must be null (reported) or point to a writable `JitslabStats`.

@@ -164,7 +164,7 @@ pub struct JitslabAction {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JitslabPoolStats {
     /// Bytes of chunks the pool holds (accessible address space).
-    pub mapped: u64,
+    pub reserved: u64,
     /// Bytes of pages holding live data: at most what the pool has resident.
     pub committed: u64,
     /// Bytes of live segments (rounded to the allocation granule).
@@ -291,13 +291,14 @@ unsafe fn out<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T, Failure> {
 }
 
 /// The version of the C ABI this library implements (`JITSLAB_ABI_VERSION` when built).
+/// Compare it with the header's `JITSLAB_ABI_VERSION` before use.
 #[no_mangle]
 pub extern "C" fn jitslab_abi_version() -> u32 {
     JITSLAB_ABI_VERSION
 }
 
-/// The default configuration: 1 GiB span, 256 KiB chunks, placed anywhere, mapper auto,
-/// fallback logged.
+/// The default configuration, returned by value (the caller owns the copy): 1 GiB span,
+/// 256 KiB chunks, placed anywhere, mapper auto, fallback logged.
 #[no_mangle]
 pub extern "C" fn jitslab_config_default() -> JitslabConfig {
     let d = Config::default();
@@ -518,7 +519,8 @@ pub unsafe extern "C" fn jitslab_finalize(
     })
 }
 
-/// Gives back an allocation that was never finalized, exactly its own memory.
+/// Gives back an allocation that was never finalized, exactly its own memory. Its working
+/// memory and addresses become invalid; the id is never valid again.
 #[no_mangle]
 pub extern "C" fn jitslab_abandon(m: *mut JitslabManager, alloc: u64) -> JitslabStatus {
     guard(|| manager(m, "jitslab_abandon")?.abandon(AllocId(alloc)).map_err(status_of))
@@ -527,7 +529,8 @@ pub extern "C" fn jitslab_abandon(m: *mut JitslabManager, alloc: u64) -> Jitslab
 /// Deallocates `n` finalized allocations: runs their dealloc actions (last allocation first,
 /// each one's actions last first), then returns their memory. The batch is checked first: an
 /// unknown, repeated or unfinalized id fails the call and nothing is freed. A failing dealloc
-/// action gives `JITSLAB_ERR_ACTION_FAILED` after all the memory was returned.
+/// action gives `JITSLAB_ERR_ACTION_FAILED` after all the memory was returned. `allocs` is read
+/// during the call, not kept; the ids and their memory are invalid afterwards.
 ///
 /// # Safety
 /// `allocs` must point to `n` ids.
@@ -556,7 +559,7 @@ fn c_stats(s: &Stats) -> JitslabStats {
         unassigned: s.unassigned,
         largest_free: s.largest_free,
         pools: s.pools.map(|p| JitslabPoolStats {
-            mapped: p.stats.mapped,
+            reserved: p.stats.reserved,
             committed: p.stats.committed,
             live: p.stats.live,
             live_segments: p.stats.live_segments,
@@ -576,7 +579,8 @@ fn c_stats(s: &Stats) -> JitslabStats {
     }
 }
 
-/// Writes a snapshot of the manager's statistics to `*out_stats`.
+/// Writes a snapshot of the manager's statistics to the caller's `*out_stats` (plain data; no
+/// pointer in it refers to jitslab memory).
 ///
 /// # Safety
 /// `out_stats` must be null (reported) or point to a writable `JitslabStats`.

@@ -89,9 +89,9 @@ impl std::fmt::Display for Stats {
             let s = &p.stats;
             writeln!(
                 f,
-                "  {:<17} mapped {:>#10x}  committed {:>#10x}  live {:>#10x} in {:>6} segments  free ranges {:>5}, largest {:#x}",
+                "  {:<17} reserved {:>#10x}  committed {:>#10x}  live {:>#10x} in {:>6} segments  free ranges {:>5}, largest {:#x}",
                 p.pool.name(),
-                s.mapped,
+                s.reserved,
                 s.committed,
                 s.live,
                 s.live_segments,

@@ -405,7 +405,7 @@ fn stats_and_heap_map_describe_the_pools() {
         .unwrap();
     let st = m.stats();
     assert_eq!(st.allocations, 1);
-    assert_eq!(st.pools[Pool::Code as usize].stats.mapped, DEFAULT_CHUNK);
+    assert_eq!(st.pools[Pool::Code as usize].stats.reserved, DEFAULT_CHUNK);
     assert_eq!(st.pools[Pool::Code as usize].stats.live, 200 << 10);
     assert_eq!(st.pools[Pool::ReadOnly as usize].stats.committed, st.page);
     let map = m.heap_map();

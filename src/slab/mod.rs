@@ -219,7 +219,7 @@ struct PoolState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PoolStats {
     /// Bytes of chunks given to the pool (accessible address space).
-    pub mapped: u64,
+    pub reserved: u64,
     /// Bytes of pages that hold at least one live byte: the most the pool can have resident.
     pub committed: u64,
     /// Bytes of live segments, rounded to the granule.
@@ -377,7 +377,7 @@ impl Slab {
         let wholly_free: u64 =
             p.free.iter().map(|r| l_sub(page.align_down(r.end), page.align_up(r.start).unwrap_or(u64::MAX))).sum();
         PoolStats {
-            mapped: p.owned.total(),
+            reserved: p.owned.total(),
             committed: p.owned.total() - wholly_free,
             live: p.live_bytes,
             live_segments: p.live.len() as u64,

@@ -155,7 +155,7 @@ fn wholly_free_chunks_return_to_the_reservation() {
     assert_eq!(m.slab.unassigned_bytes(), chunk);
     let fx = m.free(0);
     assert_eq!(fx.decommit.map(|r| r.len()), Some(2 * chunk), "one chunk stays with the pool");
-    assert_eq!(m.slab.pool_stats(Pool::Code).mapped, chunk);
+    assert_eq!(m.slab.pool_stats(Pool::Code).reserved, chunk);
     m.alloc(Pool::ReadWrite, 3 * chunk, 16).expect("the chunks given back serve another pool");
 }
 
