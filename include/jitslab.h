@@ -125,7 +125,8 @@ typedef enum JitslabStatus {
    */
   JITSLAB_ERR_ACTION_FAILED = 9,
   /**
-   * An internal error (a bug in jitslab); the message says where.
+   * An internal error (a bug in jitslab); the message says where. The manager involved then
+   * refuses further changes (statistics still work); free it.
    */
   JITSLAB_ERR_PANIC = 10,
 } JitslabStatus;
@@ -161,9 +162,9 @@ typedef struct JitslabConfig {
    */
   uint64_t near_address;
   /**
-   * Print one line on stderr when the dual view is refused. Default true.
+   * Non-zero: print one line on stderr when the dual view is refused. Default 1.
    */
-  bool log_fallback;
+  uint8_t log_fallback;
 } JitslabConfig;
 
 /**

@@ -84,7 +84,8 @@ pub enum JitslabStatus {
     /// An allocation action failed (finalize: the allocation was rolled back; deallocate: the
     /// memory was returned anyway).
     JITSLAB_ERR_ACTION_FAILED = 9,
-    /// An internal error (a bug in jitslab); the message says where.
+    /// An internal error (a bug in jitslab); the message says where. The manager involved then
+    /// refuses further changes (statistics still work); free it.
     JITSLAB_ERR_PANIC = 10,
 }
 
@@ -110,8 +111,8 @@ pub struct JitslabConfig {
     pub mapper: u32,
     /// The target address for `JITSLAB_PLACEMENT_NEAR`.
     pub near_address: u64,
-    /// Print one line on stderr when the dual view is refused. Default true.
-    pub log_fallback: bool,
+    /// Non-zero: print one line on stderr when the dual view is refused. Default 1.
+    pub log_fallback: u8,
 }
 
 /// One segment of an allocation request.
@@ -228,7 +229,9 @@ fn guard(body: impl FnOnce() -> Result<(), Failure>) -> JitslabStatus {
         }
     };
     let msg = CString::new(msg.replace('\0', "\\0")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = msg);
+    // After the thread's locals are torn down (e.g. from a C++ static destructor or an atexit
+    // handler) the message is dropped; the status still says what went wrong.
+    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = msg);
     status
 }
 
@@ -245,6 +248,7 @@ fn status_of(e: Error) -> Failure {
         Error::UnknownAllocation(_) => JITSLAB_ERR_UNKNOWN_ALLOCATION,
         Error::BadState(_) => JITSLAB_ERR_BAD_STATE,
         Error::ActionFailed(_) => JITSLAB_ERR_ACTION_FAILED,
+        Error::Broken(_) => JITSLAB_ERR_PANIC,
     };
     (s, e.to_string())
 }
@@ -308,7 +312,7 @@ pub extern "C" fn jitslab_config_default() -> JitslabConfig {
         placement: JITSLAB_PLACEMENT_ANYWHERE,
         mapper: JITSLAB_MAPPER_AUTO,
         near_address: 0,
-        log_fallback: d.log_fallback,
+        log_fallback: u8::from(d.log_fallback),
     }
 }
 
@@ -316,7 +320,7 @@ pub extern "C" fn jitslab_config_default() -> JitslabConfig {
 /// until the next jitslab call on this thread; copy it to keep it.
 #[no_mangle]
 pub extern "C" fn jitslab_last_error() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    LAST_ERROR.try_with(|e| e.borrow().as_ptr()).unwrap_or(c"".as_ptr())
 }
 
 /// The name of a status code, e.g. "JITSLAB_ERR_RESERVATION_FULL"; "unknown status" for a
@@ -374,7 +378,8 @@ pub unsafe extern "C" fn jitslab_manager_new(
                 )
             }
         };
-        let cfg = Config { span: c.span_bytes, chunk: c.chunk_bytes, placement, mapper, log_fallback: c.log_fallback };
+        let cfg =
+            Config { span: c.span_bytes, chunk: c.chunk_bytes, placement, mapper, log_fallback: c.log_fallback != 0 };
         let m = Manager::new(&cfg).map_err(status_of)?;
         // Handles are numbers, not addresses: never reused, never dereferenced.
         static NEXT: AtomicUsize = AtomicUsize::new(1);

@@ -204,7 +204,10 @@ pub fn memfd(name: &CStr, len: u64) -> OsResult<OwnedFd> {
 
 /// Frees the file pages backing `[offset, offset+len)` of `fd`; they read as zero afterwards in
 /// every mapping (`fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)`).
-pub fn punch_hole(fd: &OwnedFd, offset: u64, len: u64) -> OsResult<()> {
+///
+/// # Safety
+/// No live reference may point into a mapping of the range: its contents change underneath.
+pub unsafe fn punch_hole(fd: &OwnedFd, offset: u64, len: u64) -> OsResult<()> {
     let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
     // SAFETY: fallocate on a descriptor we own; it cannot touch our address space directly.
     let r = unsafe { libc::fallocate(fd.as_raw_fd(), mode, offset as libc::off_t, len as libc::off_t) };

@@ -26,12 +26,17 @@ fn header_compiles_alone_as_c_and_as_cpp() {
     }
 }
 
-/// The directory holding the libjitslab.so that cargo built with this test.
+/// The directory holding the libjitslab.so that cargo built with this test: `cargo test` puts
+/// it in `target/<profile>/deps` beside the test binary (`cargo build` also copies it one level
+/// up, where a stale copy may linger, so `deps` comes first).
 fn cdylib_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/..").to_path_buf();
-    assert!(dir.join("libjitslab.so").exists(), "no libjitslab.so in {}", dir.display());
-    dir
+    let deps = exe.parent().expect("target/<profile>/deps").to_path_buf();
+    let candidates = [deps.clone(), deps.parent().map(Path::to_path_buf).unwrap_or_default()];
+    candidates
+        .into_iter()
+        .find(|d| d.join("libjitslab.so").exists())
+        .unwrap_or_else(|| panic!("no libjitslab.so in or above {}", deps.display()))
 }
 
 #[cfg(target_arch = "x86_64")]

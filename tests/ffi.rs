@@ -16,7 +16,7 @@ fn last_error() -> String {
 fn new_manager(span: u64) -> *mut JitslabManager {
     let mut cfg = jitslab_config_default();
     cfg.span_bytes = span;
-    cfg.log_fallback = false;
+    cfg.log_fallback = 0;
     let mut m = null_mut();
     // SAFETY: valid config and out pointer.
     assert_eq!(unsafe { jitslab_manager_new(&cfg, &mut m) }, JITSLAB_OK, "{}", last_error());
@@ -212,7 +212,7 @@ fn bad_configs_are_refused_with_a_reason() {
     let mut m = 0x77 as *mut JitslabManager;
     let try_cfg = |f: &dyn Fn(&mut JitslabConfig), m: &mut *mut JitslabManager| {
         let mut cfg = jitslab_config_default();
-        cfg.log_fallback = false;
+        cfg.log_fallback = 0;
         f(&mut cfg);
         // SAFETY: valid pointers.
         unsafe { jitslab_manager_new(&cfg, m) }
@@ -277,31 +277,42 @@ fn status_names_and_abi_version() {
     assert_eq!(jitslab_abi_version(), JITSLAB_ABI_VERSION);
 }
 
-/// Handles stay valid across threads, and a manager freed by one thread while another uses it
-/// stays alive until that call returns.
+/// Handles stay valid across threads, and a manager freed by one thread while others use it
+/// stays alive until their calls return: they see `JITSLAB_ERR_INVALID_HANDLE` from then on,
+/// never a crash. The free happens only after both users made progress, and both must then
+/// observe it.
 #[test]
 fn handles_are_shared_safely_between_threads() {
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
     let m = new_manager(64 << 20) as usize;
+    let cycles = AtomicU64::new(0);
     std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(move || {
-                for _ in 0..500 {
-                    let (st, _, id) = allocate(m as *mut JitslabManager, &[req(RW, 0, 64, 8)]);
-                    if st != JITSLAB_OK {
-                        assert_eq!(st, JITSLAB_ERR_INVALID_HANDLE, "{}", last_error());
-                        return;
+        let users: Vec<_> = (0..2)
+            .map(|_| {
+                let cycles = &cycles;
+                s.spawn(move || {
+                    for _ in 0..10_000_000 {
+                        let (st, _, id) = allocate(m as *mut JitslabManager, &[req(RW, 0, 64, 8)]);
+                        if st == JITSLAB_ERR_INVALID_HANDLE {
+                            return true;
+                        }
+                        assert_eq!(st, JITSLAB_OK, "{}", last_error());
+                        match jitslab_abandon(m as *mut JitslabManager, id) {
+                            JITSLAB_OK => cycles.fetch_add(1, SeqCst),
+                            JITSLAB_ERR_INVALID_HANDLE => return true,
+                            st => panic!("{st:?}: {}", last_error()),
+                        };
                     }
-                    match jitslab_abandon(m as *mut JitslabManager, id) {
-                        JITSLAB_OK => {}
-                        JITSLAB_ERR_INVALID_HANDLE => return,
-                        st => panic!("{st:?}: {}", last_error()),
-                    }
-                }
-            });
+                    false
+                })
+            })
+            .collect();
+        while cycles.load(SeqCst) < 200 {
+            std::thread::yield_now();
         }
-        s.spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-            assert_eq!(jitslab_manager_free(m as *mut JitslabManager), JITSLAB_OK);
-        });
+        assert_eq!(jitslab_manager_free(m as *mut JitslabManager), JITSLAB_OK);
+        for u in users {
+            assert!(u.join().unwrap(), "a user thread never saw the manager go away");
+        }
     });
 }

@@ -133,6 +133,8 @@ pub enum Error {
     /// An allocation action failed; the allocation was rolled back (finalize) or freed anyway
     /// (deallocate).
     ActionFailed(String),
+    /// An earlier call panicked inside the manager (a bug); it refuses further changes.
+    Broken(String),
 }
 
 impl fmt::Display for Error {
@@ -143,12 +145,33 @@ impl fmt::Display for Error {
         | Error::Os(m)
         | Error::UnknownAllocation(m)
         | Error::BadState(m)
-        | Error::ActionFailed(m)) = self;
+        | Error::ActionFailed(m)
+        | Error::Broken(m)) = self;
         f.write_str(m)
     }
 }
 
 impl std::error::Error for Error {}
+
+impl Error {
+    /// The same error with a second one's text appended (when cleaning up after a failure
+    /// failed too).
+    fn and(mut self, more: Result<(), Error>) -> Error {
+        if let Err(more) = more {
+            let (Error::InvalidArgument(m)
+            | Error::Full(m)
+            | Error::Placement(m)
+            | Error::Os(m)
+            | Error::UnknownAllocation(m)
+            | Error::BadState(m)
+            | Error::ActionFailed(m)
+            | Error::Broken(m)) = &mut self;
+            m.push_str("; then: ");
+            m.push_str(&more.to_string());
+        }
+        self
+    }
+}
 
 fn os(e: sys::OsError) -> Error {
     Error::Os(e.to_string())
@@ -207,6 +230,7 @@ struct Inner {
 /// A JIT memory manager over one reservation. See the module docs.
 pub struct Manager {
     inner: Mutex<Inner>,
+    page: u64,
     mapper: Box<dyn Mapper>,
     fallback: Option<String>,
 }
@@ -232,15 +256,38 @@ impl Manager {
         if let (Some(why), true) = (&fallback, config.log_fallback) {
             eprintln!("jitslab: {why}");
         }
+        Manager::with_mapper(config, mapper, fallback)
+    }
+
+    /// A manager over a mapper made elsewhere (tests inject faulty mappers this way).
+    pub(crate) fn with_mapper(
+        config: &Config,
+        mapper: Box<dyn Mapper>,
+        fallback: Option<String>,
+    ) -> Result<Manager, Error> {
+        let page = sys::page_size();
         let layout =
             Layout::new(config.span, page, config.chunk, mapper.packs_subpage()).map_err(Error::InvalidArgument)?;
         let inner = Inner { slab: Slab::new(layout), allocs: HashMap::new(), next_id: 1, counts: Counts::default() };
-        Ok(Manager { inner: Mutex::new(inner), mapper, fallback })
+        Ok(Manager { inner: Mutex::new(inner), page, mapper, fallback })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic under the lock (only the debug invariant checker panics) leaves the data as it
-        // was at that point; keep serving rather than poisoning every later call.
+    /// The lock, for a call that changes state. If an earlier call panicked while holding it (a
+    /// bug: only the debug invariant checker panics on purpose), the bookkeeping may be half
+    /// updated, so the manager refuses all further changes rather than hand out memory it no
+    /// longer tracks correctly.
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>, Error> {
+        self.inner.lock().map_err(|_| {
+            Error::Broken(
+                "this jitslab manager is unusable: an earlier call panicked inside it (a bug in jitslab); \
+                 free it and create another"
+                    .into(),
+            )
+        })
+    }
+
+    /// The lock, for reading statistics: a half-updated state is still worth reporting.
+    fn lock_for_reading(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -259,7 +306,7 @@ impl Manager {
     }
 
     pub fn page_size(&self) -> u64 {
-        self.lock().slab.layout().page.get()
+        self.page
     }
 
     /// Allocates every segment of `request` (one LinkGraph) or none of them. Returns the id and,
@@ -277,7 +324,7 @@ impl Manager {
             pools.push(pool);
         }
 
-        let mut g = self.lock();
+        let mut g = self.lock()?;
         let mut segs: Vec<Seg> = Vec::with_capacity(request.len());
         let mut commits: Vec<Option<Range>> = Vec::with_capacity(request.len());
         for (r, pool) in request.iter().zip(&pools) {
@@ -341,7 +388,7 @@ impl Manager {
 
     /// Marks `id` as being in state `to`, if it is in a state `from` accepts. Returns its segments.
     fn transition(&self, id: AllocId, op: &str, from: fn(&State) -> bool, to: State) -> Result<Vec<Seg>, Error> {
-        let mut g = self.lock();
+        let mut g = self.lock()?;
         let rec = g.allocs.get_mut(&id.0).ok_or_else(|| unknown(id, op))?;
         if !from(&rec.state) {
             return Err(Error::BadState(format!("cannot {op} allocation {}: it is {}", id.0, rec.state.name())));
@@ -376,21 +423,22 @@ impl Manager {
         });
         match result {
             Err(e) => {
-                self.lock().allocs.remove(&id.0);
-                self.release_segments(&segs);
-                self.lock().counts.failed_finalizes += 1;
-                Err(e)
+                let freed = self.release_segments(&segs, |g| {
+                    g.allocs.remove(&id.0);
+                    g.counts.failed_finalizes += 1;
+                });
+                Err(e.and(freed))
             }
             Ok(deallocs) => {
                 let (done, keep): (Vec<Seg>, Vec<Seg>) =
                     segs.into_iter().partition(|s| s.lifetime == Lifetime::Finalize);
-                self.release_segments(&done);
-                let mut g = self.lock();
-                g.counts.finalizes += 1;
-                let rec = g.allocs.get_mut(&id.0).expect("a finalizing allocation stays in the table");
-                rec.segs = keep;
-                rec.state = State::Finalized { deallocs };
-                Ok(())
+                self.release_segments(&done, |g| {
+                    g.counts.finalizes += 1;
+                    if let Some(rec) = g.allocs.get_mut(&id.0) {
+                        rec.segs = keep;
+                        rec.state = State::Finalized { deallocs };
+                    }
+                })
             }
         }
     }
@@ -398,10 +446,10 @@ impl Manager {
     /// Gives back an allocation that was never finalized, exactly its own ranges.
     pub fn abandon(&self, id: AllocId) -> Result<(), Error> {
         let segs = self.transition(id, "abandon", |s| matches!(s, State::InFlight), State::Deallocating)?;
-        self.lock().allocs.remove(&id.0);
-        self.release_segments(&segs);
-        self.lock().counts.abandons += 1;
-        Ok(())
+        self.release_segments(&segs, |g| {
+            g.allocs.remove(&id.0);
+            g.counts.abandons += 1;
+        })
     }
 
     /// Deallocates finalized allocations: runs their dealloc actions (allocations from last to
@@ -414,7 +462,7 @@ impl Manager {
     pub unsafe fn deallocate(&self, ids: &[AllocId]) -> Result<(), Error> {
         let mut batch = Vec::with_capacity(ids.len());
         {
-            let mut g = self.lock();
+            let mut g = self.lock()?;
             for (i, id) in ids.iter().enumerate() {
                 if ids[..i].contains(id) {
                     return Err(Error::InvalidArgument(format!(
@@ -443,34 +491,44 @@ impl Manager {
             // SAFETY: forwarded from the caller.
             .filter_map(|(_, d)| unsafe { wrapper::run_dealloc_actions(d) }.err())
             .collect();
-        for (segs, _) in &batch {
-            self.release_segments(segs);
-        }
-        self.lock().counts.deallocations += ids.len() as u64;
+        let segs: Vec<Seg> = batch.into_iter().flat_map(|(segs, _)| segs).collect();
+        let freed = self.release_segments(&segs, |g| g.counts.deallocations += ids.len() as u64);
         if errors.is_empty() {
-            Ok(())
+            freed
         } else {
             Err(Error::ActionFailed(format!(
                 "dealloc actions failed (memory was returned anyway): {}",
                 errors.join("; ")
-            )))
+            ))
+            .and(freed))
         }
     }
 
     /// Returns segments to the slab and applies the memory effects: protections undone outside
     /// the lock (the segments are still ours), then zeroing, page release and chunk decommit
-    /// under it, so that no other thread can reuse a page while it is being released.
-    fn release_segments(&self, segs: &[Seg]) {
-        for s in segs.iter().filter(|s| s.protected) {
-            // If this fails the pages keep their final protection and zeroing them would fault:
-            // the segments stay live in the slab for good (leaked, and counted as live) rather
-            // than be reused.
-            if self.mapper.unprotect(s.range, s.pool).is_err() {
-                return;
-            }
-        }
-        let mut g = self.lock();
-        for s in segs {
+    /// under it, so that no other thread can reuse a page while it is being released. `then`
+    /// runs under the same lock, to update the table and the counts.
+    fn release_segments(&self, segs: &[Seg], then: impl FnOnce(&mut Inner)) -> Result<(), Error> {
+        // If undoing a protection fails, the pages keep their final protection and zeroing them
+        // would fault: those segments stay live in the slab for good (leaked, counted as live,
+        // and reported) rather than be reused.
+        let mut leaked = Vec::new();
+        let unprotected: Vec<bool> = segs
+            .iter()
+            .map(|s| match s.protected.then(|| self.mapper.unprotect(s.range, s.pool)) {
+                Some(Err(e)) => {
+                    leaked.push(format!(
+                        "{:#x} bytes at {:#x} ({e})",
+                        s.range.len(),
+                        self.mapper.base() + s.range.start
+                    ));
+                    false
+                }
+                _ => true,
+            })
+            .collect();
+        let mut g = self.lock()?;
+        for (s, _) in segs.iter().zip(&unprotected).filter(|(_, ok)| **ok) {
             let fx = match g.slab.free(s.pool, s.range) {
                 Ok(fx) => fx,
                 Err(e) => panic!("jitslab bookkeeping lost a live segment: {e}"),
@@ -489,17 +547,23 @@ impl Manager {
                 let _ = self.mapper.decommit(r);
             }
         }
+        then(&mut g);
+        if leaked.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Os(format!("memory could not be made reusable and is leaked: {}", leaked.join("; "))))
+        }
     }
 
     /// Statistics: reservation, pools, counts and system calls.
     pub fn stats(&self) -> Stats {
-        let g = self.lock();
+        let g = self.lock_for_reading();
         Stats::collect(self, &g.slab, g.allocs.len() as u64, &g.counts)
     }
 
     /// A text map of the reservation: which chunks belong to which pool and how full they are.
     pub fn heap_map(&self) -> String {
-        let g = self.lock();
+        let g = self.lock_for_reading();
         stats::heap_map(self, &g.slab)
     }
 }

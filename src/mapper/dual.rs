@@ -15,7 +15,7 @@ use crate::sys::{self, Access, OsError};
 use super::{placement, pool_access, Mapper, MapperConfig, MapperKind, Mapping, SysCounters};
 
 #[derive(Debug)]
-pub struct DualView {
+pub(crate) struct DualView {
     exec: Mapping,
     work: Mapping,
     fd: OwnedFd,
@@ -83,7 +83,8 @@ impl Mapper for DualView {
     }
     fn release(&self, pages: Range) -> Result<(), OsError> {
         self.counters.count_fallocate();
-        sys::punch_hole(&self.fd, pages.start, pages.len())
+        // SAFETY: the slab releases only pages with no live byte; nothing references them.
+        unsafe { sys::punch_hole(&self.fd, pages.start, pages.len()) }
     }
     fn counters(&self) -> &SysCounters {
         &self.counters

@@ -33,9 +33,9 @@ mod single;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use dual::DualView;
+pub(crate) use dual::DualView;
 pub use placement::Placement;
-pub use single::SingleView;
+pub(crate) use single::SingleView;
 
 use crate::slab::{Pool, Range};
 use crate::sys::{self, Access, OsError};
@@ -69,7 +69,7 @@ impl fmt::Display for MapperKind {
 
 /// Counts of the memory system calls a mapper made.
 #[derive(Debug, Default)]
-pub struct SysCounters {
+pub(crate) struct SysCounters {
     mmap: AtomicU64,
     mprotect: AtomicU64,
     madvise: AtomicU64,
@@ -110,7 +110,7 @@ impl SysCounters {
 }
 
 /// The final protection of a pool.
-pub fn pool_access(pool: Pool) -> Access {
+pub(crate) fn pool_access(pool: Pool) -> Access {
     match pool {
         Pool::Code => Access::RX,
         Pool::ReadOnly => Access::R,
@@ -119,7 +119,10 @@ pub fn pool_access(pool: Pool) -> Access {
 }
 
 /// The memory behind one slab. See the module docs.
-pub trait Mapper: Send + Sync {
+///
+/// Crate-private on purpose: the methods take ranges relative to the reservation on trust (the
+/// slab only produces valid ones), so they are not a safe public API.
+pub(crate) trait Mapper: Send + Sync {
     fn kind(&self) -> MapperKind;
     /// Whether segments of different allocations may share a page.
     fn packs_subpage(&self) -> bool;
@@ -167,7 +170,7 @@ impl Drop for Mapping {
 
 /// What a manager asks of its mapper.
 #[derive(Debug, Clone, Copy)]
-pub struct MapperConfig {
+pub(crate) struct MapperConfig {
     pub span: u64,
     pub placement: Placement,
     pub choice: MapperChoice,
@@ -176,7 +179,7 @@ pub struct MapperConfig {
 
 /// Creates the mapper `cfg.choice` asks for. With [`MapperChoice::Auto`], a dual view that the OS
 /// refuses falls back to a single view, and the reason comes back as the second value.
-pub fn create(cfg: &MapperConfig) -> Result<(Box<dyn Mapper>, Option<String>), String> {
+pub(crate) fn create(cfg: &MapperConfig) -> Result<(Box<dyn Mapper>, Option<String>), String> {
     choose(
         cfg.choice,
         || DualView::new(cfg).map(|m| Box::new(m) as Box<dyn Mapper>),

@@ -101,7 +101,7 @@ fn align_up(v: u64, a: u64) -> Option<u64> {
 
 /// Reserves `span` bytes of inaccessible address space placed as asked. The error says what was
 /// asked, where, and why it could not be had.
-pub fn reserve(span: u64, placement: Placement, page: u64, counters: &SysCounters) -> Result<u64, String> {
+pub(crate) fn reserve(span: u64, placement: Placement, page: u64, counters: &SysCounters) -> Result<u64, String> {
     let Some(win) = window(placement, sys::mmap_min_addr().max(page)) else {
         counters.count_mmap();
         return sys::reserve(span, None).map_err(|e| format!("cannot reserve {span:#x} bytes: {e}"));

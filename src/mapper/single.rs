@@ -13,7 +13,7 @@ use crate::sys::{self, Access, OsError};
 use super::{placement, pool_access, Mapper, MapperConfig, MapperKind, Mapping, SysCounters};
 
 #[derive(Debug)]
-pub struct SingleView {
+pub(crate) struct SingleView {
     map: Mapping,
     counters: SysCounters,
 }

@@ -178,7 +178,8 @@ pub struct FreeEffects {
 pub enum SlabError {
     /// Alignment above a page, or not a power of two.
     BadAlignment { align: u64, page: u64 },
-    /// No room: the request, the free bytes and the largest free range.
+    /// No room: the request, and the free bytes and largest free range that the pool could
+    /// use (its own free ranges and the unassigned chunks).
     Full { pool: Pool, size: u64, free: u64, largest: u64 },
     /// A free of a range that is not a live segment.
     NotLive { pool: Pool, range: Range },
@@ -193,8 +194,8 @@ impl fmt::Display for SlabError {
             ),
             SlabError::Full { pool, size, free, largest } => write!(
                 f,
-                "reservation full: a {size:#x}-byte {} segment does not fit; {free:#x} bytes are free and the \
-                 largest free range is {largest:#x} bytes (use a larger span)",
+                "reservation full: a {size:#x}-byte {} segment does not fit; {free:#x} bytes are free for it and \
+                 the largest free range it can use is {largest:#x} bytes (use a larger span)",
                 pool.name()
             ),
             SlabError::NotLive { pool, range } => {
@@ -264,7 +265,10 @@ impl Slab {
             .filter(|a| *a <= l.page)
             .ok_or(SlabError::BadAlignment { align, page: l.page.get() })?;
         let align = align.max(l.granule);
-        let full = |s: &Slab| SlabError::Full { pool, size, free: s.free_bytes(), largest: s.largest_free() };
+        let full = |s: &Slab| {
+            let (p, u) = (&s.pools[pool as usize].free, &s.unassigned);
+            SlabError::Full { pool, size, free: p.total() + u.total(), largest: p.largest().max(u.largest()) }
+        };
         let len = match l.granule.align_up(size.max(1)) {
             Some(len) if len <= l.span => len,
             _ => return Err(full(self)),
@@ -273,8 +277,8 @@ impl Slab {
         let at = match self.pools[pool as usize].free.find(len, align.get()) {
             Some(at) => at,
             None => {
-                // Chunk runs start chunk-aligned, and a chunk is at least a page, so any run of
-                // `len` bytes rounded up to chunks holds the segment.
+                // Chunk runs start chunk-aligned, and a chunk is at least a page (so at least the
+                // alignment): the segment goes at the start of the new run.
                 let want = l.chunk.align_up(len).ok_or_else(|| full(self))?;
                 let start = self.unassigned.find(want, l.chunk.get()).ok_or_else(|| full(self))?;
                 let run = Range::new(start, start + want);
@@ -283,7 +287,7 @@ impl Slab {
                 p.owned.insert(run);
                 p.free.insert(run);
                 effects.commit = Some(run);
-                p.free.find(len, align.get()).expect("a fresh chunk run holds the segment")
+                run.start
             }
         };
         let seg = Range::new(at, at + len);

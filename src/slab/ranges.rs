@@ -70,24 +70,23 @@ impl RangeSet {
     }
 
     /// Best fit: the start of a `len`-byte piece aligned to `align` (a power of two), taken from
-    /// the shortest range that holds it, lowest address first among equals.
+    /// the shortest range that holds it, lowest address first among equals. Complete: it finds
+    /// a place whenever one exists.
     ///
-    /// Looks at a bounded number of ranges, so it stays O(log n): first the shortest ranges of at
-    /// least `len` bytes (they fit unless alignment padding gets in the way), then the shortest
-    /// range long enough to fit whatever its alignment.
+    /// Any range of at least `len + align - 1` bytes fits whatever its start, so only ranges
+    /// shorter than that can fail for alignment. Those are scanned first, shortest first; there
+    /// are none when `align` is no larger than the granule the ranges are aligned to, which makes
+    /// the common case O(log n). Then the shortest range of the roomy length is taken.
     pub fn find(&self, len: u64, align: u64) -> Option<u64> {
-        const EXACT_TRIES: usize = 4;
         let fits = |&(len_here, start): &(u64, u64)| {
-            let end = start + len_here;
             let at = start.checked_next_multiple_of(align)?;
-            (at.checked_add(len)? <= end).then_some(at)
+            (at.checked_add(len)? <= start + len_here).then_some(at)
         };
-        let mut shortest = self.by_len.range((len, 0)..);
-        if let Some(at) = shortest.by_ref().take(EXACT_TRIES).find_map(&fits) {
-            return Some(at);
-        }
         let roomy = len.checked_add(align - 1)?;
-        self.by_len.range((roomy, 0)..).next().and_then(fits)
+        self.by_len
+            .range((len, 0)..(roomy, 0))
+            .find_map(fits)
+            .or_else(|| self.by_len.range((roomy, 0)..).next().and_then(fits))
     }
 
     pub fn total(&self) -> u64 {

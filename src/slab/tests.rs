@@ -17,14 +17,20 @@ impl Model {
     }
 
     /// Allocates, checks the new segment reads as zero and overlaps nothing, then dirties it.
+    /// The allocation must succeed exactly when a place exists (brute force over the pool's free
+    /// ranges, or a run of unassigned chunks).
     fn alloc(&mut self, pool: Pool, size: u64, align: u64) -> Result<Range, SlabError> {
         let l = *self.slab.layout();
-        let pool_roomy = self.slab.pools[pool as usize].free.largest();
-        let unassigned = self.slab.unassigned.largest();
-        let r = self.slab.allocate(pool, size, align);
-        let len = l.granule.align_up(size.max(1)).unwrap();
+        let len = l.granule.align_up(size.max(1)).unwrap_or(u64::MAX);
         let a = align.max(l.granule.get());
-        let must_fit = pool_roomy >= len + a - 1 || unassigned >= l.chunk.align_up(len).unwrap();
+        let in_pool = self.slab.pools[pool as usize].free.iter().any(|r| {
+            let at = r.start.next_multiple_of(a);
+            at.checked_add(len).is_some_and(|e| e <= r.end)
+        });
+        let must_fit = align.is_power_of_two()
+            && align <= l.page.get()
+            && (in_pool || l.chunk.align_up(len).is_some_and(|c| self.slab.unassigned.largest() >= c));
+        let r = self.slab.allocate(pool, size, align);
         match r {
             Ok((seg, _fx)) => {
                 assert!(seg.len() >= size && seg.start % align.max(1) == 0, "{seg} for {size:#x} aligned {align:#x}");
@@ -39,10 +45,7 @@ impl Model {
                 Ok(seg)
             }
             Err(e) => {
-                assert!(
-                    !must_fit,
-                    "{e} although a free range fits (pool largest {pool_roomy:#x}, unassigned {unassigned:#x})"
-                );
+                assert!(!must_fit, "{e} although a place exists");
                 Err(e)
             }
         }
@@ -52,6 +55,11 @@ impl Model {
     fn free(&mut self, i: usize) -> FreeEffects {
         let (pool, seg) = self.live.swap_remove(i);
         let fx = self.slab.free(pool, seg).expect("free of a live segment");
+        for r in fx.zero.iter().flatten().chain(fx.release.iter()).chain(fx.decommit.iter()) {
+            for &(_, other) in &self.live {
+                assert!(r.intersect(other).is_none(), "effect on {r} touches live {other}: {fx:?}");
+            }
+        }
         for r in fx.zero.iter().flatten().chain(fx.release.iter()) {
             self.bytes[r.start as usize..r.end as usize].fill(0);
         }
@@ -59,9 +67,6 @@ impl Model {
         assert!(freed.iter().all(|&b| b == 0), "{seg} not fully zeroed or released: {fx:?}");
         if let Some(rel) = fx.release {
             assert!(rel.start % PAGE == 0 && rel.end % PAGE == 0, "release {rel} is not whole pages");
-            for &(_, other) in &self.live {
-                assert!(rel.intersect(other).is_none(), "released {rel} holds live {other}");
-            }
         }
         fx
     }
@@ -111,21 +116,40 @@ fn layout_rejects_bad_geometry_with_a_reason() {
 }
 
 /// Guards coalescing inside a pool: two adjacent freed ranges must serve a request that only
-/// fits in their union, in a reservation with no room left to grow.
+/// fits in their union, in a reservation with no room left to grow; freed in either order, so
+/// that merging with the lower and with the upper neighbour are both needed.
 #[test]
 fn coalesced_neighbours_serve_a_request_only_their_union_fits() {
-    let mut m = Model::new(layout(8 * PAGE, 8 * PAGE, true));
-    let a = m.alloc(Pool::Code, 2 * PAGE, 16).unwrap();
-    let b = m.alloc(Pool::Code, 2 * PAGE, 16).unwrap();
-    let _c = m.alloc(Pool::Code, 4 * PAGE, 16).unwrap();
-    assert!(m.alloc(Pool::Code, 16, 16).is_err(), "the reservation should be full");
-    assert_eq!(a.end, b.start, "a and b should be adjacent for this test to mean anything");
-    let ia = m.live.iter().position(|&(_, r)| r == a).unwrap();
-    m.free(ia);
-    let ib = m.live.iter().position(|&(_, r)| r == b).unwrap();
-    m.free(ib);
-    let u = m.alloc(Pool::Code, 4 * PAGE, 16).expect("the union of a and b holds 4 pages");
-    assert_eq!(u, Range::new(a.start, b.end));
+    for lower_first in [true, false] {
+        let mut m = Model::new(layout(8 * PAGE, 8 * PAGE, true));
+        let a = m.alloc(Pool::Code, 2 * PAGE, 16).unwrap();
+        let b = m.alloc(Pool::Code, 2 * PAGE, 16).unwrap();
+        let _c = m.alloc(Pool::Code, 4 * PAGE, 16).unwrap();
+        assert!(m.alloc(Pool::Code, 16, 16).is_err(), "the reservation should be full");
+        assert_eq!(a.end, b.start, "a and b should be adjacent for this test to mean anything");
+        let order = if lower_first { [a, b] } else { [b, a] };
+        for r in order {
+            let i = m.live.iter().position(|&(_, x)| x == r).unwrap();
+            m.free(i);
+        }
+        let u = m.alloc(Pool::Code, 4 * PAGE, 16).expect("the union of a and b holds 4 pages");
+        assert_eq!(u, Range::new(a.start, b.end));
+    }
+}
+
+/// Free ranges of exactly the requested length whose starts defeat a page alignment must not
+/// hide one that fits (a best fit that gave up after a few candidates missed it, and the slab
+/// then panicked on a fresh chunk run it could not find).
+#[test]
+fn misaligned_ranges_of_the_same_length_do_not_hide_a_fit() {
+    let mut s = RangeSet::default();
+    for i in 0..6 {
+        s.insert(Range::new(i * 4 * PAGE + 16, i * 4 * PAGE + 16 + PAGE));
+    }
+    s.insert(Range::new(64 * PAGE, 65 * PAGE));
+    assert_eq!(s.find(PAGE, PAGE), Some(64 * PAGE));
+    assert_eq!(s.find(PAGE, 16), Some(16), "best fit, lowest address among equals");
+    assert_eq!(s.find(PAGE + 1, 16), None);
 }
 
 /// Guards zeroing and page release: freed bytes on a page still in use are zeroed; a page that
@@ -168,8 +192,8 @@ fn full_reservation_error_gives_request_free_and_largest_in_hex() {
     let text = e.to_string();
     assert!(
         text.contains("0x2000-byte")
-            && text.contains("0x1000 bytes are free")
-            && text.contains("largest free range is 0x1000"),
+            && text.contains("0x1000 bytes are free for it")
+            && text.contains("largest free range it can use is 0x1000"),
         "{text}"
     );
     // Sizes beyond the span or near u64::MAX are the same clear error, never an overflow.
@@ -207,7 +231,7 @@ fn page_granular_slab_never_shares_a_page_between_segments() {
     assert_eq!(fx.release, Some(a), "a page-granular free releases the segment's own pages");
 }
 
-/// Every sequence of up to four operations on a tiny slab, with both granules; the byte model and
+/// Every sequence of up to three operations on a tiny slab, with both granules; the byte model and
 /// the invariant checker (run after every mutation in debug builds) judge each step.
 #[test]
 fn exhaustive_small_grid() {
