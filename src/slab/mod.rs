@@ -390,11 +390,6 @@ impl Slab {
         }
     }
 
-    /// Every live segment of `pool`, in address order.
-    pub fn live_segments(&self, pool: Pool) -> impl Iterator<Item = Range> + '_ {
-        self.pools[pool as usize].live.iter().map(|(&s, &e)| Range::new(s, e))
-    }
-
     /// Owner and live bytes of every chunk, in address order (for the heap map).
     pub fn chunk_map(&self) -> Vec<ChunkUse> {
         let c = self.layout.chunk.get();

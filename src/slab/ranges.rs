@@ -105,12 +105,6 @@ impl RangeSet {
         self.by_start.iter().map(|(&s, &e)| Range::new(s, e))
     }
 
-    /// The ranges overlapping `r`, in address order.
-    pub fn iter_overlapping(&self, r: Range) -> impl Iterator<Item = Range> + '_ {
-        let first = self.overlapping(Range::new(r.start, r.start.saturating_add(1))).map_or(r.start, |f| f.start);
-        self.by_start.range(first..r.end).map(|(&s, &e)| Range::new(s, e))
-    }
-
     /// Checks the set's own invariants: ranges non-empty, disjoint, never touching, both indexes
     /// agreeing, and the total adding up.
     pub fn check(&self, what: &str) -> Result<(), String> {
