@@ -543,11 +543,10 @@ pub extern "C" fn jitslab_abandon(m: *mut JitslabManager, alloc: u64) -> Jitslab
 pub unsafe extern "C" fn jitslab_deallocate(m: *mut JitslabManager, allocs: *const u64, n: usize) -> JitslabStatus {
     guard(|| {
         let mgr = manager(m, "jitslab_deallocate")?;
-        // SAFETY: the caller's promise.
-        let ids: Vec<AllocId> =
-            unsafe { slice(allocs, n, "jitslab_deallocate: allocs") }?.iter().map(|&a| AllocId(a)).collect();
+        // SAFETY: the caller promised `n` ids; AllocId is a transparent u64.
+        let ids = unsafe { slice(allocs as *const AllocId, n, "jitslab_deallocate: allocs") }?;
         // SAFETY: the function addresses were vouched for at finalize.
-        unsafe { mgr.deallocate(&ids) }.map_err(status_of)
+        unsafe { mgr.deallocate(ids) }.map_err(status_of)
     })
 }
 

@@ -17,8 +17,9 @@
 
 mod stats;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Mutex, MutexGuard};
 
 pub use stats::{PoolStatsEntry, Stats};
@@ -112,6 +113,7 @@ pub struct Segment {
 }
 
 /// Names one allocation for its whole life; never 0, never reused.
+#[repr(transparent)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AllocId(pub u64);
 
@@ -220,9 +222,28 @@ struct Counts {
     abandons: u64,
 }
 
+/// Hashes allocation ids, which are distinct sequential numbers chosen by the manager (not by
+/// an adversary): one multiply spreads them well enough, far cheaper than SipHash.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 struct Inner {
     slab: Slab,
-    allocs: HashMap<u64, Record>,
+    allocs: HashMap<u64, Record, BuildHasherDefault<IdHasher>>,
     next_id: u64,
     counts: Counts,
 }
@@ -268,7 +289,8 @@ impl Manager {
         let page = sys::page_size();
         let layout =
             Layout::new(config.span, page, config.chunk, mapper.packs_subpage()).map_err(Error::InvalidArgument)?;
-        let inner = Inner { slab: Slab::new(layout), allocs: HashMap::new(), next_id: 1, counts: Counts::default() };
+        let inner =
+            Inner { slab: Slab::new(layout), allocs: HashMap::default(), next_id: 1, counts: Counts::default() };
         Ok(Manager { inner: Mutex::new(inner), page, mapper, fallback })
     }
 
@@ -312,46 +334,59 @@ impl Manager {
     /// Allocates every segment of `request` (one LinkGraph) or none of them. Returns the id and,
     /// per segment in request order, its executor address and working memory (zeroed).
     pub fn allocate(&self, request: &[SegmentRequest]) -> Result<(AllocId, Vec<Segment>), Error> {
+        let mut out = vec![Segment { addr: 0, working: std::ptr::null_mut() }; request.len()];
+        let id = self.allocate_into(request, &mut out)?;
+        Ok((id, out))
+    }
+
+    /// [`Manager::allocate`] writing the segments into `out` (one per request, in order), which
+    /// is written only on success.
+    pub fn allocate_into(&self, request: &[SegmentRequest], out: &mut [Segment]) -> Result<AllocId, Error> {
         if request.is_empty() {
             return Err(Error::InvalidArgument("an allocation needs at least one segment".into()));
         }
-        let mut pools = Vec::with_capacity(request.len());
+        if out.len() != request.len() {
+            return Err(Error::InvalidArgument(format!("{} results for {} segments", out.len(), request.len())));
+        }
+        let pool_of = |r: &SegmentRequest| match r.lifetime {
+            Lifetime::NoAlloc => Ok(None),
+            _ => r.prot.pool().map(Some),
+        };
         for (i, r) in request.iter().enumerate() {
-            let pool = match r.lifetime {
-                Lifetime::NoAlloc => None,
-                _ => Some(r.prot.pool().map_err(|e| Error::InvalidArgument(format!("segment {i}: {e}")))?),
-            };
-            pools.push(pool);
+            pool_of(r).map_err(|e| Error::InvalidArgument(format!("segment {i}: {e}")))?;
         }
 
         let mut g = self.lock()?;
         let mut segs: Vec<Seg> = Vec::with_capacity(request.len());
-        let mut commits: Vec<Option<Range>> = Vec::with_capacity(request.len());
-        for (r, pool) in request.iter().zip(&pools) {
-            let Some(pool) = *pool else { continue };
+        // Chunk runs committed for this request, by index in `segs` (rare: no allocation usually).
+        let mut commits: Vec<(usize, Range)> = Vec::new();
+        for r in request {
+            let Ok(Some(pool)) = pool_of(r) else { continue };
             let step = g.slab.allocate(pool, r.size, r.align).map_err(|e| match e {
                 SlabError::Full { .. } => Error::Full(self.full_message(request, &e)),
                 e => Error::InvalidArgument(e.to_string()),
             });
-            let step = step.and_then(|(range, fx)| match fx.commit.map(|run| self.mapper.commit(run, pool)) {
-                Some(Err(e)) => {
+            let step = step.and_then(|(range, fx)| match fx.commit.map(|run| (run, self.mapper.commit(run, pool))) {
+                Some((_, Err(e))) => {
                     g.slab.undo_allocate(pool, range, fx.commit);
                     Err(os(e))
                 }
-                _ => Ok((range, fx.commit)),
+                Some((run, Ok(()))) => {
+                    commits.push((segs.len(), run));
+                    Ok(range)
+                }
+                None => Ok(range),
             });
             match step {
-                Ok((range, commit)) => {
-                    segs.push(Seg { pool, range, lifetime: r.lifetime, protected: false });
-                    commits.push(commit);
-                }
+                Ok(range) => segs.push(Seg { pool, range, lifetime: r.lifetime, protected: false }),
                 Err(e) => {
                     // All or nothing: give back what this request took, newest first.
-                    for (s, c) in segs.iter().zip(&commits).rev() {
-                        g.slab.undo_allocate(s.pool, s.range, *c);
-                        if let Some(run) = c {
+                    for (i, s) in segs.iter().enumerate().rev() {
+                        let run = commits.iter().find(|(at, _)| *at == i).map(|&(_, run)| run);
+                        g.slab.undo_allocate(s.pool, s.range, run);
+                        if let Some(run) = run {
                             // Fresh chunks hold no data; if this fails they merely stay accessible.
-                            let _ = self.mapper.decommit(*run);
+                            let _ = self.mapper.decommit(run);
                         }
                     }
                     return Err(e);
@@ -362,18 +397,17 @@ impl Manager {
         g.next_id += 1;
         g.counts.allocations += 1;
         let mut placed = segs.iter();
-        let out = pools
-            .iter()
-            .map(|p| match p {
-                None => Segment { addr: 0, working: std::ptr::null_mut() },
-                Some(_) => {
+        for (o, r) in out.iter_mut().zip(request) {
+            *o = match r.lifetime {
+                Lifetime::NoAlloc => Segment { addr: 0, working: std::ptr::null_mut() },
+                _ => {
                     let s = placed.next().expect("one placed segment per allocated request");
                     Segment { addr: self.mapper.base() + s.range.start, working: self.mapper.working(s.range.start) }
                 }
-            })
-            .collect();
+            };
+        }
         g.allocs.insert(id, Record { segs, state: State::InFlight });
-        Ok((AllocId(id), out))
+        Ok(AllocId(id))
     }
 
     fn full_message(&self, request: &[SegmentRequest], e: &SlabError) -> String {
@@ -430,8 +464,11 @@ impl Manager {
                 Err(e.and(freed))
             }
             Ok(deallocs) => {
-                let (done, keep): (Vec<Seg>, Vec<Seg>) =
-                    segs.into_iter().partition(|s| s.lifetime == Lifetime::Finalize);
+                let (done, keep): (Vec<Seg>, Vec<Seg>) = if segs.iter().any(|s| s.lifetime == Lifetime::Finalize) {
+                    segs.into_iter().partition(|s| s.lifetime == Lifetime::Finalize)
+                } else {
+                    (Vec::new(), segs)
+                };
                 self.release_segments(&done, |g| {
                     g.counts.finalizes += 1;
                     if let Some(rec) = g.allocs.get_mut(&id.0) {
@@ -460,38 +497,27 @@ impl Manager {
     /// # Safety
     /// As for [`Manager::finalize`]: the dealloc actions given there run here.
     pub unsafe fn deallocate(&self, ids: &[AllocId]) -> Result<(), Error> {
-        let mut batch = Vec::with_capacity(ids.len());
+        let mut segs = Vec::new();
+        // The dealloc calls of each allocation that has any, in batch order.
+        let mut deallocs: Vec<Vec<WrapperCall>> = Vec::new();
         {
             let mut g = self.lock()?;
-            for (i, id) in ids.iter().enumerate() {
-                if ids[..i].contains(id) {
-                    return Err(Error::InvalidArgument(format!(
-                        "allocation {} appears twice in one deallocate batch",
-                        id.0
-                    )));
-                }
-                let rec = g.allocs.get(&id.0).ok_or_else(|| unknown(*id, "deallocate"))?;
-                if !matches!(rec.state, State::Finalized { .. }) {
-                    return Err(Error::BadState(format!(
-                        "cannot deallocate allocation {}: it is {}",
-                        id.0,
-                        rec.state.name()
-                    )));
-                }
-            }
+            check_batch(&g, ids)?;
             for id in ids {
                 let rec = g.allocs.remove(&id.0).expect("checked above");
-                let State::Finalized { deallocs } = rec.state else { unreachable!("checked above") };
-                batch.push((rec.segs, deallocs));
+                let State::Finalized { deallocs: d } = rec.state else { unreachable!("checked above") };
+                segs.extend(rec.segs);
+                if !d.is_empty() {
+                    deallocs.push(d);
+                }
             }
         }
-        let errors: Vec<String> = batch
+        let errors: Vec<String> = deallocs
             .iter()
             .rev()
             // SAFETY: forwarded from the caller.
-            .filter_map(|(_, d)| unsafe { wrapper::run_dealloc_actions(d) }.err())
+            .filter_map(|d| unsafe { wrapper::run_dealloc_actions(d) }.err())
             .collect();
-        let segs: Vec<Seg> = batch.into_iter().flat_map(|(segs, _)| segs).collect();
         let freed = self.release_segments(&segs, |g| g.counts.deallocations += ids.len() as u64);
         if errors.is_empty() {
             freed
@@ -512,23 +538,20 @@ impl Manager {
         // If undoing a protection fails, the pages keep their final protection and zeroing them
         // would fault: those segments stay live in the slab for good (leaked, counted as live,
         // and reported) rather than be reused.
-        let mut leaked = Vec::new();
-        let unprotected: Vec<bool> = segs
-            .iter()
-            .map(|s| match s.protected.then(|| self.mapper.unprotect(s.range, s.pool)) {
-                Some(Err(e)) => {
-                    leaked.push(format!(
-                        "{:#x} bytes at {:#x} ({e})",
-                        s.range.len(),
-                        self.mapper.base() + s.range.start
-                    ));
-                    false
-                }
-                _ => true,
-            })
-            .collect();
+        let mut leaked: Vec<(usize, String)> = Vec::new();
+        for (i, s) in segs.iter().enumerate().filter(|(_, s)| s.protected) {
+            if let Err(e) = self.mapper.unprotect(s.range, s.pool) {
+                leaked.push((
+                    i,
+                    format!("{:#x} bytes at {:#x} ({e})", s.range.len(), self.mapper.base() + s.range.start),
+                ));
+            }
+        }
         let mut g = self.lock()?;
-        for (s, _) in segs.iter().zip(&unprotected).filter(|(_, ok)| **ok) {
+        for (i, s) in segs.iter().enumerate() {
+            if leaked.iter().any(|(at, _)| *at == i) {
+                continue;
+            }
             let fx = match g.slab.free(s.pool, s.range) {
                 Ok(fx) => fx,
                 Err(e) => panic!("jitslab bookkeeping lost a live segment: {e}"),
@@ -551,7 +574,8 @@ impl Manager {
         if leaked.is_empty() {
             Ok(())
         } else {
-            Err(Error::Os(format!("memory could not be made reusable and is leaked: {}", leaked.join("; "))))
+            let what: Vec<String> = leaked.into_iter().map(|(_, w)| w).collect();
+            Err(Error::Os(format!("memory could not be made reusable and is leaked: {}", what.join("; "))))
         }
     }
 
@@ -566,6 +590,26 @@ impl Manager {
         let g = self.lock_for_reading();
         stats::heap_map(self, &g.slab)
     }
+}
+
+/// Checks a deallocate batch: every id live, finalized and named once.
+fn check_batch(g: &Inner, ids: &[AllocId]) -> Result<(), Error> {
+    let mut seen = HashSet::with_capacity_and_hasher(
+        if ids.len() > 8 { ids.len() } else { 0 },
+        BuildHasherDefault::<IdHasher>::default(),
+    );
+    for (i, id) in ids.iter().enumerate() {
+        // Small batches (the usual one holds one id) need no set.
+        let repeated = if ids.len() > 8 { !seen.insert(id.0) } else { ids[..i].contains(id) };
+        if repeated {
+            return Err(Error::InvalidArgument(format!("allocation {} appears twice in one deallocate batch", id.0)));
+        }
+        let rec = g.allocs.get(&id.0).ok_or_else(|| unknown(*id, "deallocate"))?;
+        if !matches!(rec.state, State::Finalized { .. }) {
+            return Err(Error::BadState(format!("cannot deallocate allocation {}: it is {}", id.0, rec.state.name())));
+        }
+    }
+    Ok(())
 }
 
 fn unknown(id: AllocId, op: &str) -> Error {
