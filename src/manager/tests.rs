@@ -342,6 +342,28 @@ fn lifecycle_misuse_is_refused_and_touches_nothing() {
     m.abandon(b).unwrap();
 }
 
+/// A large batch (checked with a set rather than pairwise) refuses a repeated id the same way.
+#[test]
+fn large_batch_with_a_repeated_id_is_refused_whole() {
+    let m = manager(MapperChoice::Auto, 16 * MB);
+    let mut ids: Vec<AllocId> = (0..20)
+        .map(|_| {
+            let (id, _) = m.allocate(&[seg(RW, Lifetime::Standard, 10)]).unwrap();
+            // SAFETY: no actions.
+            unsafe { m.finalize(id, &[]) }.unwrap();
+            id
+        })
+        .collect();
+    ids.push(ids[3]);
+    // SAFETY: no actions.
+    assert!(matches!(unsafe { m.deallocate(&ids) }, Err(Error::InvalidArgument(_))));
+    assert_eq!(m.stats().live_allocations, 20);
+    ids.pop();
+    // SAFETY: no actions.
+    unsafe { m.deallocate(&ids) }.unwrap();
+    assert_eq!(m.stats().live_allocations, 0);
+}
+
 #[test]
 fn bad_requests_get_clear_errors() {
     let m = manager(MapperChoice::Auto, 4 * MB);
