@@ -276,19 +276,17 @@ impl Slab {
         let mut effects = AllocEffects::default();
         let at = match self.pools[pool as usize].free.find(len, align.get()) {
             Some(at) => at,
-            None => {
-                // Chunk runs start chunk-aligned, and a chunk is at least a page (so at least the
-                // alignment): the segment goes at the start of the new run.
-                let want = l.chunk.align_up(len).ok_or_else(|| full(self))?;
-                let start = self.unassigned.find(want, l.chunk.get()).ok_or_else(|| full(self))?;
-                let run = Range::new(start, start + want);
-                self.unassigned.remove(run);
-                let p = &mut self.pools[pool as usize];
-                p.owned.insert(run);
-                p.free.insert(run);
-                effects.commit = Some(run);
-                run.start
-            }
+            None => match self.grow(pool, len) {
+                Some(run) => {
+                    effects.commit = Some(run);
+                    // Chunk runs start chunk-aligned, and a chunk is at least a page (so at least
+                    // the alignment): the segment goes at the start of the new run.
+                    run.start
+                }
+                // Before calling the reservation full, look at every free range of the pool: the
+                // bounded best fit can miss a place among many misaligned near-misses.
+                None => self.pools[pool as usize].free.find_exhaustive(len, align.get()).ok_or_else(|| full(self))?,
+            },
         };
         let seg = Range::new(at, at + len);
         let p = &mut self.pools[pool as usize];
@@ -316,6 +314,19 @@ impl Slab {
             self.unassigned.insert(run);
         }
         self.debug_check();
+    }
+
+    /// Gives `pool` a best-fit run of unassigned chunks holding at least `len` bytes.
+    fn grow(&mut self, pool: Pool, len: u64) -> Option<Range> {
+        let c = self.layout.chunk;
+        let want = c.align_up(len)?;
+        let start = self.unassigned.find(want, c.get())?;
+        let run = Range::new(start, start + want);
+        self.unassigned.remove(run);
+        let p = &mut self.pools[pool as usize];
+        p.owned.insert(run);
+        p.free.insert(run);
+        Some(run)
     }
 
     /// Returns a live segment to its pool, coalescing it with its free neighbours. Gives back the

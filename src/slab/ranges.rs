@@ -9,6 +9,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::Range;
 
+/// How many near-miss ranges [`RangeSet::find`] tries before a roomy one.
+pub const FIT_TRIES: usize = 8;
+
+/// Where a `len`-byte piece aligned to `align` goes in the range `(length, start)`, if it fits.
+fn fits(&(len_here, start): &(u64, u64), len: u64, align: u64) -> Option<u64> {
+    let at = start.checked_next_multiple_of(align)?;
+    (at.checked_add(len)? <= start + len_here).then_some(at)
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct RangeSet {
     /// start → end.
@@ -70,23 +79,22 @@ impl RangeSet {
     }
 
     /// Best fit: the start of a `len`-byte piece aligned to `align` (a power of two), taken from
-    /// the shortest range that holds it, lowest address first among equals. Complete: it finds
-    /// a place whenever one exists.
+    /// the shortest range that holds it, lowest address first among equals. O(log n).
     ///
-    /// Any range of at least `len + align - 1` bytes fits whatever its start, so only ranges
-    /// shorter than that can fail for alignment. Those are scanned first, shortest first; there
-    /// are none when `align` is no larger than the granule the ranges are aligned to, which makes
-    /// the common case O(log n). Then the shortest range of the roomy length is taken.
+    /// Any range of at least `len + align - 1` bytes fits whatever its start, so only shorter
+    /// ones can fail for alignment. There are none when `align` is no larger than the granule
+    /// the ranges are aligned to (the common case); otherwise the first [`FIT_TRIES`] of them
+    /// are tried before the shortest roomy range. So this can miss a fit among many misaligned
+    /// near-misses; [`RangeSet::find_exhaustive`] cannot, at O(n).
     pub fn find(&self, len: u64, align: u64) -> Option<u64> {
-        let fits = |&(len_here, start): &(u64, u64)| {
-            let at = start.checked_next_multiple_of(align)?;
-            (at.checked_add(len)? <= start + len_here).then_some(at)
-        };
         let roomy = len.checked_add(align - 1)?;
-        self.by_len
-            .range((len, 0)..(roomy, 0))
-            .find_map(fits)
-            .or_else(|| self.by_len.range((roomy, 0)..).next().and_then(fits))
+        let near = self.by_len.range((len, 0)..(roomy, 0)).take(FIT_TRIES);
+        near.chain(self.by_len.range((roomy, 0)..).take(1)).find_map(|e| fits(e, len, align))
+    }
+
+    /// Like [`RangeSet::find`], but looks at every candidate: finds a place whenever one exists.
+    pub fn find_exhaustive(&self, len: u64, align: u64) -> Option<u64> {
+        self.by_len.range((len, 0)..).find_map(|e| fits(e, len, align))
     }
 
     pub fn total(&self) -> u64 {

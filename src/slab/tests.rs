@@ -138,18 +138,41 @@ fn coalesced_neighbours_serve_a_request_only_their_union_fits() {
 }
 
 /// Free ranges of exactly the requested length whose starts defeat a page alignment must not
-/// hide one that fits (a best fit that gave up after a few candidates missed it, and the slab
-/// then panicked on a fresh chunk run it could not find).
+/// hide one that fits: the bounded best fit tries a few, and before the slab calls the
+/// reservation full it looks at all of them (an earlier version gave up after a few candidates
+/// and then panicked on a fresh chunk run it could not find).
 #[test]
 fn misaligned_ranges_of_the_same_length_do_not_hide_a_fit() {
     let mut s = RangeSet::default();
-    for i in 0..6 {
+    for i in 0..(ranges::FIT_TRIES as u64 + 2) {
         s.insert(Range::new(i * 4 * PAGE + 16, i * 4 * PAGE + 16 + PAGE));
     }
     s.insert(Range::new(64 * PAGE, 65 * PAGE));
-    assert_eq!(s.find(PAGE, PAGE), Some(64 * PAGE));
+    assert_eq!(s.find_exhaustive(PAGE, PAGE), Some(64 * PAGE));
     assert_eq!(s.find(PAGE, 16), Some(16), "best fit, lowest address among equals");
-    assert_eq!(s.find(PAGE + 1, 16), None);
+    assert_eq!(s.find_exhaustive(PAGE + 1, 16), None);
+
+    // In a full one-chunk slab, the only page-aligned free page comes after more misaligned
+    // free pages than the bounded search tries.
+    let mut m = Model::new(layout(32 * PAGE, 32 * PAGE, true));
+    m.alloc(Pool::Code, 16, 16).unwrap();
+    let mut gaps = Vec::new();
+    for _ in 0..ranges::FIT_TRIES + 2 {
+        gaps.push(m.alloc(Pool::Code, PAGE, 16).unwrap());
+        m.alloc(Pool::Code, 16, 16).unwrap();
+    }
+    let tail = m.live.iter().map(|&(_, r)| r.end).max().unwrap();
+    m.alloc(Pool::Code, 11 * PAGE - tail, 16).unwrap();
+    let aligned = m.alloc(Pool::Code, PAGE, 16).unwrap();
+    assert_eq!(aligned.start, 11 * PAGE);
+    m.alloc(Pool::Code, 20 * PAGE, 16).unwrap();
+    assert!(m.alloc(Pool::Code, 16, 16).is_err(), "the slab should be full");
+    for r in gaps.iter().chain([&aligned]) {
+        let i = m.live.iter().position(|&(_, x)| x == *r).unwrap();
+        m.free(i);
+    }
+    assert!(gaps.iter().all(|g| g.start % PAGE != 0));
+    assert_eq!(m.alloc(Pool::Code, PAGE, PAGE), Ok(aligned));
 }
 
 /// Guards zeroing and page release: freed bytes on a page still in use are zeroed; a page that
