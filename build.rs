@@ -9,6 +9,8 @@ fn main() {
     let dir = Path::new(&dir);
     println!("cargo:rerun-if-changed=src/ffi.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
+    // Also when someone edits or commits a stale header: it is rewritten from the sources.
+    println!("cargo:rerun-if-changed=include/jitslab.h");
     let config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml parses");
     let header = match cbindgen::Builder::new().with_config(config).with_src(dir.join("src/ffi.rs")).generate() {
         Ok(h) => h,

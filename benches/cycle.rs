@@ -1,5 +1,5 @@
 //! The cost of one allocate + finalize + deallocate cycle, the unit of work ORC asks of a memory
-//! manager per linked object. Run with `cargo bench --bench cycle` (or `cargo xtask bench`).
+//! manager per linked object. Run with `cargo bench --bench cycle` (or `./x bench`).
 //!
 //! Each case runs `BATCHES` batches of `PER_BATCH` cycles, cases interleaved batch by batch so
 //! that machine noise hits them alike, and reports the median time per cycle and its spread.

@@ -6,7 +6,7 @@
 //!   because both objects lie in one span of at most 2 GiB; its finalize action "registers" it.
 //!
 //! It prints the results, jitslab's statistics and heap map, then frees everything.
-//! Run it with `cargo xtask demo` (or `cargo run --example demo`).
+//! Run it with `./x demo` (or `cargo run --example demo`).
 
 use std::ffi::{c_char, CStr};
 use std::ptr::{null, null_mut};

@@ -277,6 +277,11 @@ typedef struct JitslabStats {
   uint64_t failed_finalizes;
   uint64_t deallocations;
   uint64_t abandons;
+  /**
+   * Bytes kept out of circulation for good because their protection could not be undone
+   * (an OS failure); 0 in normal operation.
+   */
+  uint64_t leaked_bytes;
   uint64_t mmap_calls;
   uint64_t mprotect_calls;
   uint64_t madvise_calls;

@@ -197,6 +197,9 @@ pub struct JitslabStats {
     pub failed_finalizes: u64,
     pub deallocations: u64,
     pub abandons: u64,
+    /// Bytes kept out of circulation for good because their protection could not be undone
+    /// (an OS failure); 0 in normal operation.
+    pub leaked_bytes: u64,
     pub mmap_calls: u64,
     pub mprotect_calls: u64,
     pub madvise_calls: u64,
@@ -278,7 +281,7 @@ unsafe fn slice<'a, T>(ptr: *const T, n: usize, what: &str) -> Result<&'a [T], F
     if ptr.is_null() {
         return fail(JITSLAB_ERR_NULL_ARGUMENT, format!("{what} is null but its count is {n}"));
     }
-    if n.checked_mul(std::mem::size_of::<T>()).map_or(true, |b| b > isize::MAX as usize) {
+    if n.checked_mul(std::mem::size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
         return fail(JITSLAB_ERR_INVALID_ARGUMENT, format!("{what}: count {n:#x} overflows"));
     }
     // SAFETY: non-null, size checked above; validity is the caller's promise.
@@ -464,8 +467,7 @@ pub unsafe extern "C" fn jitslab_allocate(
         // SAFETY: the caller's promise; null is reported.
         let reqs = unsafe { slice(segs, n, "jitslab_allocate: segs") }?;
         let out_segs = out_ptr(out_segs, "jitslab_allocate: out_segs")?;
-        // SAFETY: the caller's promise.
-        let out_alloc = unsafe { out(out_alloc, "jitslab_allocate: out_alloc") }?;
+        let out_alloc = out_ptr(out_alloc, "jitslab_allocate: out_alloc")?;
         let reqs: Vec<SegmentRequest> =
             reqs.iter().enumerate().map(|(i, r)| request(r, i)).collect::<Result<_, _>>()?;
         let (id, placed) = mgr.allocate(&reqs).map_err(status_of)?;
@@ -473,7 +475,9 @@ pub unsafe extern "C" fn jitslab_allocate(
             // SAFETY: the caller promised room for `n` results; `placed` has `n` entries.
             unsafe { out_segs.add(i).write(JitslabSegment { addr: s.addr, working: s.working }) };
         }
-        *out_alloc = id.0;
+        // SAFETY: checked non-null above; the caller promised it is writable. Written through the
+        // raw pointer: it may legally alias the request array in C.
+        unsafe { out_alloc.write(id.0) };
         Ok(())
     })
 }
@@ -576,6 +580,7 @@ fn c_stats(s: &Stats) -> JitslabStats {
         failed_finalizes: s.failed_finalizes,
         deallocations: s.deallocations,
         abandons: s.abandons,
+        leaked_bytes: s.leaked_bytes,
         mmap_calls: s.sys.mmap,
         mprotect_calls: s.sys.mprotect,
         madvise_calls: s.sys.madvise,

@@ -112,7 +112,8 @@ pub struct Segment {
     pub working: *mut u8,
 }
 
-/// Names one allocation for its whole life; never 0, never reused.
+/// Names one allocation for its whole life; never 0, never reused, unique across all managers
+/// of the process (so an id given to the wrong manager is refused, not mistaken for another).
 #[repr(transparent)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AllocId(pub u64);
@@ -220,7 +221,12 @@ struct Counts {
     failed_finalizes: u64,
     deallocations: u64,
     abandons: u64,
+    /// Bytes kept out of circulation because their protection could not be undone.
+    leaked_bytes: u64,
 }
+
+/// The next allocation id, shared by all managers.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Hashes allocation ids, which are distinct sequential numbers chosen by the manager (not by
 /// an adversary): one multiply spreads them well enough, far cheaper than SipHash.
@@ -244,7 +250,6 @@ impl Hasher for IdHasher {
 struct Inner {
     slab: Slab,
     allocs: HashMap<u64, Record, BuildHasherDefault<IdHasher>>,
-    next_id: u64,
     counts: Counts,
 }
 
@@ -289,8 +294,7 @@ impl Manager {
         let page = sys::page_size();
         let layout =
             Layout::new(config.span, page, config.chunk, mapper.packs_subpage()).map_err(Error::InvalidArgument)?;
-        let inner =
-            Inner { slab: Slab::new(layout), allocs: HashMap::default(), next_id: 1, counts: Counts::default() };
+        let inner = Inner { slab: Slab::new(layout), allocs: HashMap::default(), counts: Counts::default() };
         Ok(Manager { inner: Mutex::new(inner), page, mapper, fallback })
     }
 
@@ -362,8 +366,10 @@ impl Manager {
         let mut commits: Vec<(usize, Range)> = Vec::new();
         for r in request {
             let Ok(Some(pool)) = pool_of(r) else { continue };
+            // A full reservation is described once the request's earlier segments are given
+            // back (below), so its figures are those the caller can act on.
             let step = g.slab.allocate(pool, r.size, r.align).map_err(|e| match e {
-                SlabError::Full { .. } => Error::Full(self.full_message(request, &e)),
+                SlabError::Full { .. } => Error::Full(String::new()),
                 e => Error::InvalidArgument(e.to_string()),
             });
             let step = step.and_then(|(range, fx)| match fx.commit.map(|run| (run, self.mapper.commit(run, pool))) {
@@ -389,12 +395,14 @@ impl Manager {
                             let _ = self.mapper.decommit(run);
                         }
                     }
-                    return Err(e);
+                    return Err(match e {
+                        Error::Full(_) => Error::Full(self.full_message(request, &g.slab.full_error(pool, r.size))),
+                        e => e,
+                    });
                 }
             }
         }
-        let id = g.next_id;
-        g.next_id += 1;
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         g.counts.allocations += 1;
         let mut placed = segs.iter();
         for (o, r) in out.iter_mut().zip(request) {
@@ -443,11 +451,13 @@ impl Manager {
         let mut segs = self.transition(id, "finalize", |s| matches!(s, State::InFlight), State::Finalizing)?;
         let mut result = Ok(());
         for s in &mut segs {
+            // Marked first: a call that fails may have changed part of the range, and undoing
+            // a protection that did not change is harmless.
+            s.protected = true;
             if let Err(e) = self.mapper.protect(s.range, s.pool) {
                 result = Err(os(e));
                 break;
             }
-            s.protected = true;
         }
         let result = result.and_then(|()| {
             // SAFETY: forwarded from the caller.
@@ -469,13 +479,19 @@ impl Manager {
                 } else {
                     (Vec::new(), segs)
                 };
-                self.release_segments(&done, |g| {
+                let freed = self.release_segments(&done, |g| {
                     g.counts.finalizes += 1;
                     if let Some(rec) = g.allocs.get_mut(&id.0) {
                         rec.segs = keep;
                         rec.state = State::Finalized { deallocs };
                     }
-                })
+                });
+                match freed {
+                    // The allocation is finalized and usable; only finalize-lifetime memory that
+                    // could not be made reusable was lost, and the statistics count it.
+                    Err(Error::Os(_)) | Ok(()) => Ok(()),
+                    Err(e) => Err(e),
+                }
             }
         }
     }
@@ -570,6 +586,7 @@ impl Manager {
                 let _ = self.mapper.decommit(r);
             }
         }
+        g.counts.leaked_bytes += leaked.iter().map(|&(i, _)| segs[i].range.len()).sum::<u64>();
         then(&mut g);
         if leaked.is_empty() {
             Ok(())

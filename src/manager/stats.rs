@@ -36,6 +36,8 @@ pub struct Stats {
     pub failed_finalizes: u64,
     pub deallocations: u64,
     pub abandons: u64,
+    /// Bytes kept out of circulation for good because their protection could not be undone.
+    pub leaked_bytes: u64,
     pub sys: SysCounts,
 }
 
@@ -58,6 +60,7 @@ impl Stats {
             failed_finalizes: c.failed_finalizes,
             deallocations: c.deallocations,
             abandons: c.abandons,
+            leaked_bytes: c.leaked_bytes,
             sys: m.mapper.counters().snapshot(),
         }
     }

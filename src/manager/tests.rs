@@ -380,6 +380,21 @@ fn bad_requests_get_clear_errors() {
     assert!(matches!(&e, Error::Full(t) if t.contains("largest free range it can use is 0x")), "{e}");
     assert_eq!(m.stats().live_bytes(), 0, "a failed request keeps nothing of its earlier segments");
     assert_eq!(m.stats().unassigned, 4 * MB, "nor any chunk it committed");
+    // The figures describe the reservation after the request's earlier segments went back.
+    let e = m.allocate(&[seg(RX, Lifetime::Standard, 3 * MB), seg(RW, Lifetime::Standard, 2 * MB)]).unwrap_err();
+    assert!(matches!(&e, Error::Full(t) if t.contains("0x400000 bytes are free")), "{e}");
+}
+
+/// Ids are unique across managers: one manager's id given to another is refused.
+#[test]
+fn an_id_from_another_manager_is_refused() {
+    let (a, b) = (manager(MapperChoice::Auto, 4 * MB), manager(MapperChoice::Auto, 4 * MB));
+    let (ia, _) = a.allocate(&[seg(RW, Lifetime::Standard, 10)]).unwrap();
+    let (ib, _) = b.allocate(&[seg(RW, Lifetime::Standard, 10)]).unwrap();
+    assert_ne!(ia, ib);
+    assert!(matches!(a.abandon(ib), Err(Error::UnknownAllocation(_))));
+    a.abandon(ia).unwrap();
+    b.abandon(ib).unwrap();
 }
 
 #[test]
@@ -638,6 +653,25 @@ fn unprotect_failure_leaks_that_memory_and_reports_it() {
     assert_eq!(st.pools[Pool::Code as usize].stats.live, m.page_size(), "the code page is kept out of circulation");
     assert_eq!(st.pools[Pool::ReadWrite as usize].stats.live, 0, "the rw segment (never protected) is returned");
     assert_eq!(st.live_allocations, 0);
+    assert_eq!(st.leaked_bytes, m.page_size());
+}
+
+/// A finalize-lifetime segment whose protection cannot be undone after finalize is leaked and
+/// counted, but the finalize itself succeeded: the allocation is usable and deallocates
+/// normally (reporting a failed finalize would strand it, since JITLink forgets it then).
+#[test]
+fn unprotect_failure_after_a_successful_finalize_still_finalizes() {
+    let (m, f) = faulty_manager(MapperChoice::SingleView);
+    let (a, _) = m.allocate(&[seg(RX, Lifetime::Standard, 100), seg(R, Lifetime::Finalize, 100)]).unwrap();
+    f.unprotect.store(true, SeqCst);
+    // SAFETY: recorded actions.
+    unsafe { m.finalize(a, &[recorded_pair("leakfin:f", "leakfin:d")]) }.unwrap();
+    let st = m.stats();
+    assert_eq!((st.finalizes, st.failed_finalizes, st.leaked_bytes), (1, 0, m.page_size()));
+    f.unprotect.store(false, SeqCst);
+    // SAFETY: recorded actions.
+    unsafe { m.deallocate(&[a]) }.unwrap();
+    assert_eq!(take_log("leakfin:"), ["leakfin:f", "leakfin:d"]);
 }
 
 /// When pages cannot be returned to the OS, their bytes are zeroed instead, so reuse still

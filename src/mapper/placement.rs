@@ -88,7 +88,7 @@ pub fn choose_base(
                 (b, b)
             }
         };
-        if best.map_or(true, |(d, _)| dist < d) {
+        if best.is_none_or(|(d, _)| dist < d) {
             best = Some((dist, base));
         }
     }

@@ -265,10 +265,7 @@ impl Slab {
             .filter(|a| *a <= l.page)
             .ok_or(SlabError::BadAlignment { align, page: l.page.get() })?;
         let align = align.max(l.granule);
-        let full = |s: &Slab| {
-            let (p, u) = (&s.pools[pool as usize].free, &s.unassigned);
-            SlabError::Full { pool, size, free: p.total() + u.total(), largest: p.largest().max(u.largest()) }
-        };
+        let full = |s: &Slab| s.full_error(pool, size);
         let len = match l.granule.align_up(size.max(1)) {
             Some(len) if len <= l.span => len,
             _ => return Err(full(self)),
@@ -314,6 +311,13 @@ impl Slab {
             self.unassigned.insert(run);
         }
         self.debug_check();
+    }
+
+    /// The error for a `size`-byte segment of `pool` that does not fit: the free bytes and the
+    /// largest free range that pool could use (its own free ranges and the unassigned chunks).
+    pub fn full_error(&self, pool: Pool, size: u64) -> SlabError {
+        let (p, u) = (&self.pools[pool as usize].free, &self.unassigned);
+        SlabError::Full { pool, size, free: p.total() + u.total(), largest: p.largest().max(u.largest()) }
     }
 
     /// Gives `pool` a best-fit run of unassigned chunks holding at least `len` bytes.
