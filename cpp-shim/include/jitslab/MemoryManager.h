@@ -1,0 +1,127 @@
+//===- jitslab/MemoryManager.h - jitslab as a JITLinkMemoryManager -*- C++ -*-===//
+//
+// The C++ face of jitslab for LLVM 19 ORC programs:
+//
+//   auto MM = jitslab::MemoryManager::Create();          // one slab, 1 GiB by default
+//   ObjectLinkingLayer L(ES, std::move(*MM));
+//
+//   auto J = LLJITBuilder()                              // or, for LLJIT, one line:
+//       .setObjectLinkingLayerCreator(jitslab::objectLinkingLayerCreator())
+//       .create();
+//
+// The adapter is thin on purpose: it lays a LinkGraph out with jitlink::BasicLayout, asks
+// the Rust library (include/jitslab.h) for addresses and working memory, and turns status
+// codes into llvm::Error carrying the library's message. Every allocation decision is made
+// in Rust.
+//
+// Threading: every member is thread-safe (the Rust manager synchronises). The shim holds no
+// lock of its own, so no lock is held while an ORC continuation runs, and each continuation
+// is called exactly once, before the call that received it returns.
+//
+//===----------------------------------------------------------------------------===//
+
+#ifndef JITSLAB_MEMORYMANAGER_H
+#define JITSLAB_MEMORYMANAGER_H
+
+#include "jitslab.h"
+
+#include "llvm/ExecutionEngine/JITLink/JITLinkMemoryManager.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace jitslab {
+
+/// Where the slab goes in the address space.
+enum class Placement : uint32_t {
+  Anywhere = JITSLAB_PLACEMENT_ANYWHERE,
+  /// The whole slab within ±2 GiB of an address (PC32 references to process symbols).
+  Near = JITSLAB_PLACEMENT_NEAR,
+  /// The whole slab below 2 GiB (non-PIC code with R_X86_64_32/32S relocations).
+  Low = JITSLAB_PLACEMENT_LOW,
+};
+
+/// How the slab is mapped in this process.
+enum class Mapper : uint32_t {
+  Auto = JITSLAB_MAPPER_AUTO,
+  SingleView = JITSLAB_MAPPER_SINGLE_VIEW,
+  DualView = JITSLAB_MAPPER_DUAL_VIEW,
+};
+
+/// Settings for a manager. Starts from the library's defaults (jitslab_config_default());
+/// the setters change one field each and can be chained.
+class Config {
+public:
+  Config() : Raw(jitslab_config_default()) {}
+  /// Bytes of address space to reserve (at most 2 GiB; a multiple of the chunk size).
+  Config &setSlabSize(uint64_t Bytes) { Raw.span_bytes = Bytes; return *this; }
+  /// Bytes by which a pool grows (a power of two, at least a page).
+  Config &setChunkSize(uint64_t Bytes) { Raw.chunk_bytes = Bytes; return *this; }
+  Config &setPlacement(Placement P, uint64_t NearAddress = 0) {
+    Raw.placement = static_cast<uint32_t>(P);
+    Raw.near_address = NearAddress;
+    return *this;
+  }
+  Config &setMapper(Mapper M) { Raw.mapper = static_cast<uint32_t>(M); return *this; }
+  /// Print one line on stderr when the dual view is refused and the single view is used.
+  Config &setLogFallback(bool On) { Raw.log_fallback = On; return *this; }
+  const JitslabConfig &raw() const { return Raw; }
+
+private:
+  JitslabConfig Raw;
+};
+
+/// A JITLinkMemoryManager whose memory comes from one jitslab reservation.
+///
+/// Destroying the manager runs the dealloc actions of allocations still finalized (newest
+/// first) and unmaps the whole reservation: addresses it handed out become invalid. Objects
+/// that outlive it (an InFlightAlloc, a FinalizedAlloc) are then refused with an error by
+/// any later call, never a crash; deallocate them before destroying the manager.
+class MemoryManager : public llvm::jitlink::JITLinkMemoryManager {
+public:
+  static llvm::Expected<std::unique_ptr<MemoryManager>> Create(const Config &C = Config());
+
+  MemoryManager(const MemoryManager &) = delete;
+  MemoryManager &operator=(const MemoryManager &) = delete;
+  ~MemoryManager() override;
+
+  void allocate(const llvm::jitlink::JITLinkDylib *JD, llvm::jitlink::LinkGraph &G,
+                OnAllocatedFunction OnAllocated) override;
+  using JITLinkMemoryManager::allocate;
+
+  /// Deallocates the whole vector in one call into the library.
+  void deallocate(std::vector<FinalizedAlloc> Allocs,
+                  OnDeallocatedFunction OnDeallocated) override;
+  using JITLinkMemoryManager::deallocate;
+
+  /// A snapshot of the manager's statistics.
+  llvm::Expected<JitslabStats> stats() const;
+  /// The statistics as text, for humans.
+  llvm::Expected<std::string> statsText() const;
+  /// One symbol per chunk of the reservation: which pool owns it and how full it is.
+  llvm::Expected<std::string> heapMap() const;
+  /// The C handle, for calls the class does not wrap. Owned by this object.
+  JitslabManager *handle() const { return Handle; }
+
+private:
+  explicit MemoryManager(JitslabManager *H) : Handle(H) {}
+  JitslabManager *Handle;
+};
+
+/// An LLJITBuilder object-linking-layer creator that gives the layer a jitslab manager:
+///   LLJITBuilder().setObjectLinkingLayerCreator(jitslab::objectLinkingLayerCreator(C))
+/// Each call of the creator makes a new manager (one per LLJIT). Exception frames are
+/// registered as LLJIT's own default layer does (see LLJIT.cpp in the docs).
+llvm::orc::LLJITBuilderState::ObjectLinkingLayerCreator
+objectLinkingLayerCreator(Config C = Config());
+
+/// Turns a failed jitslab status into an llvm::Error carrying the library's message for the
+/// calling thread. `What` names the operation ("allocate", "finalize"...).
+llvm::Error makeError(JitslabStatus S, llvm::StringRef What);
+
+} // namespace jitslab
+
+#endif // JITSLAB_MEMORYMANAGER_H

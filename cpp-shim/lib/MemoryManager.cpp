@@ -1,0 +1,191 @@
+//===- MemoryManager.cpp - jitslab::MemoryManager ---------------------------===//
+//
+// The adapter between JITLink's memory-manager interface and jitslab's C ABI. No allocation
+// logic lives here: layout is BasicLayout's, placement and bookkeeping are the library's.
+//
+//===----------------------------------------------------------------------===//
+
+#include "jitslab/MemoryManager.h"
+
+#include "llvm/ExecutionEngine/JITLink/EHFrameSupport.h"
+#include "llvm/ExecutionEngine/Orc/EPCEHFrameRegistrar.h"
+#include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
+#include "llvm/ExecutionEngine/Orc/Shared/MemoryFlags.h"
+
+using namespace llvm;
+using namespace llvm::jitlink;
+
+// The C ABI numbers protections and lifetimes as LLVM does; the shim passes them through.
+static_assert(JITSLAB_PROT_READ == unsigned(orc::MemProt::Read) &&
+                  JITSLAB_PROT_WRITE == unsigned(orc::MemProt::Write) &&
+                  JITSLAB_PROT_EXEC == unsigned(orc::MemProt::Exec),
+              "jitslab.h and orc::MemProt disagree");
+static_assert(JITSLAB_LIFETIME_STANDARD == unsigned(orc::MemLifetime::Standard) &&
+                  JITSLAB_LIFETIME_FINALIZE == unsigned(orc::MemLifetime::Finalize) &&
+                  JITSLAB_LIFETIME_NOALLOC == unsigned(orc::MemLifetime::NoAlloc),
+              "jitslab.h and orc::MemLifetime disagree");
+
+namespace jitslab {
+
+Error makeError(JitslabStatus S, StringRef What) {
+  return createStringError(inconvertibleErrorCode(), "jitslab: %s failed (%s): %s",
+                           What.str().c_str(), jitslab_status_name(S), jitslab_last_error());
+}
+
+namespace {
+
+JitslabWrapperCall toC(const orc::shared::WrapperFunctionCall &C) {
+  const auto &Args = C.getArgData();
+  return {C.getCallee().getValue(), reinterpret_cast<const uint8_t *>(Args.data()),
+          Args.size()};
+}
+
+/// One allocation between allocate and finalize/abandon. Holds the manager's handle by value
+/// (a number the library checks), so it stays safe to use if the manager goes first.
+class InFlight final : public JITLinkMemoryManager::InFlightAlloc {
+public:
+  InFlight(JitslabManager *H, LinkGraph &G, uint64_t Id) : H(H), G(G), Id(Id) {}
+
+  // JITLink drops an InFlightAlloc without abandoning it when linking fails before
+  // finalize; give the memory back then instead of leaking it.
+  ~InFlight() override {
+    if (!Done)
+      jitslab_abandon(H, Id);
+  }
+
+  void finalize(OnFinalizedFunction OnFinalized) override {
+    assert(!Done && "finalize after finalize or abandon");
+    Done = true;
+    // Read the actions now, not at allocation: passes after allocation (eh-frame
+    // registration, the platform's) append to them.
+    auto &AAs = G.allocActions();
+    std::vector<JitslabAction> Actions;
+    Actions.reserve(AAs.size());
+    for (auto &P : AAs)
+      Actions.push_back({toC(P.Finalize), toC(P.Dealloc)});
+    JitslabStatus S = jitslab_finalize(H, Id, Actions.data(), Actions.size());
+    if (S != JITSLAB_OK)
+      return OnFinalized(makeError(S, "finalize"));
+    AAs.clear();
+    OnFinalized(JITLinkMemoryManager::FinalizedAlloc(orc::ExecutorAddr(Id)));
+  }
+
+  void abandon(OnAbandonedFunction OnAbandoned) override {
+    assert(!Done && "abandon after finalize or abandon");
+    Done = true;
+    JitslabStatus S = jitslab_abandon(H, Id);
+    OnAbandoned(S == JITSLAB_OK ? Error::success() : makeError(S, "abandon"));
+  }
+
+private:
+  JitslabManager *H;
+  LinkGraph &G;
+  uint64_t Id;
+  bool Done = false;
+};
+
+} // namespace
+
+Expected<std::unique_ptr<MemoryManager>> MemoryManager::Create(const Config &C) {
+  if (jitslab_abi_version() != JITSLAB_ABI_VERSION)
+    return createStringError(inconvertibleErrorCode(),
+                             "jitslab: the library implements C ABI version %u but the shim "
+                             "was built against version %u; rebuild the shim",
+                             jitslab_abi_version(), unsigned(JITSLAB_ABI_VERSION));
+  JitslabManager *H = nullptr;
+  if (JitslabStatus S = jitslab_manager_new(&C.raw(), &H); S != JITSLAB_OK)
+    return makeError(S, "creating the manager");
+  return std::unique_ptr<MemoryManager>(new MemoryManager(H));
+}
+
+MemoryManager::~MemoryManager() { jitslab_manager_free(Handle); }
+
+void MemoryManager::allocate(const JITLinkDylib *, LinkGraph &G,
+                             OnAllocatedFunction OnAllocated) {
+  BasicLayout BL(G);
+  SmallVector<JitslabSegmentRequest, 8> Requests;
+  SmallVector<BasicLayout::Segment *, 8> Segments;
+  for (auto &[AG, Seg] : BL.segments()) {
+    Requests.push_back({unsigned(AG.getMemProt()), unsigned(AG.getMemLifetime()),
+                        Seg.ContentSize + Seg.ZeroFillSize, Seg.Alignment.value()});
+    Segments.push_back(&Seg);
+  }
+  // A graph with nothing to allocate still needs an allocation to finalize (its actions may
+  // be non-empty). A NoAlloc request takes no memory and yields an id.
+  if (Requests.empty())
+    Requests.push_back({JITSLAB_PROT_READ, JITSLAB_LIFETIME_NOALLOC, 0, 1});
+
+  SmallVector<JitslabSegment, 8> Placed(Requests.size());
+  uint64_t Id = 0;
+  if (JitslabStatus S =
+          jitslab_allocate(Handle, Requests.data(), Requests.size(), Placed.data(), &Id);
+      S != JITSLAB_OK)
+    return OnAllocated(makeError(S, "allocate for graph '" + G.getName() + "'"));
+
+  for (size_t I = 0; I < Segments.size(); ++I) {
+    Segments[I]->Addr = orc::ExecutorAddr(Placed[I].addr);
+    Segments[I]->WorkingMem = reinterpret_cast<char *>(Placed[I].working);
+  }
+  if (Error Err = BL.apply()) {
+    jitslab_abandon(Handle, Id);
+    return OnAllocated(std::move(Err));
+  }
+  OnAllocated(std::make_unique<InFlight>(Handle, G, Id));
+}
+
+void MemoryManager::deallocate(std::vector<FinalizedAlloc> Allocs,
+                               OnDeallocatedFunction OnDeallocated) {
+  std::vector<uint64_t> Ids;
+  Ids.reserve(Allocs.size());
+  for (auto &A : Allocs)
+    Ids.push_back(A.release().getValue());
+  if (Ids.empty())
+    return OnDeallocated(Error::success());
+  JitslabStatus S = jitslab_deallocate(Handle, Ids.data(), Ids.size());
+  OnDeallocated(S == JITSLAB_OK ? Error::success() : makeError(S, "deallocate"));
+}
+
+Expected<JitslabStats> MemoryManager::stats() const {
+  JitslabStats St;
+  if (JitslabStatus S = jitslab_stats(Handle, &St); S != JITSLAB_OK)
+    return makeError(S, "stats");
+  return St;
+}
+
+static Expected<std::string> takeString(JitslabStatus S, char *Str, StringRef What) {
+  if (S != JITSLAB_OK)
+    return makeError(S, What);
+  std::string Copy(Str);
+  jitslab_string_free(Str);
+  return Copy;
+}
+
+Expected<std::string> MemoryManager::statsText() const {
+  char *Str = nullptr;
+  JitslabStatus S = jitslab_stats_text(Handle, &Str);
+  return takeString(S, Str, "stats_text");
+}
+
+Expected<std::string> MemoryManager::heapMap() const {
+  char *Str = nullptr;
+  JitslabStatus S = jitslab_heap_map(Handle, &Str);
+  return takeString(S, Str, "heap_map");
+}
+
+orc::LLJITBuilderState::ObjectLinkingLayerCreator objectLinkingLayerCreator(Config C) {
+  return [C](orc::ExecutionSession &ES,
+             const Triple &) -> Expected<std::unique_ptr<orc::ObjectLayer>> {
+    auto MM = MemoryManager::Create(C);
+    if (!MM)
+      return MM.takeError();
+    auto Layer = std::make_unique<orc::ObjectLinkingLayer>(ES, std::move(*MM));
+    auto Registrar = orc::EPCEHFrameRegistrar::Create(ES);
+    if (!Registrar)
+      return Registrar.takeError();
+    Layer->addPlugin(
+        std::make_unique<orc::EHFrameRegistrationPlugin>(ES, std::move(*Registrar)));
+    return std::move(Layer);
+  };
+}
+
+} // namespace jitslab

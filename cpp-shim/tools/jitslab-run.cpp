@@ -1,0 +1,460 @@
+//===- jitslab-run.cpp - link objects and archives in process, run main ----===//
+//
+//   jitslab-run [options] INPUT... [-- ARGS...]
+//
+// Links object files and static archives (searched lazily, like a linker: a member is linked
+// only when it defines something still undefined) into this process with ORC, runs
+// main(argc, argv) and exits with its status. The memory manager is chosen by name so that
+// jitslab and LLVM's own managers can be compared with everything else held equal.
+//
+// Two LLVM 19 behaviours shape the driver:
+//  - ObjectLinkingLayer drops dependencies between objects, so "main is ready" does not mean
+//    "its callees are". Every symbol of every linked object is looked up (to a fixpoint, as
+//    archive members get pulled in) before any JIT'd code runs.
+//  - Materializing in place recurses once per dependent object and overflows the stack on
+//    thousands of objects; work is dispatched to a thread pool instead.
+//
+//===----------------------------------------------------------------------===//
+
+#include "jitslab/MemoryManager.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/BinaryFormat/Magic.h"
+#include "llvm/ExecutionEngine/JITLink/EHFrameSupport.h"
+#include "llvm/ExecutionEngine/JITLink/JITLinkMemoryManager.h"
+#include "llvm/ExecutionEngine/Orc/EPCDynamicLibrarySearchGenerator.h"
+#include "llvm/ExecutionEngine/Orc/EPCEHFrameRegistrar.h"
+#include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/ExecutionEngine/Orc/MapperJITLinkMemoryManager.h"
+#include "llvm/ExecutionEngine/Orc/MemoryMapper.h"
+#include "llvm/ExecutionEngine/Orc/ObjectFileInterface.h"
+#include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
+#include "llvm/ExecutionEngine/Orc/TaskDispatch.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/TargetSelect.h"
+
+#include <sys/mman.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+using namespace llvm;
+using namespace llvm::orc;
+
+namespace {
+
+const char *const Usage = R"(usage: jitslab-run [options] INPUT... [-- ARGS...]
+
+Links object files and static archives in this process and runs main(argc, argv) with
+argv[0] = the first input and ARGS after it. Exits with main's status; a link error prints one
+line and exits with status 1.
+
+  INPUT                   an ELF object file, a static archive or a shared library
+  -L DIR, -LDIR           add DIR to the library search path
+  -l NAME, -lNAME         link libNAME.a (or libNAME.so if there is no archive) from the search
+                          path, then /usr/local/lib, /usr/lib/x86_64-linux-gnu, /usr/lib
+  @FILE                   read more arguments from FILE, one per line
+  --memory=NAME           jitslab (default) | llvm-inprocess (LLJIT's default) |
+                          llvm-mapper (llvm-jitlink's default: a 1 GiB slab)
+  --slab-size=SIZE        jitslab's reservation, e.g. 512M or 1G (default 1G)
+  --placement=WHERE       any (default) | low (below 2 GiB, for non-PIC code) |
+                          near (within 2 GiB of libc)
+  --stats                 print jitslab's statistics and heap map on stderr before exiting
+  --times                 print load, link and run times on stderr
+  --orc-runtime=PATH      the ORC runtime archive (default: )" JITSLAB_ORC_RUNTIME R"()
+  --no-orc-runtime        run without the ORC runtime: no static initializers or atexit
+                          handlers of JIT'd code, no C++ static objects
+  --test-gap=SIZE         testing aid: link the first input alone, then make all free
+                          address space within SIZE of it inaccessible, then link the rest
+)";
+
+[[noreturn]] void fail(const Twine &Msg) {
+  std::fflush(stdout);
+  errs() << "jitslab-run: error: " << Msg << "\n";
+  std::exit(1);
+}
+
+void failOn(Error Err, const Twine &Context = "") {
+  if (!Err)
+    return;
+  std::string Msg = toString(std::move(Err));
+  // One line per error, however LLVM formatted it.
+  for (char &C : Msg)
+    if (C == '\n')
+      C = ' ';
+  fail(Context.isTriviallyEmpty() ? Twine(Msg) : Context + ": " + Msg);
+}
+
+template <typename T> T failOn(Expected<T> V, const Twine &Context = "") {
+  if (!V)
+    failOn(V.takeError(), Context);
+  return std::move(*V);
+}
+
+uint64_t parseSize(StringRef Opt, StringRef S) {
+  uint64_t Mult = 1;
+  if (!S.empty()) {
+    switch (toLower(S.back())) {
+    case 'k': Mult = 1ULL << 10; break;
+    case 'm': Mult = 1ULL << 20; break;
+    case 'g': Mult = 1ULL << 30; break;
+    default: break;
+    }
+    if (Mult != 1)
+      S = S.drop_back();
+  }
+  uint64_t V;
+  if (S.getAsInteger(0, V) || V == 0 || V > UINT64_MAX / Mult)
+    fail(Opt + ": '" + S + "' is not a size (examples: 4096, 64K, 512M, 1G)");
+  return V * Mult;
+}
+
+struct Options {
+  std::vector<std::string> Inputs; // in command-line order, libraries already resolved
+  std::vector<std::string> LibDirs;
+  std::vector<std::string> Args;   // after --
+  std::string Memory = "jitslab";
+  jitslab::Config Jitslab;
+  bool Stats = false, Times = false;
+  std::string OrcRuntime = JITSLAB_ORC_RUNTIME;
+  uint64_t TestGap = 0;
+};
+
+std::string findLibrary(const Options &O, StringRef Name) {
+  std::vector<std::string> Dirs = O.LibDirs;
+  for (const char *D : {"/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib",
+                        "/lib/x86_64-linux-gnu"})
+    Dirs.push_back(D);
+  for (const char *Ext : {".a", ".so"})
+    for (auto &D : Dirs) {
+      SmallString<256> P(D);
+      sys::path::append(P, "lib" + Name + Ext);
+      if (sys::fs::exists(P))
+        return std::string(P);
+    }
+  fail("library -l" + Name + " not found (searched libNAME.a and libNAME.so in -L dirs and "
+       "the system dirs)");
+}
+
+void expandResponseFile(StringRef Path, std::vector<std::string> &Out) {
+  std::ifstream In(Path.str());
+  if (!In)
+    fail("cannot read response file '" + Path + "'");
+  for (std::string Line; std::getline(In, Line);)
+    if (!StringRef(Line).trim().empty())
+      Out.push_back(StringRef(Line).trim().str());
+}
+
+Options parseArgs(int Argc, char **Argv) {
+  std::vector<std::string> Raw;
+  for (int I = 1; I < Argc; ++I) {
+    if (Argv[I][0] == '@')
+      expandResponseFile(Argv[I] + 1, Raw);
+    else
+      Raw.push_back(Argv[I]);
+  }
+  Options O;
+  std::vector<std::pair<bool, std::string>> Pending; // (is -l name, value) in order
+  for (size_t I = 0; I < Raw.size(); ++I) {
+    StringRef A = Raw[I];
+    auto Value = [&](StringRef Flag) -> std::string {
+      if (A.size() > Flag.size())
+        return A.drop_front(Flag.size()).str();
+      if (I + 1 == Raw.size())
+        fail(Flag + " needs a value");
+      return Raw[++I];
+    };
+    if (A == "--") {
+      O.Args.assign(Raw.begin() + I + 1, Raw.end());
+      break;
+    } else if (A == "-h" || A == "--help") {
+      outs() << Usage;
+      std::exit(0);
+    } else if (A.starts_with("-L")) {
+      O.LibDirs.push_back(Value("-L"));
+    } else if (A.starts_with("-l")) {
+      Pending.push_back({true, Value("-l")});
+    } else if (A.consume_front("--memory=")) {
+      if (A != "jitslab" && A != "llvm-inprocess" && A != "llvm-mapper")
+        fail("--memory=" + A + ": expected jitslab, llvm-inprocess or llvm-mapper");
+      O.Memory = A.str();
+    } else if (A.consume_front("--slab-size=")) {
+      O.Jitslab.setSlabSize(parseSize("--slab-size", A));
+    } else if (A.consume_front("--placement=")) {
+      if (A == "any")
+        O.Jitslab.setPlacement(jitslab::Placement::Anywhere);
+      else if (A == "low")
+        O.Jitslab.setPlacement(jitslab::Placement::Low);
+      else if (A == "near")
+        O.Jitslab.setPlacement(jitslab::Placement::Near,
+                               reinterpret_cast<uint64_t>(&std::printf));
+      else
+        fail("--placement=" + A + ": expected any, low or near");
+    } else if (A == "--stats") {
+      O.Stats = true;
+    } else if (A == "--times") {
+      O.Times = true;
+    } else if (A.consume_front("--orc-runtime=")) {
+      O.OrcRuntime = A.str();
+    } else if (A == "--no-orc-runtime") {
+      O.OrcRuntime.clear();
+    } else if (A.consume_front("--test-gap=")) {
+      O.TestGap = parseSize("--test-gap", A);
+    } else if (A.starts_with("-") && A.size() > 1) {
+      fail("unknown option '" + A + "' (see --help)");
+    } else {
+      Pending.push_back({false, A.str()});
+    }
+  }
+  for (auto &[IsLib, V] : Pending)
+    O.Inputs.push_back(IsLib ? findLibrary(O, V) : V);
+  if (O.Inputs.empty())
+    fail("no inputs (see --help)");
+  if (O.Memory != "jitslab" && O.Stats)
+    fail("--stats reports jitslab's statistics; it needs --memory=jitslab");
+  if (!O.OrcRuntime.empty() && !sys::fs::exists(O.OrcRuntime))
+    fail("ORC runtime '" + O.OrcRuntime +
+         "' not found (install libclang-rt-19-dev, give --orc-runtime=PATH, or run with "
+         "--no-orc-runtime)");
+  return O;
+}
+
+/// Records the symbols of every graph the layer links, by JITDylib, so that the driver can
+/// wait for all of them before running anything.
+class DefinitionRecorder : public ObjectLinkingLayer::Plugin {
+public:
+  void modifyPassConfig(MaterializationResponsibility &MR, jitlink::LinkGraph &,
+                        jitlink::PassConfiguration &) override {
+    std::lock_guard<std::mutex> Lock(M);
+    auto &Names = Defined[&MR.getTargetJITDylib()];
+    for (auto &KV : MR.getSymbols())
+      Names.insert(KV.first);
+  }
+  Error notifyFailed(MaterializationResponsibility &) override { return Error::success(); }
+  Error notifyRemovingResources(JITDylib &, ResourceKey) override {
+    return Error::success();
+  }
+  void notifyTransferringResources(JITDylib &, ResourceKey, ResourceKey) override {}
+
+  /// Symbols recorded and not yet returned by a previous call.
+  std::map<JITDylib *, SymbolNameSet> takeNew() {
+    std::lock_guard<std::mutex> Lock(M);
+    std::map<JITDylib *, SymbolNameSet> New;
+    for (auto &[JD, Names] : Defined)
+      for (auto &N : Names)
+        if (Returned[JD].insert(N).second)
+          New[JD].insert(N);
+    return New;
+  }
+
+private:
+  std::mutex M;
+  std::map<JITDylib *, SymbolNameSet> Defined, Returned;
+};
+
+/// Looks up `Names` in `JD` alone, waiting until every one is ready (linked and finalized).
+/// Every name was defined by a linked object; they are looked up as weak references only
+/// because init symbols (side effects only) cannot be looked up any other way.
+void waitFor(ExecutionSession &ES, JITDylib &JD, const SymbolNameSet &Names) {
+  SymbolLookupSet Set;
+  for (auto &N : Names)
+    Set.add(N, SymbolLookupFlags::WeaklyReferencedSymbol);
+  failOn(ES.lookup({{&JD, JITDylibLookupFlags::MatchAllSymbols}}, std::move(Set),
+                   LookupKind::Static, SymbolState::Ready)
+             .takeError());
+}
+
+/// Links everything reachable from `Roots` and everything those links define, to a fixpoint.
+void linkAll(ExecutionSession &ES, JITDylib &Main, const SymbolNameSet &Roots,
+             DefinitionRecorder &Rec) {
+  waitFor(ES, Main, Roots);
+  for (auto New = Rec.takeNew(); !New.empty(); New = Rec.takeNew())
+    for (auto &[JD, Names] : New)
+      waitFor(ES, *JD, Names);
+}
+
+/// Testing aid for the code-model guarantee: maps every free page within `Radius` of `Addr`
+/// inaccessible, so that any later mmap lands at least `Radius` away from `Addr`.
+void fillAddressSpaceNear(uint64_t Addr, uint64_t Radius) {
+  const uint64_t Lo = Addr > Radius ? Addr - Radius : 0x10000;
+  const uint64_t Hi = Addr + Radius;
+  std::ifstream Maps("/proc/self/maps");
+  std::vector<std::pair<uint64_t, uint64_t>> Used;
+  for (std::string Line; std::getline(Maps, Line);) {
+    uint64_t S = 0, E = 0;
+    if (std::sscanf(Line.c_str(), "%lx-%lx", &S, &E) == 2)
+      Used.push_back({S, E});
+  }
+  uint64_t Cursor = Lo;
+  Used.push_back({Hi, Hi});
+  for (auto [S, E] : Used) {
+    if (S > Cursor && Cursor < Hi) {
+      uint64_t End = std::min(S, Hi);
+      void *P = mmap(reinterpret_cast<void *>(Cursor), End - Cursor, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+      if (P == MAP_FAILED)
+        fail("--test-gap: mmap of a free range failed");
+    }
+    Cursor = std::max(Cursor, E);
+  }
+}
+
+using Clock = std::chrono::steady_clock;
+double msSince(Clock::time_point T) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - T).count();
+}
+
+} // namespace
+
+int main(int Argc, char **Argv) {
+  Options O = parseArgs(Argc, Argv);
+  InitializeNativeTarget();
+  auto T0 = Clock::now();
+
+  // The manager, made by name inside the layer creator; `Slab` keeps jitslab's for --stats.
+  jitslab::MemoryManager *Slab = nullptr;
+  auto Recorder = std::make_shared<DefinitionRecorder>();
+  const bool WithRuntime = !O.OrcRuntime.empty();
+
+  auto MaterializationThreads = std::max(2u, std::thread::hardware_concurrency());
+  auto EPC = failOn(SelfExecutorProcessControl::Create(
+                        std::make_shared<SymbolStringPool>(),
+                        std::make_unique<DynamicThreadPoolTaskDispatcher>(
+                            MaterializationThreads)),
+                    "creating the executor process control");
+
+  LLJITBuilder B;
+  B.setExecutorProcessControl(std::move(EPC));
+  B.setObjectLinkingLayerCreator([&](ExecutionSession &ES, const Triple &)
+                                     -> Expected<std::unique_ptr<ObjectLayer>> {
+    std::unique_ptr<jitlink::JITLinkMemoryManager> MM;
+    if (O.Memory == "jitslab") {
+      auto J = jitslab::MemoryManager::Create(O.Jitslab);
+      if (!J)
+        return J.takeError();
+      Slab = J->get();
+      MM = std::move(*J);
+    } else if (O.Memory == "llvm-inprocess") {
+      auto M = jitlink::InProcessMemoryManager::Create();
+      if (!M)
+        return M.takeError();
+      MM = std::move(*M);
+    } else {
+      auto M = MapperJITLinkMemoryManager::CreateWithMapper<InProcessMemoryMapper>(1ULL << 30);
+      if (!M)
+        return M.takeError();
+      MM = std::move(*M);
+    }
+    auto L = std::make_unique<ObjectLinkingLayer>(ES, std::move(MM));
+    // With the ORC runtime, ELFNixPlatform registers exception frames itself.
+    if (!WithRuntime) {
+      auto R = EPCEHFrameRegistrar::Create(ES);
+      if (!R)
+        return R.takeError();
+      L->addPlugin(std::make_unique<EHFrameRegistrationPlugin>(ES, std::move(*R)));
+    }
+    L->addPlugin(Recorder);
+    return std::move(L);
+  });
+  if (WithRuntime)
+    B.setPlatformSetUp(ExecutorNativePlatform(O.OrcRuntime));
+  else
+    B.setPlatformSetUp(setUpInactivePlatform);
+  auto J = failOn(B.create(), "creating the JIT");
+  ExecutionSession &ES = J->getExecutionSession();
+  JITDylib &Main = J->getMainJITDylib();
+
+  // Inputs: objects are added (their symbols become roots), archives become generators that
+  // the main JITDylib consults in command-line order, shared libraries are loaded.
+  if (!WithRuntime) {
+    // Without the runtime, give JIT'd code the C library's atexit (glibc keeps it out of
+    // libc.so) and this program's __dso_handle: handlers then run when this process exits,
+    // which is fine because the JIT is never torn down (see the end of main).
+    extern void *__dso_handle;
+    failOn(J->getProcessSymbolsJITDylib()->define(absoluteSymbols(
+        {{ES.intern("atexit"), {ExecutorAddr::fromPtr(&atexit), JITSymbolFlags::Exported}},
+         {ES.intern("__dso_handle"),
+          {ExecutorAddr::fromPtr(&__dso_handle), JITSymbolFlags::Exported}}})));
+  }
+
+  SymbolNameSet Roots{ES.intern("main")};
+  for (size_t I = 0; I < O.Inputs.size(); ++I) {
+    const std::string &Path = O.Inputs[I];
+    auto Buf = MemoryBuffer::getFile(Path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+    if (!Buf)
+      fail("cannot read '" + Path + "': " + Buf.getError().message());
+    switch (identify_magic((*Buf)->getBuffer())) {
+    case file_magic::elf_relocatable: {
+      auto If = failOn(getObjectFileInterface(ES, (*Buf)->getMemBufferRef()), Path);
+      for (auto &KV : If.SymbolFlags)
+        Roots.insert(KV.first);
+      failOn(J->getObjLinkingLayer().add(Main, std::move(*Buf), std::move(If)), Path);
+      break;
+    }
+    case file_magic::archive:
+      Main.addGenerator(failOn(
+          StaticLibraryDefinitionGenerator::Create(J->getObjLinkingLayer(), std::move(*Buf)),
+          Path));
+      break;
+    case file_magic::elf_shared_object:
+      Main.addGenerator(failOn(EPCDynamicLibrarySearchGenerator::Load(ES, Path.c_str()), Path));
+      break;
+    default:
+      fail("'" + Path + "' is not an ELF object file, static archive or shared library");
+    }
+    if (I == 0 && O.TestGap) {
+      SymbolNameSet First = Roots;
+      First.erase(ES.intern("main"));
+      linkAll(ES, Main, First, *Recorder);
+      auto Any = failOn(ES.lookup({{&Main, JITDylibLookupFlags::MatchAllSymbols}},
+                                  *First.begin()),
+                        "--test-gap");
+      fillAddressSpaceNear(Any.getAddress().getValue(), O.TestGap);
+    }
+  }
+  double LoadMs = msSince(T0);
+
+  auto T1 = Clock::now();
+  linkAll(ES, Main, Roots, *Recorder);
+  if (WithRuntime)
+    failOn(J->initialize(Main), "running static initializers");
+  double LinkMs = msSince(T1);
+
+  auto MainAddr = failOn(J->lookup(Main, "main"));
+  std::vector<std::string> Args{O.Inputs.front()};
+  Args.insert(Args.end(), O.Args.begin(), O.Args.end());
+  auto T2 = Clock::now();
+  int Status = failOn(ES.getExecutorProcessControl().runAsMain(MainAddr, Args), "running main");
+  if (WithRuntime) {
+    // C++ static destructors (__cxa_atexit) are registered against the main JITDylib,
+    // atexit() handlers against the platform's; LLVM 19 runs neither by itself.
+    failOn(J->deinitialize(Main), "running static destructors");
+    JITDylib &Platform = *J->getPlatformJITDylib();
+    failOn(J->initialize(Platform), "running atexit handlers");
+    failOn(J->deinitialize(Platform), "running atexit handlers");
+  }
+  double RunMs = msSince(T2);
+  std::fflush(stdout);
+
+  if (O.Times)
+    errs() << format("jitslab-run: times: load %.1f ms, link %.1f ms, run %.1f ms\n", LoadMs,
+                     LinkMs, RunMs);
+  if (O.Stats && Slab) {
+    errs() << failOn(Slab->statsText(), "--stats") << "\n"
+           << failOn(Slab->heapMap(), "--stats") << "\n";
+  }
+  errs().flush();
+  // Exit as a process does, without tearing the JIT down: handlers that JIT'd code gave to
+  // the C library's atexit still find their code mapped.
+  std::exit(Status);
+}
