@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "jitslab/MemoryManager.h"
+#include "jitslab/EHFrameFix.h"
 
 #include "llvm/ExecutionEngine/JITLink/EHFrameSupport.h"
 #include "llvm/ExecutionEngine/Orc/EPCEHFrameRegistrar.h"
@@ -184,6 +185,7 @@ orc::LLJITBuilderState::ObjectLinkingLayerCreator objectLinkingLayerCreator(Conf
       return Registrar.takeError();
     Layer->addPlugin(
         std::make_unique<orc::EHFrameRegistrationPlugin>(ES, std::move(*Registrar)));
+    Layer->addPlugin(std::make_shared<ContiguousEHFramePlugin>());
     return std::move(Layer);
   };
 }

@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "jitslab/EHFrameFix.h"
 #include "jitslab/MemoryManager.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -33,7 +34,10 @@
 #include "llvm/ExecutionEngine/Orc/TaskDispatch.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/TargetSelect.h"
 
 #include <sys/mman.h>
@@ -41,6 +45,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -78,9 +83,27 @@ line and exits with status 1.
                           address space within SIZE of it inaccessible, then link the rest
 )";
 
+// The first error ORC reported on its own channel (a failed link reports its cause there and
+// only "failed to materialize" through the lookup), shown instead of the lookup's summary.
+std::mutex SessionErrorMutex;
+std::string SessionError;
+
+void oneLine(std::string &Msg) {
+  for (char &C : Msg)
+    if (C == '\n')
+      C = ' ';
+}
+
 [[noreturn]] void fail(const Twine &Msg) {
   std::fflush(stdout);
-  errs() << "jitslab-run: error: " << Msg << "\n";
+  std::string Text = Msg.str();
+  {
+    std::lock_guard<std::mutex> Lock(SessionErrorMutex);
+    if (!SessionError.empty())
+      Text = SessionError;
+  }
+  oneLine(Text);
+  errs() << "jitslab-run: error: " << Text << "\n";
   std::exit(1);
 }
 
@@ -88,10 +111,6 @@ void failOn(Error Err, const Twine &Context = "") {
   if (!Err)
     return;
   std::string Msg = toString(std::move(Err));
-  // One line per error, however LLVM formatted it.
-  for (char &C : Msg)
-    if (C == '\n')
-      C = ' ';
   fail(Context.isTriviallyEmpty() ? Twine(Msg) : Context + ": " + Msg);
 }
 
@@ -286,8 +305,9 @@ void linkAll(ExecutionSession &ES, JITDylib &Main, const SymbolNameSet &Roots,
 /// Testing aid for the code-model guarantee: maps every free page within `Radius` of `Addr`
 /// inaccessible, so that any later mmap lands at least `Radius` away from `Addr`.
 void fillAddressSpaceNear(uint64_t Addr, uint64_t Radius) {
-  const uint64_t Lo = Addr > Radius ? Addr - Radius : 0x10000;
-  const uint64_t Hi = Addr + Radius;
+  const uint64_t Page = sys::Process::getPageSizeEstimate();
+  const uint64_t Lo = alignDown(Addr > Radius + 0x10000 ? Addr - Radius : 0x10000, Page);
+  const uint64_t Hi = alignTo(Addr + Radius, Page);
   std::ifstream Maps("/proc/self/maps");
   std::vector<std::pair<uint64_t, uint64_t>> Used;
   for (std::string Line; std::getline(Maps, Line);) {
@@ -303,7 +323,8 @@ void fillAddressSpaceNear(uint64_t Addr, uint64_t Radius) {
       void *P = mmap(reinterpret_cast<void *>(Cursor), End - Cursor, PROT_NONE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
       if (P == MAP_FAILED)
-        fail("--test-gap: mmap of a free range failed");
+        fail(formatv("--test-gap: mmap of the free range [{0:x}, {1:x}) failed: {2}", Cursor,
+                     End, std::strerror(errno)));
     }
     Cursor = std::max(Cursor, E);
   }
@@ -363,6 +384,7 @@ int main(int Argc, char **Argv) {
         return R.takeError();
       L->addPlugin(std::make_unique<EHFrameRegistrationPlugin>(ES, std::move(*R)));
     }
+    L->addPlugin(std::make_shared<jitslab::ContiguousEHFramePlugin>());
     L->addPlugin(Recorder);
     return std::move(L);
   });
@@ -372,6 +394,12 @@ int main(int Argc, char **Argv) {
     B.setPlatformSetUp(setUpInactivePlatform);
   auto J = failOn(B.create(), "creating the JIT");
   ExecutionSession &ES = J->getExecutionSession();
+  ES.setErrorReporter([](Error Err) {
+    std::string Msg = toString(std::move(Err));
+    std::lock_guard<std::mutex> Lock(SessionErrorMutex);
+    if (SessionError.empty())
+      SessionError = std::move(Msg);
+  });
   JITDylib &Main = J->getMainJITDylib();
 
   // Inputs: objects are added (their symbols become roots), archives become generators that
