@@ -11,8 +11,9 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
         _ => Err("usage: ./x <demo|test|bench [--quick]>\n  \
-                  demo   build jitslab and run the demo (JIT-written code in the dual-mapped slab)\n  \
-                  test   every test: cargo's (unit, C ABI, C program), header freshness, format, lints\n  \
+                  demo   build everything, then link and run a program using libsqlite3.a with jitslab-run\n  \
+                  test   every test: cargo's, ctest's (shim, jitslab-run, whole links), llvm-sys,\n         \
+                  header freshness, format, lints\n  \
                   bench  the allocate+finalize+free cycle benchmark"
             .to_string()),
     };
@@ -53,14 +54,35 @@ fn has_cargo_tool(tool: &str) -> bool {
     Command::new("cargo").args([tool, "--version"]).current_dir(root()).output().is_ok_and(|o| o.status.success())
 }
 
+/// Debian's LLVM 19; the `llvm-config` on PATH may be another version.
+const LLVM_PREFIX: &str = "/usr/lib/llvm-19";
+/// Where `cmake` builds the C++ side (cpp-shim): the shim, jitslab-run, workloads, ctest.
+const CMAKE_BUILD_DIR: &str = "target/cmake";
+
 fn demo() -> Result<(), String> {
-    run("cargo", &["run", "--release", "--locked", "--example", "demo"])
+    cmake_build()?;
+    eprintln!(
+        "xtask: the demo: a C program using Debian's libsqlite3.a, compiled with clang-19, linked \
+         and run in this process by jitslab-run on a jitslab slab; statistics and heap map follow"
+    );
+    let run_tool = format!("{CMAKE_BUILD_DIR}/jitslab-run");
+    let object = format!("{CMAKE_BUILD_DIR}/tests/wl/sqlite_main.o");
+    run(&run_tool, &["--stats", "--times", &object, "-lsqlite3", "--", "1000"])
 }
 
 fn test() -> Result<(), String> {
     // Debug build: the slab's invariant checker runs after every mutation.
-    let (passed, failed) =
+    let (mut passed, mut failed) =
         cargo_test(&["test", "--workspace", "--locked", "--lib", "--bins", "--tests", "--examples"])?;
+    // The C++ side against Debian's LLVM 19: shim, jitslab-run, whole links, gtest suites.
+    cmake_build()?;
+    let (p, f) = ctest()?;
+    (passed, failed) = (passed + p, failed + f);
+    // LLVM's C API (llvm-sys) driving the shim's C entry point.
+    let shim = root().join(CMAKE_BUILD_DIR).join("libjitslab-orc.so");
+    std::env::set_var("JITSLAB_ORC_LIB", &shim);
+    let (p, f) = cargo_test(&["test", "--locked", "--features", "llvm", "--test", "llvm_sys"])?;
+    (passed, failed) = (passed + p, failed + f);
     run("cargo", &["build", "--locked", "--benches"])?;
     check_header()?;
     // Format and lints need rustup components that a minimal toolchain lacks; say so loudly
@@ -71,13 +93,51 @@ fn test() -> Result<(), String> {
         eprintln!("xtask: WARNING: rustfmt is not installed; the format check was skipped");
     }
     if has_cargo_tool("clippy") {
-        run("cargo", &["clippy", "--workspace", "--locked", "--all-targets", "--", "-D", "warnings"])?;
+        run(
+            "cargo",
+            &["clippy", "--workspace", "--locked", "--all-targets", "--features", "llvm", "--", "-D", "warnings"],
+        )?;
     } else {
         eprintln!("xtask: WARNING: clippy is not installed; the lint check was skipped");
     }
     // One closing line for every test run above.
     println!("xtask: {passed} passed, {failed} failed");
     Ok(())
+}
+
+/// Configures (with Debian's LLVM 19 and clang-19) and builds the C++ side; the build runs
+/// `cargo build --release` for libjitslab.so itself.
+fn cmake_build() -> Result<(), String> {
+    let llvm_dir = format!("-DLLVM_DIR={LLVM_PREFIX}/lib/cmake/llvm");
+    let cc = format!("-DCMAKE_C_COMPILER={LLVM_PREFIX}/bin/clang");
+    let cxx = format!("-DCMAKE_CXX_COMPILER={LLVM_PREFIX}/bin/clang++");
+    run("cmake", &["-S", "cpp-shim", "-B", CMAKE_BUILD_DIR, "-G", "Ninja", &llvm_dir, &cc, &cxx])?;
+    run("cmake", &["--build", CMAKE_BUILD_DIR])
+}
+
+/// Runs ctest, echoing its output, and reads its "N% tests passed, F tests failed out of T"
+/// line.
+fn ctest() -> Result<(u64, u64), String> {
+    let args = ["--test-dir", CMAKE_BUILD_DIR, "-j2", "--output-on-failure"];
+    eprintln!("xtask: $ ctest {}", args.join(" "));
+    let out =
+        Command::new("ctest").args(args).current_dir(root()).output().map_err(|e| format!("cannot run ctest: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    print!("{text}");
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    let summary = text.lines().find_map(|l| {
+        let (_, rest) = l.split_once("tests passed, ")?;
+        let (failed, total) = rest.split_once(" tests failed out of ")?;
+        Some((failed.trim().parse::<u64>().ok()?, total.trim().parse::<u64>().ok()?))
+    });
+    match summary {
+        Some((failed, total)) if out.status.success() && failed == 0 => Ok((total, 0)),
+        Some((failed, total)) => {
+            println!("xtask: ctest: {} passed, {failed} failed", total - failed);
+            Err(format!("ctest failed ({failed} of {total} tests)"))
+        }
+        None => Err(format!("ctest ran no tests or printed no summary ({})", out.status)),
+    }
 }
 
 /// Runs `cargo test …`, echoing its output, and adds up its "test result" lines.

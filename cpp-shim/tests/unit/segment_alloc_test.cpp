@@ -546,18 +546,38 @@ TEST_P(SegmentAllocTest, NoAllocSectionsTakeNoMemory) {
 
 // --- alignment ------------------------------------------------------------------------------
 
-TEST_P(SegmentAllocTest, SegmentsComeBackAligned) {
+// JITLink's layout aligns each block inside the segment it is given, assuming the segment start
+// is aligned: if the manager ignored the alignment, the block would be pushed past its segment's
+// end into the next allocation. So the test checks both the addresses and that no two live
+// blocks overlap.
+TEST_P(SegmentAllocTest, SegmentsComeBackAlignedAndDisjoint) {
+  struct Placed {
+    uint64_t Start, End, Align;
+  };
+  std::vector<Placed> Blocks;
   std::vector<SimpleSegmentAlloc> Live;
+  auto Record = [&](SimpleSegmentAlloc &S, uint64_t Align) {
+    for (auto [P, Size] : {std::pair{R, 24}, std::pair{RW, 40}, std::pair{RX, 8}}) {
+      uint64_t Start = S.getSegInfo(P).Addr.getValue();
+      for (const Placed &B : Blocks)
+        EXPECT_TRUE(Start + Size <= B.Start || B.End <= Start)
+            << "a block with alignment " << Align << " at 0x" << utohexstr(Start)
+            << " overlaps one with alignment " << B.Align << " at 0x" << utohexstr(B.Start);
+      Blocks.push_back({Start, Start + Size, Align});
+    }
+  };
   for (uint64_t A = 1; A <= Page; A *= 2) {
     // An odd-sized neighbour first, so each aligned request starts from a misaligned free range.
     auto Skew = segments({{R, {24, Align(1)}}, {RW, {40, Align(1)}}, {RX, {8, Align(1)}}});
     ASSERT_EXPECTED(Skew);
+    Record(*Skew, 1);
     Live.push_back(std::move(*Skew));
     auto S = segments({{R, {24, Align(A)}}, {RW, {40, Align(A)}}, {RX, {8, Align(A)}}});
     ASSERT_EXPECTED(S);
     for (MemProt P : {R, RW, RX})
       EXPECT_EQ(S->getSegInfo(P).Addr.getValue() % A, 0u)
           << "alignment " << A << ", protection " << unsigned(P);
+    Record(*S, A);
     Live.push_back(std::move(*S));
   }
 }
