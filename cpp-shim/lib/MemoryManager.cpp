@@ -173,18 +173,21 @@ Expected<std::string> MemoryManager::heapMap() const {
   return takeString(S, Str, "heap_map");
 }
 
-orc::LLJITBuilderState::ObjectLinkingLayerCreator objectLinkingLayerCreator(Config C) {
-  return [C](orc::ExecutionSession &ES,
-             const Triple &) -> Expected<std::unique_ptr<orc::ObjectLayer>> {
+orc::LLJITBuilderState::ObjectLinkingLayerCreator objectLinkingLayerCreator(Config C,
+                                                                           bool RegisterEHFrames) {
+  return [C, RegisterEHFrames](orc::ExecutionSession &ES,
+                               const Triple &) -> Expected<std::unique_ptr<orc::ObjectLayer>> {
     auto MM = MemoryManager::Create(C);
     if (!MM)
       return MM.takeError();
     auto Layer = std::make_unique<orc::ObjectLinkingLayer>(ES, std::move(*MM));
-    auto Registrar = orc::EPCEHFrameRegistrar::Create(ES);
-    if (!Registrar)
-      return Registrar.takeError();
-    Layer->addPlugin(
-        std::make_unique<orc::EHFrameRegistrationPlugin>(ES, std::move(*Registrar)));
+    if (RegisterEHFrames) {
+      auto Registrar = orc::EPCEHFrameRegistrar::Create(ES);
+      if (!Registrar)
+        return Registrar.takeError();
+      Layer->addPlugin(
+          std::make_unique<orc::EHFrameRegistrationPlugin>(ES, std::move(*Registrar)));
+    }
     Layer->addPlugin(std::make_shared<ContiguousEHFramePlugin>());
     return std::move(Layer);
   };

@@ -113,10 +113,12 @@ private:
 
 /// An LLJITBuilder object-linking-layer creator that gives the layer a jitslab manager:
 ///   LLJITBuilder().setObjectLinkingLayerCreator(jitslab::objectLinkingLayerCreator(C))
-/// Each call of the creator makes a new manager (one per LLJIT). Exception frames are
-/// registered as LLJIT's own default layer does (see LLJIT.cpp in the docs).
+/// Each call of the creator makes a new manager (one per LLJIT). The layer also gets
+/// ContiguousEHFramePlugin (jitslab/EHFrameFix.h) and, if `RegisterEHFrames`, the
+/// EHFrameRegistrationPlugin that LLJIT's own default layer has. Pass false with
+/// ExecutorNativePlatform: ELFNixPlatform registers exception frames itself.
 llvm::orc::LLJITBuilderState::ObjectLinkingLayerCreator
-objectLinkingLayerCreator(Config C = Config());
+objectLinkingLayerCreator(Config C = Config(), bool RegisterEHFrames = true);
 
 /// Turns a failed jitslab status into an llvm::Error carrying the library's message for the
 /// calling thread. `What` names the operation ("allocate", "finalize"...).

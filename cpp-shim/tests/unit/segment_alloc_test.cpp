@@ -25,6 +25,7 @@
 
 #include <cstring>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,16 @@ using namespace llvm::jitlink;
 using orc::ExecutorAddr;
 using orc::MemLifetime;
 using orc::MemProt;
+
+// Readable gtest output for the types the assertions compare.
+namespace llvm::orc {
+void PrintTo(const ExecutorAddr &A, std::ostream *OS) { *OS << "0x" << utohexstr(A.getValue()); }
+} // namespace llvm::orc
+namespace jitslab {
+void PrintTo(Mapper M, std::ostream *OS) {
+  *OS << (M == Mapper::SingleView ? "single view" : M == Mapper::DualView ? "dual view" : "auto");
+}
+} // namespace jitslab
 
 // --- allocation actions ---------------------------------------------------------------------
 //
