@@ -83,6 +83,15 @@
 #define JITSLAB_MAX_SEGMENTS 1024
 
 /**
+ * Indices of `JitslabStats::pools`: code (r-x), read-only (r--), read-write (rw-).
+ */
+#define JITSLAB_POOL_CODE 0
+
+#define JITSLAB_POOL_READ_ONLY 1
+
+#define JITSLAB_POOL_READ_WRITE 2
+
+/**
  * Result of every fallible call. The numbers are stable.
  */
 typedef enum JitslabStatus {
@@ -227,7 +236,7 @@ typedef struct JitslabAction {
 } JitslabAction;
 
 /**
- * Figures of one pool (index 0 code r-x, 1 read-only, 2 read-write).
+ * Figures of one pool (indexed by `JITSLAB_POOL_*`).
  */
 typedef struct JitslabPoolStats {
   /**

@@ -59,6 +59,11 @@ pub const JITSLAB_LIFETIME_NOALLOC: u32 = 2;
 /// The largest number of segments in one allocation request (LLVM uses at most 32 groups).
 pub const JITSLAB_MAX_SEGMENTS: usize = 1024;
 
+/// Indices of `JitslabStats::pools`: code (r-x), read-only (r--), read-write (rw-).
+pub const JITSLAB_POOL_CODE: usize = 0;
+pub const JITSLAB_POOL_READ_ONLY: usize = 1;
+pub const JITSLAB_POOL_READ_WRITE: usize = 2;
+
 /// Result of every fallible call. The numbers are stable.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +165,7 @@ pub struct JitslabAction {
     pub dealloc: JitslabWrapperCall,
 }
 
-/// Figures of one pool (index 0 code r-x, 1 read-only, 2 read-write).
+/// Figures of one pool (indexed by `JITSLAB_POOL_*`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JitslabPoolStats {
@@ -657,5 +662,19 @@ pub unsafe extern "C" fn jitslab_string_free(s: *mut c_char) {
     if !s.is_null() {
         // SAFETY: the caller's promise: it came from CString::into_raw above and is freed once.
         drop(unsafe { CString::from_raw(s) });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slab::Pool;
+
+    #[test]
+    fn pool_indices_in_the_header_are_the_slab_pools() {
+        assert_eq!(JITSLAB_POOL_CODE, Pool::Code as usize);
+        assert_eq!(JITSLAB_POOL_READ_ONLY, Pool::ReadOnly as usize);
+        assert_eq!(JITSLAB_POOL_READ_WRITE, Pool::ReadWrite as usize);
+        assert_eq!(Pool::ALL.len(), JitslabStats::default().pools.len());
     }
 }

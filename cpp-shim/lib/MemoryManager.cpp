@@ -124,6 +124,14 @@ void MemoryManager::allocate(const JITLinkDylib *, LinkGraph &G,
     return OnAllocated(makeError(S, "allocate for graph '" + G.getName() + "'"));
 
   for (size_t I = 0; I < Segments.size(); ++I) {
+    // BasicLayout would silently shift blocks of a misaligned segment into the next one.
+    if (Placed[I].addr % Segments[I]->Alignment.value() != 0) {
+      jitslab_abandon(Handle, Id);
+      return OnAllocated(createStringError(
+          inconvertibleErrorCode(), "jitslab: segment at %#llx is not %llu-byte aligned (a bug)",
+          (unsigned long long)Placed[I].addr,
+          (unsigned long long)Segments[I]->Alignment.value()));
+    }
     Segments[I]->Addr = orc::ExecutorAddr(Placed[I].addr);
     Segments[I]->WorkingMem = reinterpret_cast<char *>(Placed[I].working);
   }
@@ -143,7 +151,19 @@ void MemoryManager::deallocate(std::vector<FinalizedAlloc> Allocs,
   if (Ids.empty())
     return OnDeallocated(Error::success());
   JitslabStatus S = jitslab_deallocate(Handle, Ids.data(), Ids.size());
-  OnDeallocated(S == JITSLAB_OK ? Error::success() : makeError(S, "deallocate"));
+  if (S == JITSLAB_OK)
+    return OnDeallocated(Error::success());
+  Error Err = makeError(S, "deallocate");
+  // The library refuses a batch with a bad id whole. The FinalizedAllocs are released
+  // already, so free the good ones one by one (last first, LLVM's order) and report the rest.
+  if (Ids.size() > 1 && (S == JITSLAB_ERR_UNKNOWN_ALLOCATION || S == JITSLAB_ERR_BAD_STATE ||
+                         S == JITSLAB_ERR_INVALID_ARGUMENT)) {
+    Err = Error::success();
+    for (auto I = Ids.rbegin(); I != Ids.rend(); ++I)
+      if (JitslabStatus One = jitslab_deallocate(Handle, &*I, 1); One != JITSLAB_OK)
+        Err = joinErrors(std::move(Err), makeError(One, "deallocate"));
+  }
+  OnDeallocated(std::move(Err));
 }
 
 Expected<JitslabStats> MemoryManager::stats() const {

@@ -77,9 +77,15 @@ private:
 /// A JITLinkMemoryManager whose memory comes from one jitslab reservation.
 ///
 /// Destroying the manager runs the dealloc actions of allocations still finalized (newest
-/// first) and unmaps the whole reservation: addresses it handed out become invalid. Objects
-/// that outlive it (an InFlightAlloc, a FinalizedAlloc) are then refused with an error by
-/// any later call, never a crash; deallocate them before destroying the manager.
+/// first) and unmaps the whole reservation: addresses it handed out become invalid. An
+/// InFlightAlloc that outlives it gets an error from finalize or abandon, never a crash. A
+/// FinalizedAlloc that outlives it is dead: call release() on it (LLVM asserts, in builds
+/// with assertions, that every FinalizedAlloc was deallocated or released). Deallocate them
+/// before destroying the manager.
+///
+/// deallocate() frees the whole vector in one call; if the library refuses the batch (an id
+/// that is unknown, repeated or not finalized), the good ids are freed one by one and the bad
+/// ones reported.
 class MemoryManager : public llvm::jitlink::JITLinkMemoryManager {
 public:
   static llvm::Expected<std::unique_ptr<MemoryManager>> Create(const Config &C = Config());

@@ -177,7 +177,11 @@ Error abandonNow(JITLinkMemoryManager::InFlightAlloc &A) {
 
 // --- statistics -----------------------------------------------------------------------------
 
-enum PoolIndex { CodePool = 0, ReadOnlyPool = 1, ReadWritePool = 2 };
+enum PoolIndex {
+  CodePool = JITSLAB_POOL_CODE,
+  ReadOnlyPool = JITSLAB_POOL_READ_ONLY,
+  ReadWritePool = JITSLAB_POOL_READ_WRITE
+};
 
 uint64_t liveBytes(const JitslabStats &S) {
   return S.pools[0].live + S.pools[1].live + S.pools[2].live;
@@ -290,6 +294,24 @@ TEST_P(SegmentAllocTest, ReusedZeroFillMemoryReadsAsZero) {
     NonZero += Bytes[I] != 0;
   EXPECT_EQ(NonZero, 0u) << "bytes of the previous owner survived into a new allocation";
   ASSERT_NO_ERROR(MM->deallocate(std::move(*FB)));
+}
+
+// A batch with one id the library does not know must not strand the good ones: the
+// FinalizedAllocs are already released when the library refuses the batch.
+TEST_P(SegmentAllocTest, BatchWithAnUnknownIdStillFreesTheGoodAllocations) {
+  auto Good = segments({{RW, {300, Align(8)}}});
+  ASSERT_EXPECTED(Good);
+  auto FA = Good->finalize();
+  ASSERT_EXPECTED(FA);
+  EXPECT_EQ(stats().live_allocations, Base.live_allocations + 1);
+  std::vector<JITLinkMemoryManager::FinalizedAlloc> Batch;
+  Batch.push_back(std::move(*FA));
+  Batch.push_back(JITLinkMemoryManager::FinalizedAlloc(ExecutorAddr(0x7fff0000dead)));
+  Error Err = MM->deallocate(std::move(Batch));
+  ASSERT_TRUE(!!Err) << "an unknown id was accepted";
+  EXPECT_NE(toString(std::move(Err)).find("JITSLAB_ERR_UNKNOWN_ALLOCATION"), std::string::npos);
+  EXPECT_EQ(stats().live_allocations, Base.live_allocations) << "the good allocation leaked";
+  EXPECT_EQ(liveBytes(stats()), liveBytes(Base));
 }
 
 // --- coalescing -----------------------------------------------------------------------------
