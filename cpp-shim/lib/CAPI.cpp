@@ -38,14 +38,7 @@ private:
 };
 
 jitslab::Config configFrom(const JitslabConfig *Raw) {
-  jitslab::Config C;
-  if (Raw)
-    C.setSlabSize(Raw->span_bytes)
-        .setChunkSize(Raw->chunk_bytes)
-        .setPlacement(jitslab::Placement(Raw->placement), Raw->near_address)
-        .setMapper(jitslab::Mapper(Raw->mapper))
-        .setLogFallback(Raw->log_fallback != 0);
-  return C;
+  return Raw ? jitslab::Config(*Raw) : jitslab::Config();
 }
 
 } // namespace

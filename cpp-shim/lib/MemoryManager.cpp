@@ -153,16 +153,16 @@ void MemoryManager::deallocate(std::vector<FinalizedAlloc> Allocs,
   JitslabStatus S = jitslab_deallocate(Handle, Ids.data(), Ids.size());
   if (S == JITSLAB_OK)
     return OnDeallocated(Error::success());
-  Error Err = makeError(S, "deallocate");
   // The library refuses a batch with a bad id whole. The FinalizedAllocs are released
   // already, so free the good ones one by one (last first, LLVM's order) and report the rest.
-  if (Ids.size() > 1 && (S == JITSLAB_ERR_UNKNOWN_ALLOCATION || S == JITSLAB_ERR_BAD_STATE ||
-                         S == JITSLAB_ERR_INVALID_ARGUMENT)) {
-    Err = Error::success();
-    for (auto I = Ids.rbegin(); I != Ids.rend(); ++I)
-      if (JitslabStatus One = jitslab_deallocate(Handle, &*I, 1); One != JITSLAB_OK)
-        Err = joinErrors(std::move(Err), makeError(One, "deallocate"));
-  }
+  bool Refused = S == JITSLAB_ERR_UNKNOWN_ALLOCATION || S == JITSLAB_ERR_BAD_STATE ||
+                 S == JITSLAB_ERR_INVALID_ARGUMENT;
+  if (!Refused || Ids.size() == 1)
+    return OnDeallocated(makeError(S, "deallocate"));
+  Error Err = Error::success();
+  for (auto I = Ids.rbegin(); I != Ids.rend(); ++I)
+    if (JitslabStatus One = jitslab_deallocate(Handle, &*I, 1); One != JITSLAB_OK)
+      Err = joinErrors(std::move(Err), makeError(One, "deallocate"));
   OnDeallocated(std::move(Err));
 }
 
@@ -209,7 +209,7 @@ orc::LLJITBuilderState::ObjectLinkingLayerCreator objectLinkingLayerCreator(Conf
           std::make_unique<orc::EHFrameRegistrationPlugin>(ES, std::move(*Registrar)));
     }
     Layer->addPlugin(std::make_shared<ContiguousEHFramePlugin>());
-    return std::move(Layer);
+    return Layer;
   };
 }
 

@@ -67,13 +67,15 @@ line and exits with status 1.
   INPUT                   an ELF object file, a static archive or a shared library
   -L DIR, -LDIR           add DIR to the library search path
   -l NAME, -lNAME         link libNAME.a (or libNAME.so if there is no archive) from the search
-                          path, then /usr/local/lib, /usr/lib/x86_64-linux-gnu, /usr/lib
+                          path, then /usr/local/lib, /usr/lib/x86_64-linux-gnu, /usr/lib,
+                          /lib/x86_64-linux-gnu; -lc, -lm, -lpthread, -ldl, -lrt, -lutil,
+                          -lstdc++ and -lgcc_s come from this process
   @FILE                   read more arguments from FILE, one per line
   --memory=NAME           jitslab (default) | llvm-inprocess (LLJIT's default) |
                           llvm-mapper (llvm-jitlink's default: a 1 GiB slab)
-  --slab-size=SIZE        jitslab's reservation, e.g. 512M or 1G (default 1G)
+  --slab-size=SIZE        jitslab's reservation, e.g. 512M or 1G (default 1G; jitslab only)
   --placement=WHERE       any (default) | low (below 2 GiB, for non-PIC code) |
-                          near (within 2 GiB of libc)
+                          near (within 2 GiB of libc); jitslab only
   --stats                 print jitslab's statistics and heap map on stderr before exiting
   --times                 print load, link and run times on stderr
   --orc-runtime=PATH      the ORC runtime archive (default: )" JITSLAB_ORC_RUNTIME R"()
@@ -145,11 +147,31 @@ struct Options {
   std::string Memory = "jitslab";
   jitslab::Config Jitslab;
   bool Stats = false, Times = false;
+  bool JitslabOptions = false; // --slab-size or --placement given
   std::string OrcRuntime = JITSLAB_ORC_RUNTIME;
   uint64_t TestGap = 0;
 };
 
+/// The C and C++ runtime libraries this program is itself linked with: their symbols come
+/// from the process (and Debian's libc.a/libm.a are not meant to be linked into a process that
+/// already has libc.so).
+bool providedByProcess(StringRef Name) {
+  return Name == "c" || Name == "m" || Name == "pthread" || Name == "dl" || Name == "rt" ||
+         Name == "util" || Name == "stdc++" || Name == "gcc_s";
+}
+
+/// Whether `Path` is something jitslab-run can load (not, say, a GNU ld script).
+bool loadable(StringRef Path) {
+  file_magic M;
+  if (identify_magic(Path, M))
+    return false;
+  return M == file_magic::archive || M == file_magic::elf_shared_object;
+}
+
+/// "" when the process provides the library (see providedByProcess).
 std::string findLibrary(const Options &O, StringRef Name) {
+  if (providedByProcess(Name))
+    return "";
   std::vector<std::string> Dirs = O.LibDirs;
   for (const char *D : {"/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib",
                         "/lib/x86_64-linux-gnu"})
@@ -158,11 +180,11 @@ std::string findLibrary(const Options &O, StringRef Name) {
     for (auto &D : Dirs) {
       SmallString<256> P(D);
       sys::path::append(P, "lib" + Name + Ext);
-      if (sys::fs::exists(P))
+      if (sys::fs::exists(P) && loadable(P))
         return std::string(P);
     }
-  fail("library -l" + Name + " not found (searched libNAME.a and libNAME.so in -L dirs and "
-       "the system dirs)");
+  fail("library -l" + Name + " not found (searched libNAME.a and libNAME.so that are archives "
+       "or shared objects, in -L dirs and the system dirs)");
 }
 
 void expandResponseFile(StringRef Path, std::vector<std::string> &Out) {
@@ -176,11 +198,13 @@ void expandResponseFile(StringRef Path, std::vector<std::string> &Out) {
 
 Options parseArgs(int Argc, char **Argv) {
   std::vector<std::string> Raw;
+  bool ProgramArgs = false; // after `--`, arguments belong to the program, verbatim
   for (int I = 1; I < Argc; ++I) {
-    if (Argv[I][0] == '@')
+    if (!ProgramArgs && Argv[I][0] == '@')
       expandResponseFile(Argv[I] + 1, Raw);
     else
       Raw.push_back(Argv[I]);
+    ProgramArgs |= StringRef(Argv[I]) == "--";
   }
   Options O;
   std::vector<std::pair<bool, std::string>> Pending; // (is -l name, value) in order
@@ -209,7 +233,9 @@ Options parseArgs(int Argc, char **Argv) {
       O.Memory = A.str();
     } else if (A.consume_front("--slab-size=")) {
       O.Jitslab.setSlabSize(parseSize("--slab-size", A));
+      O.JitslabOptions = true;
     } else if (A.consume_front("--placement=")) {
+      O.JitslabOptions = true;
       if (A == "any")
         O.Jitslab.setPlacement(jitslab::Placement::Anywhere);
       else if (A == "low")
@@ -229,18 +255,23 @@ Options parseArgs(int Argc, char **Argv) {
       O.OrcRuntime.clear();
     } else if (A.consume_front("--test-gap=")) {
       O.TestGap = parseSize("--test-gap", A);
+      if (O.TestGap > (1ULL << 46))
+        fail("--test-gap: at most 64T (the address space is 128 TiB)");
     } else if (A.starts_with("-") && A.size() > 1) {
       fail("unknown option '" + A + "' (see --help)");
     } else {
       Pending.push_back({false, A.str()});
     }
   }
-  for (auto &[IsLib, V] : Pending)
-    O.Inputs.push_back(IsLib ? findLibrary(O, V) : V);
+  for (auto &[IsLib, V] : Pending) {
+    std::string Path = IsLib ? findLibrary(O, V) : V;
+    if (!Path.empty())
+      O.Inputs.push_back(std::move(Path));
+  }
   if (O.Inputs.empty())
     fail("no inputs (see --help)");
-  if (O.Memory != "jitslab" && O.Stats)
-    fail("--stats reports jitslab's statistics; it needs --memory=jitslab");
+  if (O.Memory != "jitslab" && (O.Stats || O.JitslabOptions))
+    fail("--stats, --slab-size and --placement are jitslab's; they need --memory=jitslab");
   if (!O.OrcRuntime.empty() && !sys::fs::exists(O.OrcRuntime))
     fail("ORC runtime '" + O.OrcRuntime +
          "' not found (install libclang-rt-19-dev, give --orc-runtime=PATH, or run with "
@@ -386,20 +417,24 @@ int main(int Argc, char **Argv) {
     }
     L->addPlugin(std::make_shared<jitslab::ContiguousEHFramePlugin>());
     L->addPlugin(Recorder);
-    return std::move(L);
+    return L;
   });
   if (WithRuntime)
     B.setPlatformSetUp(ExecutorNativePlatform(O.OrcRuntime));
   else
     B.setPlatformSetUp(setUpInactivePlatform);
+  // Installed before the platform links the ORC runtime, whose errors come this way too.
+  B.setPrePlatformSetup([](LLJIT &J) {
+    J.getExecutionSession().setErrorReporter([](Error Err) {
+      std::string Msg = toString(std::move(Err));
+      std::lock_guard<std::mutex> Lock(SessionErrorMutex);
+      if (SessionError.empty())
+        SessionError = std::move(Msg);
+    });
+    return Error::success();
+  });
   auto J = failOn(B.create(), "creating the JIT");
   ExecutionSession &ES = J->getExecutionSession();
-  ES.setErrorReporter([](Error Err) {
-    std::string Msg = toString(std::move(Err));
-    std::lock_guard<std::mutex> Lock(SessionErrorMutex);
-    if (SessionError.empty())
-      SessionError = std::move(Msg);
-  });
   JITDylib &Main = J->getMainJITDylib();
 
   // Inputs: objects are added (their symbols become roots), archives become generators that
@@ -416,6 +451,7 @@ int main(int Argc, char **Argv) {
   }
 
   SymbolNameSet Roots{ES.intern("main")};
+  SymbolStringPtr GapProbe; // for --test-gap: a symbol of the first input
   for (size_t I = 0; I < O.Inputs.size(); ++I) {
     const std::string &Path = O.Inputs[I];
     auto Buf = MemoryBuffer::getFile(Path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
@@ -424,8 +460,11 @@ int main(int Argc, char **Argv) {
     switch (identify_magic((*Buf)->getBuffer())) {
     case file_magic::elf_relocatable: {
       auto If = failOn(getObjectFileInterface(ES, (*Buf)->getMemBufferRef()), Path);
-      for (auto &KV : If.SymbolFlags)
+      for (auto &KV : If.SymbolFlags) {
         Roots.insert(KV.first);
+        if (I == 0 && !GapProbe && KV.first != If.InitSymbol && *KV.first != "main")
+          GapProbe = KV.first;
+      }
       failOn(J->getObjLinkingLayer().add(Main, std::move(*Buf), std::move(If)), Path);
       break;
     }
@@ -441,13 +480,15 @@ int main(int Argc, char **Argv) {
       fail("'" + Path + "' is not an ELF object file, static archive or shared library");
     }
     if (I == 0 && O.TestGap) {
+      if (!GapProbe)
+        fail("--test-gap: the first input must be an object file that defines a symbol other "
+             "than main");
       SymbolNameSet First = Roots;
       First.erase(ES.intern("main"));
       linkAll(ES, Main, First, *Recorder);
-      auto Any = failOn(ES.lookup({{&Main, JITDylibLookupFlags::MatchAllSymbols}},
-                                  *First.begin()),
-                        "--test-gap");
-      fillAddressSpaceNear(Any.getAddress().getValue(), O.TestGap);
+      auto Probe = failOn(
+          ES.lookup({{&Main, JITDylibLookupFlags::MatchAllSymbols}}, GapProbe), "--test-gap");
+      fillAddressSpaceNear(Probe.getAddress().getValue(), O.TestGap);
     }
   }
   double LoadMs = msSince(T0);

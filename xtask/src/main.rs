@@ -115,28 +115,36 @@ fn cmake_build() -> Result<(), String> {
     run("cmake", &["--build", CMAKE_BUILD_DIR])
 }
 
-/// Runs ctest, echoing its output, and reads its "N% tests passed, F tests failed out of T"
-/// line.
+/// Runs ctest, echoing its output as it comes, and reads its
+/// "N% tests passed, F tests failed out of T" line.
 fn ctest() -> Result<(u64, u64), String> {
+    use std::io::{BufRead, BufReader};
     let args = ["--test-dir", CMAKE_BUILD_DIR, "-j2", "--output-on-failure"];
     eprintln!("xtask: $ ctest {}", args.join(" "));
-    let out =
-        Command::new("ctest").args(args).current_dir(root()).output().map_err(|e| format!("cannot run ctest: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    print!("{text}");
-    eprint!("{}", String::from_utf8_lossy(&out.stderr));
-    let summary = text.lines().find_map(|l| {
-        let (_, rest) = l.split_once("tests passed, ")?;
-        let (failed, total) = rest.split_once(" tests failed out of ")?;
-        Some((failed.trim().parse::<u64>().ok()?, total.trim().parse::<u64>().ok()?))
-    });
+    let mut child = Command::new("ctest")
+        .args(args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run ctest: {e}"))?;
+    let mut summary = None;
+    let stdout = child.stdout.take().expect("piped stdout");
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| format!("reading ctest's output: {e}"))?;
+        println!("{line}");
+        let counts = line.split_once("tests passed, ").and_then(|(_, rest)| rest.split_once(" tests failed out of "));
+        if let Some((failed, total)) = counts {
+            summary = failed.trim().parse::<u64>().ok().zip(total.trim().parse::<u64>().ok());
+        }
+    }
+    let status = child.wait().map_err(|e| format!("waiting for ctest: {e}"))?;
     match summary {
-        Some((failed, total)) if out.status.success() && failed == 0 => Ok((total, 0)),
+        Some((failed, total)) if status.success() && failed == 0 => Ok((total, 0)),
         Some((failed, total)) => {
             println!("xtask: ctest: {} passed, {failed} failed", total - failed);
             Err(format!("ctest failed ({failed} of {total} tests)"))
         }
-        None => Err(format!("ctest ran no tests or printed no summary ({})", out.status)),
+        None => Err(format!("ctest ran no tests or printed no summary ({status})")),
     }
 }
 

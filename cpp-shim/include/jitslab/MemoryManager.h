@@ -56,6 +56,7 @@ enum class Mapper : uint32_t {
 class Config {
 public:
   Config() : Raw(jitslab_config_default()) {}
+  explicit Config(const JitslabConfig &C) : Raw(C) {}
   /// Bytes of address space to reserve (at most 2 GiB; a multiple of the chunk size).
   Config &setSlabSize(uint64_t Bytes) { Raw.span_bytes = Bytes; return *this; }
   /// Bytes by which a pool grows (a power of two, at least a page).
