@@ -77,7 +77,8 @@ line and exits with status 1.
   --placement=WHERE       any (default) | low (below 2 GiB, for non-PIC code) |
                           near (within 2 GiB of libc); jitslab only
   --stats                 print jitslab's statistics and heap map on stderr before exiting
-  --times                 print load, link and run times on stderr
+  --times                 print load, link and run times, the number of mappings and the
+                          peak RSS on stderr
   --orc-runtime=PATH      the ORC runtime archive (default: )" JITSLAB_ORC_RUNTIME R"()
   --no-orc-runtime        run without the ORC runtime: no static initializers or atexit
                           handlers of JIT'd code, no C++ static objects
@@ -361,6 +362,20 @@ void fillAddressSpaceNear(uint64_t Addr, uint64_t Radius) {
   }
 }
 
+/// The number of mappings and the peak resident set of this process, for --times.
+std::pair<unsigned, std::string> processFootprint() {
+  std::ifstream Maps("/proc/self/maps");
+  unsigned N = 0;
+  for (std::string Line; std::getline(Maps, Line);)
+    ++N;
+  std::ifstream Status("/proc/self/status");
+  std::string Peak = "?";
+  for (std::string Line; std::getline(Status, Line);)
+    if (StringRef L = Line; L.consume_front("VmHWM:"))
+      Peak = L.trim().str();
+  return {N, Peak};
+}
+
 using Clock = std::chrono::steady_clock;
 double msSince(Clock::time_point T) {
   return std::chrono::duration<double, std::milli>(Clock::now() - T).count();
@@ -515,9 +530,12 @@ int main(int Argc, char **Argv) {
   double RunMs = msSince(T2);
   std::fflush(stdout);
 
-  if (O.Times)
+  if (O.Times) {
+    auto [Mappings, PeakRSS] = processFootprint();
     errs() << format("jitslab-run: times: load %.1f ms, link %.1f ms, run %.1f ms\n", LoadMs,
-                     LinkMs, RunMs);
+                     LinkMs, RunMs)
+           << "jitslab-run: process: " << Mappings << " mappings, peak RSS " << PeakRSS << "\n";
+  }
   if (O.Stats && Slab) {
     errs() << failOn(Slab->statsText(), "--stats") << "\n"
            << failOn(Slab->heapMap(), "--stats") << "\n";
