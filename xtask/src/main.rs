@@ -67,7 +67,7 @@ fn demo() -> Result<(), String> {
     );
     let run_tool = format!("{CMAKE_BUILD_DIR}/jitslab-run");
     let object = format!("{CMAKE_BUILD_DIR}/tests/wl/sqlite_main.o");
-    run(&run_tool, &["--stats", "--times", &object, "-lsqlite3", "--", "1000"])
+    run(&run_tool, &["--stats", "--times", &object, "-lsqlite3", "-lm", "--", "1000"])
 }
 
 fn test() -> Result<(), String> {
