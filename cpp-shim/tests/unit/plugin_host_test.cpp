@@ -22,6 +22,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.h"
+
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -36,15 +38,6 @@ namespace {
 
 const char *PluginPath = nullptr;
 const char *PayloadPath = nullptr;
-
-#define ASSERT_NO_ERROR(Expr)                                                                    \
-  do {                                                                                           \
-    if (llvm::Error Err_ = (Expr))                                                               \
-      FAIL() << llvm::toString(std::move(Err_));                                                 \
-  } while (false)
-
-#define ASSERT_EXPECTED(Value)                                                                   \
-  ASSERT_TRUE(static_cast<bool>(Value)) << llvm::toString((Value).takeError())
 
 /// The plugin, opened once for all tests.
 class PluginHostTest : public ::testing::Test {

@@ -18,25 +18,14 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.h"
+
 #include <cstring>
 
 using namespace llvm;
 using namespace llvm::orc;
 
 namespace {
-
-#define ASSERT_NO_ERROR(Expr)                                                                    \
-  do {                                                                                           \
-    if (llvm::Error Err_ = (Expr))                                                               \
-      FAIL() << llvm::toString(std::move(Err_));                                                 \
-  } while (false)
-
-#define ASSERT_EXPECTED(Value)                                                                   \
-  ASSERT_TRUE(static_cast<bool>(Value)) << llvm::toString((Value).takeError())
-
-uint64_t liveBytes(const JitslabStats &S) {
-  return S.pools[0].live + S.pools[1].live + S.pools[2].live;
-}
 
 /// What must come back to the same value after each round.
 void expectSameFootprint(const JitslabStats &A, const JitslabStats &B, int Round) {

@@ -23,6 +23,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.h"
+
 #include <cstring>
 #include <optional>
 #include <ostream>
@@ -82,15 +84,6 @@ extern "C" orc::shared::CWrapperFunctionResult jitslabUnitPeek(const char *Data,
 }
 
 namespace {
-
-#define ASSERT_NO_ERROR(Expr)                                                                    \
-  do {                                                                                           \
-    if (llvm::Error Err_ = (Expr))                                                               \
-      FAIL() << llvm::toString(std::move(Err_));                                                 \
-  } while (false)
-
-#define ASSERT_EXPECTED(Value)                                                                   \
-  ASSERT_TRUE(static_cast<bool>(Value)) << llvm::toString((Value).takeError())
 
 /// The message of an error that must be a failure ("" if it was a success).
 std::string failureText(Error Err) { return Err ? toString(std::move(Err)) : std::string(); }
@@ -182,10 +175,6 @@ enum PoolIndex {
   ReadOnlyPool = JITSLAB_POOL_READ_ONLY,
   ReadWritePool = JITSLAB_POOL_READ_WRITE
 };
-
-uint64_t liveBytes(const JitslabStats &S) {
-  return S.pools[0].live + S.pools[1].live + S.pools[2].live;
-}
 
 // --- the fixture ----------------------------------------------------------------------------
 
