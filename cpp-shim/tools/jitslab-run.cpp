@@ -452,8 +452,6 @@ int main(int Argc, char **Argv) {
   ExecutionSession &ES = J->getExecutionSession();
   JITDylib &Main = J->getMainJITDylib();
 
-  // Inputs: objects are added (their symbols become roots), archives become generators that
-  // the main JITDylib consults in command-line order, shared libraries are loaded.
   if (!WithRuntime) {
     // Without the runtime, give JIT'd code the C library's atexit (glibc keeps it out of
     // libc.so) and this program's __dso_handle: handlers then run when this process exits,
@@ -465,6 +463,8 @@ int main(int Argc, char **Argv) {
           {ExecutorAddr::fromPtr(&__dso_handle), JITSymbolFlags::Exported}}})));
   }
 
+  // Inputs: objects are added (their symbols become roots), archives become generators that
+  // the main JITDylib consults in command-line order, shared libraries are loaded.
   SymbolNameSet Roots{ES.intern("main")};
   SymbolStringPtr GapProbe; // for --test-gap: a symbol of the first input
   for (size_t I = 0; I < O.Inputs.size(); ++I) {
