@@ -115,29 +115,39 @@ fn cmake_build() -> Result<(), String> {
     run("cmake", &["--build", CMAKE_BUILD_DIR])
 }
 
-/// Runs ctest, echoing its output as it comes, and reads its
-/// "N% tests passed, F tests failed out of T" line.
-fn ctest() -> Result<(u64, u64), String> {
+/// Runs a command in the workspace root, echoing its stdout line by line as it comes and
+/// handing each line to `on_line`; returns its exit status.
+fn run_echoing(
+    program: &str,
+    args: &[&str],
+    mut on_line: impl FnMut(&str),
+) -> Result<std::process::ExitStatus, String> {
     use std::io::{BufRead, BufReader};
-    let args = ["--test-dir", CMAKE_BUILD_DIR, "-j2", "--output-on-failure"];
-    eprintln!("xtask: $ ctest {}", args.join(" "));
-    let mut child = Command::new("ctest")
+    eprintln!("xtask: $ {program} {}", args.join(" "));
+    let mut child = Command::new(program)
         .args(args)
         .current_dir(root())
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run ctest: {e}"))?;
-    let mut summary = None;
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
     let stdout = child.stdout.take().expect("piped stdout");
     for line in BufReader::new(stdout).lines() {
-        let line = line.map_err(|e| format!("reading ctest's output: {e}"))?;
+        let line = line.map_err(|e| format!("reading {program}'s output: {e}"))?;
         println!("{line}");
+        on_line(&line);
+    }
+    child.wait().map_err(|e| format!("waiting for {program}: {e}"))
+}
+
+/// Runs ctest and reads its "N% tests passed, F tests failed out of T" line.
+fn ctest() -> Result<(u64, u64), String> {
+    let mut summary = None;
+    let status = run_echoing("ctest", &["--test-dir", CMAKE_BUILD_DIR, "-j2", "--output-on-failure"], |line| {
         let counts = line.split_once("tests passed, ").and_then(|(_, rest)| rest.split_once(" tests failed out of "));
         if let Some((failed, total)) = counts {
             summary = failed.trim().parse::<u64>().ok().zip(total.trim().parse::<u64>().ok());
         }
-    }
-    let status = child.wait().map_err(|e| format!("waiting for ctest: {e}"))?;
+    })?;
     match summary {
         Some((failed, total)) if status.success() && failed == 0 => Ok((total, 0)),
         Some((failed, total)) => {
@@ -148,21 +158,10 @@ fn ctest() -> Result<(u64, u64), String> {
     }
 }
 
-/// Runs `cargo test …`, echoing its output, and adds up its "test result" lines.
+/// Runs `cargo test …` and adds up its "test result" lines.
 fn cargo_test(args: &[&str]) -> Result<(u64, u64), String> {
-    use std::io::{BufRead, BufReader};
-    eprintln!("xtask: $ cargo {}", args.join(" "));
-    let mut child = Command::new("cargo")
-        .args(args)
-        .current_dir(root())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
     let (mut passed, mut failed) = (0, 0);
-    let stdout = child.stdout.take().expect("piped stdout");
-    for line in BufReader::new(stdout).lines() {
-        let line = line.map_err(|e| format!("reading cargo's output: {e}"))?;
-        println!("{line}");
+    let status = run_echoing("cargo", args, |line| {
         if let Some(rest) = line.strip_prefix("test result: ") {
             let count = |word: &str| {
                 rest.split(';')
@@ -175,8 +174,7 @@ fn cargo_test(args: &[&str]) -> Result<(u64, u64), String> {
             passed += count(" passed");
             failed += count(" failed");
         }
-    }
-    let status = child.wait().map_err(|e| format!("waiting for cargo: {e}"))?;
+    })?;
     if !status.success() || failed > 0 {
         println!("xtask: {passed} passed, {failed} failed");
         return Err(format!("`cargo {}` failed ({status})", args.join(" ")));
