@@ -1,0 +1,172 @@
+//===- Executor.cpp - start or attach to an out-of-process ORC executor ---===//
+
+#include "Executor.h"
+
+#include "llvm/ExecutionEngine/Orc/EPCGenericJITLinkMemoryManager.h"
+#include "llvm/ExecutionEngine/Orc/MapperJITLinkMemoryManager.h"
+#include "llvm/ExecutionEngine/Orc/MemoryMapper.h"
+#include "llvm/ExecutionEngine/Orc/Shared/OrcRTBridge.h"
+#include "llvm/ExecutionEngine/Orc/TaskDispatch.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+using namespace llvm;
+using namespace llvm::orc;
+
+namespace jitslab {
+namespace {
+
+Error osError(const Twine &What) {
+  return make_error<StringError>(What + ": " + std::strerror(errno), inconvertibleErrorCode());
+}
+
+void ignoreSigpipeOnce() {
+  static const bool Done = [] {
+    signal(SIGPIPE, SIG_IGN);
+    return true;
+  }();
+  (void)Done;
+}
+
+Expected<std::unique_ptr<SimpleRemoteEPC>> connectFDs(int InFD, int OutFD, SimpleRemoteEPC::Setup S) {
+  // Materialization threads are unbounded here; the callers limit their own work.
+  return SimpleRemoteEPC::Create<FDSimpleRemoteEPCTransport>(
+      std::make_unique<DynamicThreadPoolTaskDispatcher>(std::nullopt), std::move(S), InFD, OutFD);
+}
+
+} // namespace
+
+Expected<ExecutorConnection> spawnExecutor(const std::string &Path, SimpleRemoteEPC::Setup S) {
+  ignoreSigpipeOnce();
+  if (access(Path.c_str(), X_OK) != 0)
+    return osError("cannot run executor '" + Path + "'");
+  // [0] read end, [1] write end. Close-on-exec everywhere; the child clears it on its two ends.
+  int ToExecutor[2], FromExecutor[2];
+  if (pipe2(ToExecutor, O_CLOEXEC) != 0)
+    return osError("pipe");
+  if (pipe2(FromExecutor, O_CLOEXEC) != 0) {
+    Error E = osError("pipe");
+    close(ToExecutor[0]);
+    close(ToExecutor[1]);
+    return std::move(E);
+  }
+  std::string FDs = "filedescs=" + std::to_string(ToExecutor[0]) + "," + std::to_string(FromExecutor[1]);
+  pid_t Pid = fork();
+  if (Pid == 0) {
+    // Only async-signal-safe calls between fork and exec.
+    fcntl(ToExecutor[0], F_SETFD, 0);
+    fcntl(FromExecutor[1], F_SETFD, 0);
+    char *const Argv[] = {const_cast<char *>(Path.c_str()), const_cast<char *>(FDs.c_str()), nullptr};
+    execv(Path.c_str(), Argv);
+    _exit(127);
+  }
+  Error ForkErr = Pid < 0 ? osError("fork") : Error::success();
+  close(ToExecutor[0]);
+  close(FromExecutor[1]);
+  if (ForkErr) {
+    close(ToExecutor[1]);
+    close(FromExecutor[0]);
+    return std::move(ForkErr);
+  }
+  auto EPC = connectFDs(FromExecutor[0], ToExecutor[1], std::move(S));
+  if (!EPC) {
+    reapExecutor(Pid, 0);
+    return joinErrors(make_error<StringError>("executor '" + Path + "' did not complete the ORC handshake",
+                                              inconvertibleErrorCode()),
+                      EPC.takeError());
+  }
+  return ExecutorConnection{std::move(*EPC), Pid};
+}
+
+Expected<ExecutorConnection> connectExecutor(const std::string &HostPort, SimpleRemoteEPC::Setup S) {
+  ignoreSigpipeOnce();
+  auto Colon = HostPort.rfind(':');
+  if (Colon == std::string::npos || Colon == 0 || Colon + 1 == HostPort.size())
+    return make_error<StringError>("--connect wants HOST:PORT, got '" + HostPort + "'", inconvertibleErrorCode());
+  std::string Host = HostPort.substr(0, Colon), Port = HostPort.substr(Colon + 1);
+  addrinfo Hints{};
+  Hints.ai_family = AF_UNSPEC;
+  Hints.ai_socktype = SOCK_STREAM;
+  addrinfo *AI = nullptr;
+  if (int RC = getaddrinfo(Host.c_str(), Port.c_str(), &Hints, &AI))
+    return make_error<StringError>("cannot resolve '" + HostPort + "': " + gai_strerror(RC),
+                                   inconvertibleErrorCode());
+  int FD = -1;
+  std::string Why = "no address";
+  for (addrinfo *A = AI; A && FD < 0; A = A->ai_next) {
+    FD = socket(A->ai_family, A->ai_socktype | SOCK_CLOEXEC, A->ai_protocol);
+    if (FD >= 0 && connect(FD, A->ai_addr, A->ai_addrlen) != 0) {
+      Why = std::strerror(errno);
+      close(FD);
+      FD = -1;
+    }
+  }
+  freeaddrinfo(AI);
+  if (FD < 0)
+    return make_error<StringError>("cannot connect to executor at " + HostPort + ": " + Why,
+                                   inconvertibleErrorCode());
+  auto EPC = connectFDs(FD, FD, std::move(S));
+  if (!EPC)
+    return EPC.takeError();
+  return ExecutorConnection{std::move(*EPC), -1};
+}
+
+int reapExecutor(pid_t Pid, unsigned TimeoutMs) {
+  if (Pid <= 0)
+    return -1;
+  auto Deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(TimeoutMs);
+  int Status = 0;
+  for (;;) {
+    pid_t R = waitpid(Pid, &Status, WNOHANG);
+    if (R == Pid)
+      return Status;
+    if (R < 0 && errno != EINTR)
+      return -1;
+    if (std::chrono::steady_clock::now() >= Deadline)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  kill(Pid, SIGKILL);
+  while (waitpid(Pid, &Status, 0) < 0 && errno == EINTR) {
+  }
+  return Status;
+}
+
+Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>> createLLVMSharedMemoryManager(ExecutorProcessControl &EPC,
+                                                                                      uint64_t SlabSize) {
+  SharedMemoryMapper::SymbolAddrs SAs;
+  if (Error E = EPC.getBootstrapSymbols(
+          {{SAs.Instance, rt::ExecutorSharedMemoryMapperServiceInstanceName},
+           {SAs.Reserve, rt::ExecutorSharedMemoryMapperServiceReserveWrapperName},
+           {SAs.Initialize, rt::ExecutorSharedMemoryMapperServiceInitializeWrapperName},
+           {SAs.Deinitialize, rt::ExecutorSharedMemoryMapperServiceDeinitializeWrapperName},
+           {SAs.Release, rt::ExecutorSharedMemoryMapperServiceReleaseWrapperName}}))
+    return std::move(E);
+  auto M = MapperJITLinkMemoryManager::CreateWithMapper<SharedMemoryMapper>(SlabSize, EPC, SAs);
+  if (!M)
+    return M.takeError();
+  return std::unique_ptr<jitlink::JITLinkMemoryManager>(std::move(*M));
+}
+
+Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>> createLLVMEPCManager(ExecutorProcessControl &EPC) {
+  EPCGenericJITLinkMemoryManager::SymbolAddrs SAs;
+  if (Error E = EPC.getBootstrapSymbols(
+          {{SAs.Allocator, rt::SimpleExecutorMemoryManagerInstanceName},
+           {SAs.Reserve, rt::SimpleExecutorMemoryManagerReserveWrapperName},
+           {SAs.Finalize, rt::SimpleExecutorMemoryManagerFinalizeWrapperName},
+           {SAs.Deallocate, rt::SimpleExecutorMemoryManagerDeallocateWrapperName}}))
+    return std::move(E);
+  return std::make_unique<EPCGenericJITLinkMemoryManager>(EPC, SAs);
+}
+
+} // namespace jitslab

@@ -1,0 +1,58 @@
+//===- Executor.h - start or attach to an out-of-process ORC executor -----===//
+//
+// Shared by jitslab-run and jitslab-bench: start an executor (Debian's llvm-jitlink-executor,
+// or jitslab-executor) connected by two pipes, or attach to one listening on TCP, and build
+// LLVM's own out-of-process memory managers for comparison.
+//
+// Starting an executor ignores SIGPIPE in this process (once): writing to the pipe of an
+// executor that died must come back as an error, not kill the linker.
+//
+//===----------------------------------------------------------------------===//
+#ifndef JITSLAB_TOOLS_EXECUTOR_H
+#define JITSLAB_TOOLS_EXECUTOR_H
+
+#include "llvm/ExecutionEngine/JITLink/JITLinkMemoryManager.h"
+#include "llvm/ExecutionEngine/Orc/SimpleRemoteEPC.h"
+#include "llvm/Support/Error.h"
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+
+namespace jitslab {
+
+/// A connected executor. `Pid` is the child's pid when this program started it, -1 when it
+/// attached over TCP.
+struct ExecutorConnection {
+  std::unique_ptr<llvm::orc::SimpleRemoteEPC> EPC;
+  pid_t Pid = -1;
+};
+
+/// Starts `Path filedescs=R,W` with a pipe each way and connects to it. `S` chooses the EPC's
+/// default memory manager (LLVM's EPCGenericJITLinkMemoryManager when left empty).
+llvm::Expected<ExecutorConnection> spawnExecutor(const std::string &Path,
+                                                 llvm::orc::SimpleRemoteEPC::Setup S = {});
+
+/// Attaches to an executor listening on `HostPort` ("host:port", e.g. started with
+/// `llvm-jitlink-executor listen=127.0.0.1:20000`).
+llvm::Expected<ExecutorConnection> connectExecutor(const std::string &HostPort,
+                                                   llvm::orc::SimpleRemoteEPC::Setup S = {});
+
+/// Waits up to `TimeoutMs` for a child executor to exit, then kills it with SIGKILL and reaps
+/// it. Returns the raw wait status, or -1 if `Pid` is not a child of this process.
+int reapExecutor(pid_t Pid, unsigned TimeoutMs);
+
+/// LLVM's MapperJITLinkMemoryManager over a SharedMemoryMapper (llvm-jitlink
+/// -use-shared-memory), with `SlabSize` bytes reserved per slab.
+llvm::Expected<std::unique_ptr<llvm::jitlink::JITLinkMemoryManager>>
+createLLVMSharedMemoryManager(llvm::orc::ExecutorProcessControl &EPC, uint64_t SlabSize);
+
+/// LLVM's EPCGenericJITLinkMemoryManager (the default out of process: bytes copied over the
+/// connection at finalize).
+llvm::Expected<std::unique_ptr<llvm::jitlink::JITLinkMemoryManager>>
+createLLVMEPCManager(llvm::orc::ExecutorProcessControl &EPC);
+
+} // namespace jitslab
+
+#endif
