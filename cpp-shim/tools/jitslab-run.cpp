@@ -79,6 +79,8 @@ line and exits with status 1.
   --stats                 print jitslab's statistics and heap map on stderr before exiting
   --times                 print load, link and run times, the number of mappings and the
                           peak RSS on stderr
+  --report=FILE           write the same figures to FILE as key=value lines, for tools
+                          (jitslab-bench); keys are listed in README.md
   --orc-runtime=PATH      the ORC runtime archive (default: )" JITSLAB_ORC_RUNTIME R"()
   --no-orc-runtime        run without the ORC runtime: no static initializers or atexit
                           handlers of JIT'd code, no C++ static objects
@@ -148,6 +150,7 @@ struct Options {
   std::string Memory = "jitslab";
   jitslab::Config Jitslab;
   bool Stats = false, Times = false;
+  std::string Report; // --report=FILE
   bool JitslabOptions = false; // --slab-size or --placement given
   std::string OrcRuntime = JITSLAB_ORC_RUNTIME;
   uint64_t TestGap = 0;
@@ -250,6 +253,8 @@ Options parseArgs(int Argc, char **Argv) {
       O.Stats = true;
     } else if (A == "--times") {
       O.Times = true;
+    } else if (A.consume_front("--report=")) {
+      O.Report = A.str();
     } else if (A.consume_front("--orc-runtime=")) {
       O.OrcRuntime = A.str();
     } else if (A == "--no-orc-runtime") {
@@ -362,18 +367,19 @@ void fillAddressSpaceNear(uint64_t Addr, uint64_t Radius) {
   }
 }
 
-/// The number of mappings and the peak resident set of this process, for --times.
-std::pair<unsigned, std::string> processFootprint() {
-  std::ifstream Maps("/proc/self/maps");
+/// The number of mappings and the peak resident set (KiB) of process `Pid` ("self" for this
+/// one), for --times and --report.
+std::pair<unsigned, uint64_t> processFootprint(const std::string &Pid = "self") {
+  std::ifstream Maps("/proc/" + Pid + "/maps");
   unsigned N = 0;
   for (std::string Line; std::getline(Maps, Line);)
     ++N;
-  std::ifstream Status("/proc/self/status");
-  std::string Peak = "?";
+  std::ifstream Status("/proc/" + Pid + "/status");
+  uint64_t PeakKiB = 0;
   for (std::string Line; std::getline(Status, Line);)
     if (StringRef L = Line; L.consume_front("VmHWM:"))
-      Peak = L.trim().str();
-  return {N, Peak};
+      L.trim().consumeInteger(10, PeakKiB);
+  return {N, PeakKiB};
 }
 
 using Clock = std::chrono::steady_clock;
@@ -530,11 +536,22 @@ int main(int Argc, char **Argv) {
   double RunMs = msSince(T2);
   std::fflush(stdout);
 
-  if (O.Times) {
-    auto [Mappings, PeakRSS] = processFootprint();
+  auto [Mappings, PeakKiB] = processFootprint();
+  if (O.Times)
     errs() << format("jitslab-run: times: load %.1f ms, link %.1f ms, run %.1f ms\n", LoadMs,
                      LinkMs, RunMs)
-           << "jitslab-run: process: " << Mappings << " mappings, peak RSS " << PeakRSS << "\n";
+           << "jitslab-run: process: " << Mappings << " mappings, peak RSS " << PeakKiB
+           << " kB\n";
+  if (!O.Report.empty()) {
+    std::error_code EC;
+    raw_fd_ostream R(O.Report, EC);
+    if (EC)
+      fail("--report: cannot write '" + O.Report + "': " + EC.message());
+    R << "memory=" << O.Memory << "\n"
+      << format("load_ms=%.3f\nlink_ms=%.3f\nrun_ms=%.3f\n", LoadMs, LinkMs, RunMs)
+      << "exit_status=" << Status << "\n"
+      << "mappings=" << Mappings << "\n"
+      << "peak_rss_kib=" << PeakKiB << "\n";
   }
   if (O.Stats && Slab) {
     errs() << failOn(Slab->statsText(), "--stats") << "\n"
