@@ -26,7 +26,7 @@
  * The version of this C ABI. It changes when a function or struct of the header changes
  * incompatibly.
  */
-#define JITSLAB_ABI_VERSION 1
+#define JITSLAB_ABI_VERSION 2
 
 /**
  * Place the reservation wherever the kernel chooses.
@@ -58,6 +58,12 @@
  * A memfd mapped twice (RW working view, fixed-protection executing view), or an error.
  */
 #define JITSLAB_MAPPER_DUAL_VIEW 2
+
+/**
+ * In `JitslabStats::mapper` only: the slab is in an executor process, in shared memory
+ * (`jitslab_manager_new_remote`).
+ */
+#define JITSLAB_MAPPER_REMOTE 3
 
 /**
  * Segment protection bits, as LLVM's `orc::MemProt`.
@@ -138,12 +144,19 @@ typedef enum JitslabStatus {
    * refuses further changes (statistics still work); free it.
    */
   JITSLAB_ERR_PANIC = 10,
+  /**
+   * The executor process is unreachable (it died, or the connection dropped) or sent a reply
+   * that does not decode. A remote manager that lost its executor refuses every later call.
+   */
+  JITSLAB_ERR_EXECUTOR = 11,
 } JitslabStatus;
 
 /**
  * An opaque manager handle (a number in disguise: jitslab never dereferences it).
  */
 typedef struct JitslabManager JitslabManager;
+
+typedef struct Option_JitslabDone Option_JitslabDone;
 
 /**
  * How to build a manager. Get the defaults from `jitslab_config_default()` and change fields.
@@ -175,6 +188,45 @@ typedef struct JitslabConfig {
    */
   uint8_t log_fallback;
 } JitslabConfig;
+
+/**
+ * Receives the result of one transport call: the result bytes (`error` null), or why the call
+ * did not complete (`error` a message; the bytes are then ignored). Both are borrowed for the
+ * duration of the call. Call it exactly once per `call`, from any thread.
+ */
+typedef void (*JitslabCallDone)(void *done_ctx,
+                                const uint8_t *result,
+                                uintptr_t result_len,
+                                const char *error);
+
+/**
+ * How a remote manager reaches its executor (the C++ shim builds one over ORC's
+ * `ExecutorProcessControl`). Copied by value; jitslab owns `ctx` from then on and calls
+ * `destroy(ctx)` once, when the manager is gone or could not be created. The functions are
+ * called from any thread, concurrently.
+ */
+typedef struct JitslabTransport {
+  void *ctx;
+  /**
+   * Calls `CWrapperFunctionResult fn(const char*, size_t)` at executor address `fn_addr` with
+   * the `args_len` bytes at `args` (borrowed for this call), then `done(done_ctx, ...)`
+   * exactly once with the result. It must not wait for the result.
+   */
+  void (*call)(void *ctx,
+               uint64_t fn_addr,
+               const uint8_t *args,
+               uintptr_t args_len,
+               JitslabCallDone done,
+               void *done_ctx);
+  /**
+   * Looks up a bootstrap symbol of the executor: non-zero and `*out_addr` set when found.
+   */
+  uint8_t (*lookup)(void *ctx, const char *name, uint64_t *out_addr);
+  /**
+   * Releases `ctx`. May be null.
+   */
+  void (*destroy)(void *ctx);
+} JitslabTransport;
 
 /**
  * One segment of an allocation request.
@@ -295,6 +347,12 @@ typedef struct JitslabStats {
   uint64_t mprotect_calls;
   uint64_t madvise_calls;
   uint64_t fallocate_calls;
+  /**
+   * Calls a remote manager made to its executor, and their argument and result bytes.
+   */
+  uint64_t rpc_calls;
+  uint64_t rpc_bytes_sent;
+  uint64_t rpc_bytes_received;
 } JitslabStats;
 
 #ifdef __cplusplus
@@ -337,6 +395,27 @@ enum JitslabStatus jitslab_manager_new(const struct JitslabConfig *config,
                                        struct JitslabManager **out);
 
 /**
+ * Creates a remote manager: its slab lives in an executor process that runs LLVM 19's
+ * shared-memory service (`llvm-jitlink-executor`), reached through `transport`. This call
+ * waits for one `Reserve` call to the executor (at most 10 s), so it must not run on the
+ * thread that delivers the transport's results. `config` may be null; its placement must be
+ * anywhere and its mapper is ignored. jitslab owns `transport.ctx` from this call on, whether
+ * it succeeds or not. On success `*out` receives a handle freed with `jitslab_manager_free`,
+ * which releases the reservation in the executor (waiting for that call too).
+ *
+ * A remote manager finalizes and deallocates with one call to the executor each; use
+ * `jitslab_finalize_async` and `jitslab_deallocate_async` (the blocking `jitslab_finalize`
+ * and `jitslab_deallocate` wait for the reply).
+ *
+ * # Safety
+ * `config`, if not null, must point to a `JitslabConfig`; `out` must be null or writable;
+ * `transport` must follow the `JitslabTransport` contract.
+ */
+enum JitslabStatus jitslab_manager_new_remote(const struct JitslabConfig *config,
+                                              struct JitslabTransport transport,
+                                              struct JitslabManager **out);
+
+/**
  * Destroys a manager. Finalized allocations still live have their dealloc actions run (newest
  * first), then the whole reservation is unmapped: every address and working pointer it gave
  * out becomes invalid. If another thread is inside a call on this manager, the memory goes
@@ -377,6 +456,22 @@ enum JitslabStatus jitslab_finalize(struct JitslabManager *m,
                                     uintptr_t n);
 
 /**
+ * `jitslab_finalize`, completing through `done(ctx, status, message)` (see the rules at the top
+ * of this header for `_async` calls). On a remote manager this sends one call to the executor,
+ * which protects the segments and runs the actions there; the function addresses are then
+ * executor addresses.
+ *
+ * # Safety
+ * As for `jitslab_finalize`; `done` must be callable from any thread with `ctx`.
+ */
+enum JitslabStatus jitslab_finalize_async(struct JitslabManager *m,
+                                          uint64_t alloc,
+                                          const struct JitslabAction *actions,
+                                          uintptr_t n,
+                                          struct Option_JitslabDone done,
+                                          void *ctx);
+
+/**
  * Gives back an allocation that was never finalized, exactly its own memory. Its working
  * memory and addresses become invalid; the id is never valid again.
  */
@@ -395,6 +490,20 @@ enum JitslabStatus jitslab_abandon(struct JitslabManager *m, uint64_t alloc);
 enum JitslabStatus jitslab_deallocate(struct JitslabManager *m,
                                       const uint64_t *allocs,
                                       uintptr_t n);
+
+/**
+ * `jitslab_deallocate`, completing through `done(ctx, status, message)` (see the rules at the
+ * top of this header for `_async` calls). On a remote manager the whole batch is one call to
+ * the executor, and the memory is returned when the executor has run the dealloc actions.
+ *
+ * # Safety
+ * As for `jitslab_deallocate`; `done` must be callable from any thread with `ctx`.
+ */
+enum JitslabStatus jitslab_deallocate_async(struct JitslabManager *m,
+                                            const uint64_t *allocs,
+                                            uintptr_t n,
+                                            struct Option_JitslabDone done,
+                                            void *ctx);
 
 /**
  * Writes a snapshot of the manager's statistics to the caller's `*out_stats` (plain data; no

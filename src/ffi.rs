@@ -11,6 +11,9 @@
 //!   `JITSLAB_ERR_UNKNOWN_ALLOCATION`.
 //! - No panic crosses the boundary: an internal panic becomes `JITSLAB_ERR_PANIC`.
 //! - Every function is thread-safe.
+//! - A function that completes through a callback (`_async`) returns `JITSLAB_OK` when it will
+//!   call the callback, exactly once, from any thread and possibly before it returns; any other
+//!   status means it refused the call and will never call the callback.
 //!
 //! Concurrency: handles live in a global table behind a read-write lock, taken only to look a
 //! handle up (the manager is reference-counted, so a concurrent `jitslab_manager_free` cannot
@@ -18,18 +21,19 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
-use crate::manager::{AllocId, Config, Error, Lifetime, Manager, Prot, SegmentRequest, Stats};
+use crate::manager::{AllocId, Config, Done, Error, Lifetime, Manager, Prot, SegmentRequest, Stats};
+use crate::mapper::remote::{Completion, Transport};
 use crate::mapper::{MapperChoice, MapperKind, Placement};
 use crate::wrapper::{ActionPair, WrapperCall};
 
 /// The version of this C ABI. It changes when a function or struct of the header changes
 /// incompatibly.
-pub const JITSLAB_ABI_VERSION: u32 = 1;
+pub const JITSLAB_ABI_VERSION: u32 = 2;
 
 /// Place the reservation wherever the kernel chooses.
 pub const JITSLAB_PLACEMENT_ANYWHERE: u32 = 0;
@@ -45,6 +49,9 @@ pub const JITSLAB_MAPPER_AUTO: u32 = 0;
 pub const JITSLAB_MAPPER_SINGLE_VIEW: u32 = 1;
 /// A memfd mapped twice (RW working view, fixed-protection executing view), or an error.
 pub const JITSLAB_MAPPER_DUAL_VIEW: u32 = 2;
+/// In `JitslabStats::mapper` only: the slab is in an executor process, in shared memory
+/// (`jitslab_manager_new_remote`).
+pub const JITSLAB_MAPPER_REMOTE: u32 = 3;
 
 /// Segment protection bits, as LLVM's `orc::MemProt`.
 pub const JITSLAB_PROT_READ: u32 = 1;
@@ -92,6 +99,9 @@ pub enum JitslabStatus {
     /// An internal error (a bug in jitslab); the message says where. The manager involved then
     /// refuses further changes (statistics still work); free it.
     JITSLAB_ERR_PANIC = 10,
+    /// The executor process is unreachable (it died, or the connection dropped) or sent a reply
+    /// that does not decode. A remote manager that lost its executor refuses every later call.
+    JITSLAB_ERR_EXECUTOR = 11,
 }
 
 use JitslabStatus::*;
@@ -209,7 +219,48 @@ pub struct JitslabStats {
     pub mprotect_calls: u64,
     pub madvise_calls: u64,
     pub fallocate_calls: u64,
+    /// Calls a remote manager made to its executor, and their argument and result bytes.
+    pub rpc_calls: u64,
+    pub rpc_bytes_sent: u64,
+    pub rpc_bytes_received: u64,
 }
+
+/// Receives the result of one transport call: the result bytes (`error` null), or why the call
+/// did not complete (`error` a message; the bytes are then ignored). Both are borrowed for the
+/// duration of the call. Call it exactly once per `call`, from any thread.
+pub type JitslabCallDone =
+    unsafe extern "C" fn(done_ctx: *mut c_void, result: *const u8, result_len: usize, error: *const c_char);
+
+/// How a remote manager reaches its executor (the C++ shim builds one over ORC's
+/// `ExecutorProcessControl`). Copied by value; jitslab owns `ctx` from then on and calls
+/// `destroy(ctx)` once, when the manager is gone or could not be created. The functions are
+/// called from any thread, concurrently.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct JitslabTransport {
+    pub ctx: *mut c_void,
+    /// Calls `CWrapperFunctionResult fn(const char*, size_t)` at executor address `fn_addr` with
+    /// the `args_len` bytes at `args` (borrowed for this call), then `done(done_ctx, ...)`
+    /// exactly once with the result. It must not wait for the result.
+    pub call: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            fn_addr: u64,
+            args: *const u8,
+            args_len: usize,
+            done: JitslabCallDone,
+            done_ctx: *mut c_void,
+        ),
+    >,
+    /// Looks up a bootstrap symbol of the executor: non-zero and `*out_addr` set when found.
+    pub lookup: Option<unsafe extern "C" fn(ctx: *mut c_void, name: *const c_char, out_addr: *mut u64) -> u8>,
+    /// Releases `ctx`. May be null.
+    pub destroy: Option<unsafe extern "C" fn(ctx: *mut c_void)>,
+}
+
+/// Receives the outcome of an `_async` call: the status, and for a failure its message
+/// (borrowed for the duration of the call).
+pub type JitslabDone = unsafe extern "C" fn(ctx: *mut c_void, status: JitslabStatus, message: *const c_char);
 
 type Failure = (JitslabStatus, String);
 
@@ -257,6 +308,7 @@ fn status_of(e: Error) -> Failure {
         Error::BadState(_) => JITSLAB_ERR_BAD_STATE,
         Error::ActionFailed(_) => JITSLAB_ERR_ACTION_FAILED,
         Error::Broken(_) => JITSLAB_ERR_PANIC,
+        Error::Executor(_) => JITSLAB_ERR_EXECUTOR,
     };
     (s, e.to_string())
 }
@@ -347,6 +399,7 @@ pub extern "C" fn jitslab_status_name(status: u32) -> *const c_char {
         8 => c"JITSLAB_ERR_BAD_STATE",
         9 => c"JITSLAB_ERR_ACTION_FAILED",
         10 => c"JITSLAB_ERR_PANIC",
+        11 => c"JITSLAB_ERR_EXECUTOR",
         _ => c"unknown status",
     };
     name.as_ptr()
@@ -389,12 +442,122 @@ pub unsafe extern "C" fn jitslab_manager_new(
         let cfg =
             Config { span: c.span_bytes, chunk: c.chunk_bytes, placement, mapper, log_fallback: c.log_fallback != 0 };
         let m = Manager::new(&cfg).map_err(status_of)?;
-        // Handles are numbers, not addresses: never reused, never dereferenced.
-        static NEXT: AtomicUsize = AtomicUsize::new(1);
-        let handle = NEXT.fetch_add(1, Ordering::Relaxed) << 4;
-        handles().write().unwrap_or_else(|p| p.into_inner()).insert(handle, Arc::new(m));
         // SAFETY: checked non-null above; the caller promised it is writable.
-        unsafe { *out = handle as *mut JitslabManager };
+        unsafe { publish(m, out) };
+        Ok(())
+    })
+}
+
+/// Registers a manager and writes its handle.
+///
+/// # Safety
+/// `out` must be non-null and writable.
+unsafe fn publish(m: Manager, out: *mut *mut JitslabManager) {
+    // Handles are numbers, not addresses: never reused, never dereferenced.
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    let handle = NEXT.fetch_add(1, Ordering::Relaxed) << 4;
+    handles().write().unwrap_or_else(|p| p.into_inner()).insert(handle, Arc::new(m));
+    // SAFETY: the caller's promise.
+    unsafe { *out = handle as *mut JitslabManager };
+}
+
+/// The C transport as a [`Transport`]; destroys its context when dropped.
+struct CTransport(JitslabTransport);
+
+// SAFETY: the contract of `JitslabTransport` says its functions may be called from any thread,
+// concurrently, and that jitslab owns `ctx`.
+unsafe impl Send for CTransport {}
+// SAFETY: as above.
+unsafe impl Sync for CTransport {}
+
+impl Drop for CTransport {
+    fn drop(&mut self) {
+        if let Some(destroy) = self.0.destroy {
+            // SAFETY: jitslab owns `ctx` and releases it once, here.
+            unsafe { destroy(self.0.ctx) };
+        }
+    }
+}
+
+/// Delivers a transport result to the [`Completion`] behind `done_ctx`.
+unsafe extern "C" fn call_done(done_ctx: *mut c_void, result: *const u8, result_len: usize, error: *const c_char) {
+    if done_ctx.is_null() {
+        return;
+    }
+    // SAFETY: `done_ctx` is the box given to `call`, which the transport hands back exactly once.
+    let done: Box<Completion> = unsafe { Box::from_raw(done_ctx as *mut Completion) };
+    let reply = if !error.is_null() {
+        // SAFETY: the transport passes a NUL-terminated message.
+        Err(unsafe { CStr::from_ptr(error) }.to_string_lossy().into_owned())
+    } else if result_len == 0 {
+        Ok(Vec::new())
+    } else if result.is_null() {
+        Err(format!("the transport gave a null result of {result_len} bytes"))
+    } else {
+        // SAFETY: the transport lends `result_len` bytes for this call.
+        Ok(unsafe { std::slice::from_raw_parts(result, result_len) }.to_vec())
+    };
+    // A panic must not unwind into the transport's C++ frames.
+    let _ = catch_unwind(AssertUnwindSafe(move || done(reply)));
+}
+
+impl Transport for CTransport {
+    fn call(&self, fn_addr: u64, args: Vec<u8>, done: Completion) {
+        let Some(call) = self.0.call else {
+            return done(Err("the transport has no call function".into()));
+        };
+        let done_ctx = Box::into_raw(Box::new(done)) as *mut c_void;
+        // SAFETY: the transport's contract; `args` outlives the call and `done_ctx` is handed
+        // back exactly once through `call_done`.
+        unsafe { call(self.0.ctx, fn_addr, args.as_ptr(), args.len(), call_done, done_ctx) };
+    }
+
+    fn lookup(&self, name: &str) -> Option<u64> {
+        let lookup = self.0.lookup?;
+        let name = CString::new(name).ok()?;
+        let mut addr = 0u64;
+        // SAFETY: the transport's contract; `name` and `addr` outlive the call.
+        let found = unsafe { lookup(self.0.ctx, name.as_ptr(), &mut addr) };
+        (found != 0).then_some(addr)
+    }
+}
+
+/// Creates a remote manager: its slab lives in an executor process that runs LLVM 19's
+/// shared-memory service (`llvm-jitlink-executor`), reached through `transport`. This call
+/// waits for one `Reserve` call to the executor (at most 10 s), so it must not run on the
+/// thread that delivers the transport's results. `config` may be null; its placement must be
+/// anywhere and its mapper is ignored. jitslab owns `transport.ctx` from this call on, whether
+/// it succeeds or not. On success `*out` receives a handle freed with `jitslab_manager_free`,
+/// which releases the reservation in the executor (waiting for that call too).
+///
+/// A remote manager finalizes and deallocates with one call to the executor each; use
+/// `jitslab_finalize_async` and `jitslab_deallocate_async` (the blocking `jitslab_finalize`
+/// and `jitslab_deallocate` wait for the reply).
+///
+/// # Safety
+/// `config`, if not null, must point to a `JitslabConfig`; `out` must be null or writable;
+/// `transport` must follow the `JitslabTransport` contract.
+#[no_mangle]
+pub unsafe extern "C" fn jitslab_manager_new_remote(
+    config: *const JitslabConfig,
+    transport: JitslabTransport,
+    out: *mut *mut JitslabManager,
+) -> JitslabStatus {
+    let transport = CTransport(transport);
+    guard(move || {
+        let out = out_ptr(out, "jitslab_manager_new_remote: out")?;
+        // SAFETY: the caller's promise for a non-null config.
+        let c = unsafe { config.as_ref() }.copied().unwrap_or_else(|| jitslab_config_default());
+        if c.placement != JITSLAB_PLACEMENT_ANYWHERE {
+            return fail(JITSLAB_ERR_PLACEMENT, "a remote manager is placed by the executor: use placement anywhere");
+        }
+        if transport.0.call.is_none() || transport.0.lookup.is_none() {
+            return fail(JITSLAB_ERR_NULL_ARGUMENT, "jitslab_manager_new_remote: transport.call or .lookup is null");
+        }
+        let cfg = Config { span: c.span_bytes, chunk: c.chunk_bytes, ..Config::default() };
+        let m = Manager::new_remote(&cfg, Box::new(transport)).map_err(status_of)?;
+        // SAFETY: checked non-null above; the caller promised it is writable.
+        unsafe { publish(m, out) };
         Ok(())
     })
 }
@@ -516,20 +679,94 @@ pub unsafe extern "C" fn jitslab_finalize(
     guard(|| {
         let mgr = manager(m, "jitslab_finalize")?;
         // SAFETY: the caller's promise.
-        let acts = unsafe { slice(actions, n, "jitslab_finalize: actions") }?;
-        let mut pairs = Vec::with_capacity(acts.len());
-        for (i, a) in acts.iter().enumerate() {
-            // SAFETY: the caller's promise for the argument buffers.
-            let (finalize, dealloc) = unsafe {
-                (
-                    call(&a.finalize, &format!("action {i} finalize args"))?,
-                    call(&a.dealloc, &format!("action {i} dealloc args"))?,
-                )
-            };
-            pairs.push(ActionPair { finalize, dealloc });
+        let pairs = unsafe { action_pairs(actions, n, "jitslab_finalize") }?;
+        if mgr.is_remote() {
+            // SAFETY: the caller vouches for the function addresses.
+            return wait(|done| unsafe { mgr.finalize_async(AllocId(alloc), pairs, done) });
         }
         // SAFETY: the caller vouches for the function addresses.
         unsafe { mgr.finalize(AllocId(alloc), &pairs) }.map_err(status_of)
+    })
+}
+
+/// Copies C actions.
+///
+/// # Safety
+/// `actions` must point to `n` actions whose argument buffers are valid.
+unsafe fn action_pairs(actions: *const JitslabAction, n: usize, func: &str) -> Result<Vec<ActionPair>, Failure> {
+    // SAFETY: the caller's promise.
+    let acts = unsafe { slice(actions, n, &format!("{func}: actions")) }?;
+    let mut pairs = Vec::with_capacity(acts.len());
+    for (i, a) in acts.iter().enumerate() {
+        // SAFETY: the caller's promise for the argument buffers.
+        let (finalize, dealloc) = unsafe {
+            (
+                call(&a.finalize, &format!("action {i} finalize args"))?,
+                call(&a.dealloc, &format!("action {i} dealloc args"))?,
+            )
+        };
+        pairs.push(ActionPair { finalize, dealloc });
+    }
+    Ok(pairs)
+}
+
+/// Runs an asynchronous operation and waits for its completion (the blocking C calls on a
+/// remote manager).
+fn wait(start: impl FnOnce(Done)) -> Result<(), Failure> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    start(Box::new(move |r| {
+        let _ = tx.send(r);
+    }));
+    match rx.recv() {
+        Ok(r) => r.map_err(status_of),
+        Err(_) => fail(JITSLAB_ERR_EXECUTOR, "the operation was dropped without completing"),
+    }
+}
+
+/// A [`Done`] that reports to a C callback, behind the panic boundary.
+fn c_done(done: JitslabDone, ctx: *mut c_void) -> Done {
+    struct Ctx(*mut c_void);
+    // SAFETY: the `_async` contract: the callback may be called from any thread.
+    unsafe impl Send for Ctx {}
+    let ctx = Ctx(ctx);
+    Box::new(move |r| {
+        let ctx = ctx;
+        let (status, msg) = match r {
+            Ok(()) => (JITSLAB_OK, CString::default()),
+            Err(e) => {
+                let (s, m) = status_of(e);
+                (s, CString::new(m.replace('\0', "\\0")).unwrap_or_default())
+            }
+        };
+        // SAFETY: the caller of the `_async` function gave this callback and context.
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe { done(ctx.0, status, msg.as_ptr()) }));
+    })
+}
+
+/// `jitslab_finalize`, completing through `done(ctx, status, message)` (see the rules at the top
+/// of this header for `_async` calls). On a remote manager this sends one call to the executor,
+/// which protects the segments and runs the actions there; the function addresses are then
+/// executor addresses.
+///
+/// # Safety
+/// As for `jitslab_finalize`; `done` must be callable from any thread with `ctx`.
+#[no_mangle]
+pub unsafe extern "C" fn jitslab_finalize_async(
+    m: *mut JitslabManager,
+    alloc: u64,
+    actions: *const JitslabAction,
+    n: usize,
+    done: Option<JitslabDone>,
+    ctx: *mut c_void,
+) -> JitslabStatus {
+    guard(|| {
+        let Some(done) = done else { return fail(JITSLAB_ERR_NULL_ARGUMENT, "jitslab_finalize_async: done is null") };
+        let mgr = manager(m, "jitslab_finalize_async")?;
+        // SAFETY: the caller's promise.
+        let pairs = unsafe { action_pairs(actions, n, "jitslab_finalize_async") }?;
+        // SAFETY: the caller vouches for the function addresses.
+        unsafe { mgr.finalize_async(AllocId(alloc), pairs, c_done(done, ctx)) };
+        Ok(())
     })
 }
 
@@ -554,8 +791,37 @@ pub unsafe extern "C" fn jitslab_deallocate(m: *mut JitslabManager, allocs: *con
         let mgr = manager(m, "jitslab_deallocate")?;
         // SAFETY: the caller promised `n` ids; AllocId is a transparent u64.
         let ids = unsafe { slice(allocs as *const AllocId, n, "jitslab_deallocate: allocs") }?;
+        if mgr.is_remote() {
+            // SAFETY: the function addresses were vouched for at finalize.
+            return wait(|done| unsafe { mgr.deallocate_async(ids, done) });
+        }
         // SAFETY: the function addresses were vouched for at finalize.
         unsafe { mgr.deallocate(ids) }.map_err(status_of)
+    })
+}
+
+/// `jitslab_deallocate`, completing through `done(ctx, status, message)` (see the rules at the
+/// top of this header for `_async` calls). On a remote manager the whole batch is one call to
+/// the executor, and the memory is returned when the executor has run the dealloc actions.
+///
+/// # Safety
+/// As for `jitslab_deallocate`; `done` must be callable from any thread with `ctx`.
+#[no_mangle]
+pub unsafe extern "C" fn jitslab_deallocate_async(
+    m: *mut JitslabManager,
+    allocs: *const u64,
+    n: usize,
+    done: Option<JitslabDone>,
+    ctx: *mut c_void,
+) -> JitslabStatus {
+    guard(|| {
+        let Some(done) = done else { return fail(JITSLAB_ERR_NULL_ARGUMENT, "jitslab_deallocate_async: done is null") };
+        let mgr = manager(m, "jitslab_deallocate_async")?;
+        // SAFETY: the caller promised `n` ids; AllocId is a transparent u64.
+        let ids = unsafe { slice(allocs as *const AllocId, n, "jitslab_deallocate_async: allocs") }?;
+        // SAFETY: the function addresses were vouched for at finalize.
+        unsafe { mgr.deallocate_async(ids, c_done(done, ctx)) };
+        Ok(())
     })
 }
 
@@ -564,6 +830,7 @@ fn c_stats(s: &Stats) -> JitslabStats {
         mapper: match s.mapper {
             MapperKind::SingleView => JITSLAB_MAPPER_SINGLE_VIEW,
             MapperKind::DualView => JITSLAB_MAPPER_DUAL_VIEW,
+            MapperKind::RemoteStock => JITSLAB_MAPPER_REMOTE,
         },
         base: s.base,
         reserved: s.reserved,
@@ -590,6 +857,9 @@ fn c_stats(s: &Stats) -> JitslabStats {
         mprotect_calls: s.sys.mprotect,
         madvise_calls: s.sys.madvise,
         fallocate_calls: s.sys.fallocate,
+        rpc_calls: s.rpc.calls,
+        rpc_bytes_sent: s.rpc.bytes_sent,
+        rpc_bytes_received: s.rpc.bytes_received,
     }
 }
 

@@ -1,9 +1,15 @@
-//! LLVM's Simple Packed Serialization (SPS), as far as jitslab needs it: the `Error` that every
-//! allocation action returns. Byte layouts are in the shared reference notes (§5): integers are
-//! little-endian with no padding, a string is a `u64` length and its bytes, and an `Error` is a
-//! `bool` followed, when true, by its message.
+//! LLVM's Simple Packed Serialization (SPS), as far as jitslab's messages need it. Byte layouts
+//! are in the shared reference notes (§5):
+//! - integers are little-endian with no padding; `bool` is one byte, 0 or 1; an executor address
+//!   is a `u64`;
+//! - a sequence (and a string, or a byte buffer) is a `u64` count followed by its elements;
+//! - a tuple, and an argument list, is its elements one after the other;
+//! - `Error` is a `bool` "failed", then the message when it is true; `Expected<T>` is a `bool`
+//!   "has value", then `T`, or the error message.
 //!
-//! Truncated or malformed input is an [`SpsError`], never a panic or an out-of-bounds read.
+//! [`Writer`] builds a buffer; [`Reader`] takes values from the front of one. Truncated or
+//! malformed input is an [`SpsError`], never a panic or an out-of-bounds read, and a length
+//! field is checked against the bytes left before anything is allocated for it.
 //!
 //! Concurrency: pure functions over byte slices.
 
@@ -63,6 +69,31 @@ impl<'a> Reader<'a> {
         Ok(String::from_utf8_lossy(self.bytes(n, what)?).into_owned())
     }
 
+    /// A sequence's element count, checked against the bytes left: every element takes at
+    /// least `min_element` bytes, so a count that cannot fit is refused before anything is
+    /// allocated for it.
+    pub fn count(&mut self, min_element: u64, what: &str) -> Result<usize, SpsError> {
+        let n = self.u64(what)?;
+        let need = n.checked_mul(min_element.max(1));
+        match need {
+            Some(need) if need <= self.buf.len() as u64 => Ok(n as usize),
+            _ => Err(SpsError(format!("{what}: {n} elements cannot fit in the {} bytes left", self.buf.len()))),
+        }
+    }
+
+    /// An `SPSExpected<T>`: `Ok(Ok(value))`, or `Ok(Err(message))` for an error value.
+    pub fn expected<T>(
+        &mut self,
+        what: &str,
+        value: impl FnOnce(&mut Reader<'a>) -> Result<T, SpsError>,
+    ) -> Result<Result<T, String>, SpsError> {
+        if self.bool(what)? {
+            Ok(Ok(value(self)?))
+        } else {
+            Ok(Err(self.string(what)?))
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
@@ -77,6 +108,48 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Builds an SPS buffer. Every method appends one value and returns the writer.
+#[derive(Debug, Default, Clone)]
+pub struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    pub fn new() -> Writer {
+        Writer::default()
+    }
+
+    pub fn u8(&mut self, v: u8) -> &mut Writer {
+        self.buf.push(v);
+        self
+    }
+
+    pub fn bool(&mut self, v: bool) -> &mut Writer {
+        self.u8(u8::from(v))
+    }
+
+    pub fn u64(&mut self, v: u64) -> &mut Writer {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+
+    /// A sequence's element count.
+    pub fn count(&mut self, n: usize) -> &mut Writer {
+        self.u64(n as u64)
+    }
+
+    /// An `SPSSequence<char>` (a byte buffer or a string): length, then the bytes.
+    pub fn bytes(&mut self, b: &[u8]) -> &mut Writer {
+        self.count(b.len());
+        self.buf.extend_from_slice(b);
+        self
+    }
+
+    pub fn finish(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+}
+
 /// Decodes an `SPSError`: `Ok(None)` for success, `Ok(Some(message))` for an error.
 pub fn decode_error(buf: &[u8]) -> Result<Option<String>, SpsError> {
     let mut r = Reader::new(buf);
@@ -88,16 +161,12 @@ pub fn decode_error(buf: &[u8]) -> Result<Option<String>, SpsError> {
 
 /// Encodes an `SPSError`: `None` is success.
 pub fn encode_error(msg: Option<&str>) -> Vec<u8> {
+    let mut w = Writer::new();
     match msg {
-        None => vec![0],
-        Some(m) => {
-            let mut v = Vec::with_capacity(9 + m.len());
-            v.push(1);
-            v.extend_from_slice(&(m.len() as u64).to_le_bytes());
-            v.extend_from_slice(m.as_bytes());
-            v
-        }
-    }
+        None => w.bool(false),
+        Some(m) => w.bool(true).bytes(m.as_bytes()),
+    };
+    w.finish()
 }
 
 #[cfg(test)]
@@ -112,6 +181,30 @@ mod tests {
         assert_eq!(encode_error(Some("oops")), oops);
         assert_eq!(decode_error(&oops), Ok(Some("oops".to_string())));
         assert_eq!(decode_error(&[0]), Ok(None));
+    }
+
+    #[test]
+    fn expected_decodes_values_and_error_messages() {
+        // Expected<ExecutorAddr> ok 0x7f0000001000, and the error "bad" (reference §5.3).
+        let ok = [0x01, 0x00, 0x10, 0x00, 0x00, 0x00, 0x7f, 0x00, 0x00];
+        let mut r = Reader::new(&ok);
+        assert_eq!(r.expected("v", |r| r.u64("addr")), Ok(Ok(0x7f00_0000_1000)));
+        assert!(r.is_empty());
+        let err = [0x00, 3, 0, 0, 0, 0, 0, 0, 0, b'b', b'a', b'd'];
+        assert_eq!(Reader::new(&err).expected("v", |r| r.u64("addr")), Ok(Err("bad".to_string())));
+    }
+
+    #[test]
+    fn counts_that_cannot_fit_are_refused_before_allocating() {
+        let mut w = Writer::new();
+        w.u64(u64::MAX).u8(0);
+        let huge = w.finish();
+        assert!(Reader::new(&huge).count(1, "seq").unwrap_err().0.contains("cannot fit"));
+        let mut w = Writer::new();
+        w.count(2).u64(1).u64(2);
+        let two = w.finish();
+        assert_eq!(Reader::new(&two).count(8, "seq"), Ok(2));
+        assert!(Reader::new(&two).count(9, "seq").is_err());
     }
 
     #[test]

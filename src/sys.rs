@@ -131,7 +131,7 @@ pub unsafe fn map_shared(fd: &OwnedFd, len: u64, access: Access, at: Option<u64>
     let p = unsafe { libc::mmap(hint, len as usize, access.bits(), flags, fd.as_raw_fd(), 0) };
     if p == libc::MAP_FAILED {
         let at = at.map_or("NULL".to_string(), |a| format!("{a:#x}"));
-        return Err(OsError::last(format!("mmap({at}, {len:#x}, {access}, MAP_SHARED, memfd)")));
+        return Err(OsError::last(format!("mmap({at}, {len:#x}, {access}, MAP_SHARED, fd)")));
     }
     Ok(p as u64)
 }
@@ -213,6 +213,53 @@ pub unsafe fn punch_hole(fd: &OwnedFd, offset: u64, len: u64) -> OsResult<()> {
     let r = unsafe { libc::fallocate(fd.as_raw_fd(), mode, offset as libc::off_t, len as libc::off_t) };
     if r != 0 {
         return Err(OsError::last(format!("fallocate(memfd, PUNCH_HOLE, {offset:#x}, {len:#x})")));
+    }
+    Ok(())
+}
+
+/// Opens an existing POSIX shared-memory object read-write (`shm_open(name, O_RDWR)`), with
+/// close-on-exec, and returns it with its size.
+pub fn shm_open_existing(name: &CStr) -> OsResult<(OwnedFd, u64)> {
+    // SAFETY: `name` is a valid C string; shm_open has no other preconditions.
+    let fd = unsafe { libc::shm_open(name.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(OsError::last(format!("shm_open({name:?}, O_RDWR)")));
+    }
+    // SAFETY: shm_open returned a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on a descriptor we own, into a struct we own.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(OsError::last(format!("fstat(shm {name:?})")));
+    }
+    Ok((fd, st.st_size as u64))
+}
+
+/// Removes the name of a POSIX shared-memory object (`shm_unlink`); mappings and open
+/// descriptors keep it alive.
+pub fn shm_unlink(name: &CStr) -> OsResult<()> {
+    // SAFETY: `name` is a valid C string.
+    if unsafe { libc::shm_unlink(name.as_ptr()) } != 0 {
+        return Err(OsError::last(format!("shm_unlink({name:?})")));
+    }
+    Ok(())
+}
+
+/// Replaces `[addr, addr+len)` with private anonymous read-write memory that takes no commit
+/// charge (`MAP_FIXED | MAP_NORESERVE`): whatever was mapped there (e.g. a shared-memory view)
+/// is let go, while the addresses stay valid for anyone still writing to them.
+///
+/// # Safety
+/// The range must be owned by the caller; its old contents are lost.
+pub unsafe fn replace_with_anonymous(addr: u64, len: u64) -> OsResult<()> {
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED;
+    // SAFETY: the caller owns the range (see above).
+    let p = unsafe {
+        libc::mmap(addr as *mut libc::c_void, len as usize, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0)
+    };
+    if p == libc::MAP_FAILED {
+        return Err(OsError::last(format!("mmap({addr:#x}, {len:#x}, rw-, MAP_FIXED|MAP_ANONYMOUS)")));
     }
     Ok(())
 }

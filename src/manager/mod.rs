@@ -9,22 +9,30 @@
 //! An [`AllocId`] names an allocation for its whole life and is never reused, so a stale or
 //! repeated id is always recognized and refused.
 //!
+//! A manager is local (the slab is in this process; actions run here) or remote (the slab is in
+//! an executor process, see [`crate::mapper::remote`]): allocation is the same bookkeeping in
+//! both, with no round trip; finalize and deallocate become one call to the executor each, and
+//! complete through a callback ([`Manager::finalize_async`], [`Manager::deallocate_async`]).
+//!
 //! Concurrency: every method takes `&self` and is thread-safe. One mutex guards the slab and
 //! the table of allocations; it is held for bookkeeping and for the few memory calls that must
 //! not race with a reuse of the same page (committing a chunk, zeroing or releasing freed
-//! pages). It is never held while an allocation action runs, and a segment's own protection
-//! changes happen outside it (the segment belongs to one caller then).
+//! pages). It is never held while an allocation action runs or a call to the executor is in
+//! flight, and a segment's own protection changes happen outside it (the segment belongs to one
+//! caller then).
 
 mod stats;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use stats::{PoolStatsEntry, Stats};
 
-use crate::mapper::{self, Mapper, MapperChoice, MapperConfig, MapperKind, Placement};
+use crate::mapper::remote::stock::{self, SegFinalize};
+use crate::mapper::remote::{Remote, RemoteError, Transport};
+use crate::mapper::{self, pool_access, Mapper, MapperChoice, MapperConfig, MapperKind, Placement};
 use crate::slab::{Layout, Pool, Range, Slab, SlabError};
 use crate::sys;
 use crate::wrapper::{self, ActionPair, WrapperCall};
@@ -138,6 +146,9 @@ pub enum Error {
     ActionFailed(String),
     /// An earlier call panicked inside the manager (a bug); it refuses further changes.
     Broken(String),
+    /// The executor process is unreachable (it died or the connection dropped) or sent a reply
+    /// that does not decode.
+    Executor(String),
 }
 
 impl fmt::Display for Error {
@@ -149,7 +160,8 @@ impl fmt::Display for Error {
         | Error::UnknownAllocation(m)
         | Error::BadState(m)
         | Error::ActionFailed(m)
-        | Error::Broken(m)) = self;
+        | Error::Broken(m)
+        | Error::Executor(m)) = self;
         f.write_str(m)
     }
 }
@@ -157,6 +169,21 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl Error {
+    /// The same error with `prefix` before its text.
+    fn prefixed(mut self, prefix: &str) -> Error {
+        let (Error::InvalidArgument(m)
+        | Error::Full(m)
+        | Error::Placement(m)
+        | Error::Os(m)
+        | Error::UnknownAllocation(m)
+        | Error::BadState(m)
+        | Error::ActionFailed(m)
+        | Error::Broken(m)
+        | Error::Executor(m)) = &mut self;
+        m.insert_str(0, prefix);
+        self
+    }
+
     /// The same error with a second one's text appended (when cleaning up after a failure
     /// failed too).
     fn and(mut self, more: Result<(), Error>) -> Error {
@@ -168,7 +195,8 @@ impl Error {
             | Error::UnknownAllocation(m)
             | Error::BadState(m)
             | Error::ActionFailed(m)
-            | Error::Broken(m)) = &mut self;
+            | Error::Broken(m)
+            | Error::Executor(m)) = &mut self;
             m.push_str("; then: ");
             m.push_str(&more.to_string());
         }
@@ -180,6 +208,16 @@ fn os(e: sys::OsError) -> Error {
     Error::Os(e.to_string())
 }
 
+fn remote_error(e: RemoteError) -> Error {
+    match e {
+        RemoteError::Lost(m) | RemoteError::BadReply(m) => Error::Executor(m),
+        RemoteError::Executor(m) => Error::ActionFailed(m),
+    }
+}
+
+/// Called once when an asynchronous operation completes.
+pub type Done = Box<dyn FnOnce(Result<(), Error>) + Send>;
+
 #[derive(Debug, Clone, Copy)]
 struct Seg {
     pool: Pool,
@@ -189,11 +227,20 @@ struct Seg {
     protected: bool,
 }
 
+/// What undoes a finalized allocation.
+#[derive(Debug)]
+enum Teardown {
+    /// Dealloc calls, run in this process.
+    Local(Vec<WrapperCall>),
+    /// The key the executor gave the allocation at `Initialize`; its dealloc calls run there.
+    Remote(u64),
+}
+
 #[derive(Debug)]
 enum State {
     InFlight,
     Finalizing,
-    Finalized { deallocs: Vec<WrapperCall> },
+    Finalized(Teardown),
     Deallocating,
 }
 
@@ -202,7 +249,7 @@ impl State {
         match self {
             State::InFlight => "in flight (allocated, not finalized)",
             State::Finalizing => "being finalized",
-            State::Finalized { .. } => "finalized",
+            State::Finalized(_) => "finalized",
             State::Deallocating => "being deallocated",
         }
     }
@@ -259,6 +306,8 @@ pub struct Manager {
     page: u64,
     mapper: Box<dyn Mapper>,
     fallback: Option<String>,
+    /// The executor connection of a remote manager.
+    remote: Option<Arc<Remote>>,
 }
 
 impl fmt::Debug for Manager {
@@ -295,7 +344,45 @@ impl Manager {
         let layout =
             Layout::new(config.span, page, config.chunk, mapper.packs_subpage()).map_err(Error::InvalidArgument)?;
         let inner = Inner { slab: Slab::new(layout), allocs: HashMap::default(), counts: Counts::default() };
-        Ok(Manager { inner: Mutex::new(inner), page, mapper, fallback })
+        Ok(Manager { inner: Mutex::new(inner), page, mapper, fallback, remote: None })
+    }
+
+    /// A manager whose slab lives in an executor process that runs LLVM 19's shared-memory
+    /// service, reached through `transport`: one `Reserve` call (waited for) maps the slab in
+    /// both processes. `config.placement` must be anywhere (the service takes no address) and
+    /// `config.mapper` is not used.
+    pub fn new_remote(config: &Config, transport: Box<dyn Transport>) -> Result<Manager, Error> {
+        if config.placement != Placement::Anywhere {
+            return Err(Error::Placement(
+                "placement is not available with LLVM's executor service, which chooses the address itself".into(),
+            ));
+        }
+        let page = sys::page_size();
+        Layout::new(config.span, page, config.chunk, false).map_err(Error::InvalidArgument)?;
+        let remote = Arc::new(Remote::connect(transport).map_err(Error::Executor)?);
+        let view = remote.reserve(config.span).map_err(remote_error)?;
+        let base = view.base();
+        let mut m = Manager::with_mapper(config, Box::new(view), None).inspect_err(|_| {
+            let _ = remote.release_blocking(base);
+        })?;
+        m.remote = Some(remote);
+        Ok(m)
+    }
+
+    /// Whether the slab lives in an executor process.
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// The connection loss that stops a remote manager, if any.
+    fn check_connection(&self) -> Result<(), Error> {
+        match self.remote.as_ref().and_then(|r| r.lost()) {
+            Some(why) => {
+                self.mapper.detach();
+                Err(Error::Executor(why))
+            }
+            None => Ok(()),
+        }
     }
 
     /// The lock, for a call that changes state. If an earlier call panicked while holding it (a
@@ -360,6 +447,7 @@ impl Manager {
             pool_of(r).map_err(|e| Error::InvalidArgument(format!("segment {i}: {e}")))?;
         }
 
+        self.check_connection()?;
         let mut g = self.lock()?;
         let mut segs: Vec<Seg> = Vec::with_capacity(request.len());
         // Chunk runs committed for this request, by index in `segs` (rare: no allocation usually).
@@ -444,28 +532,86 @@ impl Manager {
     /// action or an OS call fails, the dealloc actions of the actions that ran are run in
     /// reverse, the allocation is rolled back (all its memory returned) and its id is gone.
     ///
+    /// A remote manager finalizes only through [`Manager::finalize_async`].
+    ///
     /// # Safety
     /// Every non-zero function address in `actions` must be a wrapper function
     /// (`CWrapperFunctionResult f(const char*, size_t)`) in this process.
     pub unsafe fn finalize(&self, id: AllocId, actions: &[ActionPair]) -> Result<(), Error> {
+        if self.remote.is_some() {
+            return Err(Error::InvalidArgument("a remote manager finalizes asynchronously (finalize_async)".into()));
+        }
+        let segs = self.begin_finalize(id)?;
+        // SAFETY: forwarded from the caller.
+        let ran = unsafe { wrapper::run_finalize_actions(actions) };
+        let ran = ran.map(Teardown::Local).map_err(|e| {
+            Error::ActionFailed(format!("finalize of allocation {} failed, allocation rolled back: {e}", id.0))
+        });
+        self.complete_finalize(id, segs, ran)
+    }
+
+    /// [`Manager::finalize`], completing through `done`, which is called exactly once (on this
+    /// thread before returning for a local manager; on the thread that delivers the executor's
+    /// reply for a remote one). A remote manager sends one `Initialize` call: the executor
+    /// protects the segments and runs the actions.
+    ///
+    /// # Safety
+    /// Local manager: as for [`Manager::finalize`]. Remote manager: the function addresses are
+    /// executor addresses and run there; nothing is called in this process.
+    pub unsafe fn finalize_async(self: &Arc<Self>, id: AllocId, actions: Vec<ActionPair>, done: Done) {
+        let Some(remote) = &self.remote else {
+            // SAFETY: forwarded from the caller.
+            return done(unsafe { self.finalize(id, &actions) });
+        };
+        let segs = match self.check_connection().and_then(|()| self.begin_finalize(id)) {
+            Ok(segs) => segs,
+            Err(e) => return done(Err(e)),
+        };
+        let base = self.mapper.base();
+        let wire: Vec<SegFinalize> = segs
+            .iter()
+            .map(|s| {
+                let a = pool_access(s.pool);
+                let mut group = stock::GROUP_READ;
+                group |= if a.write { stock::GROUP_WRITE } else { 0 } | if a.exec { stock::GROUP_EXEC } else { 0 };
+                if s.lifetime == Lifetime::Finalize {
+                    group |= stock::GROUP_FINALIZE_LIFETIME;
+                }
+                SegFinalize { group, addr: base + s.range.start, size: s.range.len() }
+            })
+            .collect();
+        let me = Arc::clone(self);
+        remote.initialize(base, &wire, &actions, move |key| {
+            let key = key.map(Teardown::Remote).map_err(|e| {
+                let e = remote_error(e);
+                if matches!(e, Error::Executor(_)) {
+                    me.mapper.detach();
+                }
+                e.prefixed(&format!("finalize of allocation {} failed, allocation rolled back: ", id.0))
+            });
+            done(me.complete_finalize(id, segs, key))
+        });
+    }
+
+    /// Marks an allocation as being finalized and gives its segments their final protection.
+    /// On an OS failure the allocation is rolled back.
+    fn begin_finalize(&self, id: AllocId) -> Result<Vec<Seg>, Error> {
         let mut segs = self.transition(id, "finalize", |s| matches!(s, State::InFlight), State::Finalizing)?;
-        let mut result = Ok(());
-        for s in &mut segs {
+        for i in 0..segs.len() {
             // Marked first: a call that fails may have changed part of the range, and undoing
             // a protection that did not change is harmless.
-            s.protected = true;
-            if let Err(e) = self.mapper.protect(s.range, s.pool) {
-                result = Err(os(e));
-                break;
+            segs[i].protected = true;
+            if let Err(e) = self.mapper.protect(segs[i].range, segs[i].pool) {
+                return Err(self.complete_finalize(id, segs, Err(os(e))).unwrap_err());
             }
         }
-        let result = result.and_then(|()| {
-            // SAFETY: forwarded from the caller.
-            unsafe { wrapper::run_finalize_actions(actions) }.map_err(|e| {
-                Error::ActionFailed(format!("finalize of allocation {} failed, allocation rolled back: {e}", id.0))
-            })
-        });
-        match result {
+        Ok(segs)
+    }
+
+    /// Ends a finalize: on success the allocation is finalized and its Finalize-lifetime
+    /// segments are given back; on failure it is rolled back and forgotten.
+    fn complete_finalize(&self, id: AllocId, segs: Vec<Seg>, ran: Result<Teardown, Error>) -> Result<(), Error> {
+        match ran {
             Err(e) => {
                 let freed = self.release_segments(&segs, |g| {
                     g.allocs.remove(&id.0);
@@ -473,7 +619,7 @@ impl Manager {
                 });
                 Err(e.and(freed))
             }
-            Ok(deallocs) => {
+            Ok(teardown) => {
                 let (done, keep): (Vec<Seg>, Vec<Seg>) = if segs.iter().any(|s| s.lifetime == Lifetime::Finalize) {
                     segs.into_iter().partition(|s| s.lifetime == Lifetime::Finalize)
                 } else {
@@ -483,7 +629,7 @@ impl Manager {
                     g.counts.finalizes += 1;
                     if let Some(rec) = g.allocs.get_mut(&id.0) {
                         rec.segs = keep;
-                        rec.state = State::Finalized { deallocs };
+                        rec.state = State::Finalized(teardown);
                     }
                 });
                 match freed {
@@ -510,39 +656,92 @@ impl Manager {
     /// The batch is checked first: an unknown, repeated or unfinalized id fails the whole call
     /// and touches nothing. Failing dealloc actions are reported after all memory is returned.
     ///
+    /// A remote manager deallocates only through [`Manager::deallocate_async`].
+    ///
     /// # Safety
     /// As for [`Manager::finalize`]: the dealloc actions given there run here.
     pub unsafe fn deallocate(&self, ids: &[AllocId]) -> Result<(), Error> {
-        let mut segs = Vec::new();
-        // The dealloc calls of each allocation that has any, in batch order.
-        let mut deallocs: Vec<Vec<WrapperCall>> = Vec::new();
-        {
-            let mut g = self.lock()?;
-            check_batch(&g, ids)?;
-            for id in ids {
-                let rec = g.allocs.remove(&id.0).expect("checked above");
-                let State::Finalized { deallocs: d } = rec.state else { unreachable!("checked above") };
-                segs.extend(rec.segs);
-                if !d.is_empty() {
-                    deallocs.push(d);
-                }
-            }
+        if self.remote.is_some() {
+            return Err(Error::InvalidArgument(
+                "a remote manager deallocates asynchronously (deallocate_async)".into(),
+            ));
         }
-        let errors: Vec<String> = deallocs
+        let (segs, teardowns) = self.take_finalized(ids)?;
+        let errors: Vec<String> = teardowns
             .iter()
             .rev()
-            // SAFETY: forwarded from the caller.
-            .filter_map(|d| unsafe { wrapper::run_dealloc_actions(d) }.err())
+            .filter_map(|t| match t {
+                // SAFETY: forwarded from the caller.
+                Teardown::Local(d) => unsafe { wrapper::run_dealloc_actions(d) }.err(),
+                Teardown::Remote(_) => unreachable!("a local manager has no remote allocation"),
+            })
             .collect();
-        let freed = self.release_segments(&segs, |g| g.counts.deallocations += ids.len() as u64);
-        if errors.is_empty() {
-            freed
-        } else {
-            Err(Error::ActionFailed(format!(
-                "dealloc actions failed (memory was returned anyway): {}",
-                errors.join("; ")
-            ))
-            .and(freed))
+        let failed = (!errors.is_empty()).then(|| {
+            Error::ActionFailed(format!("dealloc actions failed (memory was returned anyway): {}", errors.join("; ")))
+        });
+        self.complete_deallocate(ids.len(), &segs, failed)
+    }
+
+    /// [`Manager::deallocate`], completing through `done`, which is called exactly once (see
+    /// [`Manager::finalize_async`]). A remote manager sends one `Deinitialize` call for the whole
+    /// batch and returns the memory when the executor has run the dealloc actions.
+    ///
+    /// # Safety
+    /// As for [`Manager::finalize_async`].
+    pub unsafe fn deallocate_async(self: &Arc<Self>, ids: &[AllocId], done: Done) {
+        let Some(remote) = &self.remote else {
+            // SAFETY: forwarded from the caller.
+            return done(unsafe { self.deallocate(ids) });
+        };
+        let (segs, teardowns) = match self.take_finalized(ids) {
+            Ok(v) => v,
+            Err(e) => return done(Err(e)),
+        };
+        if ids.is_empty() {
+            return done(Ok(()));
+        }
+        let keys: Vec<u64> = teardowns
+            .iter()
+            .map(|t| match t {
+                Teardown::Remote(key) => *key,
+                Teardown::Local(_) => unreachable!("a remote manager has no local allocation"),
+            })
+            .collect();
+        let (me, n) = (Arc::clone(self), ids.len());
+        remote.deinitialize(&keys, move |r| {
+            // The memory is returned either way: the executor ran what it could, or is gone.
+            let failed = r.err().map(|e| {
+                let e = remote_error(e);
+                if matches!(e, Error::Executor(_)) {
+                    me.mapper.detach();
+                }
+                e.prefixed("deallocate (memory was returned anyway): ")
+            });
+            done(me.complete_deallocate(n, &segs, failed))
+        });
+    }
+
+    /// Takes a checked batch of finalized allocations out of the table: their segments, and
+    /// their teardowns in batch order.
+    fn take_finalized(&self, ids: &[AllocId]) -> Result<(Vec<Seg>, Vec<Teardown>), Error> {
+        let mut g = self.lock()?;
+        check_batch(&g, ids)?;
+        let mut segs = Vec::new();
+        let mut teardowns = Vec::with_capacity(ids.len());
+        for id in ids {
+            let rec = g.allocs.remove(&id.0).expect("checked above");
+            let State::Finalized(t) = rec.state else { unreachable!("checked above") };
+            segs.extend(rec.segs);
+            teardowns.push(t);
+        }
+        Ok((segs, teardowns))
+    }
+
+    fn complete_deallocate(&self, n: usize, segs: &[Seg], failed: Option<Error>) -> Result<(), Error> {
+        let freed = self.release_segments(segs, |g| g.counts.deallocations += n as u64);
+        match failed {
+            None => freed,
+            Some(e) => Err(e.and(freed)),
         }
     }
 
@@ -622,7 +821,7 @@ fn check_batch(g: &Inner, ids: &[AllocId]) -> Result<(), Error> {
             return Err(Error::InvalidArgument(format!("allocation {} appears twice in one deallocate batch", id.0)));
         }
         let rec = g.allocs.get(&id.0).ok_or_else(|| unknown(*id, "deallocate"))?;
-        if !matches!(rec.state, State::Finalized { .. }) {
+        if !matches!(rec.state, State::Finalized(_)) {
             return Err(Error::BadState(format!("cannot deallocate allocation {}: it is {}", id.0, rec.state.name())));
         }
     }
@@ -638,14 +837,22 @@ fn unknown(id: AllocId, op: &str) -> Error {
 
 impl Drop for Manager {
     /// Runs the dealloc actions of allocations still finalized (newest first), as LLVM's mappers
-    /// do when they are destroyed; the views are unmapped after this.
+    /// do when they are destroyed; the views are unmapped after this. A remote manager releases
+    /// its reservation instead: the executor runs what is left there.
     fn drop(&mut self) {
+        if let Some(remote) = &self.remote {
+            if remote.lost().is_none() {
+                // Nothing to report to: a dead executor has let go of it already.
+                let _ = remote.release_blocking(self.mapper.base());
+            }
+            return;
+        }
         let g = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
         let mut left: Vec<(u64, Vec<WrapperCall>)> = g
             .allocs
             .drain()
             .filter_map(|(id, r)| match r.state {
-                State::Finalized { deallocs } => Some((id, deallocs)),
+                State::Finalized(Teardown::Local(deallocs)) => Some((id, deallocs)),
                 _ => None,
             })
             .collect();

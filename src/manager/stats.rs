@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use crate::mapper::remote::RpcCounts;
 use crate::mapper::{MapperKind, SysCounts};
 use crate::slab::{Pool, PoolStats, Slab};
 
@@ -39,6 +40,10 @@ pub struct Stats {
     /// Bytes kept out of circulation for good because their protection could not be undone.
     pub leaked_bytes: u64,
     pub sys: SysCounts,
+    /// Calls to the executor and their bytes (zero for a local manager).
+    pub rpc: RpcCounts,
+    /// Why a remote manager stopped working: its executor connection was lost.
+    pub connection_lost: Option<String>,
 }
 
 impl Stats {
@@ -62,6 +67,8 @@ impl Stats {
             abandons: c.abandons,
             leaked_bytes: c.leaked_bytes,
             sys: m.mapper.counters().snapshot(),
+            rpc: m.remote.as_ref().map(|r| r.rpc_counts()).unwrap_or_default(),
+            connection_lost: m.remote.as_ref().and_then(|r| r.lost()),
         }
     }
 
@@ -116,7 +123,18 @@ impl std::fmt::Display for Stats {
             f,
             "  system calls: mmap {}, mprotect {}, madvise {}, fallocate {}",
             self.sys.mmap, self.sys.mprotect, self.sys.madvise, self.sys.fallocate
-        )
+        )?;
+        if self.mapper == MapperKind::RemoteStock {
+            write!(
+                f,
+                "\n  executor calls: {} ({} bytes sent, {} received)",
+                self.rpc.calls, self.rpc.bytes_sent, self.rpc.bytes_received
+            )?;
+        }
+        if let Some(why) = &self.connection_lost {
+            write!(f, "\n  stopped: {why}")?;
+        }
+        Ok(())
     }
 }
 

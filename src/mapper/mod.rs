@@ -20,7 +20,8 @@
 //!   pool takes the chunk; the linker writes through a separate RW view. No `mprotect` per
 //!   allocation, no page ever writable and executable in one view, and segments can share pages.
 //!
-//! The remote mappers (a separate executor process) come in later layers.
+//! - [`remote::RemoteView`]: the slab lives in a separate executor process, in shared memory;
+//!   see [`remote`].
 //!
 //! Concurrency: a mapper is `Send + Sync`. Its methods touch only the ranges they are given, and
 //! the manager never hands two threads the same range, so mappers need no locks of their own;
@@ -28,6 +29,7 @@
 
 mod dual;
 pub mod placement;
+pub mod remote;
 mod single;
 
 use std::fmt;
@@ -56,6 +58,8 @@ pub enum MapperChoice {
 pub enum MapperKind {
     SingleView,
     DualView,
+    /// In an executor process, through LLVM's stock shared-memory service.
+    RemoteStock,
 }
 
 impl fmt::Display for MapperKind {
@@ -63,6 +67,7 @@ impl fmt::Display for MapperKind {
         f.write_str(match self {
             MapperKind::SingleView => "single view",
             MapperKind::DualView => "dual view",
+            MapperKind::RemoteStock => "remote (shared memory, LLVM's executor service)",
         })
     }
 }
@@ -142,6 +147,9 @@ pub(crate) trait Mapper: Send + Sync {
     /// Returns whole pages to the OS; they read as zero afterwards.
     fn release(&self, pages: Range) -> Result<(), OsError>;
     fn counters(&self) -> &SysCounters;
+    /// Lets go of memory shared with a process that is gone, keeping the working addresses
+    /// valid. Only remote mappers have any.
+    fn detach(&self) {}
 
     /// Writes zeros over `r` through the working view.
     fn zero(&self, r: Range) {

@@ -1,0 +1,275 @@
+//! The remote mapper: the slab lives in a separate executor process on the same machine, in a
+//! shared-memory object that the executor's service creates and maps; the linker maps the same
+//! object read-write and writes code and data straight into it.
+//!
+//! ```text
+//!   linker process                                 executor process
+//!   ┌────────────────────────────┐  Reserve (once)  ┌────────────────────────────┐
+//!   │ working view, rw- (shared) │ ───────────────► │ executing view, --- at     │
+//!   │ slab bookkeeping: allocate │  Initialize per  │ first; each segment is     │
+//!   │ with no round trip         │  finalize        │ mprotected to its final    │
+//!   │                            │ ───────────────► │ protection, actions run    │
+//!   └────────────────────────────┘  Deinitialize per└────────────────────────────┘
+//!                 │ same pages      deallocate batch              │
+//!                 └────────── /dev/shm object (name unlinked at once) ┘
+//! ```
+//!
+//! [`Remote`] owns the connection to LLVM 19's stock `ExecutorSharedMemoryMapperService`
+//! (see [`stock`]): the service addresses, the RPC counters, and whether the connection was
+//! lost. [`RemoteView`] is the [`Mapper`] over the linker's view. The stock service protects
+//! page ranges, so segments stay page-granular (no sub-page packing) in this mode.
+//!
+//! When a call finds the connection gone, the manager detaches the view (replaces it with
+//! private anonymous memory, so a thread still writing into it is unharmed while the shared
+//! pages are let go) and every later operation fails with the reason.
+//!
+//! Concurrency: `Remote` is shared by every thread of a manager; no lock is held across a call.
+
+pub mod stock;
+pub mod transport;
+
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use transport::{Completion, Reply, RpcCounts, Transport};
+
+use self::stock::{SegFinalize, ServiceAddrs};
+use self::transport::{call_blocking, RpcCounters};
+use super::{Mapper, MapperKind, Mapping, SysCounters};
+use crate::slab::{Pool, Range};
+use crate::sps::SpsError;
+use crate::sys::{self, OsError};
+use crate::wrapper::ActionPair;
+
+/// How long creating or dropping a manager waits for the executor.
+const BLOCKING_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a remote operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RemoteError {
+    /// The call did not complete: the connection is gone.
+    Lost(String),
+    /// The reply is not what the protocol says it should be.
+    BadReply(String),
+    /// The executor carried out the call and reported an error.
+    Executor(String),
+}
+
+/// The connection to one executor's shared-memory service. See the module docs.
+pub(crate) struct Remote {
+    transport: Box<dyn Transport>,
+    addrs: ServiceAddrs,
+    rpc: RpcCounters,
+    lost: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote").field("addrs", &self.addrs).finish()
+    }
+}
+
+impl Remote {
+    /// Finds the service in the executor's bootstrap symbols.
+    pub fn connect(transport: Box<dyn Transport>) -> Result<Remote, String> {
+        let addrs = ServiceAddrs::lookup(|name| transport.lookup(name))?;
+        Ok(Remote { transport, addrs, rpc: RpcCounters::default(), lost: Mutex::new(None) })
+    }
+
+    /// Why the connection was lost, once it was.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn rpc_counts(&self) -> transport::RpcCounts {
+        self.rpc.snapshot()
+    }
+
+    /// Sends one call; `decode` turns the reply bytes into the result `done` gets.
+    fn call<T: 'static>(
+        self: &Arc<Self>,
+        op: &'static str,
+        fn_addr: u64,
+        args: Vec<u8>,
+        decode: fn(&[u8]) -> Result<Result<T, String>, SpsError>,
+        done: impl FnOnce(Result<T, RemoteError>) + Send + 'static,
+    ) {
+        if let Some(why) = self.lost() {
+            return done(Err(RemoteError::Lost(why)));
+        }
+        self.rpc.count_call(args.len());
+        let me = Arc::clone(self);
+        self.transport.call(fn_addr, args, Box::new(move |reply| done(me.interpret(op, reply, decode))));
+    }
+
+    /// The same as [`Remote::call`], waiting for the reply (creation and teardown only).
+    fn call_blocking<T>(
+        &self,
+        op: &'static str,
+        fn_addr: u64,
+        args: Vec<u8>,
+        decode: fn(&[u8]) -> Result<Result<T, String>, SpsError>,
+    ) -> Result<T, RemoteError> {
+        if let Some(why) = self.lost() {
+            return Err(RemoteError::Lost(why));
+        }
+        self.rpc.count_call(args.len());
+        let reply = call_blocking(&*self.transport, fn_addr, args, BLOCKING_CALL_TIMEOUT);
+        self.interpret(op, reply, decode)
+    }
+
+    fn interpret<T>(
+        &self,
+        op: &str,
+        reply: Reply,
+        decode: fn(&[u8]) -> Result<Result<T, String>, SpsError>,
+    ) -> Result<T, RemoteError> {
+        self.rpc.count_reply(&reply);
+        match reply {
+            Err(why) => {
+                let why = format!("the connection to the executor was lost ({op}: {why})");
+                let mut lost = self.lost.lock().unwrap_or_else(|p| p.into_inner());
+                Err(RemoteError::Lost(lost.get_or_insert(why).clone()))
+            }
+            Ok(bytes) => match decode(&bytes) {
+                Err(e) => Err(RemoteError::BadReply(format!("bad reply from the executor to {op}: {e}"))),
+                Ok(Err(msg)) => Err(RemoteError::Executor(format!("the executor failed {op}: {msg}"))),
+                Ok(Ok(v)) => Ok(v),
+            },
+        }
+    }
+
+    /// Reserves `span` bytes in the executor and maps them here. On any failure after the
+    /// executor reserved, the reservation is released again.
+    pub fn reserve(self: &Arc<Self>, span: u64) -> Result<RemoteView, RemoteError> {
+        let (base, name) =
+            self.call_blocking("Reserve", self.addrs.reserve, stock::reserve_args(self.addrs.instance, span), |b| {
+                stock::reserve_result(b)
+            })?;
+        RemoteView::open(base, span, &name).map_err(|e| {
+            let undo = self.release_blocking(base).err().map(|e| format!("; releasing it failed too: {e:?}"));
+            RemoteError::Executor(format!(
+                "the executor reserved {span:#x} bytes at {base:#x} as {name:?}, but this process \
+                 cannot map it: {e}{}",
+                undo.unwrap_or_default()
+            ))
+        })
+    }
+
+    /// Protects `segs` and runs `actions` in the executor; `done` gets the allocation's key.
+    pub fn initialize(
+        self: &Arc<Self>,
+        reservation: u64,
+        segs: &[SegFinalize],
+        actions: &[ActionPair],
+        done: impl FnOnce(Result<u64, RemoteError>) + Send + 'static,
+    ) {
+        let args = stock::initialize_args(self.addrs.instance, reservation, segs, actions);
+        self.call("Initialize", self.addrs.initialize, args, stock::initialize_result, done);
+    }
+
+    /// Runs the dealloc actions of the allocations named by `keys`, last first.
+    pub fn deinitialize(self: &Arc<Self>, keys: &[u64], done: impl FnOnce(Result<(), RemoteError>) + Send + 'static) {
+        let args = stock::addrs_args(self.addrs.instance, keys);
+        self.call("Deinitialize", self.addrs.deinitialize, args, stock::error_result, done);
+    }
+
+    /// Gives the reservation back (the executor deinitializes what is left in it first).
+    pub fn release_blocking(&self, reservation: u64) -> Result<(), RemoteError> {
+        let args = stock::addrs_args(self.addrs.instance, &[reservation]);
+        self.call_blocking("Release", self.addrs.release, args, stock::error_result)
+    }
+}
+
+/// The linker's read-write view of the executor's shared-memory slab.
+#[derive(Debug)]
+pub(crate) struct RemoteView {
+    /// The executor address of the slab.
+    base: u64,
+    work: Mapping,
+    /// The shared-memory object, kept open to punch holes in it; `None` once detached.
+    fd: Mutex<Option<OwnedFd>>,
+    counters: SysCounters,
+}
+
+impl RemoteView {
+    /// Opens the object the executor created, removes its name at once (nothing else can open
+    /// it from then on, and it goes away with the last mapping), and maps it read-write.
+    fn open(base: u64, span: u64, name: &str) -> Result<RemoteView, OsError> {
+        let cname = CString::new(name).map_err(|_| OsError { call: format!("shm_open({name:?})"), errno: libc::EINVAL })?;
+        let opened = sys::shm_open_existing(&cname);
+        // Unlinked whether or not the open worked: the name must not outlive this call.
+        let unlinked = sys::shm_unlink(&cname);
+        let (fd, size) = opened?;
+        unlinked?;
+        if size < span {
+            return Err(OsError { call: format!("the object {name:?} holds {size:#x} bytes, not {span:#x}"), errno: libc::EINVAL });
+        }
+        let counters = SysCounters::default();
+        counters.count_mmap();
+        // SAFETY: a fresh mapping at an address of the kernel's choice.
+        let addr = unsafe { sys::map_shared(&fd, span, sys::Access::RW, None) }?;
+        Ok(RemoteView { base, work: Mapping { addr, len: span }, fd: Mutex::new(Some(fd)), counters })
+    }
+}
+
+impl Mapper for RemoteView {
+    fn kind(&self) -> MapperKind {
+        MapperKind::RemoteStock
+    }
+    fn packs_subpage(&self) -> bool {
+        false
+    }
+    fn base(&self) -> u64 {
+        self.base
+    }
+    fn span(&self) -> u64 {
+        self.work.len
+    }
+    fn working(&self, offset: u64) -> *mut u8 {
+        (self.work.addr + offset) as *mut u8
+    }
+    // The executor protects segments at Initialize; the linker's view stays read-write.
+    fn commit(&self, _chunks: Range, _pool: Pool) -> Result<(), OsError> {
+        Ok(())
+    }
+    fn decommit(&self, _chunks: Range) -> Result<(), OsError> {
+        Ok(())
+    }
+    fn protect(&self, _seg: Range, _pool: Pool) -> Result<(), OsError> {
+        Ok(())
+    }
+    fn unprotect(&self, _seg: Range, _pool: Pool) -> Result<(), OsError> {
+        Ok(())
+    }
+    fn release(&self, pages: Range) -> Result<(), OsError> {
+        let fd = self.fd.lock().unwrap_or_else(|p| p.into_inner());
+        match &*fd {
+            Some(fd) => {
+                self.counters.count_fallocate();
+                // SAFETY: the slab releases only pages with no live byte; nothing references them.
+                unsafe { sys::punch_hole(fd, pages.start, pages.len()) }
+            }
+            None => {
+                self.counters.count_madvise();
+                // SAFETY: detached: the range is our private anonymous memory, and dead.
+                unsafe { sys::discard(self.work.addr + pages.start, pages.len()) }
+            }
+        }
+    }
+    fn counters(&self) -> &SysCounters {
+        &self.counters
+    }
+    fn detach(&self) {
+        let mut fd = self.fd.lock().unwrap_or_else(|p| p.into_inner());
+        if fd.take().is_some() {
+            self.counters.count_mmap();
+            // SAFETY: the view is ours; replacing it keeps its addresses valid for any thread
+            // still writing into an allocation. If this fails the view simply stays mapped
+            // until the manager is dropped.
+            let _ = unsafe { sys::replace_with_anonymous(self.work.addr, self.work.len) };
+        }
+    }
+}
