@@ -156,8 +156,6 @@ typedef enum JitslabStatus {
  */
 typedef struct JitslabManager JitslabManager;
 
-typedef struct Option_JitslabDone Option_JitslabDone;
-
 /**
  * How to build a manager. Get the defaults from `jitslab_config_default()` and change fields.
  */
@@ -468,7 +466,9 @@ enum JitslabStatus jitslab_finalize_async(struct JitslabManager *m,
                                           uint64_t alloc,
                                           const struct JitslabAction *actions,
                                           uintptr_t n,
-                                          struct Option_JitslabDone done,
+                                          void (*done)(void *ctx,
+                                                       enum JitslabStatus status,
+                                                       const char *message),
                                           void *ctx);
 
 /**
@@ -502,7 +502,9 @@ enum JitslabStatus jitslab_deallocate(struct JitslabManager *m,
 enum JitslabStatus jitslab_deallocate_async(struct JitslabManager *m,
                                             const uint64_t *allocs,
                                             uintptr_t n,
-                                            struct Option_JitslabDone done,
+                                            void (*done)(void *ctx,
+                                                         enum JitslabStatus status,
+                                                         const char *message),
                                             void *ctx);
 
 /**

@@ -259,8 +259,9 @@ pub struct JitslabTransport {
 }
 
 /// Receives the outcome of an `_async` call: the status, and for a failure its message
-/// (borrowed for the duration of the call).
-pub type JitslabDone = unsafe extern "C" fn(ctx: *mut c_void, status: JitslabStatus, message: *const c_char);
+/// (borrowed for the duration of the call). Spelled out in the `_async` signatures as
+/// `Option<...>` so that a null callback is reported, not called.
+type JitslabDone = unsafe extern "C" fn(ctx: *mut c_void, status: JitslabStatus, message: *const c_char);
 
 type Failure = (JitslabStatus, String);
 
@@ -756,7 +757,7 @@ pub unsafe extern "C" fn jitslab_finalize_async(
     alloc: u64,
     actions: *const JitslabAction,
     n: usize,
-    done: Option<JitslabDone>,
+    done: Option<unsafe extern "C" fn(ctx: *mut c_void, status: JitslabStatus, message: *const c_char)>,
     ctx: *mut c_void,
 ) -> JitslabStatus {
     guard(|| {
@@ -811,7 +812,7 @@ pub unsafe extern "C" fn jitslab_deallocate_async(
     m: *mut JitslabManager,
     allocs: *const u64,
     n: usize,
-    done: Option<JitslabDone>,
+    done: Option<unsafe extern "C" fn(ctx: *mut c_void, status: JitslabStatus, message: *const c_char)>,
     ctx: *mut c_void,
 ) -> JitslabStatus {
     guard(|| {

@@ -7,6 +7,9 @@
 
 #include "jitslab/MemoryManager.h"
 #include "jitslab/EHFrameFix.h"
+#include "Transport.h"
+
+#include <mutex>
 
 #include "llvm/ExecutionEngine/JITLink/EHFrameSupport.h"
 #include "llvm/ExecutionEngine/Orc/EPCEHFrameRegistrar.h"
@@ -28,9 +31,11 @@ static_assert(JITSLAB_LIFETIME_STANDARD == unsigned(orc::MemLifetime::Standard) 
 
 namespace jitslab {
 
-Error makeError(JitslabStatus S, StringRef What) {
+Error makeError(JitslabStatus S, StringRef What) { return makeError(S, What, jitslab_last_error()); }
+
+Error makeError(JitslabStatus S, StringRef What, const char *Message) {
   return createStringError(inconvertibleErrorCode(), "jitslab: %s failed (%s): %s",
-                           What.str().c_str(), jitslab_status_name(S), jitslab_last_error());
+                           What.str().c_str(), jitslab_status_name(S), Message ? Message : "");
 }
 
 namespace {
@@ -58,17 +63,22 @@ public:
     assert(!Done && "finalize after finalize or abandon");
     Done = true;
     // Read the actions now, not at allocation: passes after allocation (eh-frame
-    // registration, the platform's) append to them.
-    auto &AAs = G.allocActions();
+    // registration, the platform's) append to them. They move out of the graph first: the
+    // completion may run before the call returns, and JITLink may then free the graph and
+    // this object, so neither is touched after the call. The library copies what it keeps.
+    orc::shared::AllocActions AAs = std::move(G.allocActions());
+    G.allocActions().clear();
     std::vector<JitslabAction> Actions;
     Actions.reserve(AAs.size());
     for (auto &P : AAs)
       Actions.push_back({toC(P.Finalize), toC(P.Dealloc)});
-    JitslabStatus S = jitslab_finalize(H, Id, Actions.data(), Actions.size());
-    if (S != JITSLAB_OK)
-      return OnFinalized(makeError(S, "finalize"));
-    AAs.clear();
-    OnFinalized(JITLinkMemoryManager::FinalizedAlloc(orc::ExecutorAddr(Id)));
+    auto *Ctx = new Finalizing{std::move(OnFinalized), Id};
+    JitslabStatus S = jitslab_finalize_async(H, Id, Actions.data(), Actions.size(),
+                                             Finalizing::done, Ctx);
+    if (S != JITSLAB_OK) {
+      std::unique_ptr<Finalizing> Refused(Ctx);
+      Refused->OnFinalized(makeError(S, "finalize"));
+    }
   }
 
   void abandon(OnAbandonedFunction OnAbandoned) override {
@@ -79,24 +89,121 @@ public:
   }
 
 private:
+  /// The continuation of one finalize, owned by the library until it calls `done`.
+  struct Finalizing {
+    OnFinalizedFunction OnFinalized;
+    uint64_t Id;
+    static void done(void *Ctx, JitslabStatus S, const char *Msg) {
+      std::unique_ptr<Finalizing> F(static_cast<Finalizing *>(Ctx));
+      if (S != JITSLAB_OK)
+        return F->OnFinalized(makeError(S, "finalize", Msg));
+      F->OnFinalized(JITLinkMemoryManager::FinalizedAlloc(orc::ExecutorAddr(F->Id)));
+    }
+  };
+
   JitslabManager *H;
   LinkGraph &G;
   uint64_t Id;
   bool Done = false;
 };
 
-} // namespace
+/// One deallocate call: the batch, then (if the library refused the batch because of a bad
+/// id) the ids one by one, with their errors joined; the continuation runs once at the end.
+class Deallocating {
+public:
+  Deallocating(JitslabManager *H, std::vector<uint64_t> Ids,
+               JITLinkMemoryManager::OnDeallocatedFunction OnDeallocated)
+      : H(H), Ids(std::move(Ids)), OnDeallocated(std::move(OnDeallocated)) {}
 
-Expected<std::unique_ptr<MemoryManager>> MemoryManager::Create(const Config &C) {
+  /// Starts the batch; `D` is owned by the library or freed from here on.
+  static void start(std::unique_ptr<Deallocating> D) {
+    auto *Raw = D.release();
+    JitslabStatus S =
+        jitslab_deallocate_async(Raw->H, Raw->Ids.data(), Raw->Ids.size(), batchDone, Raw);
+    if (S != JITSLAB_OK)
+      batchDone(Raw, S, jitslab_last_error());
+  }
+
+private:
+  static void batchDone(void *Ctx, JitslabStatus S, const char *Msg) {
+    std::unique_ptr<Deallocating> D(static_cast<Deallocating *>(Ctx));
+    if (S == JITSLAB_OK)
+      return D->OnDeallocated(Error::success());
+    // The FinalizedAllocs are released already, so free the good ones one by one (last
+    // first, LLVM's order) and report the rest.
+    bool Refused = S == JITSLAB_ERR_UNKNOWN_ALLOCATION || S == JITSLAB_ERR_BAD_STATE ||
+                   S == JITSLAB_ERR_INVALID_ARGUMENT;
+    if (!Refused || D->Ids.size() == 1)
+      return D->OnDeallocated(makeError(S, "deallocate", Msg));
+    D->Left = D->Ids.size();
+    auto *Shared = D.release();
+    for (auto I = Shared->Ids.rbegin(); I != Shared->Ids.rend(); ++I)
+      if (JitslabStatus One = jitslab_deallocate_async(Shared->H, &*I, 1, oneDone, Shared);
+          One != JITSLAB_OK)
+        oneDone(Shared, One, jitslab_last_error());
+  }
+
+  static void oneDone(void *Ctx, JitslabStatus S, const char *Msg) {
+    auto *D = static_cast<Deallocating *>(Ctx);
+    bool Last;
+    {
+      std::lock_guard<std::mutex> Lock(D->M);
+      if (S != JITSLAB_OK)
+        D->Err = joinErrors(std::move(D->Err), makeError(S, "deallocate", Msg));
+      Last = --D->Left == 0;
+    }
+    if (Last) {
+      std::unique_ptr<Deallocating> Owned(D);
+      Owned->OnDeallocated(std::move(Owned->Err));
+    }
+  }
+
+  JitslabManager *H;
+  std::vector<uint64_t> Ids;
+  JITLinkMemoryManager::OnDeallocatedFunction OnDeallocated;
+  std::mutex M;
+  Error Err = Error::success();
+  size_t Left = 0;
+};
+
+Error checkABI() {
   if (jitslab_abi_version() != JITSLAB_ABI_VERSION)
     return createStringError(inconvertibleErrorCode(),
                              "jitslab: the library implements C ABI version %u but the shim "
                              "was built against version %u; rebuild the shim",
                              jitslab_abi_version(), unsigned(JITSLAB_ABI_VERSION));
+  return Error::success();
+}
+
+} // namespace
+
+Expected<std::unique_ptr<MemoryManager>> MemoryManager::Create(const Config &C) {
+  if (Error E = checkABI())
+    return std::move(E);
   JitslabManager *H = nullptr;
   if (JitslabStatus S = jitslab_manager_new(&C.raw(), &H); S != JITSLAB_OK)
     return makeError(S, "creating the manager");
   return std::unique_ptr<MemoryManager>(new MemoryManager(H));
+}
+
+Expected<std::unique_ptr<MemoryManager>> MemoryManager::Create(orc::ExecutorProcessControl &EPC,
+                                                               const Config &C) {
+  if (Error E = checkABI())
+    return std::move(E);
+  JitslabManager *H = nullptr;
+  if (JitslabStatus S = jitslab_manager_new_remote(&C.raw(), makeTransport(EPC), &H);
+      S != JITSLAB_OK)
+    return makeError(S, "creating the manager in the executor");
+  return std::unique_ptr<MemoryManager>(new MemoryManager(H));
+}
+
+Expected<std::unique_ptr<MemoryManager>> MemoryManager::CreateFor(orc::ExecutorProcessControl &EPC,
+                                                                  const Config &C) {
+  // SelfExecutorProcessControl (this process) publishes no bootstrap symbols; an executor
+  // connected through SimpleRemoteEPC always does.
+  if (EPC.getBootstrapSymbolsMap().empty())
+    return Create(C);
+  return Create(EPC, C);
 }
 
 MemoryManager::~MemoryManager() { jitslab_manager_free(Handle); }
@@ -150,20 +257,7 @@ void MemoryManager::deallocate(std::vector<FinalizedAlloc> Allocs,
     Ids.push_back(A.release().getValue());
   if (Ids.empty())
     return OnDeallocated(Error::success());
-  JitslabStatus S = jitslab_deallocate(Handle, Ids.data(), Ids.size());
-  if (S == JITSLAB_OK)
-    return OnDeallocated(Error::success());
-  // The library refuses a batch with a bad id whole. The FinalizedAllocs are released
-  // already, so free the good ones one by one (last first, LLVM's order) and report the rest.
-  bool Refused = S == JITSLAB_ERR_UNKNOWN_ALLOCATION || S == JITSLAB_ERR_BAD_STATE ||
-                 S == JITSLAB_ERR_INVALID_ARGUMENT;
-  if (!Refused || Ids.size() == 1)
-    return OnDeallocated(makeError(S, "deallocate"));
-  Error Err = Error::success();
-  for (auto I = Ids.rbegin(); I != Ids.rend(); ++I)
-    if (JitslabStatus One = jitslab_deallocate(Handle, &*I, 1); One != JITSLAB_OK)
-      Err = joinErrors(std::move(Err), makeError(One, "deallocate"));
-  OnDeallocated(std::move(Err));
+  Deallocating::start(std::make_unique<Deallocating>(Handle, std::move(Ids), std::move(OnDeallocated)));
 }
 
 Expected<JitslabStats> MemoryManager::stats() const {
@@ -197,7 +291,7 @@ orc::LLJITBuilderState::ObjectLinkingLayerCreator objectLinkingLayerCreator(Conf
                                                                            bool RegisterEHFrames) {
   return [C, RegisterEHFrames](orc::ExecutionSession &ES,
                                const Triple &) -> Expected<std::unique_ptr<orc::ObjectLayer>> {
-    auto MM = MemoryManager::Create(C);
+    auto MM = MemoryManager::CreateFor(ES.getExecutorProcessControl(), C);
     if (!MM)
       return MM.takeError();
     auto Layer = std::make_unique<orc::ObjectLinkingLayer>(ES, std::move(*MM));

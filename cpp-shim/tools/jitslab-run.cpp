@@ -1,11 +1,12 @@
-//===- jitslab-run.cpp - link objects and archives in process, run main ----===//
+//===- jitslab-run.cpp - link objects and archives, run main ---------------===//
 //
 //   jitslab-run [options] INPUT... [-- ARGS...]
 //
 // Links object files and static archives (searched lazily, like a linker: a member is linked
-// only when it defines something still undefined) into this process with ORC, runs
-// main(argc, argv) and exits with its status. The memory manager is chosen by name so that
-// jitslab and LLVM's own managers can be compared with everything else held equal.
+// only when it defines something still undefined) with ORC, into this process or into an
+// executor process (--executor, --connect), runs main(argc, argv) and exits with its status.
+// The memory manager is chosen by name so that jitslab and LLVM's own managers can be
+// compared with everything else held equal.
 //
 // Two LLVM 19 behaviours shape the driver:
 //  - ObjectLinkingLayer drops dependencies between objects, so "main is ready" does not mean
@@ -16,6 +17,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Executor.h"
 #include "jitslab/EHFrameFix.h"
 #include "jitslab/MemoryManager.h"
 
@@ -40,8 +42,11 @@
 #include "llvm/Support/Process.h"
 #include "llvm/Support/TargetSelect.h"
 
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -49,6 +54,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -60,9 +66,9 @@ namespace {
 
 const char *const Usage = R"(usage: jitslab-run [options] INPUT... [-- ARGS...]
 
-Links object files and static archives in this process and runs main(argc, argv) with
-argv[0] = the first input and ARGS after it. Exits with main's status; a link error prints one
-line and exits with status 1.
+Links object files and static archives, in this process or in an executor process, and runs
+main(argc, argv) with argv[0] = the first input and ARGS after it. Exits with main's status; a
+link error prints one line and exits with status 1.
 
   INPUT                   an ELF object file, a static archive or a shared library
   -L DIR, -LDIR           add DIR to the library search path
@@ -71,12 +77,20 @@ line and exits with status 1.
                           /lib/x86_64-linux-gnu; -lc, -lm, -lpthread, -ldl, -lrt, -lutil,
                           -lstdc++ and -lgcc_s come from this process
   @FILE                   read more arguments from FILE, one per line
-  --memory=NAME           jitslab (default) | llvm-inprocess (LLJIT's default) |
-                          llvm-mapper (llvm-jitlink's default: a 1 GiB slab)
+  --memory=NAME           jitslab (default; in the executor's shared memory out of process)
+                          in process: llvm-inprocess (LLJIT's default) | llvm-mapper
+                          (llvm-jitlink's default: a 1 GiB slab)
+                          out of process: llvm-epc (LLVM's default: bytes copied over the
+                          connection) | llvm-shm (LLVM's slab in shared memory)
+  --executor=PATH         run the code in a new executor process, connected by pipes, e.g.
+                          /usr/lib/llvm-19/bin/llvm-jitlink-executor
+  --connect=HOST:PORT     run the code in an executor listening on TCP, e.g. one started with
+                          llvm-jitlink-executor listen=127.0.0.1:20000
   --slab-size=SIZE        jitslab's reservation, e.g. 512M or 1G (default 1G; jitslab only)
   --placement=WHERE       any (default) | low (below 2 GiB, for non-PIC code) |
                           near (within 2 GiB of libc); jitslab only
   --stats                 print jitslab's statistics and heap map on stderr before exiting
+                          (out of process, with the calls jitslab made to the executor)
   --times                 print load, link and run times, the number of mappings and the
                           peak RSS on stderr
   --report=FILE           write the same figures to FILE as key=value lines, for tools
@@ -86,7 +100,23 @@ line and exits with status 1.
                           handlers of JIT'd code, no C++ static objects
   --test-gap=SIZE         testing aid: link the first input alone, then make all free
                           address space within SIZE of it inaccessible, then link the rest
+  --test-kill-executor=N  testing aid: kill the executor (SIGKILL) when the Nth graph is being
+                          linked; with --executor
 )";
+
+// The executor this program started, if any: killed and reaped on the way out.
+pid_t ExecutorPid = -1;
+
+/// Why the executor is gone, if it is: "executor (pid N) killed by signal 9; ".
+std::string executorDeath() {
+  int Status = 0;
+  if (ExecutorPid <= 0 || waitpid(ExecutorPid, &Status, WNOHANG) != ExecutorPid)
+    return "";
+  pid_t Pid = std::exchange(ExecutorPid, -1);
+  if (WIFSIGNALED(Status))
+    return formatv("the executor (pid {0}) was killed by signal {1}; ", Pid, WTERMSIG(Status));
+  return formatv("the executor (pid {0}) exited with status {1}; ", Pid, WEXITSTATUS(Status));
+}
 
 // The first error ORC reported on its own channel (a failed link reports its cause there and
 // only "failed to materialize" through the lookup), shown instead of the lookup's summary.
@@ -107,8 +137,11 @@ void oneLine(std::string &Msg) {
     if (!SessionError.empty())
       Text = SessionError;
   }
+  Text = executorDeath() + Text;
   oneLine(Text);
   errs() << "jitslab-run: error: " << Text << "\n";
+  if (ExecutorPid > 0)
+    jitslab::reapExecutor(ExecutorPid, 0);
   std::exit(1);
 }
 
@@ -154,6 +187,9 @@ struct Options {
   bool JitslabOptions = false; // --slab-size or --placement given
   std::string OrcRuntime = JITSLAB_ORC_RUNTIME;
   uint64_t TestGap = 0;
+  std::string Executor, Connect; // --executor=PATH, --connect=HOST:PORT
+  unsigned TestKillExecutor = 0;
+  bool outOfProcess() const { return !Executor.empty() || !Connect.empty(); }
 };
 
 /// The C and C++ runtime libraries this program is itself linked with: their symbols come
@@ -232,9 +268,18 @@ Options parseArgs(int Argc, char **Argv) {
     } else if (A.starts_with("-l")) {
       Pending.push_back({true, Value("-l")});
     } else if (A.consume_front("--memory=")) {
-      if (A != "jitslab" && A != "llvm-inprocess" && A != "llvm-mapper")
-        fail("--memory=" + A + ": expected jitslab, llvm-inprocess or llvm-mapper");
+      if (A != "jitslab" && A != "llvm-inprocess" && A != "llvm-mapper" && A != "llvm-epc" &&
+          A != "llvm-shm")
+        fail("--memory=" + A +
+             ": expected jitslab, llvm-inprocess, llvm-mapper, llvm-epc or llvm-shm");
       O.Memory = A.str();
+    } else if (A.consume_front("--executor=")) {
+      O.Executor = A.str();
+    } else if (A.consume_front("--connect=")) {
+      O.Connect = A.str();
+    } else if (A.consume_front("--test-kill-executor=")) {
+      if (A.getAsInteger(10, O.TestKillExecutor) || O.TestKillExecutor == 0)
+        fail("--test-kill-executor: '" + A + "' is not a graph number (1, 2, ...)");
     } else if (A.consume_front("--slab-size=")) {
       O.Jitslab.setSlabSize(parseSize("--slab-size", A));
       O.JitslabOptions = true;
@@ -278,6 +323,24 @@ Options parseArgs(int Argc, char **Argv) {
     fail("no inputs (see --help)");
   if (O.Memory != "jitslab" && (O.Stats || O.JitslabOptions))
     fail("--stats, --slab-size and --placement are jitslab's; they need --memory=jitslab");
+  if (!O.Executor.empty() && !O.Connect.empty())
+    fail("--executor and --connect both name an executor; give one");
+  if (O.outOfProcess()) {
+    if (O.Memory == "llvm-inprocess" || O.Memory == "llvm-mapper")
+      fail("--memory=" + O.Memory + " is an in-process manager; out of process use jitslab, " +
+           "llvm-epc or llvm-shm");
+    if (O.Jitslab.raw().placement != JITSLAB_PLACEMENT_ANYWHERE)
+      fail("--placement works in process only (LLVM's executor service chooses the address)");
+    if (O.TestGap)
+      fail("--test-gap works in process only");
+    if (O.OrcRuntime.empty())
+      fail("--no-orc-runtime works in process only (the executor's atexit is out of reach)");
+  } else if (O.Memory == "llvm-epc" || O.Memory == "llvm-shm") {
+    fail("--memory=" + O.Memory + " is an out-of-process manager: give --executor=PATH or " +
+         "--connect=HOST:PORT");
+  }
+  if (O.TestKillExecutor && O.Executor.empty())
+    fail("--test-kill-executor needs --executor (a process this program starts)");
   if (!O.OrcRuntime.empty() && !sys::fs::exists(O.OrcRuntime))
     fail("ORC runtime '" + O.OrcRuntime +
          "' not found (install libclang-rt-19-dev, give --orc-runtime=PATH, or run with "
@@ -367,6 +430,31 @@ void fillAddressSpaceNear(uint64_t Addr, uint64_t Radius) {
   }
 }
 
+/// Testing aid (--test-kill-executor): kills the executor when the Nth graph is being linked,
+/// between allocation and finalize for most managers.
+class ExecutorKiller : public ObjectLinkingLayer::Plugin {
+public:
+  ExecutorKiller(pid_t Pid, unsigned N) : Pid(Pid), N(N) {}
+  void modifyPassConfig(MaterializationResponsibility &, jitlink::LinkGraph &,
+                        jitlink::PassConfiguration &Config) override {
+    Config.PostAllocationPasses.push_back([this](jitlink::LinkGraph &) {
+      if (++Seen == N)
+        kill(Pid, SIGKILL);
+      return Error::success();
+    });
+  }
+  Error notifyFailed(MaterializationResponsibility &) override { return Error::success(); }
+  Error notifyRemovingResources(JITDylib &, ResourceKey) override {
+    return Error::success();
+  }
+  void notifyTransferringResources(JITDylib &, ResourceKey, ResourceKey) override {}
+
+private:
+  pid_t Pid;
+  unsigned N;
+  std::atomic<unsigned> Seen{0};
+};
+
 /// The number of mappings and the peak resident set (KiB) of process `Pid` ("self" for this
 /// one), for --times and --report.
 std::pair<unsigned, uint64_t> processFootprint(const std::string &Pid = "self") {
@@ -399,24 +487,46 @@ int main(int Argc, char **Argv) {
   auto Recorder = std::make_shared<DefinitionRecorder>();
   const bool WithRuntime = !O.OrcRuntime.empty();
 
-  auto MaterializationThreads = std::max(2u, std::thread::hardware_concurrency());
-  auto EPC = failOn(SelfExecutorProcessControl::Create(
-                        std::make_shared<SymbolStringPool>(),
-                        std::make_unique<DynamicThreadPoolTaskDispatcher>(
-                            MaterializationThreads)),
-                    "creating the executor process control");
+  std::unique_ptr<ExecutorProcessControl> EPC;
+  std::shared_ptr<const jitslab::TransportCounts> Wire; // out of process: what crossed it
+  if (O.outOfProcess()) {
+    auto Conn = failOn(O.Executor.empty() ? jitslab::connectExecutor(O.Connect)
+                                          : jitslab::spawnExecutor(O.Executor),
+                       "starting the executor");
+    ExecutorPid = Conn.Pid;
+    Wire = Conn.Counts;
+    EPC = std::move(Conn.EPC);
+  } else {
+    auto MaterializationThreads = std::max(2u, std::thread::hardware_concurrency());
+    EPC = failOn(SelfExecutorProcessControl::Create(
+                     std::make_shared<SymbolStringPool>(),
+                     std::make_unique<DynamicThreadPoolTaskDispatcher>(MaterializationThreads)),
+                 "creating the executor process control");
+  }
 
   LLJITBuilder B;
   B.setExecutorProcessControl(std::move(EPC));
   B.setObjectLinkingLayerCreator([&](ExecutionSession &ES, const Triple &)
                                      -> Expected<std::unique_ptr<ObjectLayer>> {
     std::unique_ptr<jitlink::JITLinkMemoryManager> MM;
+    auto &EPC = ES.getExecutorProcessControl();
     if (O.Memory == "jitslab") {
-      auto J = jitslab::MemoryManager::Create(O.Jitslab);
+      auto J = O.outOfProcess() ? jitslab::MemoryManager::Create(EPC, O.Jitslab)
+                                : jitslab::MemoryManager::Create(O.Jitslab);
       if (!J)
         return J.takeError();
       Slab = J->get();
       MM = std::move(*J);
+    } else if (O.Memory == "llvm-epc") {
+      auto M = jitslab::createLLVMEPCManager(EPC);
+      if (!M)
+        return M.takeError();
+      MM = std::move(*M);
+    } else if (O.Memory == "llvm-shm") {
+      auto M = jitslab::createLLVMSharedMemoryManager(EPC, 1ULL << 30);
+      if (!M)
+        return M.takeError();
+      MM = std::move(*M);
     } else if (O.Memory == "llvm-inprocess") {
       auto M = jitlink::InProcessMemoryManager::Create();
       if (!M)
@@ -438,6 +548,8 @@ int main(int Argc, char **Argv) {
     }
     L->addPlugin(std::make_shared<jitslab::ContiguousEHFramePlugin>());
     L->addPlugin(Recorder);
+    if (O.TestKillExecutor)
+      L->addPlugin(std::make_unique<ExecutorKiller>(ExecutorPid, O.TestKillExecutor));
     return L;
   });
   if (WithRuntime)
@@ -537,11 +649,24 @@ int main(int Argc, char **Argv) {
   std::fflush(stdout);
 
   auto [Mappings, PeakKiB] = processFootprint();
+  // The executor's figures, read before it is told to exit.
+  auto [ExecMappings, ExecPeakKiB] =
+      ExecutorPid > 0 ? processFootprint(std::to_string(ExecutorPid)) : std::pair<unsigned, uint64_t>{};
+  std::optional<JitslabStats> SlabStats;
+  if (Slab)
+    SlabStats = failOn(Slab->stats(), "statistics");
   if (O.Times)
     errs() << format("jitslab-run: times: load %.1f ms, link %.1f ms, run %.1f ms\n", LoadMs,
                      LinkMs, RunMs)
            << "jitslab-run: process: " << Mappings << " mappings, peak RSS " << PeakKiB
            << " kB\n";
+  if (O.Times && ExecutorPid > 0)
+    errs() << "jitslab-run: executor: " << ExecMappings << " mappings, peak RSS " << ExecPeakKiB
+           << " kB\n";
+  if (O.Times && Wire)
+    errs() << "jitslab-run: connection: " << Wire->CallsToExecutor.load() << " calls to the executor, "
+           << Wire->BytesSent.load() << " bytes sent, " << Wire->BytesReceived.load()
+           << " bytes received\n";
   if (!O.Report.empty()) {
     std::error_code EC;
     raw_fd_ostream R(O.Report, EC);
@@ -552,12 +677,28 @@ int main(int Argc, char **Argv) {
       << "exit_status=" << Status << "\n"
       << "mappings=" << Mappings << "\n"
       << "peak_rss_kib=" << PeakKiB << "\n";
+    if (Wire)
+      R << "rpc_calls=" << Wire->CallsToExecutor.load() << "\n"
+        << "rpc_bytes_sent=" << Wire->BytesSent.load() << "\n"
+        << "rpc_bytes_received=" << Wire->BytesReceived.load() << "\n";
+    if (ExecutorPid > 0)
+      R << "executor_mappings=" << ExecMappings << "\n"
+        << "executor_peak_rss_kib=" << ExecPeakKiB << "\n";
+    if (SlabStats && O.outOfProcess())
+      R << "jitslab_rpc_calls=" << SlabStats->rpc_calls << "\n"
+        << "jitslab_rpc_bytes_sent=" << SlabStats->rpc_bytes_sent << "\n"
+        << "jitslab_rpc_bytes_received=" << SlabStats->rpc_bytes_received << "\n";
   }
   if (O.Stats && Slab) {
     errs() << failOn(Slab->statsText(), "--stats") << "\n"
            << failOn(Slab->heapMap(), "--stats") << "\n";
   }
   errs().flush();
+  if (O.outOfProcess()) {
+    // The executor exits when told to hang up; one that does not within 5 s is killed.
+    failOn(ES.getExecutorProcessControl().disconnect(), "disconnecting from the executor");
+    jitslab::reapExecutor(ExecutorPid, 5000);
+  }
   // Exit as a process does, without tearing the JIT down: handlers that JIT'd code gave to
   // the C library's atexit still find their code mapped.
   std::exit(Status);

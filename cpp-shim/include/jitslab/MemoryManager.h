@@ -14,9 +14,14 @@
 // codes into llvm::Error carrying the library's message. Every allocation decision is made
 // in Rust.
 //
+// Out of process: `Create(EPC)` puts the slab in the executor, in memory shared with it, through
+// LLVM 19's stock shared-memory service (llvm-jitlink-executor has it). Allocation is still
+// local bookkeeping; finalize and deallocate are one call to the executor each.
+//
 // Threading: every member is thread-safe (the Rust manager synchronises). The shim holds no
 // lock of its own, so no lock is held while an ORC continuation runs, and each continuation
-// is called exactly once, before the call that received it returns.
+// is called exactly once: before the call that received it returns in process; on a task of
+// the EPC's dispatcher when the executor replies out of process.
 //
 //===----------------------------------------------------------------------------===//
 
@@ -89,7 +94,17 @@ private:
 /// ones reported.
 class MemoryManager : public llvm::jitlink::JITLinkMemoryManager {
 public:
+  /// A manager for code that runs in this process.
   static llvm::Expected<std::unique_ptr<MemoryManager>> Create(const Config &C = Config());
+  /// A manager whose slab lives in the executor behind `EPC` (which must outlive it), in
+  /// shared memory, through LLVM's ExecutorSharedMemoryMapperService. Waits for one call to
+  /// the executor; the placement must be Anywhere and the mapper setting is not used.
+  static llvm::Expected<std::unique_ptr<MemoryManager>>
+  Create(llvm::orc::ExecutorProcessControl &EPC, const Config &C = Config());
+  /// In process for an EPC of this process (no bootstrap symbols: SelfExecutorProcessControl),
+  /// else in the executor as above.
+  static llvm::Expected<std::unique_ptr<MemoryManager>>
+  CreateFor(llvm::orc::ExecutorProcessControl &EPC, const Config &C = Config());
 
   MemoryManager(const MemoryManager &) = delete;
   MemoryManager &operator=(const MemoryManager &) = delete;
@@ -120,7 +135,8 @@ private:
 
 /// An LLJITBuilder object-linking-layer creator that gives the layer a jitslab manager:
 ///   LLJITBuilder().setObjectLinkingLayerCreator(jitslab::objectLinkingLayerCreator(C))
-/// Each call of the creator makes a new manager (one per LLJIT). The layer also gets
+/// Each call of the creator makes a new manager (one per LLJIT), in the executor when the
+/// session's EPC is out of process (see MemoryManager::CreateFor). The layer also gets
 /// ContiguousEHFramePlugin (jitslab/EHFrameFix.h) and, if `RegisterEHFrames`, the
 /// EHFrameRegistrationPlugin that LLJIT's own default layer has. Pass false with
 /// ExecutorNativePlatform: ELFNixPlatform registers exception frames itself.
@@ -130,6 +146,8 @@ objectLinkingLayerCreator(Config C = Config(), bool RegisterEHFrames = true);
 /// Turns a failed jitslab status into an llvm::Error carrying the library's message for the
 /// calling thread. `What` names the operation ("allocate", "finalize"...).
 llvm::Error makeError(JitslabStatus S, llvm::StringRef What);
+/// The same with the message given (an asynchronous completion's).
+llvm::Error makeError(JitslabStatus S, llvm::StringRef What, const char *Message);
 
 } // namespace jitslab
 

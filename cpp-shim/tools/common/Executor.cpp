@@ -38,10 +38,62 @@ void ignoreSigpipeOnce() {
   (void)Done;
 }
 
-Expected<std::unique_ptr<SimpleRemoteEPC>> connectFDs(int InFD, int OutFD, SimpleRemoteEPC::Setup S) {
-  // Materialization threads are unbounded here; the callers limit their own work.
-  return SimpleRemoteEPC::Create<FDSimpleRemoteEPCTransport>(
-      std::make_unique<DynamicThreadPoolTaskDispatcher>(std::nullopt), std::move(S), InFD, OutFD);
+/// LLVM's file-descriptor transport with every message counted on the way through: it sits
+/// between SimpleRemoteEPC (its client) and the real transport (whose client it is).
+class CountingTransport final : public SimpleRemoteEPCTransport,
+                                public SimpleRemoteEPCTransportClient {
+public:
+  static Expected<std::unique_ptr<CountingTransport>>
+  Create(SimpleRemoteEPCTransportClient &C, int InFD, int OutFD,
+         std::shared_ptr<TransportCounts> Counts) {
+    std::unique_ptr<CountingTransport> T(new CountingTransport(C, std::move(Counts)));
+    auto Inner = FDSimpleRemoteEPCTransport::Create(*T, InFD, OutFD);
+    if (!Inner)
+      return Inner.takeError();
+    T->Inner = std::move(*Inner);
+    return std::move(T);
+  }
+
+  Error start() override { return Inner->start(); }
+  Error sendMessage(SimpleRemoteEPCOpcode OpC, uint64_t SeqNo, ExecutorAddr TagAddr,
+                    ArrayRef<char> ArgBytes) override {
+    if (OpC == SimpleRemoteEPCOpcode::CallWrapper)
+      ++Counts->CallsToExecutor;
+    Counts->BytesSent += FrameHeaderBytes + ArgBytes.size();
+    return Inner->sendMessage(OpC, SeqNo, TagAddr, ArgBytes);
+  }
+  void disconnect() override { Inner->disconnect(); }
+
+  Expected<HandleMessageAction> handleMessage(SimpleRemoteEPCOpcode OpC, uint64_t SeqNo,
+                                              ExecutorAddr TagAddr,
+                                              SimpleRemoteEPCArgBytesVector ArgBytes) override {
+    Counts->BytesReceived += FrameHeaderBytes + ArgBytes.size();
+    return Client.handleMessage(OpC, SeqNo, TagAddr, std::move(ArgBytes));
+  }
+  void handleDisconnect(Error Err) override { Client.handleDisconnect(std::move(Err)); }
+
+private:
+  /// Every message starts with four u64 fields: size, opcode, sequence number, tag address.
+  static constexpr uint64_t FrameHeaderBytes = 32;
+
+  CountingTransport(SimpleRemoteEPCTransportClient &C, std::shared_ptr<TransportCounts> Counts)
+      : Client(C), Counts(std::move(Counts)) {}
+
+  SimpleRemoteEPCTransportClient &Client;
+  std::shared_ptr<TransportCounts> Counts;
+  std::unique_ptr<FDSimpleRemoteEPCTransport> Inner;
+};
+
+Expected<ExecutorConnection> connectFDs(int InFD, int OutFD, SimpleRemoteEPC::Setup S, pid_t Pid) {
+  // As many materialization threads as cores (at least two); result handlers and other tasks
+  // get threads of their own.
+  auto Threads = std::max(2u, std::thread::hardware_concurrency());
+  auto Counts = std::make_shared<TransportCounts>();
+  auto EPC = SimpleRemoteEPC::Create<CountingTransport>(
+      std::make_unique<DynamicThreadPoolTaskDispatcher>(Threads), std::move(S), InFD, OutFD, Counts);
+  if (!EPC)
+    return EPC.takeError();
+  return ExecutorConnection{std::move(*EPC), Pid, std::move(Counts)};
 }
 
 } // namespace
@@ -78,14 +130,14 @@ Expected<ExecutorConnection> spawnExecutor(const std::string &Path, SimpleRemote
     close(FromExecutor[0]);
     return std::move(ForkErr);
   }
-  auto EPC = connectFDs(FromExecutor[0], ToExecutor[1], std::move(S));
-  if (!EPC) {
+  auto Conn = connectFDs(FromExecutor[0], ToExecutor[1], std::move(S), Pid);
+  if (!Conn) {
     reapExecutor(Pid, 0);
     return joinErrors(make_error<StringError>("executor '" + Path + "' did not complete the ORC handshake",
                                               inconvertibleErrorCode()),
-                      EPC.takeError());
+                      Conn.takeError());
   }
-  return ExecutorConnection{std::move(*EPC), Pid};
+  return Conn;
 }
 
 Expected<ExecutorConnection> connectExecutor(const std::string &HostPort, SimpleRemoteEPC::Setup S) {
@@ -115,10 +167,7 @@ Expected<ExecutorConnection> connectExecutor(const std::string &HostPort, Simple
   if (FD < 0)
     return make_error<StringError>("cannot connect to executor at " + HostPort + ": " + Why,
                                    inconvertibleErrorCode());
-  auto EPC = connectFDs(FD, FD, std::move(S));
-  if (!EPC)
-    return EPC.takeError();
-  return ExecutorConnection{std::move(*EPC), -1};
+  return connectFDs(FD, FD, std::move(S), -1);
 }
 
 int reapExecutor(pid_t Pid, unsigned TimeoutMs) {

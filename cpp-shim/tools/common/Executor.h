@@ -17,16 +17,27 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
 namespace jitslab {
 
+/// What crossed the connection, counted at the transport for every memory manager alike:
+/// wrapper calls the linker made to the executor (memory managers, eh-frame registration,
+/// symbol lookups, running main...) and bytes each way, framing included.
+struct TransportCounts {
+  std::atomic<uint64_t> CallsToExecutor{0};
+  std::atomic<uint64_t> BytesSent{0};
+  std::atomic<uint64_t> BytesReceived{0};
+};
+
 /// A connected executor. `Pid` is the child's pid when this program started it, -1 when it
-/// attached over TCP.
+/// attached over TCP. `Counts` lives as long as the EPC.
 struct ExecutorConnection {
   std::unique_ptr<llvm::orc::SimpleRemoteEPC> EPC;
   pid_t Pid = -1;
+  std::shared_ptr<const TransportCounts> Counts;
 };
 
 /// Starts `Path filedescs=R,W` with a pipe each way and connects to it. `S` chooses the EPC's

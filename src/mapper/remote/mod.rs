@@ -148,14 +148,32 @@ impl Remote {
             self.call_blocking("Reserve", self.addrs.reserve, stock::reserve_args(self.addrs.instance, span), |b| {
                 stock::reserve_result(b)
             })?;
-        RemoteView::open(base, span, &name).map_err(|e| {
+        let view = RemoteView::open(base, span, &name).map_err(|e| {
             let undo = self.release_blocking(base).err().map(|e| format!("; releasing it failed too: {e:?}"));
             RemoteError::Executor(format!(
                 "the executor reserved {span:#x} bytes at {base:#x} as {name:?}, but this process \
                  cannot map it: {e}{}",
                 undo.unwrap_or_default()
             ))
-        })
+        })?;
+        if let Err(e) = self.make_readable(base, span) {
+            let _ = self.release_blocking(base);
+            return Err(e);
+        }
+        Ok(view)
+    }
+
+    /// Makes the whole reservation readable in the executor (one `Initialize` with no actions,
+    /// waited for). The service maps a reservation with no access at all, but LLVM 19's ORC
+    /// reads JIT'd memory in the executor before finalizing it: ELFNixPlatform has the
+    /// executor register a graph's `.eh_frame` section (libgcc's `__register_frame` reads it)
+    /// between fixup and finalize, which faults on an inaccessible page and kills the
+    /// executor. Readable pages hold what the linker already wrote, so the frames are the
+    /// right ones. Finalize then sets each segment's own protection.
+    pub fn make_readable(&self, reservation: u64, span: u64) -> Result<(), RemoteError> {
+        let whole = [SegFinalize { group: stock::GROUP_READ, addr: reservation, size: span }];
+        let args = stock::initialize_args(self.addrs.instance, reservation, &whole, &[]);
+        self.call_blocking("Initialize", self.addrs.initialize, args, stock::initialize_result).map(|_key| ())
     }
 
     /// Protects `segs` and runs `actions` in the executor; `done` gets the allocation's key.

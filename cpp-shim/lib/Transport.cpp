@@ -1,0 +1,77 @@
+//===- Transport.cpp - jitslab's remote transport over ORC's EPC ----------===//
+//
+// The one primitive the Rust library needs to talk to an executor: "call the wrapper function
+// at executor address A with these bytes, then give me the result bytes or an error", plus a
+// lookup of the executor's bootstrap symbols. Both come straight from ExecutorProcessControl;
+// the protocol itself (what the bytes mean) lives in Rust.
+//
+// Results are handed to the library on a task of the EPC's dispatcher, never on the
+// connection's listener thread: the library's completion runs ORC continuations, and those
+// may make blocking calls to the executor themselves (EPCEHFrameRegistrar does).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Transport.h"
+
+#include "llvm/ExecutionEngine/Orc/ExecutorProcessControl.h"
+
+using namespace llvm;
+using namespace llvm::orc;
+
+namespace jitslab {
+namespace {
+
+/// The library's completion for one call. Reports exactly once: with the result, or, if ORC
+/// drops the handler without calling it (a dispatcher that was shut down drops its tasks),
+/// with an error from the destructor.
+class Completion {
+public:
+  Completion(JitslabCallDone Done, void *Ctx) : Done(Done), Ctx(Ctx) {}
+  Completion(const Completion &) = delete;
+  ~Completion() {
+    if (Done)
+      Done(Ctx, nullptr, 0, "the call was dropped unanswered (the executor session ended)");
+  }
+  void operator()(const shared::WrapperFunctionResult &R) {
+    auto D = std::exchange(Done, nullptr);
+    if (const char *Err = R.getOutOfBandError())
+      D(Ctx, nullptr, 0, Err);
+    else
+      D(Ctx, reinterpret_cast<const uint8_t *>(R.data()), R.size(), nullptr);
+  }
+
+private:
+  JitslabCallDone Done;
+  void *Ctx;
+};
+
+ExecutorProcessControl &epc(void *Ctx) { return *static_cast<ExecutorProcessControl *>(Ctx); }
+
+void call(void *Ctx, uint64_t Fn, const uint8_t *Args, size_t Len, JitslabCallDone Done,
+          void *DoneCtx) {
+  auto &EPC = epc(Ctx);
+  auto C = std::make_unique<Completion>(Done, DoneCtx);
+  EPC.callWrapperAsync(
+      ExecutorProcessControl::RunAsTask(EPC.getDispatcher()), ExecutorAddr(Fn),
+      [C = std::move(C)](shared::WrapperFunctionResult R) mutable { (*C)(R); },
+      ArrayRef<char>(reinterpret_cast<const char *>(Args), Len));
+}
+
+uint8_t lookup(void *Ctx, const char *Name, uint64_t *Out) {
+  auto &Map = epc(Ctx).getBootstrapSymbolsMap();
+  auto I = Map.find(Name);
+  if (I == Map.end())
+    return 0;
+  *Out = I->second.getValue();
+  return 1;
+}
+
+} // namespace
+
+JitslabTransport makeTransport(ExecutorProcessControl &EPC) {
+  // The EPC outlives the manager (ORC destroys the object layer before the session), so the
+  // transport borrows it and has nothing to destroy.
+  return JitslabTransport{&EPC, call, lookup, nullptr};
+}
+
+} // namespace jitslab
