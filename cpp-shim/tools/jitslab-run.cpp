@@ -107,11 +107,18 @@ link error prints one line and exits with status 1.
 // The executor this program started, if any: killed and reaped on the way out.
 pid_t ExecutorPid = -1;
 
-/// Why the executor is gone, if it is: "executor (pid N) killed by signal 9; ".
+/// Why the executor is gone, if it is: "the executor (pid N) was killed by signal 9; ". A
+/// connection error can arrive a moment before the dying process can be waited for, so this
+/// waits up to half a second for a verdict.
 std::string executorDeath() {
   int Status = 0;
-  if (ExecutorPid <= 0 || waitpid(ExecutorPid, &Status, WNOHANG) != ExecutorPid)
+  if (ExecutorPid <= 0)
     return "";
+  for (int Tries = 0; waitpid(ExecutorPid, &Status, WNOHANG) != ExecutorPid; ++Tries) {
+    if (Tries == 50)
+      return "";
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   pid_t Pid = std::exchange(ExecutorPid, -1);
   if (WIFSIGNALED(Status))
     return formatv("the executor (pid {0}) was killed by signal {1}; ", Pid, WTERMSIG(Status));

@@ -6,6 +6,7 @@
 #include "llvm/ExecutionEngine/Orc/MapperJITLinkMemoryManager.h"
 #include "llvm/ExecutionEngine/Orc/MemoryMapper.h"
 #include "llvm/ExecutionEngine/Orc/Shared/OrcRTBridge.h"
+#include "llvm/ExecutionEngine/Orc/Shared/TargetProcessControlTypes.h"
 #include "llvm/ExecutionEngine/Orc/TaskDispatch.h"
 
 #include <fcntl.h>
@@ -95,6 +96,62 @@ Expected<ExecutorConnection> connectFDs(int InFD, int OutFD, SimpleRemoteEPC::Se
     return EPC.takeError();
   return ExecutorConnection{std::move(*EPC), Pid, std::move(Counts)};
 }
+
+/// LLVM's SharedMemoryMapper, plus one call after each reservation that makes the executor's
+/// view of it readable. The stock service maps a reservation with no access, and LLVM 19's ORC
+/// has the executor read a graph's .eh_frame (ELFNixPlatform's registration, libgcc's
+/// __register_frame) before the graph is finalized: with the ORC runtime, the unmodified
+/// llvm-shm setup kills llvm-jitlink-executor with SIGSEGV (so does `llvm-jitlink
+/// -use-shared-memory -orc-runtime=...`). jitslab makes the same call for its own slab.
+class ReadableSharedMemoryMapper final : public MemoryMapper {
+public:
+  ReadableSharedMemoryMapper(ExecutorProcessControl &EPC, SharedMemoryMapper::SymbolAddrs SAs,
+                             std::unique_ptr<SharedMemoryMapper> Inner)
+      : EPC(EPC), SAs(SAs), Inner(std::move(Inner)) {}
+
+  static Expected<std::unique_ptr<ReadableSharedMemoryMapper>>
+  Create(ExecutorProcessControl &EPC, SharedMemoryMapper::SymbolAddrs SAs) {
+    auto Inner = SharedMemoryMapper::Create(EPC, SAs);
+    if (!Inner)
+      return Inner.takeError();
+    return std::make_unique<ReadableSharedMemoryMapper>(EPC, SAs, std::move(*Inner));
+  }
+
+  unsigned int getPageSize() override { return Inner->getPageSize(); }
+  void reserve(size_t NumBytes, OnReservedFunction OnReserved) override {
+    Inner->reserve(NumBytes, [this, OnReserved = std::move(OnReserved)](
+                                 Expected<ExecutorAddrRange> R) mutable {
+      if (!R)
+        return OnReserved(R.takeError());
+      tpctypes::SharedMemoryFinalizeRequest FR;
+      FR.Segments.push_back({tpctypes::RemoteAllocGroup(MemProt::Read), R->Start, R->size()});
+      Expected<ExecutorAddr> Key((ExecutorAddr()));
+      if (Error E = EPC.callSPSWrapper<rt::SPSExecutorSharedMemoryMapperServiceInitializeSignature>(
+              SAs.Initialize, Key, SAs.Instance, R->Start, FR))
+        return OnReserved(std::move(E));
+      if (!Key)
+        return OnReserved(Key.takeError());
+      OnReserved(std::move(*R));
+    });
+  }
+  char *prepare(ExecutorAddr Addr, size_t ContentSize) override {
+    return Inner->prepare(Addr, ContentSize);
+  }
+  void initialize(AllocInfo &AI, OnInitializedFunction OnInitialized) override {
+    Inner->initialize(AI, std::move(OnInitialized));
+  }
+  void deinitialize(ArrayRef<ExecutorAddr> Allocations, OnDeinitializedFunction OnDone) override {
+    Inner->deinitialize(Allocations, std::move(OnDone));
+  }
+  void release(ArrayRef<ExecutorAddr> Reservations, OnReleasedFunction OnReleased) override {
+    Inner->release(Reservations, std::move(OnReleased));
+  }
+
+private:
+  ExecutorProcessControl &EPC;
+  SharedMemoryMapper::SymbolAddrs SAs;
+  std::unique_ptr<SharedMemoryMapper> Inner;
+};
 
 } // namespace
 
@@ -201,7 +258,7 @@ Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>> createLLVMSharedMemoryM
            {SAs.Deinitialize, rt::ExecutorSharedMemoryMapperServiceDeinitializeWrapperName},
            {SAs.Release, rt::ExecutorSharedMemoryMapperServiceReleaseWrapperName}}))
     return std::move(E);
-  auto M = MapperJITLinkMemoryManager::CreateWithMapper<SharedMemoryMapper>(SlabSize, EPC, SAs);
+  auto M = MapperJITLinkMemoryManager::CreateWithMapper<ReadableSharedMemoryMapper>(SlabSize, EPC, SAs);
   if (!M)
     return M.takeError();
   return std::unique_ptr<jitlink::JITLinkMemoryManager>(std::move(*M));

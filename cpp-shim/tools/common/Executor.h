@@ -55,7 +55,9 @@ llvm::Expected<ExecutorConnection> connectExecutor(const std::string &HostPort,
 int reapExecutor(pid_t Pid, unsigned TimeoutMs);
 
 /// LLVM's MapperJITLinkMemoryManager over a SharedMemoryMapper (llvm-jitlink
-/// -use-shared-memory), with `SlabSize` bytes reserved per slab.
+/// -use-shared-memory), with `SlabSize` bytes reserved per slab. One addition: each new slab
+/// is made readable in the executor by one extra call, without which LLVM 19's ORC runtime
+/// crashes the stock executor (see ReadableSharedMemoryMapper in Executor.cpp).
 llvm::Expected<std::unique_ptr<llvm::jitlink::JITLinkMemoryManager>>
 createLLVMSharedMemoryManager(llvm::orc::ExecutorProcessControl &EPC, uint64_t SlabSize);
 

@@ -291,3 +291,6 @@ impl Mapper for RemoteView {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

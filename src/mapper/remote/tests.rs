@@ -1,0 +1,1105 @@
+//! Tests of the remote manager against a fake executor that plays LLVM 19's
+//! `ExecutorSharedMemoryMapperService` in this process (reference notes §2.4):
+//!
+//! - Reserve: `shm_open(name, O_RDWR|O_CREAT|O_EXCL, 0700)`, `ftruncate`, `mmap(PROT_NONE,
+//!   MAP_SHARED)`; replies `Expected<(addr, name)>`. The name is never unlinked by the service:
+//!   the controller must do it.
+//! - Initialize: `mprotect`s each segment to its group's protection, runs the finalize actions
+//!   (real wrapper functions of this process), records the dealloc actions under the key
+//!   (the lowest segment address, overwriting any entry with that key, as the service's map
+//!   does) and replies `Expected<key>`.
+//! - Deinitialize: runs the dealloc actions of the keys, last key first (an unknown key has
+//!   none, as with the service's `operator[]`); replies `Error`.
+//! - Release: deinitializes what is left in the reservation and unmaps it; replies `Error`.
+//!
+//! The requests are decoded with [`Reader`] and the replies encoded with [`Writer`], so these
+//! tests check the manager's use of the protocol; the byte-level cross-check against LLVM's own
+//! templates and service is the C++ test `cpp-shim/tests/unit/remote_service_test.cpp`.
+//!
+//! The fake answers every call on a thread of its own, as `llvm-jitlink-executor` does, and can
+//! be told to misbehave ([`Fault`]). What the fake calls "the executor view" is its own mapping
+//! of the object: the addresses the manager hands out as executor addresses.
+//!
+//! Concurrency: tests run in parallel; each fake has its own name prefix, and each test its own
+//! action-log prefix.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::{c_char, CString};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::stock::{self, GROUP_EXEC, GROUP_FINALIZE_LIFETIME, GROUP_READ, GROUP_WRITE};
+use super::{Completion, Transport};
+use crate::manager::{AllocId, Config, Done, Error, Lifetime, Manager, Prot, Segment, SegmentRequest};
+use crate::mapper::MapperKind;
+use crate::sps::{self, Reader, SpsError, Writer};
+use crate::sys::{self, Access};
+use crate::testing::{recorded_pair, take_log};
+use crate::wrapper::{self, ActionPair, CWrapperFunctionResult, WrapperCall, WrapperFn};
+
+const MB: u64 = 1 << 20;
+const RX: u8 = Prot::READ | Prot::EXEC;
+const R: u8 = Prot::READ;
+const RW: u8 = Prot::READ | Prot::WRITE;
+
+/// How long a test waits for a completion before calling it lost.
+const PROMPT: Duration = Duration::from_secs(5);
+
+/// The fake's service addresses: tokens, not functions (the fake dispatches on them).
+const INSTANCE: u64 = 0x1122_3344_5566_7788;
+const RESERVE_FN: u64 = 0x5e00_0001;
+const INITIALIZE_FN: u64 = 0x5e00_0002;
+const DEINITIALIZE_FN: u64 = 0x5e00_0003;
+const RELEASE_FN: u64 = 0x5e00_0004;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Reserve,
+    Initialize,
+    Deinitialize,
+    Release,
+}
+
+impl Op {
+    fn of(fn_addr: u64) -> Option<Op> {
+        match fn_addr {
+            RESERVE_FN => Some(Op::Reserve),
+            INITIALIZE_FN => Some(Op::Initialize),
+            DEINITIALIZE_FN => Some(Op::Deinitialize),
+            RELEASE_FN => Some(Op::Release),
+            _ => None,
+        }
+    }
+}
+
+/// A misbehaviour for the next call of one operation.
+#[derive(Debug, Clone)]
+enum Fault {
+    /// Carry the call out, then reply with these bytes instead.
+    Replace(Vec<u8>),
+    /// Carry the call out, then reply with the last `n` bytes cut off.
+    Truncate(usize),
+    /// Carry the call out, then reply with these bytes appended.
+    Trailing(Vec<u8>),
+    /// Reserve for real, then reply with the name of an object that does not exist.
+    BogusName,
+    /// Fail the call with a transport error without carrying it out; the connection is gone, so
+    /// every later call fails the same way.
+    Disconnect,
+    /// Drop the completion without calling it; the connection is gone from then on.
+    DropCompletion,
+}
+
+/// One reservation in the fake executor.
+#[derive(Debug)]
+struct Reservation {
+    size: u64,
+    /// Keys of the allocations initialized in it.
+    allocs: Vec<u64>,
+}
+
+#[derive(Debug, Default)]
+struct ExecState {
+    reservations: BTreeMap<u64, Reservation>,
+    /// Dealloc actions by allocation key.
+    allocations: HashMap<u64, Vec<WrapperCall>>,
+    /// Every object name the executor created.
+    names: Vec<String>,
+}
+
+/// A call as the fake received it.
+#[derive(Debug, Clone)]
+struct Call {
+    op: Op,
+    args: Vec<u8>,
+}
+
+/// The fake executor. See the module docs.
+struct Fake {
+    /// `/jitslab_test_<pid>_<fake>_`; object names are this and a counter.
+    prefix: String,
+    next_name: AtomicU64,
+    /// A bootstrap symbol the fake does not publish.
+    missing: Option<&'static str>,
+    state: Mutex<ExecState>,
+    faults: Mutex<Vec<(Op, Fault)>>,
+    dead: AtomicBool,
+    calls: Mutex<Vec<Call>>,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    /// Requests that do not decode or break the protocol's rules (must stay empty).
+    violations: Mutex<Vec<String>>,
+}
+
+static NEXT_FAKE: AtomicU64 = AtomicU64::new(1);
+
+/// The `Transport` the manager owns: the fake, shared with the test.
+struct FakeTransport(Arc<Fake>);
+
+impl Transport for FakeTransport {
+    fn call(&self, fn_addr: u64, args: Vec<u8>, done: Completion) {
+        let fake = Arc::clone(&self.0);
+        // The executor serves every call on a new thread.
+        std::thread::spawn(move || match fake.serve(fn_addr, args) {
+            Some(reply) => done(reply),
+            None => drop(done),
+        });
+    }
+
+    fn lookup(&self, name: &str) -> Option<u64> {
+        if Some(name) == self.0.missing {
+            return None;
+        }
+        match name {
+            stock::INSTANCE => Some(INSTANCE),
+            stock::RESERVE => Some(RESERVE_FN),
+            stock::INITIALIZE => Some(INITIALIZE_FN),
+            stock::DEINITIALIZE => Some(DEINITIALIZE_FN),
+            stock::RELEASE => Some(RELEASE_FN),
+            _ => None,
+        }
+    }
+}
+
+fn expected_ok(value: impl FnOnce(&mut Writer)) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.bool(true);
+    value(&mut w);
+    w.finish()
+}
+
+fn expected_err(msg: &str) -> Vec<u8> {
+    Writer::new().bool(false).bytes(msg.as_bytes()).finish()
+}
+
+fn access_of(group: u8) -> Access {
+    Access { read: group & GROUP_READ != 0, write: group & GROUP_WRITE != 0, exec: group & GROUP_EXEC != 0 }
+}
+
+/// A decoded `Initialize` request.
+#[derive(Debug, Clone)]
+struct InitRequest {
+    reservation: u64,
+    segs: Vec<stock::SegFinalize>,
+    actions: Vec<ActionPair>,
+}
+
+fn wrapper_call(r: &mut Reader<'_>) -> Result<WrapperCall, SpsError> {
+    let fn_addr = r.u64("action function")?;
+    let n = r.u64("action argument length")?;
+    Ok(WrapperCall { fn_addr, args: r.bytes(n, "action arguments")?.to_vec() })
+}
+
+fn decode_initialize(args: &[u8]) -> Result<(u64, InitRequest), SpsError> {
+    let mut r = Reader::new(args);
+    let instance = r.u64("instance")?;
+    let reservation = r.u64("reservation")?;
+    let nsegs = r.count(17, "segments")?;
+    let mut segs = Vec::with_capacity(nsegs);
+    for _ in 0..nsegs {
+        segs.push(stock::SegFinalize { group: r.u8("group")?, addr: r.u64("address")?, size: r.u64("size")? });
+    }
+    let nacts = r.count(32, "actions")?;
+    let mut actions = Vec::with_capacity(nacts);
+    for _ in 0..nacts {
+        actions.push(ActionPair { finalize: wrapper_call(&mut r)?, dealloc: wrapper_call(&mut r)? });
+    }
+    r.finish("Initialize arguments")?;
+    Ok((instance, InitRequest { reservation, segs, actions }))
+}
+
+/// `(instance, size)`: the arguments of Reserve.
+fn decode_reserve(args: &[u8]) -> Result<(u64, u64), SpsError> {
+    let mut r = Reader::new(args);
+    let v = (r.u64("instance")?, r.u64("size")?);
+    r.finish("Reserve arguments")?;
+    Ok(v)
+}
+
+/// `(instance, addresses)`: the arguments of Deinitialize and Release.
+fn decode_addrs(args: &[u8]) -> Result<(u64, Vec<u64>), SpsError> {
+    let mut r = Reader::new(args);
+    let instance = r.u64("instance")?;
+    let n = r.count(8, "addresses")?;
+    let addrs = (0..n).map(|_| r.u64("address")).collect::<Result<Vec<u64>, SpsError>>()?;
+    r.finish("address list")?;
+    Ok((instance, addrs))
+}
+
+impl Fake {
+    fn new() -> Arc<Fake> {
+        Fake::with_missing(None)
+    }
+
+    fn with_missing(missing: Option<&'static str>) -> Arc<Fake> {
+        Arc::new(Fake {
+            prefix: format!("/jitslab_test_{}_{}_", std::process::id(), NEXT_FAKE.fetch_add(1, SeqCst)),
+            next_name: AtomicU64::new(1),
+            missing,
+            state: Mutex::default(),
+            faults: Mutex::default(),
+            dead: AtomicBool::new(false),
+            calls: Mutex::default(),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            violations: Mutex::default(),
+        })
+    }
+
+    fn transport(self: &Arc<Self>) -> Box<dyn Transport> {
+        Box::new(FakeTransport(Arc::clone(self)))
+    }
+
+    /// Makes the next call of `op` misbehave.
+    fn fault(&self, op: Op, fault: Fault) {
+        self.faults.lock().unwrap().push((op, fault));
+    }
+
+    fn take_fault(&self, op: Op) -> Option<Fault> {
+        let mut faults = self.faults.lock().unwrap();
+        let at = faults.iter().position(|(o, _)| *o == op)?;
+        Some(faults.remove(at).1)
+    }
+
+    fn violation(&self, what: String) -> Vec<u8> {
+        self.violations.lock().unwrap().push(what);
+        // What ORC delivers for a wrapper whose arguments do not decode: an out-of-band error,
+        // which the transport carries as an empty result.
+        Vec::new()
+    }
+
+    /// Serves one call; `None` drops the completion.
+    fn serve(&self, fn_addr: u64, args: Vec<u8>) -> Option<Result<Vec<u8>, String>> {
+        self.bytes_in.fetch_add(args.len() as u64, SeqCst);
+        let Some(op) = Op::of(fn_addr) else {
+            let what = format!("call of unknown function {fn_addr:#x}");
+            return Some(Ok(self.violation(what)));
+        };
+        self.calls.lock().unwrap().push(Call { op, args: args.clone() });
+        if self.dead.load(SeqCst) {
+            return Some(Err("disconnecting".into()));
+        }
+        let fault = self.take_fault(op);
+        match fault {
+            Some(Fault::Disconnect) => {
+                self.dead.store(true, SeqCst);
+                return Some(Err("disconnecting".into()));
+            }
+            Some(Fault::DropCompletion) => {
+                self.dead.store(true, SeqCst);
+                return None;
+            }
+            _ => {}
+        }
+        let mut reply = match op {
+            Op::Reserve => self.reserve(&args, matches!(fault, Some(Fault::BogusName))),
+            Op::Initialize => self.initialize(&args),
+            Op::Deinitialize => self.deinitialize(&args),
+            Op::Release => self.release(&args),
+        };
+        match fault {
+            Some(Fault::Replace(bytes)) => reply = bytes,
+            Some(Fault::Truncate(n)) => reply.truncate(reply.len().saturating_sub(n)),
+            Some(Fault::Trailing(bytes)) => reply.extend(bytes),
+            _ => {}
+        }
+        self.bytes_out.fetch_add(reply.len() as u64, SeqCst);
+        Some(Ok(reply))
+    }
+
+    fn reserve(&self, args: &[u8], bogus_name: bool) -> Vec<u8> {
+        let (instance, size) = match decode_reserve(args) {
+            Ok(v) => v,
+            Err(e) => return self.violation(format!("Reserve: {e}")),
+        };
+        if instance != INSTANCE {
+            return self.violation(format!("Reserve: instance {instance:#x}"));
+        }
+        let name = format!("{}{}", self.prefix, self.next_name.fetch_add(1, SeqCst));
+        let cname = CString::new(name.clone()).unwrap();
+        // SAFETY: a valid C string; creates a fresh object.
+        let fd = unsafe { libc::shm_open(cname.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o700) };
+        if fd < 0 {
+            return expected_err(&format!("shm_open({name}): {}", std::io::Error::last_os_error()));
+        }
+        self.state.lock().unwrap().names.push(name.clone());
+        // SAFETY: ftruncate, then a fresh mapping of the kernel's choice, of a descriptor we own.
+        let addr = unsafe {
+            if libc::ftruncate(fd, size as libc::off_t) != 0 {
+                libc::close(fd);
+                return expected_err(&format!("ftruncate: {}", std::io::Error::last_os_error()));
+            }
+            let p = libc::mmap(std::ptr::null_mut(), size as usize, libc::PROT_NONE, libc::MAP_SHARED, fd, 0);
+            libc::close(fd);
+            if p == libc::MAP_FAILED {
+                return expected_err(&format!("mmap: {}", std::io::Error::last_os_error()));
+            }
+            p as u64
+        };
+        self.state.lock().unwrap().reservations.insert(addr, Reservation { size, allocs: Vec::new() });
+        let reply_name = if bogus_name {
+            // The object exists under its real name no longer; the reply names another.
+            // SAFETY: a valid C string.
+            unsafe { libc::shm_unlink(cname.as_ptr()) };
+            format!("{}no_such_object", self.prefix)
+        } else {
+            name
+        };
+        expected_ok(|w| {
+            w.u64(addr).bytes(reply_name.as_bytes());
+        })
+    }
+
+    fn initialize(&self, args: &[u8]) -> Vec<u8> {
+        let (instance, req) = match decode_initialize(args) {
+            Ok(v) => v,
+            Err(e) => return self.violation(format!("Initialize: {e}")),
+        };
+        if instance != INSTANCE {
+            return self.violation(format!("Initialize: instance {instance:#x}"));
+        }
+        let Some(key) = req.segs.iter().map(|s| s.addr).min() else {
+            return self.violation("Initialize with no segment".into());
+        };
+        {
+            let st = self.state.lock().unwrap();
+            let Some(res) = st.reservations.get(&req.reservation) else {
+                drop(st);
+                return self.violation(format!("Initialize in unknown reservation {:#x}", req.reservation));
+            };
+            let end = req.reservation + res.size;
+            if let Some(s) = req.segs.iter().find(|s| s.addr < req.reservation || s.addr + s.size > end) {
+                let what = format!("Initialize: segment {s:?} outside [{:#x}, {end:#x})", req.reservation);
+                drop(st);
+                return self.violation(what);
+            }
+        }
+        for s in &req.segs {
+            // SAFETY: the segment lies in this fake's own reservation (checked above).
+            if let Err(e) = unsafe { sys::protect(s.addr, s.size, access_of(s.group)) } {
+                return expected_err(&e.to_string());
+            }
+            sys::flush_icache(s.addr, s.size);
+        }
+        // SAFETY: the tests pass only wrapper functions of this process as actions.
+        let deallocs = match unsafe { wrapper::run_finalize_actions(&req.actions) } {
+            Ok(d) => d,
+            Err(e) => return expected_err(&e),
+        };
+        let mut st = self.state.lock().unwrap();
+        st.allocations.insert(key, deallocs);
+        if let Some(res) = st.reservations.get_mut(&req.reservation) {
+            res.allocs.push(key);
+        }
+        expected_ok(|w| {
+            w.u64(key);
+        })
+    }
+
+    /// Runs the dealloc actions of `keys`, last first; the joined errors.
+    fn deinit_keys(&self, keys: &[u64]) -> Option<String> {
+        let mut errors = Vec::new();
+        for key in keys.iter().rev() {
+            let deallocs = {
+                let mut st = self.state.lock().unwrap();
+                for res in st.reservations.values_mut() {
+                    if let Some(at) = res.allocs.iter().position(|k| k == key) {
+                        res.allocs.remove(at);
+                        break;
+                    }
+                }
+                st.allocations.remove(key).unwrap_or_default()
+            };
+            // SAFETY: the tests pass only wrapper functions of this process as actions.
+            if let Err(e) = unsafe { wrapper::run_dealloc_actions(&deallocs) } {
+                errors.push(e);
+            }
+        }
+        (!errors.is_empty()).then(|| errors.join("; "))
+    }
+
+    fn deinitialize(&self, args: &[u8]) -> Vec<u8> {
+        match decode_addrs(args) {
+            Ok((INSTANCE, keys)) => sps::encode_error(self.deinit_keys(&keys).as_deref()),
+            Ok((i, _)) => self.violation(format!("Deinitialize: instance {i:#x}")),
+            Err(e) => self.violation(format!("Deinitialize: {e}")),
+        }
+    }
+
+    fn release(&self, args: &[u8]) -> Vec<u8> {
+        let bases = match decode_addrs(args) {
+            Ok((INSTANCE, bases)) => bases,
+            Ok((i, _)) => return self.violation(format!("Release: instance {i:#x}")),
+            Err(e) => return self.violation(format!("Release: {e}")),
+        };
+        let mut errors = Vec::new();
+        for base in bases {
+            let res = self.state.lock().unwrap().reservations.remove(&base);
+            let Some(res) = res else {
+                errors.push(format!("no reservation at {base:#x}"));
+                continue;
+            };
+            errors.extend(self.deinit_keys(&res.allocs));
+            // SAFETY: the fake's own mapping, forgotten above.
+            if let Err(e) = unsafe { sys::unmap(base, res.size) } {
+                errors.push(e.to_string());
+            }
+        }
+        sps::encode_error((!errors.is_empty()).then(|| errors.join("; ")).as_deref())
+    }
+
+    // --- what the tests look at ---
+
+    fn ops(&self) -> Vec<Op> {
+        self.calls.lock().unwrap().iter().map(|c| c.op).collect()
+    }
+
+    fn calls_of(&self, op: Op) -> Vec<Call> {
+        self.calls.lock().unwrap().iter().filter(|c| c.op == op).cloned().collect()
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.state.lock().unwrap().names.clone()
+    }
+
+    fn reservations(&self) -> Vec<(u64, u64)> {
+        self.state.lock().unwrap().reservations.iter().map(|(&a, r)| (a, r.size)).collect()
+    }
+
+    fn live_keys(&self) -> usize {
+        self.state.lock().unwrap().allocations.len()
+    }
+
+    /// Entries of `/dev/shm` made by this fake.
+    fn shm_entries(&self) -> Vec<String> {
+        let mine = self.prefix.trim_start_matches('/').to_string();
+        std::fs::read_dir("/dev/shm")
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.starts_with(&mine)).collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn assert_no_violation(&self) {
+        let v = self.violations.lock().unwrap();
+        assert!(v.is_empty(), "the manager broke the protocol: {v:?}");
+    }
+}
+
+impl Drop for Fake {
+    /// The executor process ends: its mappings go, and (for tidiness; the real service never
+    /// unlinks) so does any name left behind.
+    fn drop(&mut self) {
+        let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        for (&base, res) in &st.reservations {
+            // SAFETY: the fake's own mapping; nothing uses it once the fake is gone.
+            let _ = unsafe { sys::unmap(base, res.size) };
+        }
+        for name in &st.names {
+            let cname = CString::new(name.clone()).unwrap();
+            // SAFETY: a valid C string.
+            unsafe { libc::shm_unlink(cname.as_ptr()) };
+        }
+    }
+}
+
+// --- wrapper functions the fake executor runs as actions ---
+
+static PEEKS: Mutex<Vec<(u64, Vec<u8>)>> = Mutex::new(Vec::new());
+
+/// Records the bytes found at an executor address: arguments `(addr u64, len u64)`.
+///
+/// # Safety
+/// `args` must point to `len` bytes; the address they name must be readable.
+unsafe extern "C" fn peek(args: *const c_char, len: usize) -> CWrapperFunctionResult {
+    // SAFETY: the caller passes a valid buffer.
+    let args = unsafe { std::slice::from_raw_parts(args as *const u8, len) };
+    let mut r = Reader::new(args);
+    let (addr, n) = (r.u64("addr").unwrap(), r.u64("len").unwrap());
+    // SAFETY: the tests peek only at segments the executor has just made readable.
+    let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, n as usize) }.to_vec();
+    PEEKS.lock().unwrap().push((addr, bytes));
+    CWrapperFunctionResult::from_bytes(&sps::encode_error(None))
+}
+
+fn peek_at(addr: u64, len: u64) -> ActionPair {
+    ActionPair {
+        finalize: WrapperCall { fn_addr: peek as WrapperFn as usize as u64, args: Writer::new().u64(addr).u64(len).finish() },
+        dealloc: WrapperCall::default(),
+    }
+}
+
+fn peeked(addr: u64) -> Option<Vec<u8>> {
+    PEEKS.lock().unwrap().iter().rev().find(|(a, _)| *a == addr).map(|(_, b)| b.clone())
+}
+
+// --- helpers ---
+
+fn config() -> Config {
+    Config { span: 64 * MB, log_fallback: false, ..Config::default() }
+}
+
+fn remote(fake: &Arc<Fake>) -> Arc<Manager> {
+    Arc::new(Manager::new_remote(&config(), fake.transport()).unwrap())
+}
+
+fn seg(prot: u8, lifetime: Lifetime, size: u64) -> SegmentRequest {
+    SegmentRequest { prot: Prot(prot), lifetime, size, align: 16 }
+}
+
+fn write(s: &Segment, bytes: &[u8]) {
+    // SAFETY: tests write only within the segment sizes they asked for.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), s.working, bytes.len()) };
+}
+
+/// Reads the executor view (only where the fake has made it readable).
+fn read_exec(addr: u64, len: usize) -> Vec<u8> {
+    // SAFETY: tests read only finalized segments, which the executor made readable.
+    unsafe { std::slice::from_raw_parts(addr as *const u8, len) }.to_vec()
+}
+
+/// The permissions `/proc/self/maps` shows for the page at `addr`, e.g. `r-xs`.
+fn perms_at(addr: u64) -> Option<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    maps.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        let (a, b) = f.next()?.split_once('-')?;
+        let (a, b) = (u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?);
+        (a <= addr && addr < b).then(|| f.next().unwrap_or("").to_string())
+    })
+}
+
+/// Starts an asynchronous operation and waits for its completion (at most [`PROMPT`]); fails
+/// the test if the completion is dropped uncalled or late.
+fn wait(start: impl FnOnce(Done)) -> Result<(), Error> {
+    let (tx, rx) = mpsc::channel();
+    start(Box::new(move |r| {
+        // The test may have given up waiting already.
+        let _ = tx.send(r);
+    }));
+    match rx.recv_timeout(PROMPT) {
+        Ok(r) => r,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("no completion within {PROMPT:?}"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the completion was dropped without being called"),
+    }
+}
+
+fn finalize(m: &Arc<Manager>, id: AllocId, actions: Vec<ActionPair>) -> Result<(), Error> {
+    // SAFETY: remote: the actions are run by the fake executor, and are wrapper functions.
+    wait(|done| unsafe { m.finalize_async(id, actions, done) })
+}
+
+fn deallocate(m: &Arc<Manager>, ids: &[AllocId]) -> Result<(), Error> {
+    // SAFETY: as for `finalize`.
+    wait(|done| unsafe { m.deallocate_async(ids, done) })
+}
+
+/// Drops the manager once the completions still holding it have let go, and says how long the
+/// drop itself took.
+fn drop_manager(m: Arc<Manager>) -> Duration {
+    let started = Instant::now();
+    let mut m = m;
+    let m = loop {
+        match Arc::try_unwrap(m) {
+            Ok(m) => break m,
+            Err(again) => {
+                assert!(started.elapsed() < PROMPT, "a completion kept the manager alive");
+                std::thread::sleep(Duration::from_millis(1));
+                m = again;
+            }
+        }
+    };
+    let dropping = Instant::now();
+    drop(m);
+    dropping.elapsed()
+}
+
+/// The executor-view and working pointers of the segments, for one allocation.
+fn addrs(s: &[Segment]) -> Vec<u64> {
+    s.iter().map(|s| s.addr).collect()
+}
+
+// --- the tests ---
+
+/// Reserve, allocate, write through the working view, finalize (the executor protects each
+/// segment and runs the actions, seeing the bytes), deallocate a batch in one call (dealloc
+/// actions once each, last first), statistics, and Release at drop; no object name survives.
+#[test]
+fn full_cycle_shares_memory_protects_in_the_executor_and_cleans_up() {
+    let fake = Fake::new();
+    let m = remote(&fake);
+    assert!(m.is_remote());
+    assert_eq!(m.mapper_kind(), MapperKind::RemoteStock);
+    assert_eq!(fake.ops(), [Op::Reserve]);
+    let (base, span) = m.reservation();
+    assert_eq!(fake.reservations(), [(base, span)], "the manager's reservation is the executor's");
+    assert_eq!(fake.names().len(), 1);
+    assert!(fake.shm_entries().is_empty(), "the object's name must be unlinked at once: {:?}", fake.shm_entries());
+
+    let req = [
+        seg(RX, Lifetime::Standard, 100),
+        seg(R, Lifetime::Standard, 50),
+        seg(RW, Lifetime::Standard, 8),
+        seg(RW, Lifetime::Finalize, 16),
+    ];
+    let (a, s) = m.allocate(&req).unwrap();
+    for x in &s {
+        assert!(x.addr >= base && x.addr < base + span);
+        assert_eq!(perms_at(x.addr).as_deref(), Some("---s"), "the executor view starts inaccessible");
+    }
+    let code = [0x55, 0x48, 0x89, 0xe5, 0x5d, 0xc3];
+    write(&s[0], &code);
+    write(&s[1], b"konst");
+    write(&s[2], &41u64.to_le_bytes());
+    write(&s[3], b"finalize-only");
+    let actions = vec![recorded_pair("full:fin-a", "full:dealloc-a"), peek_at(s[0].addr, 6), peek_at(s[3].addr, 13)];
+    finalize(&m, a, actions).unwrap();
+    assert_eq!(take_log("full:fin"), ["full:fin-a"]);
+    assert_eq!(peeked(s[0].addr).as_deref(), Some(&code[..]), "the executor saw the code at finalize");
+    assert_eq!(peeked(s[3].addr).as_deref(), Some(&b"finalize-only"[..]));
+
+    // The request: one segment per allocated segment, page-granular, with its group bits.
+    let init = decode_initialize(&fake.calls_of(Op::Initialize)[0].args).unwrap().1;
+    assert_eq!(init.reservation, base);
+    let page = m.page_size();
+    let groups: Vec<(u64, u8)> = init.segs.iter().map(|g| (g.addr, g.group)).collect();
+    assert_eq!(
+        groups,
+        [
+            (s[0].addr, GROUP_READ | GROUP_EXEC),
+            (s[1].addr, GROUP_READ),
+            (s[2].addr, GROUP_READ | GROUP_WRITE),
+            (s[3].addr, GROUP_READ | GROUP_WRITE | GROUP_FINALIZE_LIFETIME)
+        ]
+    );
+    assert!(init.segs.iter().all(|g| g.addr % page == 0 && g.size % page == 0 && g.size > 0), "{init:?}");
+
+    // The executor view has each segment's protection, and the bytes written here.
+    assert_eq!(perms_at(s[0].addr).as_deref(), Some("r-xs"));
+    assert_eq!(perms_at(s[1].addr).as_deref(), Some("r--s"));
+    assert_eq!(perms_at(s[2].addr).as_deref(), Some("rw-s"));
+    assert_eq!(read_exec(s[0].addr, 6), code);
+    assert_eq!(read_exec(s[1].addr, 5), b"konst");
+    assert_eq!(read_exec(s[2].addr, 8), 41u64.to_le_bytes());
+    // ... and the linker's view is the same memory, both ways.
+    // SAFETY: a live read-write data segment, in both views.
+    unsafe { *(s[2].addr as *mut u64) = 42 };
+    // SAFETY: the working pointer of the same segment.
+    assert_eq!(unsafe { *(s[2].working as *const u64) }, 42);
+
+    // Two more allocations, the second with two actions, then one batch.
+    let (b, _) = m.allocate(&[seg(RW, Lifetime::Standard, 10)]).unwrap();
+    finalize(&m, b, vec![recorded_pair("full:fin-b1", "full:dealloc-b1"), recorded_pair("full:fin-b2", "full:dealloc-b2")])
+        .unwrap();
+    let (c, _) = m.allocate(&[seg(R, Lifetime::Standard, 10)]).unwrap();
+    finalize(&m, c, vec![recorded_pair("full:fin-c", "full:dealloc-c")]).unwrap();
+    take_log("full:fin");
+    assert!(take_log("full:dealloc").is_empty(), "no dealloc action runs before deallocate");
+    assert_eq!(fake.live_keys(), 3);
+    deallocate(&m, &[a, b, c]).unwrap();
+    assert_eq!(take_log("full:dealloc"), ["full:dealloc-c", "full:dealloc-b2", "full:dealloc-b1", "full:dealloc-a"]);
+    let deinits = fake.calls_of(Op::Deinitialize);
+    assert_eq!(deinits.len(), 1, "one Deinitialize for the batch");
+    assert_eq!(decode_addrs(&deinits[0].args).unwrap().1.len(), 3);
+    assert_eq!(fake.live_keys(), 0);
+
+    let st = m.stats();
+    assert_eq!(st.live_bytes(), 0);
+    assert_eq!(st.live_allocations, 0);
+    assert_eq!(st.rpc.calls, 5, "Reserve, 3 Initialize, 1 Deinitialize");
+    assert_eq!(st.rpc.bytes_sent, fake.bytes_in.load(SeqCst));
+    assert_eq!(st.rpc.bytes_received, fake.bytes_out.load(SeqCst));
+    assert!(st.rpc.bytes_sent > 0 && st.rpc.bytes_received > 0);
+    assert_eq!(st.connection_lost, None);
+    assert!(st.to_string().contains("executor calls: 5"), "{st}");
+
+    drop_manager(m);
+    let releases = fake.calls_of(Op::Release);
+    assert_eq!(releases.len(), 1, "Release at drop");
+    assert_eq!(decode_addrs(&releases[0].args).unwrap().1, [base]);
+    assert_eq!(fake.ops().len(), 6);
+    assert!(fake.reservations().is_empty());
+    assert!(fake.shm_entries().is_empty(), "{:?}", fake.shm_entries());
+    fake.assert_no_violation();
+}
+
+/// Allocating (and abandoning) is bookkeeping in this process: no call to the executor, however
+/// many chunks the pools take.
+#[test]
+fn allocations_never_make_a_call() {
+    let fake = Fake::new();
+    let m = remote(&fake);
+    let before = m.stats().rpc;
+    let mut live = Vec::new();
+    for i in 0..2000u64 {
+        let (id, s) = m
+            .allocate(&[seg(RX, Lifetime::Standard, 100 + i * 7), seg(RW, Lifetime::Standard, 4096 * (i % 5 + 1))])
+            .unwrap();
+        write(&s[1], &i.to_le_bytes());
+        if i % 3 == 0 {
+            live.push(id);
+        } else {
+            m.abandon(id).unwrap();
+        }
+    }
+    assert!(m.stats().pools.iter().map(|p| p.stats.reserved).sum::<u64>() > 16 * MB, "the pools grew");
+    for id in live {
+        m.abandon(id).unwrap();
+    }
+    assert_eq!(m.stats().rpc, before);
+    assert_eq!(fake.ops(), [Op::Reserve]);
+    assert_eq!(m.stats().live_bytes(), 0);
+}
+
+/// A finalize that fails, for any reason, rolls the allocation back; the memory comes back and
+/// the manager keeps working: a new allocation reuses it, and bytes written through its working
+/// view reach the executor.
+fn assert_rolled_back_and_still_working(fake: &Fake, m: &Arc<Manager>, req: &[SegmentRequest], old: &[u64], tag: &str) {
+    let st = m.stats();
+    assert_eq!(st.live_bytes(), 0, "{tag}: the allocation was rolled back");
+    assert_eq!(st.connection_lost, None, "{tag}: a bad reply is not a lost connection");
+    let (id, s) = m.allocate(req).unwrap();
+    assert_eq!(addrs(&s), old, "{tag}: the memory is reused");
+    write(&s[0], tag.as_bytes());
+    finalize(m, id, vec![]).unwrap();
+    assert_eq!(read_exec(s[0].addr, tag.len()), tag.as_bytes(), "{tag}: the working view is still the executor's memory");
+    deallocate(m, &[id]).unwrap();
+    assert_eq!(m.stats().live_bytes(), 0);
+    fake.assert_no_violation();
+}
+
+/// Replies to Initialize that do not decode (truncated, of the wrong type, with trailing bytes)
+/// are clear `Executor` errors that roll the allocation back and lose nothing.
+#[test]
+fn bad_initialize_replies_are_clear_errors_that_lose_nothing() {
+    let cases = [
+        (Fault::Truncate(1), "needs 8 bytes"),
+        // An `Error` (success) where `Expected<Addr>` belongs: a failure with no message.
+        (Fault::Replace(vec![0]), "Initialize result"),
+        (Fault::Replace(Vec::new()), "needs 1 bytes"),
+        (Fault::Trailing(vec![0]), "1 trailing bytes"),
+        (Fault::Replace(vec![2, 0, 0, 0, 0, 0, 0, 0, 0]), "neither 0 nor 1"),
+    ];
+    for (fault, detail) in cases {
+        let fake = Fake::new();
+        let m = remote(&fake);
+        let req = [seg(RW, Lifetime::Standard, 64), seg(RX, Lifetime::Standard, 64)];
+        let (id, s) = m.allocate(&req).unwrap();
+        fake.fault(Op::Initialize, fault.clone());
+        let e = finalize(&m, id, vec![]).unwrap_err();
+        let Error::Executor(msg) = &e else { panic!("{fault:?}: {e:?}") };
+        assert!(msg.contains("bad reply from the executor to Initialize"), "{fault:?}: {msg}");
+        assert!(msg.contains(detail), "{fault:?}: {msg}");
+        assert!(msg.contains("rolled back"), "{fault:?}: {msg}");
+        assert_eq!(m.stats().failed_finalizes, 1);
+        assert_rolled_back_and_still_working(&fake, &m, &req, &addrs(&s), &format!("{fault:?}"));
+    }
+}
+
+/// The executor reports an error (a finalize action fails there): `ActionFailed` with its
+/// message, the allocation rolled back and its memory reusable.
+#[test]
+fn an_initialize_failing_in_the_executor_rolls_back() {
+    let fake = Fake::new();
+    let m = remote(&fake);
+    let req = [seg(RX, Lifetime::Standard, 64)];
+    let (id, s) = m.allocate(&req).unwrap();
+    let e = finalize(&m, id, vec![recorded_pair("initfail:ok", "initfail:undo"), recorded_pair("fail:initfail:no", "x")])
+        .unwrap_err();
+    let Error::ActionFailed(msg) = &e else { panic!("{e:?}") };
+    assert!(msg.contains("the executor failed Initialize: refused: fail:initfail:no"), "{msg}");
+    assert!(msg.contains(&format!("allocation {} failed, allocation rolled back", id.0)), "{msg}");
+    // The executor ran the first finalize action, then its dealloc when the second failed.
+    assert_eq!(take_log("initfail:"), ["initfail:ok", "fail:initfail:no", "initfail:undo"]);
+    assert_eq!(m.stats().failed_finalizes, 1);
+    assert!(matches!(deallocate(&m, &[id]), Err(Error::UnknownAllocation(_))), "the id is gone");
+    assert_rolled_back_and_still_working(&fake, &m, &req, &addrs(&s), "initfail");
+}
+
+/// A reply to Deinitialize that does not decode, or an error the executor reports there: the
+/// memory is returned anyway and the manager keeps working.
+#[test]
+fn bad_or_failing_deinitialize_replies_return_the_memory() {
+    for (fault, want_executor) in [(Fault::Truncate(1), true), (Fault::Replace(sps::encode_error(Some("oops"))), false)] {
+        let fake = Fake::new();
+        let m = remote(&fake);
+        let req = [seg(RW, Lifetime::Standard, 64)];
+        let (id, s) = m.allocate(&req).unwrap();
+        finalize(&m, id, vec![recorded_pair("deinitbad:f", "deinitbad:d")]).unwrap();
+        fake.fault(Op::Deinitialize, fault.clone());
+        let e = deallocate(&m, &[id]).unwrap_err();
+        assert!(e.to_string().contains("memory was returned anyway"), "{e}");
+        match (&e, want_executor) {
+            (Error::Executor(msg), true) => assert!(msg.contains("bad reply from the executor to Deinitialize"), "{msg}"),
+            (Error::ActionFailed(msg), false) => assert!(msg.contains("the executor failed Deinitialize: oops"), "{msg}"),
+            _ => panic!("{fault:?}: {e:?}"),
+        }
+        take_log("deinitbad:");
+        assert_eq!(m.stats().deallocations, 1);
+        assert_rolled_back_and_still_working(&fake, &m, &req, &addrs(&s), &format!("{fault:?}"));
+    }
+}
+
+/// Replies to Reserve that do not decode, or report an error: creation fails with a clear
+/// message, and nothing is mapped here.
+#[test]
+fn bad_reserve_replies_fail_creation_clearly() {
+    let cases = [
+        (Fault::Truncate(1), "bad reply from the executor to Reserve"),
+        // `Expected<Addr>` where `Expected<(Addr, String)>` belongs.
+        (Fault::Replace(expected_ok(|w| {
+            w.u64(0x7f00_0000_0000);
+        })), "bad reply from the executor to Reserve"),
+        (Fault::Trailing(vec![7]), "trailing bytes"),
+        (Fault::Replace(expected_err("out of tmpfs")), "the executor failed Reserve: out of tmpfs"),
+    ];
+    for (fault, want) in cases {
+        let fake = Fake::new();
+        fake.fault(Op::Reserve, fault.clone());
+        let e = Manager::new_remote(&config(), fake.transport()).unwrap_err();
+        assert!(e.to_string().contains(want), "{fault:?}: {e}");
+        assert_eq!(fake.ops(), [Op::Reserve], "{fault:?}");
+        fake.assert_no_violation();
+    }
+}
+
+/// A Reserve reply naming an object that does not exist: creation fails naming it, and the
+/// reservation the executor made is released again.
+#[test]
+fn a_reserve_reply_naming_no_object_releases_the_reservation() {
+    let fake = Fake::new();
+    fake.fault(Op::Reserve, Fault::BogusName);
+    let e = Manager::new_remote(&config(), fake.transport()).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("no_such_object") && msg.contains("shm_open"), "{msg}");
+    assert!(msg.contains("cannot map it"), "{msg}");
+    assert_eq!(fake.ops(), [Op::Reserve, Op::Release]);
+    assert!(fake.reservations().is_empty(), "the executor's reservation was released");
+    assert!(fake.shm_entries().is_empty());
+    fake.assert_no_violation();
+}
+
+/// An executor without the service: creation fails naming the missing symbol, before any call.
+#[test]
+fn missing_bootstrap_symbols_are_named() {
+    for name in [stock::INSTANCE, stock::RESERVE, stock::INITIALIZE, stock::DEINITIALIZE, stock::RELEASE] {
+        let fake = Fake::with_missing(Some(name));
+        let e = Manager::new_remote(&config(), fake.transport()).unwrap_err();
+        let Error::Executor(msg) = &e else { panic!("{e:?}") };
+        assert!(msg.contains(name), "{msg}");
+        assert!(fake.ops().is_empty());
+    }
+}
+
+/// How the connection goes away in [`lose_connection`].
+#[derive(Debug, Clone, Copy)]
+enum Loss {
+    Disconnect,
+    DropCompletion,
+}
+
+/// Loses the connection during `op` (Initialize or Deinitialize) and checks everything after it:
+/// the pending operation fails promptly with `Executor`, later operations fail with the same
+/// reason, the statistics say why, the working view is detached from the executor's memory, and
+/// dropping the manager neither hangs nor calls the executor.
+fn lose_connection(op: Op, how: Loss) {
+    let tag = format!("{op:?}/{how:?}");
+    let fake = Fake::new();
+    let m = remote(&fake);
+    // Finalized data segments (readable in the executor view), and allocations in flight.
+    let (a, _) = m.allocate(&[seg(RW, Lifetime::Standard, 64)]).unwrap();
+    finalize(&m, a, vec![recorded_pair("lost:fa", "lost:da")]).unwrap();
+    let (keep, sk) = m.allocate(&[seg(RW, Lifetime::Standard, 64)]).unwrap();
+    write(&sk[0], b"before");
+    finalize(&m, keep, vec![]).unwrap();
+    let (b, _) = m.allocate(&[seg(RX, Lifetime::Standard, 64)]).unwrap();
+    let (c, _) = m.allocate(&[seg(R, Lifetime::Standard, 64)]).unwrap();
+    fake.fault(op, match how {
+        Loss::Disconnect => Fault::Disconnect,
+        Loss::DropCompletion => Fault::DropCompletion,
+    });
+    let started = Instant::now();
+    let e = match op {
+        Op::Initialize => finalize(&m, b, vec![recorded_pair("lost:fb", "lost:db")]),
+        Op::Deinitialize => deallocate(&m, &[a]),
+        _ => unreachable!(),
+    }
+    .unwrap_err();
+    assert!(started.elapsed() < PROMPT, "{tag}");
+    let Error::Executor(msg) = &e else { panic!("{tag}: {e:?}") };
+    let why = m.stats().connection_lost.unwrap_or_else(|| panic!("{tag}: stats must say the connection was lost"));
+    assert!(why.contains("lost") && why.contains(&format!("{op:?}")), "{tag}: {why}");
+    if let Loss::Disconnect = how {
+        assert!(why.contains("disconnecting"), "{tag}: {why}");
+    }
+    assert!(msg.contains(&why), "{tag}: the failure says why: {msg}");
+    assert!(take_log("lost:fb").is_empty(), "{tag}: the executor never ran the lost call");
+
+    // Later operations fail at once, with the same reason, and make no call.
+    let calls = fake.ops().len();
+    let later = m.allocate(&[seg(RW, Lifetime::Standard, 8)]).unwrap_err();
+    assert_eq!(later, Error::Executor(why.clone()), "{tag}");
+    let fin = finalize(&m, c, vec![]).unwrap_err();
+    assert!(matches!(&fin, Error::Executor(m) if m.contains(&why)), "{tag}: {fin:?}");
+    if let Op::Initialize = op {
+        let de = deallocate(&m, &[a]).unwrap_err();
+        assert!(matches!(&de, Error::Executor(m) if m.contains(&why)), "{tag}: {de:?}");
+    }
+    assert_eq!(fake.ops().len(), calls, "{tag}: no call after the loss");
+    // The failed operation's allocation is gone (rolled back, or returned anyway); a, when it
+    // was not the one deallocated, was returned by the failed deallocate above.
+    let live = match op {
+        Op::Initialize => vec![keep, c],
+        _ => vec![keep, b, c],
+    };
+    assert_eq!(m.stats().live_allocations, live.len() as u64, "{tag}");
+
+    // The working view is let go of: still writable here, no longer the executor's memory.
+    write(&sk[0], b"after!");
+    assert_eq!(read_exec(sk[0].addr, 6), b"before", "{tag}: the executor view must not see writes after the loss");
+    m.abandon(c).unwrap();
+
+    let took = drop_manager(m);
+    assert!(took < Duration::from_secs(1), "{tag}: dropping took {took:?}");
+    assert!(!fake.ops().contains(&Op::Release), "{tag}: no Release after the loss");
+    take_log("lost:");
+    fake.assert_no_violation();
+}
+
+#[test]
+fn connection_lost_during_finalize_fails_pending_and_later_calls_promptly() {
+    lose_connection(Op::Initialize, Loss::Disconnect);
+    lose_connection(Op::Initialize, Loss::DropCompletion);
+}
+
+#[test]
+fn connection_lost_during_deallocate_fails_pending_and_later_calls_promptly() {
+    lose_connection(Op::Deinitialize, Loss::Disconnect);
+    lose_connection(Op::Deinitialize, Loss::DropCompletion);
+}
+
+/// A connection lost at Reserve (or a Reserve never answered) fails creation with the reason.
+#[test]
+fn connection_lost_at_reserve_fails_creation() {
+    for fault in [Fault::Disconnect, Fault::DropCompletion] {
+        let fake = Fake::new();
+        fake.fault(Op::Reserve, fault.clone());
+        let started = Instant::now();
+        let e = Manager::new_remote(&config(), fake.transport()).unwrap_err();
+        assert!(started.elapsed() < PROMPT);
+        let Error::Executor(msg) = &e else { panic!("{fault:?}: {e:?}") };
+        assert!(msg.contains("the connection to the executor was lost (Reserve"), "{fault:?}: {msg}");
+        assert_eq!(fake.ops(), [Op::Reserve]);
+    }
+}
+
+/// The executor keys an allocation by its lowest segment address and overwrites an entry with
+/// the same key. A finalize-lifetime segment given back right after finalize must therefore not
+/// be the allocation's key, or a later allocation placed there takes over its dealloc actions.
+#[test]
+fn an_early_freed_finalize_segment_never_lends_its_key_to_another_allocation() {
+    let fake = Fake::new();
+    let m = remote(&fake);
+    // The finalize-lifetime segment gets the lowest address: the executor's key.
+    let (a, sa) = m.allocate(&[seg(RW, Lifetime::Finalize, 64), seg(RX, Lifetime::Standard, 64)]).unwrap();
+    assert!(sa[0].addr < sa[1].addr, "test setup: the finalize segment must be the key");
+    finalize(&m, a, vec![recorded_pair("key:fa", "key:da")]).unwrap();
+    let (b, _) = m.allocate(&[seg(RW, Lifetime::Standard, 64)]).unwrap();
+    finalize(&m, b, vec![recorded_pair("key:fb", "key:db")]).unwrap();
+    assert_eq!(fake.live_keys(), 2, "both allocations have their own key in the executor");
+    take_log("key:f");
+    deallocate(&m, &[a]).unwrap();
+    assert_eq!(take_log("key:d"), ["key:da"], "a's own dealloc action, and only it");
+    deallocate(&m, &[b]).unwrap();
+    assert_eq!(take_log("key:d"), ["key:db"]);
+    assert_eq!(m.stats().live_bytes(), 0);
+    fake.assert_no_violation();
+}
+
+/// Four threads allocate, write, finalize and deallocate through one remote manager, with every
+/// reply delivered on another thread: each completion runs exactly once, the executor sees each
+/// allocation's bytes, every dealloc action runs once, and nothing is left live.
+#[test]
+fn concurrent_remote_operations_complete_once_each_and_leave_nothing_live() {
+    const THREADS: u64 = 4;
+    const ROUNDS: u64 = 60;
+    let fake = Fake::new();
+    let m = remote(&fake);
+    let completions = Arc::new(AtomicU32::new(0));
+    let started = Arc::new(AtomicU32::new(0));
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (m, completions, started) = (Arc::clone(&m), Arc::clone(&completions), Arc::clone(&started));
+            std::thread::spawn(move || {
+                let mut pending: Vec<AllocId> = Vec::new();
+                for i in 0..ROUNDS {
+                    let size = 16 + (t * 131 + i * 977) % 9000;
+                    let (id, s) = m.allocate(&[seg(RX, Lifetime::Standard, size), seg(RW, Lifetime::Standard, 32)]).unwrap();
+                    let stamp = (t << 32 | i).to_le_bytes();
+                    write(&s[0], &stamp);
+                    write(&s[1], &stamp);
+                    let (tx, rx) = mpsc::channel();
+                    let c = Arc::clone(&completions);
+                    started.fetch_add(1, SeqCst);
+                    let act = recorded_pair(&format!("conc:f{t}-{i}"), &format!("conc:d{t}-{i}"));
+                    // SAFETY: recorded actions, run by the fake executor in this process.
+                    unsafe {
+                        m.finalize_async(
+                            id,
+                            vec![act, peek_at(s[0].addr, 8)],
+                            Box::new(move |r| {
+                                c.fetch_add(1, SeqCst);
+                                tx.send(r).unwrap();
+                            }),
+                        )
+                    };
+                    rx.recv_timeout(PROMPT).expect("finalize completion").unwrap();
+                    assert_eq!(read_exec(s[0].addr, 8), stamp);
+                    assert_eq!(read_exec(s[1].addr, 8), stamp);
+                    assert_eq!(peeked(s[0].addr).as_deref(), Some(&stamp[..]));
+                    pending.push(id);
+                    if pending.len() == 3 || i + 1 == ROUNDS {
+                        let (tx, rx) = mpsc::channel();
+                        let c = Arc::clone(&completions);
+                        started.fetch_add(1, SeqCst);
+                        // SAFETY: as above.
+                        unsafe {
+                            m.deallocate_async(
+                                &pending,
+                                Box::new(move |r| {
+                                    c.fetch_add(1, SeqCst);
+                                    tx.send(r).unwrap();
+                                }),
+                            )
+                        };
+                        rx.recv_timeout(PROMPT).expect("deallocate completion").unwrap();
+                        pending.clear();
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    // Give a completion that would (wrongly) run twice the time to do so.
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(completions.load(SeqCst), started.load(SeqCst));
+    let st = m.stats();
+    assert_eq!(st.live_bytes(), 0);
+    assert_eq!(st.live_allocations, 0);
+    assert_eq!(st.finalizes, THREADS * ROUNDS);
+    assert_eq!(fake.live_keys(), 0);
+    let deallocs = take_log("conc:d");
+    assert_eq!(deallocs.len() as u64, THREADS * ROUNDS);
+    let mut unique = deallocs.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), deallocs.len(), "every dealloc action ran once");
+    assert_eq!(take_log("conc:f").len() as u64, THREADS * ROUNDS);
+    assert_eq!(st.rpc.calls, 1 + fake.calls_of(Op::Initialize).len() as u64 + fake.calls_of(Op::Deinitialize).len() as u64);
+    drop_manager(m);
+    assert!(fake.shm_entries().is_empty());
+    fake.assert_no_violation();
+}
