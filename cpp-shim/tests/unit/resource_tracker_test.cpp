@@ -4,10 +4,12 @@
 // ObjectLinkingLayer that uses jitslab::MemoryManager, in this process and with no platform,
 // under a ResourceTracker; runs its code; removes the tracker. Checks that the link takes
 // memory, that removing the tracker gives all of it back, and that fifty rounds of this leave
-// the slab exactly as one round does (no growth, no lost range).
+// the slab exactly as one round does (no growth, no lost range). The second test does the same
+// out of process, with Debian's llvm-jitlink-executor.
 //
 //===----------------------------------------------------------------------===//
 
+#include "Executor.h"
 #include "jitslab/MemoryManager.h"
 
 #include "llvm/ADT/ScopeExit.h"
@@ -21,6 +23,7 @@
 #include "test_support.h"
 
 #include <cstring>
+#include <fstream>
 
 using namespace llvm;
 using namespace llvm::orc;
@@ -99,6 +102,80 @@ TEST(ResourceTrackerTest, RemovingTheTrackerGivesTheMemoryBack) {
     Ended = true;
     ASSERT_NO_ERROR(ES.endSession());
     EXPECT_EQ(cantFail(MM->stats()).live_allocations, 0u);
+  }
+}
+
+} // namespace
+
+namespace {
+
+/// Resident memory of process `Pid` in KiB (VmRSS), or 0 if unreadable.
+uint64_t residentKiB(pid_t Pid) {
+  std::ifstream Status("/proc/" + std::to_string(Pid) + "/status");
+  for (std::string Line; std::getline(Status, Line);)
+    if (StringRef L = Line; L.consume_front("VmRSS:")) {
+      uint64_t KiB = 0;
+      L.trim().consumeInteger(10, KiB);
+      return KiB;
+    }
+  return 0;
+}
+
+// The same rounds with the code in Debian's llvm-jitlink-executor and jitslab's slab in its
+// shared memory: removing the tracker frees the memory in the executor too (the statistics
+// come back, and the executor's resident memory does not grow over the rounds).
+TEST(ResourceTrackerTest, RemovingTheTrackerFreesExecutorMemory) {
+  auto Conn = jitslab::spawnExecutor(JITSLAB_EXECUTOR);
+  ASSERT_EXPECTED(Conn);
+  pid_t Pid = Conn->Pid;
+  auto Reap = make_scope_exit([&] { jitslab::reapExecutor(Pid, 5000); });
+  ExecutionSession ES(std::move(Conn->EPC));
+  auto &EPC = ES.getExecutorProcessControl();
+  auto MMOr = jitslab::MemoryManager::Create(EPC, jitslab::Config());
+  ASSERT_EXPECTED(MMOr);
+  jitslab::MemoryManager *MM = MMOr->get(); // owned by the layer below
+  {
+    ObjectLinkingLayer Layer(ES, std::move(*MMOr));
+    bool Ended = false;
+    auto EndSession = make_scope_exit([&] {
+      if (!Ended)
+        consumeError(ES.endSession());
+    });
+    JITDylib &JD = ES.createBareJITDylib("payload");
+    const JitslabStats Base = cantFail(MM->stats());
+    EXPECT_EQ(Base.mapper, unsigned(JITSLAB_MAPPER_REMOTE));
+    uint64_t RssAfterFirst = 0;
+    const int Rounds = 50;
+    for (int Round = 0; Round < Rounds; ++Round) {
+      ResourceTrackerSP RT = JD.createResourceTracker();
+      auto Obj = MemoryBuffer::getFile(JITSLAB_UNIT_PAYLOAD);
+      ASSERT_TRUE(static_cast<bool>(Obj)) << Obj.getError().message();
+      ASSERT_NO_ERROR(Layer.add(RT, std::move(*Obj)));
+      auto Step = ES.lookup({&JD}, ES.intern("jitslab_payload_step"));
+      ASSERT_EXPECTED(Step);
+      // int step(void), called in the executor (the extra int argument is ignored).
+      auto First = EPC.runAsIntFunction(Step->getAddress(), 0);
+      ASSERT_EXPECTED(First);
+      EXPECT_EQ(*First, 141) << "round " << Round;
+
+      const uint64_t CallsBefore = cantFail(MM->stats()).rpc_calls;
+      ASSERT_NO_ERROR(RT->remove());
+      JitslabStats Removed = cantFail(MM->stats());
+      EXPECT_EQ(Removed.rpc_calls, CallsBefore + 1) << "one Deinitialize per removal";
+      EXPECT_EQ(liveBytes(Removed), liveBytes(Base)) << "round " << Round;
+      EXPECT_EQ(Removed.live_allocations, 0u) << "round " << Round;
+      if (Round == 0)
+        RssAfterFirst = residentKiB(Pid);
+      if (HasFailure())
+        break;
+    }
+    uint64_t RssAtEnd = residentKiB(Pid);
+    ASSERT_GT(RssAfterFirst, 0u);
+    // Fifty rounds may not keep what one round gave back: allow 1 MiB of noise.
+    EXPECT_LT(RssAtEnd, RssAfterFirst + 1024)
+        << "executor RSS grew from " << RssAfterFirst << " to " << RssAtEnd << " KiB";
+    Ended = true;
+    ASSERT_NO_ERROR(ES.endSession());
   }
 }
 

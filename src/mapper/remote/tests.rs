@@ -631,7 +631,7 @@ fn full_cycle_shares_memory_protects_in_the_executor_and_cleans_up() {
     let m = remote(&fake);
     assert!(m.is_remote());
     assert_eq!(m.mapper_kind(), MapperKind::RemoteStock);
-    assert_eq!(fake.ops(), [Op::Reserve]);
+    assert_eq!(fake.ops(), [Op::Reserve], "{:?} {}", fake.calls.lock().unwrap(), fake.prefix);
     let (base, span) = m.reservation();
     assert_eq!(fake.reservations(), [(base, span)], "the manager's reservation is the executor's");
     assert_eq!(fake.names().len(), 1);
