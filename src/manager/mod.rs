@@ -583,11 +583,12 @@ impl Manager {
         let me = Arc::clone(self);
         remote.initialize(base, &wire, &actions, move |key| {
             let key = key.map(Teardown::Remote).map_err(|e| {
-                let e = remote_error(e);
-                if matches!(e, Error::Executor(_)) {
+                // Only a lost connection lets go of the shared memory; after a bad reply the
+                // executor is still there and the view stays shared.
+                if matches!(e, RemoteError::Lost(_)) {
                     me.mapper.detach();
                 }
-                e.prefixed(&format!("finalize of allocation {} failed, allocation rolled back: ", id.0))
+                remote_error(e).prefixed(&format!("finalize of allocation {} failed, allocation rolled back: ", id.0))
             });
             done(me.complete_finalize(id, segs, key))
         });
@@ -620,8 +621,17 @@ impl Manager {
                 Err(e.and(freed))
             }
             Ok(teardown) => {
-                let (done, keep): (Vec<Seg>, Vec<Seg>) = if segs.iter().any(|s| s.lifetime == Lifetime::Finalize) {
-                    segs.into_iter().partition(|s| s.lifetime == Lifetime::Finalize)
+                // The executor keys a remote allocation by its lowest segment address and
+                // overwrites an entry with the same key: the segment at the key stays live until
+                // deallocate, even a finalize-lifetime one, so that no later allocation can start
+                // there and take over this one's dealloc actions.
+                let key = match teardown {
+                    Teardown::Remote(key) => key.checked_sub(self.mapper.base()),
+                    Teardown::Local(_) => None,
+                };
+                let early = |s: &Seg| s.lifetime == Lifetime::Finalize && Some(s.range.start) != key;
+                let (done, keep): (Vec<Seg>, Vec<Seg>) = if segs.iter().any(early) {
+                    segs.into_iter().partition(early)
                 } else {
                     (Vec::new(), segs)
                 };
@@ -711,11 +721,10 @@ impl Manager {
         remote.deinitialize(&keys, move |r| {
             // The memory is returned either way: the executor ran what it could, or is gone.
             let failed = r.err().map(|e| {
-                let e = remote_error(e);
-                if matches!(e, Error::Executor(_)) {
+                if matches!(e, RemoteError::Lost(_)) {
                     me.mapper.detach();
                 }
-                e.prefixed("deallocate (memory was returned anyway): ")
+                remote_error(e).prefixed("deallocate (memory was returned anyway): ")
             });
             done(me.complete_deallocate(n, &segs, failed))
         });

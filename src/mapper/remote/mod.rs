@@ -101,7 +101,16 @@ impl Remote {
         }
         self.rpc.count_call(args.len());
         let me = Arc::clone(self);
-        self.transport.call(fn_addr, args, Box::new(move |reply| done(me.interpret(op, reply, decode))));
+        let mut once = ReplyOnce(Some(move |reply| done(me.interpret(op, reply, decode))));
+        self.transport.call(
+            fn_addr,
+            args,
+            Box::new(move |reply| {
+                if let Some(f) = once.0.take() {
+                    f(reply);
+                }
+            }),
+        );
     }
 
     /// The same as [`Remote::call`], waiting for the reply (creation and teardown only).
@@ -198,6 +207,18 @@ impl Remote {
     pub fn release_blocking(&self, reservation: u64) -> Result<(), RemoteError> {
         let args = stock::addrs_args(self.addrs.instance, &[reservation]);
         self.call_blocking("Release", self.addrs.release, args, stock::error_result)
+    }
+}
+
+/// Calls its function once: with the reply, or, when a transport drops the completion
+/// unanswered, with a lost connection, so that no operation waits for ever.
+struct ReplyOnce<F: FnOnce(Reply)>(Option<F>);
+
+impl<F: FnOnce(Reply)> Drop for ReplyOnce<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(Err("the call was dropped without a reply".into()));
+        }
     }
 }
 
