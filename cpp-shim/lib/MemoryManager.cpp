@@ -15,6 +15,7 @@
 #include "llvm/ExecutionEngine/Orc/EPCEHFrameRegistrar.h"
 #include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
 #include "llvm/ExecutionEngine/Orc/Shared/MemoryFlags.h"
+#include "llvm/ExecutionEngine/Orc/Shared/SimpleRemoteEPCUtils.h"
 
 using namespace llvm;
 using namespace llvm::jitlink;
@@ -136,9 +137,13 @@ private:
     if (!Refused || D->Ids.size() == 1)
       return D->OnDeallocated(makeError(S, "deallocate", Msg));
     D->Left = D->Ids.size();
+    // The last completion frees the object, possibly before jitslab_deallocate_async returns
+    // (at once in process; on another thread out of process): loop over copies, never over it.
+    const std::vector<uint64_t> Ids = D->Ids;
+    JitslabManager *H = D->H;
     auto *Shared = D.release();
-    for (auto I = Shared->Ids.rbegin(); I != Shared->Ids.rend(); ++I)
-      if (JitslabStatus One = jitslab_deallocate_async(Shared->H, &*I, 1, oneDone, Shared);
+    for (auto I = Ids.rbegin(); I != Ids.rend(); ++I)
+      if (JitslabStatus One = jitslab_deallocate_async(H, &*I, 1, oneDone, Shared);
           One != JITSLAB_OK)
         oneDone(Shared, One, jitslab_last_error());
   }
@@ -199,9 +204,10 @@ Expected<std::unique_ptr<MemoryManager>> MemoryManager::Create(orc::ExecutorProc
 
 Expected<std::unique_ptr<MemoryManager>> MemoryManager::CreateFor(orc::ExecutorProcessControl &EPC,
                                                                   const Config &C) {
-  // SelfExecutorProcessControl (this process) publishes no bootstrap symbols; an executor
-  // connected through SimpleRemoteEPC always does.
-  if (EPC.getBootstrapSymbolsMap().empty())
+  // Every executor behind a SimpleRemoteEPC publishes its session object; this process's
+  // SelfExecutorProcessControl does not.
+  if (!EPC.getBootstrapSymbolsMap().count(
+          orc::SimpleRemoteEPCDefaultBootstrapSymbolNames::ExecutorSessionObjectName))
     return Create(C);
   return Create(EPC, C);
 }

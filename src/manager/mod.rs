@@ -360,7 +360,10 @@ impl Manager {
         let page = sys::page_size();
         Layout::new(config.span, page, config.chunk, false).map_err(Error::InvalidArgument)?;
         let remote = Arc::new(Remote::connect(transport).map_err(Error::Executor)?);
-        let view = remote.reserve(config.span).map_err(remote_error)?;
+        // Any failure here is the executor's, not an allocation action's.
+        let view = remote.reserve(config.span).map_err(|e| match e {
+            RemoteError::Lost(m) | RemoteError::BadReply(m) | RemoteError::Executor(m) => Error::Executor(m),
+        })?;
         let base = view.base();
         let mut m = Manager::with_mapper(config, Box::new(view), None).inspect_err(|_| {
             let _ = remote.release_blocking(base);
@@ -630,11 +633,8 @@ impl Manager {
                     Teardown::Local(_) => None,
                 };
                 let early = |s: &Seg| s.lifetime == Lifetime::Finalize && Some(s.range.start) != key;
-                let (done, keep): (Vec<Seg>, Vec<Seg>) = if segs.iter().any(early) {
-                    segs.into_iter().partition(early)
-                } else {
-                    (Vec::new(), segs)
-                };
+                let (done, keep): (Vec<Seg>, Vec<Seg>) =
+                    if segs.iter().any(early) { segs.into_iter().partition(early) } else { (Vec::new(), segs) };
                 let freed = self.release_segments(&done, |g| {
                     g.counts.finalizes += 1;
                     if let Some(rec) = g.allocs.get_mut(&id.0) {

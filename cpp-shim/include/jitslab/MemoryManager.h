@@ -101,8 +101,8 @@ public:
   /// the executor; the placement must be Anywhere and the mapper setting is not used.
   static llvm::Expected<std::unique_ptr<MemoryManager>>
   Create(llvm::orc::ExecutorProcessControl &EPC, const Config &C = Config());
-  /// In process for an EPC of this process (no bootstrap symbols: SelfExecutorProcessControl),
-  /// else in the executor as above.
+  /// In the executor as above when `EPC` is connected to one (a SimpleRemoteEPC: its executor
+  /// publishes a session object among its bootstrap symbols), else in this process.
   static llvm::Expected<std::unique_ptr<MemoryManager>>
   CreateFor(llvm::orc::ExecutorProcessControl &EPC, const Config &C = Config());
 

@@ -57,6 +57,10 @@ pub(crate) enum RemoteError {
     Executor(String),
 }
 
+/// Turns a reply's bytes into its value, or the executor's error message (`Ok(Err)`), or says
+/// why they do not decode (`Err`).
+type Decode<T> = fn(&[u8]) -> Result<Result<T, String>, SpsError>;
+
 /// The connection to one executor's shared-memory service. See the module docs.
 pub(crate) struct Remote {
     transport: Box<dyn Transport>,
@@ -93,7 +97,7 @@ impl Remote {
         op: &'static str,
         fn_addr: u64,
         args: Vec<u8>,
-        decode: fn(&[u8]) -> Result<Result<T, String>, SpsError>,
+        decode: Decode<T>,
         done: impl FnOnce(Result<T, RemoteError>) + Send + 'static,
     ) {
         if let Some(why) = self.lost() {
@@ -119,7 +123,7 @@ impl Remote {
         op: &'static str,
         fn_addr: u64,
         args: Vec<u8>,
-        decode: fn(&[u8]) -> Result<Result<T, String>, SpsError>,
+        decode: Decode<T>,
     ) -> Result<T, RemoteError> {
         if let Some(why) = self.lost() {
             return Err(RemoteError::Lost(why));
@@ -129,12 +133,7 @@ impl Remote {
         self.interpret(op, reply, decode)
     }
 
-    fn interpret<T>(
-        &self,
-        op: &str,
-        reply: Reply,
-        decode: fn(&[u8]) -> Result<Result<T, String>, SpsError>,
-    ) -> Result<T, RemoteError> {
+    fn interpret<T>(&self, op: &str, reply: Reply, decode: Decode<T>) -> Result<T, RemoteError> {
         self.rpc.count_reply(&reply);
         match reply {
             Err(why) => {
@@ -237,14 +236,18 @@ impl RemoteView {
     /// Opens the object the executor created, removes its name at once (nothing else can open
     /// it from then on, and it goes away with the last mapping), and maps it read-write.
     fn open(base: u64, span: u64, name: &str) -> Result<RemoteView, OsError> {
-        let cname = CString::new(name).map_err(|_| OsError { call: format!("shm_open({name:?})"), errno: libc::EINVAL })?;
+        let cname =
+            CString::new(name).map_err(|_| OsError { call: format!("shm_open({name:?})"), errno: libc::EINVAL })?;
         let opened = sys::shm_open_existing(&cname);
         // Unlinked whether or not the open worked: the name must not outlive this call.
         let unlinked = sys::shm_unlink(&cname);
         let (fd, size) = opened?;
         unlinked?;
         if size < span {
-            return Err(OsError { call: format!("the object {name:?} holds {size:#x} bytes, not {span:#x}"), errno: libc::EINVAL });
+            return Err(OsError {
+                call: format!("the object {name:?} holds {size:#x} bytes, not {span:#x}"),
+                errno: libc::EINVAL,
+            });
         }
         let counters = SysCounters::default();
         counters.count_mmap();

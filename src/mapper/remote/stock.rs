@@ -162,11 +162,9 @@ mod tests {
             finalize: WrapperCall { fn_addr: 0xaaaa, args: b"xy".to_vec() },
             dealloc: WrapperCall { fn_addr: 0, args: Vec::new() },
         }];
-        let golden = hex(
-            "8877665544332211 00000000007f0000 0200000000000000 05 00000000007f0000 0010000000000000
+        let golden = hex("8877665544332211 00000000007f0000 0200000000000000 05 00000000007f0000 0010000000000000
              0b 00100000007f0000 0010000000000000 0100000000000000 aaaa000000000000 0200000000000000 7879
-             0000000000000000 0000000000000000",
-        );
+             0000000000000000 0000000000000000");
         assert_eq!(golden.len(), 100);
         assert_eq!(initialize_args(INST, 0x7f00_0000_0000, &segs, &actions), golden);
         // The reference notes print this reply with one 00 too many (10 bytes for a 9-byte
