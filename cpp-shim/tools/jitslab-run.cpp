@@ -701,8 +701,10 @@ int main(int Argc, char **Argv) {
            << failOn(Slab->heapMap(), "--stats") << "\n";
   }
   errs().flush();
-  if (O.outOfProcess()) {
-    // The executor exits when told to hang up; one that does not within 5 s is killed.
+  if (ExecutorPid > 0) {
+    // A child executor exits when told to hang up; one that does not within 5 s is killed.
+    // (An executor reached with --connect just sees the connection close when this process
+    // exits: LLVM 19's disconnect waits for ever on a socket the executor keeps open.)
     failOn(ES.getExecutorProcessControl().disconnect(), "disconnecting from the executor");
     jitslab::reapExecutor(ExecutorPid, 5000);
   }

@@ -34,14 +34,19 @@ fn root() -> PathBuf {
     manifest.parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
+/// A command run from the workspace root. `cargo xtask` puts cargo's own `target/debug` on
+/// `LD_LIBRARY_PATH`; it is removed, so that the C++ tools and tests load the libjitslab.so
+/// their RPATH names (the release build), not a stale debug one.
+fn command(program: &str, args: &[&str]) -> Command {
+    eprintln!("xtask: $ {program} {}", args.join(" "));
+    let mut c = Command::new(program);
+    c.args(args).current_dir(root()).env_remove("LD_LIBRARY_PATH");
+    c
+}
+
 /// Runs a command in the workspace root; fails with its command line if it fails.
 fn run(program: &str, args: &[&str]) -> Result<(), String> {
-    eprintln!("xtask: $ {program} {}", args.join(" "));
-    let status = Command::new(program)
-        .args(args)
-        .current_dir(root())
-        .status()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let status = command(program, args).status().map_err(|e| format!("cannot run {program}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -123,10 +128,7 @@ fn run_echoing(
     mut on_line: impl FnMut(&str),
 ) -> Result<std::process::ExitStatus, String> {
     use std::io::{BufRead, BufReader};
-    eprintln!("xtask: $ {program} {}", args.join(" "));
-    let mut child = Command::new(program)
-        .args(args)
-        .current_dir(root())
+    let mut child = command(program, args)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run {program}: {e}"))?;
@@ -142,12 +144,17 @@ fn run_echoing(
 /// Runs ctest and reads its "N% tests passed, F tests failed out of T" line.
 fn ctest() -> Result<(u64, u64), String> {
     let mut summary = None;
-    let status = run_echoing("ctest", &["--test-dir", CMAKE_BUILD_DIR, "-j2", "--output-on-failure"], |line| {
-        let counts = line.split_once("tests passed, ").and_then(|(_, rest)| rest.split_once(" tests failed out of "));
-        if let Some((failed, total)) = counts {
-            summary = failed.trim().parse::<u64>().ok().zip(total.trim().parse::<u64>().ok());
-        }
-    })?;
+    let status = run_echoing(
+        "ctest",
+        &["--test-dir", CMAKE_BUILD_DIR, "-j2", "--output-on-failure", "--timeout", "300"],
+        |line| {
+            let counts =
+                line.split_once("tests passed, ").and_then(|(_, rest)| rest.split_once(" tests failed out of "));
+            if let Some((failed, total)) = counts {
+                summary = failed.trim().parse::<u64>().ok().zip(total.trim().parse::<u64>().ok());
+            }
+        },
+    )?;
     match summary {
         Some((failed, total)) if status.success() && failed == 0 => Ok((total, 0)),
         Some((failed, total)) => {
