@@ -573,7 +573,10 @@ fn out_ptr<T>(p: *mut T, what: &str) -> Result<*mut T, Failure> {
 /// Destroys a manager. Finalized allocations still live have their dealloc actions run (newest
 /// first), then the whole reservation is unmapped: every address and working pointer it gave
 /// out becomes invalid. If another thread is inside a call on this manager, the memory goes
-/// when that call returns. Null is a no-op; a handle already freed gets
+/// when that call returns. A remote manager sends `Release` to its executor instead (the
+/// executor runs what is left there) and waits for the reply, at most 10 s: do not free it
+/// from the thread that delivers the transport's results. An `_async` completion has already
+/// let go of the manager when it calls back, so freeing it from a callback is fine. Null is a no-op; a handle already freed gets
 /// `JITSLAB_ERR_INVALID_HANDLE`.
 #[no_mangle]
 pub extern "C" fn jitslab_manager_free(m: *mut JitslabManager) -> JitslabStatus {

@@ -593,7 +593,11 @@ impl Manager {
                 }
                 remote_error(e).prefixed(&format!("finalize of allocation {} failed, allocation rolled back: ", id.0))
             });
-            done(me.complete_finalize(id, segs, key))
+            let result = me.complete_finalize(id, segs, key);
+            // Let go of the manager before the continuation runs: a caller that frees the
+            // manager from there must find it gone when the free returns (its Release sent).
+            drop(me);
+            done(result)
         });
     }
 
@@ -726,7 +730,9 @@ impl Manager {
                 }
                 remote_error(e).prefixed("deallocate (memory was returned anyway): ")
             });
-            done(me.complete_deallocate(n, &segs, failed))
+            let result = me.complete_deallocate(n, &segs, failed);
+            drop(me); // as in finalize_async
+            done(result)
         });
     }
 
@@ -851,7 +857,9 @@ impl Drop for Manager {
     fn drop(&mut self) {
         if let Some(remote) = &self.remote {
             if remote.lost().is_none() {
-                // Nothing to report to: a dead executor has let go of it already.
+                // Waited for (at most 10 s), so that no call outlives the manager: its caller
+                // may destroy the connection right after. Nothing to report to either way; a
+                // dead executor has let go of the reservation already.
                 let _ = remote.release_blocking(self.mapper.base());
             }
             return;

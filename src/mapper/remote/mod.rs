@@ -105,7 +105,12 @@ impl Remote {
         }
         self.rpc.count_call(args.len());
         let me = Arc::clone(self);
-        let mut once = ReplyOnce(Some(move |reply| done(me.interpret(op, reply, decode))));
+        let mut once = ReplyOnce(Some(move |reply| {
+            let result = me.interpret(op, reply, decode);
+            // Released before `done` runs, which may drop the last owner of the connection.
+            drop(me);
+            done(result)
+        }));
         self.transport.call(
             fn_addr,
             args,
