@@ -76,6 +76,8 @@ line and exits with status 1.
   --slab-size=SIZE        jitslab's reservation, e.g. 512M or 1G (default 1G; jitslab only)
   --placement=WHERE       any (default) | low (below 2 GiB, for non-PIC code) |
                           near (within 2 GiB of libc); jitslab only
+  --jitslab-mapper=VIEW   auto (default: dual where allowed) | dual (memfd mapped twice) |
+                          single (one anonymous mapping); jitslab only
   --stats                 print jitslab's statistics and heap map on stderr before exiting
   --times                 print load, link and run times, the number of mappings and the
                           peak RSS on stderr
@@ -249,6 +251,16 @@ Options parseArgs(int Argc, char **Argv) {
                                reinterpret_cast<uint64_t>(&std::printf));
       else
         fail("--placement=" + A + ": expected any, low or near");
+    } else if (A.consume_front("--jitslab-mapper=")) {
+      O.JitslabOptions = true;
+      if (A == "auto")
+        O.Jitslab.setMapper(jitslab::Mapper::Auto);
+      else if (A == "dual")
+        O.Jitslab.setMapper(jitslab::Mapper::DualView);
+      else if (A == "single")
+        O.Jitslab.setMapper(jitslab::Mapper::SingleView);
+      else
+        fail("--jitslab-mapper=" + A + ": expected auto, dual or single");
     } else if (A == "--stats") {
       O.Stats = true;
     } else if (A == "--times") {
@@ -277,7 +289,8 @@ Options parseArgs(int Argc, char **Argv) {
   if (O.Inputs.empty())
     fail("no inputs (see --help)");
   if (O.Memory != "jitslab" && (O.Stats || O.JitslabOptions))
-    fail("--stats, --slab-size and --placement are jitslab's; they need --memory=jitslab");
+    fail("--stats, --slab-size, --placement and --jitslab-mapper are jitslab's; they need "
+         "--memory=jitslab");
   if (!O.OrcRuntime.empty() && !sys::fs::exists(O.OrcRuntime))
     fail("ORC runtime '" + O.OrcRuntime +
          "' not found (install libclang-rt-19-dev, give --orc-runtime=PATH, or run with "
