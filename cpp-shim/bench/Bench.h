@@ -94,7 +94,7 @@ struct Paths {
 struct WorkloadPlan {
   std::vector<unsigned> SynthSizes; // synth-N for each N
   bool Sqlite = true, Zlib = true;
-  unsigned ChurnUnits = 64, ChurnRounds = 20, ChurnLive = 32;
+  unsigned ChurnUnits = 64, ChurnRounds = 50, ChurnLive = 32;
   uint64_t AllocCycles = 20000;
 };
 /// Builds every workload of `Plan` under P.Work (skipping what is up to date), runs the native
