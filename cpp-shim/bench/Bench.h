@@ -143,6 +143,7 @@ struct Results {
   unsigned Reps = 0;
   bool Quick = false;
   std::string Machine, Date, Command;
+  std::string LoadBefore, LoadAfter; // the 1-minute load average around the timed runs
 };
 /// Writes results.md, results.csv, runs.csv and ratios.svg under `OutDir`; returns the
 /// Markdown (also the text of the README/doc regions).

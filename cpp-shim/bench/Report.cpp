@@ -439,8 +439,9 @@ std::string markdown(const Analysis &A) {
   OS << "Measured " << R.Date << " (UTC) on " << R.Machine << ", with `" << R.Command << "`: "
      << R.Reps << (R.Reps == 1 ? " repetition" : " repetitions")
      << (R.Quick ? " (--quick: small sizes, for correctness; the times mean little)" : "")
-     << ", the settings interleaved within each and their order rotated; medians, with "
-        "min–max over the repetitions for times. System calls come from one more, untimed run "
+     << ", the settings interleaved within each and their order rotated (load average "
+     << R.LoadBefore << " before the timed runs, " << R.LoadAfter
+     << " after); medians, with min–max over the repetitions for times. System calls come from one more, untimed run "
         "under `strace -f -c`. Every run's stdout and exit status matched the native build's "
         "unless a cell says it failed. (×) is the ratio to the best LLVM manager of the same "
         "group for that figure (in process: llvm-inprocess, llvm-mapper; out of process: "

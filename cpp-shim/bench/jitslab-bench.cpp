@@ -203,6 +203,26 @@ std::vector<Setting> makeSettings(const Paths &P, StringRef Help) {
   return S;
 }
 
+/// A libjitslab.so that LD_LIBRARY_PATH puts before the release library jitslab-run is
+/// linked with (its RUNPATH loses to LD_LIBRARY_PATH), or "" if there is none. `cargo run`
+/// puts target/debug/deps there, whose libjitslab.so is a debug build.
+std::string shadowingLibrary() {
+  const char *Path = std::getenv("LD_LIBRARY_PATH");
+  if (!Path)
+    return "";
+  SmallVector<StringRef, 8> Dirs;
+  StringRef(Path).split(Dirs, ':', -1, false);
+  SmallString<256> Release;
+  sys::fs::real_path(JITSLAB_BENCH_RUST_LIB, Release);
+  for (StringRef D : Dirs) {
+    SmallString<256> Lib(D), Real;
+    sys::path::append(Lib, "libjitslab.so");
+    if (sys::fs::exists(Lib) && !sys::fs::real_path(Lib, Real) && Real != Release)
+      return std::string(Lib);
+  }
+  return "";
+}
+
 bool measurable(const Setting &S, const Workload &W) {
   return S.Missing.empty() && (W.K == Kind::Program || S.InChild);
 }
@@ -230,6 +250,13 @@ std::string machine() {
                  Debian.empty() ? "" : ", Debian " + Debian, LLVM_VERSION_STRING,
                  JITSLAB_BENCH_BUILD_TYPE)
       .str();
+}
+
+/// The 1-minute load average: the machine may be shared, and the results should say so.
+std::string loadAverage() {
+  std::string Load;
+  std::ifstream("/proc/loadavg") >> Load;
+  return Load.empty() ? "unknown" : Load;
 }
 
 std::string todayUTC() {
@@ -263,6 +290,12 @@ int main(int Argc, char **Argv) {
     return childMain(std::vector<std::string>(Argv + 1, Argv + Argc));
   Options O = parseArgs(Argc, Argv);
   const Paths &P = O.P;
+  if (std::string Lib = shadowingLibrary(); !Lib.empty()) {
+    if (!O.Quick)
+      fail("LD_LIBRARY_PATH makes the runs load " + Lib + " instead of " +
+           JITSLAB_BENCH_RUST_LIB + "; unset it (./x bench does)");
+    errs() << "jitslab-bench: note: the runs load " << Lib << " (LD_LIBRARY_PATH)\n";
+  }
   SmallString<256> Tmp(P.Work);
   sys::path::append(Tmp, "tmp");
   if (std::error_code EC = sys::fs::create_directories(Tmp))
@@ -302,6 +335,7 @@ int main(int Argc, char **Argv) {
       errs() << "jitslab-bench: " << S.Id << " is missing: " << S.Missing << "\n";
 
   // The timed runs: settings interleaved within each repetition, their order rotated.
+  R.LoadBefore = loadAverage();
   unsigned Failures = 0;
   for (unsigned Rep = 0; Rep < O.Reps; ++Rep)
     for (const Workload &W : R.Workloads) {
@@ -320,6 +354,8 @@ int main(int Argc, char **Argv) {
       }
       progress(Rep, O.Reps, W, Done);
     }
+
+  R.LoadAfter = loadAverage();
 
   // The untimed pass: memory system calls, counted by strace.
   std::string Problem = !O.Strace        ? "skipped (--no-strace)"

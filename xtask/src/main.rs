@@ -215,6 +215,9 @@ fn bench(args: &[String]) -> Result<(), String> {
         a.extend(args.iter().filter(|a| **a != "--cycle"));
         return run("cargo", &a);
     }
+    // `cargo run` (how `./x` starts this task) puts target/debug/deps on LD_LIBRARY_PATH, and
+    // its debug libjitslab.so would then replace the release one jitslab-run is built with.
+    std::env::remove_var("LD_LIBRARY_PATH");
     cmake_build()?;
     let command = format!("--command=./x bench {}", args.join(" "));
     let mut a = vec![command.trim_end()];
