@@ -94,7 +94,10 @@ std::vector<Column> columns(Kind K) {
 std::string num(double V, int Decimals) {
   char B[64];
   std::snprintf(B, sizeof B, "%.*f", Decimals, V);
-  return B;
+  std::string S = B;
+  if (S[0] == '-' && S.find_first_not_of("-0.") == std::string::npos)
+    S.erase(0, 1); // -0.00 is 0.00: a difference of two runs that rounds to nothing
+  return S;
 }
 
 std::string times(std::optional<double> X) {
@@ -361,18 +364,20 @@ void targets(raw_ostream &OS, const Analysis &A) {
     OS << "- Memory mappings bounded independent of the number of objects (synth-200 → "
           "synth-2000, 1800 more objects; bounded here means at most 1 more mapping per 100 "
           "more objects):";
+    std::vector<std::string> Parts;
     for (const Setting &S : A.R.Settings) {
       auto Small = A.median("synth-200", S.Id, "mappings");
       auto Large = A.median("synth-2000", S.Id, "mappings");
       if (!Small || !Large)
         continue;
       double Growth = *Large - *Small;
-      OS << " " << S.Id << " " << num(*Small, 0) << " → " << num(*Large, 0);
+      std::string Part = S.Id + " " + num(*Small, 0) + " → " + num(*Large, 0);
       if (!S.LLVM)
-        OS << " (" << (Growth <= 18 ? "**met**" : "**missed**") << ")";
-      OS << ";";
+        Part += Growth <= 18 ? " (**met**)"
+                             : " (**missed**: " + num(Growth / 18, 1) + "× the growth allowed)";
+      Parts.push_back(Part);
     }
-    OS << "\n";
+    OS << " " << join(Parts, "; ") << ".\n";
   } else {
     OS << "- Memory mappings bounded: not measured in this run (needs synth-200 and "
           "synth-2000).\n";
@@ -647,7 +652,7 @@ std::string svgChart(const Analysis &A) {
                     "<text x=\"{0:f1}\" y=\"{5:f1}\" font-size=\"9\" "
                     "text-anchor=\"middle\">{6}×</text>\n",
                     X(R), Top - 4, Y - Gap + 2, E == 0 ? "#000" : "#ccc", E == 0 ? 1.2 : 0.6,
-                    Y - Gap + 12, E >= 0 ? num(R, 0) : num(R, -E));
+                    Y - Gap + 12, E >= 0 ? num(R, 0) : "1/" + num(1 / R, 0));
     }
     Y += 16;
   }
