@@ -20,7 +20,7 @@
 // alloc: T threads share the manager; each does N/T cycles of SimpleSegmentAlloc::Create of
 // three segments (code, read-only, read-write) of mixed sizes, a stamp in each, finalize, a
 // check of the stamps at the executor addresses, and keeps 64 allocations live, deallocating
-// the oldest. A warm-up of 1000 cycles per thread fills the live set first (also with N = 0,
+// the oldest. Create, finalize and deallocate are the asynchronous forms JITLink uses. A warm-up of 1000 cycles per thread fills the live set first (also with N = 0,
 // which is the system-call baseline). Figure: wall time per cycle of all threads.
 //
 // Errors end the child with `jitslab-bench: error: ...` on stderr and status 1.
@@ -54,6 +54,7 @@
 #include <cinttypes>
 #include <deque>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 using namespace llvm;
@@ -283,23 +284,48 @@ const MemProt RX = MemProt::Read | MemProt::Exec, RO = MemProt::Read,
               RW = MemProt::Read | MemProt::Write;
 constexpr size_t LiveAllocs = 64;
 
+/// Makes the asynchronous call `Start(Continuation)` and returns what the continuation got.
+/// JITLink drives memory managers through these asynchronous forms; the in-process managers
+/// call the continuation before returning. (LLVM's synchronous wrappers would add a
+/// std::promise round trip, a futex call or more, to each step of every manager's cycle.)
+template <typename T, typename StartFn> Expected<T> completed(StartFn Start) {
+  std::optional<Expected<T>> Result;
+  Start([&](Expected<T> V) { Result.emplace(std::move(V)); });
+  if (!Result)
+    return makeErr("the manager did not complete an in-process call before returning");
+  return std::move(*Result);
+}
+
+Error completedError(unique_function<void(unique_function<void(Error)>)> Start) {
+  std::optional<Error> Result;
+  Start([&](Error E) { Result.emplace(std::move(E)); });
+  if (!Result)
+    return makeErr("the manager did not complete an in-process call before returning");
+  return std::move(*Result);
+}
+
 /// One thread's cycles on a shared manager.
 class Cycler {
 public:
   Cycler(JITLinkMemoryManager &MM, uint64_t Seed) : MM(MM), I(Seed) {}
 
   Error run(uint64_t N) {
+    using jitlink::SimpleSegmentAlloc;
     for (uint64_t C = 0; C < N; ++C, ++I) {
       const size_t Size[3] = {64 + (I * 37) % 2000, 16 + (I * 13) % 300, 8 + (I * 7) % 200};
-      auto A = jitlink::SimpleSegmentAlloc::Create(
-          MM, nullptr,
-          {{RX, {Size[0], Align(16)}}, {RO, {Size[1], Align(8)}}, {RW, {Size[2], Align(8)}}});
+      auto A = completed<SimpleSegmentAlloc>([&](auto OnCreated) {
+        SimpleSegmentAlloc::Create(
+            MM, nullptr,
+            {{RX, {Size[0], Align(16)}}, {RO, {Size[1], Align(8)}}, {RW, {Size[2], Align(8)}}},
+            std::move(OnCreated));
+      });
       if (!A)
         return A.takeError();
       const char Stamp = static_cast<char>(I | 1);
       for (MemProt P : {RX, RO, RW})
         A->getSegInfo(P).WorkingMem.front() = Stamp;
-      auto FA = A->finalize();
+      auto FA = completed<JITLinkMemoryManager::FinalizedAlloc>(
+          [&](auto OnFinalized) { A->finalize(std::move(OnFinalized)); });
       if (!FA)
         return FA.takeError();
       for (MemProt P : {RX, RO, RW})
@@ -309,7 +335,9 @@ public:
                                  I));
       Live.push_back(std::move(*FA));
       if (Live.size() > LiveAllocs) {
-        if (Error E = MM.deallocate(std::move(Live.front())))
+        if (Error E = completedError([&](auto OnDeallocated) {
+              MM.deallocate(std::move(Live.front()), std::move(OnDeallocated));
+            }))
           return E;
         Live.pop_front();
       }
