@@ -40,7 +40,7 @@ struct Setting {
   Group Where = Group::InProcess;
   bool LLVM = false;                // one of LLVM's managers: a candidate ratio base
   std::vector<std::string> RunArgs; // the jitslab-run options that select it
-  bool InChild = false;             // also measurable by the in-process child modes
+  bool InChild = false;             // the child modes can make it (childKnowsManager)
   std::string Missing;              // why it cannot be measured ("" when it can)
 };
 
@@ -120,7 +120,8 @@ RunResult runTimed(const Paths &P, const Workload &W, const Setting &S, const st
 /// Runs `W` with `S` once under `strace -f -c` (untimed) and returns the counts of
 /// mmap, munmap, mprotect, madvise and fallocate as sys_* figures. For the allocator cycle
 /// the figures are per cycle: a second run without the timed cycles is subtracted.
-RunResult runStraced(const Paths &P, const Workload &W, const Setting &S, const std::string &TmpDir);
+RunResult runStraced(const Paths &P, const Workload &W, const Setting &S,
+                     const std::string &TmpDir);
 /// The system calls counted by runStraced.
 extern const char *const CountedSyscalls[5];
 /// "" when `strace` works here, else why not (not installed, ptrace refused...).
@@ -156,6 +157,8 @@ llvm::Error rewriteRegion(const std::string &File, llvm::StringRef Text);
 std::map<std::string, std::string> parseKeyValues(llvm::StringRef Text);
 /// A string error with `Msg`.
 llvm::Error makeErr(const llvm::Twine &Msg);
+/// Prints `jitslab-bench: error: Msg` as one line on stderr and exits with status 1.
+[[noreturn]] void fail(const llvm::Twine &Msg);
 /// The first line of `Text` that is not empty, trimmed ("" if none).
 std::string firstLine(llvm::StringRef Text);
 

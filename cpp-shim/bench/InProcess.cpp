@@ -20,8 +20,9 @@
 // alloc: T threads share the manager; each does N/T cycles of SimpleSegmentAlloc::Create of
 // three segments (code, read-only, read-write) of mixed sizes, a stamp in each, finalize, a
 // check of the stamps at the executor addresses, and keeps 64 allocations live, deallocating
-// the oldest. Create, finalize and deallocate are the asynchronous forms JITLink uses. A warm-up of 1000 cycles per thread fills the live set first (also with N = 0,
-// which is the system-call baseline). Figure: wall time per cycle of all threads.
+// the oldest. Create, finalize and deallocate are the asynchronous forms JITLink uses. A
+// warm-up of 1000 cycles per thread fills the live set first (also with N = 0, which is the
+// system-call baseline). Figure: wall time per cycle of all threads.
 //
 // Errors end the child with `jitslab-bench: error: ...` on stderr and status 1.
 //
@@ -64,25 +65,15 @@ using llvm::jitlink::JITLinkMemoryManager;
 namespace jitslab::bench {
 namespace {
 
-[[noreturn]] void childFail(const Twine &Msg) {
-  std::fflush(stdout);
-  std::string Text = Msg.str();
-  for (char &C : Text)
-    if (C == '\n')
-      C = ' ';
-  errs() << "jitslab-bench: error: " << Text << "\n";
-  std::exit(1);
-}
-
 template <typename T> T orFail(Expected<T> V, const Twine &What) {
   if (!V)
-    childFail(What + ": " + toString(V.takeError()));
+    fail(What + ": " + toString(V.takeError()));
   return std::move(*V);
 }
 
 void orFail(Error E, const Twine &What) {
   if (E)
-    childFail(What + ": " + toString(std::move(E)));
+    fail(What + ": " + toString(std::move(E)));
 }
 
 Expected<std::unique_ptr<JITLinkMemoryManager>> createManager(StringRef Id) {
@@ -164,13 +155,13 @@ struct ChildOptions {
   std::string get(StringRef Name) const {
     auto It = V.find(Name.str());
     if (It == V.end())
-      childFail("--child: --" + Name + "= is required");
+      fail("--child: --" + Name + "= is required");
     return It->second;
   }
   uint64_t num(StringRef Name) const {
     uint64_t N;
     if (StringRef(get(Name)).getAsInteger(10, N))
-      childFail("--child: --" + Name + "=" + get(Name) + " is not a number");
+      fail("--child: --" + Name + "=" + get(Name) + " is not a number");
     return N;
   }
 };
@@ -179,7 +170,7 @@ void writeReport(const std::string &Path, const Figures &F) {
   std::error_code EC;
   raw_fd_ostream R(Path, EC);
   if (EC)
-    childFail("--report: cannot write '" + Path + "': " + EC.message());
+    fail("--report: cannot write '" + Path + "': " + EC.message());
   for (auto &[K, V] : F)
     R << K << "=" << formatv("{0:f3}", V) << "\n";
 }
@@ -189,7 +180,7 @@ void writeReport(const std::string &Path, const Figures &F) {
 int churn(const ChildOptions &O) {
   const uint64_t Units = O.num("units"), Rounds = O.num("rounds"), Live = O.num("live");
   if (Units == 0 || Live == 0 || Live >= Units)
-    childFail("churn: need 0 < --live < --units (a unit is linked again only once removed)");
+    fail("churn: need 0 < --live < --units (a unit is linked again only once removed)");
   // Objects are read once; each link gets a view of the bytes.
   std::vector<std::unique_ptr<MemoryBuffer>> Objects;
   for (uint64_t K = 0; K < Units; ++K) {
@@ -197,7 +188,7 @@ int churn(const ChildOptions &O) {
     sys::path::append(P, "churn_" + Twine(K) + ".o");
     auto B = MemoryBuffer::getFile(P, /*IsText=*/false, /*RequiresNullTerminator=*/false);
     if (!B)
-      childFail("cannot read '" + P + "': " + B.getError().message());
+      fail("cannot read '" + P + "': " + B.getError().message());
     Objects.push_back(std::move(*B));
   }
   auto MM = orFail(createManager(O.get("memory")), "creating the manager");
@@ -233,14 +224,14 @@ int churn(const ChildOptions &O) {
       std::string Name = "churn_" + std::to_string(K) + "_run";
       auto Sym = ES.lookup({&JD}, ES.intern(Name));
       if (!Sym)
-        childFail("linking churn_" + Twine(K) + ".o: " +
+        fail("linking churn_" + Twine(K) + ".o: " +
                   (SessionError.empty() ? toString(Sym.takeError()) : SessionError));
       uint64_t Result = Sym->getAddress().toPtr<uint64_t (*)(uint64_t)>()(K);
       if (Step < Units) {
         First[K] = Result;
         std::printf("unit %" PRIu64 ": %016" PRIx64 "\n", K, Result);
       } else if (Result != First[K]) {
-        childFail(formatv("churn: unit {0} returned {1:x16} at link {2}, {3:x16} at its first "
+        fail(formatv("churn: unit {0} returned {1:x16} at link {2}, {3:x16} at its first "
                           "link (its data was not fresh)",
                           K, Result, Step, First[K]));
       }
@@ -362,7 +353,7 @@ private:
 int allocCycle(const ChildOptions &O) {
   const uint64_t Threads = O.num("threads"), Cycles = O.num("cycles");
   if (Threads == 0 || Threads > 64)
-    childFail("alloc: --threads must be 1 to 64");
+    fail("alloc: --threads must be 1 to 64");
   auto MM = orFail(createManager(O.get("memory")), "creating the manager");
   std::vector<std::unique_ptr<Cycler>> Cyclers;
   for (uint64_t T = 0; T < Threads; ++T)
@@ -391,7 +382,7 @@ int allocCycle(const ChildOptions &O) {
   const double Ns = std::chrono::duration<double, std::nano>(Clock::now() - T0).count();
   for (auto &E : Errors)
     if (!E.empty())
-      childFail("alloc cycle: " + E);
+      fail("alloc cycle: " + E);
   for (auto &C : Cyclers)
     orFail(C->drain(), "deallocating");
   Figures F;
@@ -415,19 +406,19 @@ int childMain(ArrayRef<std::string> Args) {
   ChildOptions O;
   for (StringRef A : Args) {
     if (!A.consume_front("--") || !A.contains('='))
-      childFail("--child: unexpected argument '" + A + "'");
+      fail("--child: unexpected argument '" + A + "'");
     auto [K, V] = A.split('=');
     O.V[K.str()] = V.str();
   }
   if (!childKnowsManager(O.get("memory")))
-    childFail("--child: --memory=" + O.get("memory") +
+    fail("--child: --memory=" + O.get("memory") +
               ": expected llvm-inprocess, llvm-mapper, jitslab-dual or jitslab-single");
   InitializeNativeTarget();
   if (O.get("child") == "churn")
     return churn(O);
   if (O.get("child") == "alloc")
     return allocCycle(O);
-  childFail("--child=" + O.get("child") + ": expected churn or alloc");
+  fail("--child=" + O.get("child") + ": expected churn or alloc");
 }
 
 } // namespace jitslab::bench

@@ -446,9 +446,12 @@ std::string markdown(const Analysis &A) {
      << (R.Quick ? " (--quick: small sizes, for correctness; the times mean little)" : "")
      << ", the settings interleaved within each and their order rotated (load average "
      << R.LoadBefore << " before the timed runs, " << R.LoadAfter
-     << " after); medians, with min–max over the repetitions for times. System calls come from one more, untimed run "
-        "under `strace -f -c`. Every run's stdout and exit status matched the native build's "
-        "unless a cell says it failed. (×) is the ratio to the best LLVM manager of the same "
+     << " after); medians, with min–max over the repetitions for times. "
+     << (R.Straced.empty() ? "System calls were not counted (see Not measured). "
+                           : "System calls come from one more, untimed run under "
+                             "`strace -f -c`. ")
+     << "Every run's stdout and exit status matched the native build's unless a cell says it "
+        "failed. (×) is the ratio to the best LLVM manager of the same "
         "group for that figure (in process: llvm-inprocess, llvm-mapper; out of process: "
         "llvm-epc, llvm-shm); lower is better.\n\n";
   OS << "| setting | manager | status |\n|---|---|---|\n";
@@ -471,7 +474,8 @@ std::string markdown(const Analysis &A) {
          << ". Time per link covers link, call and removal; RSS and mappings held: what is "
             "left over a baseline taken before the first link, once everything is removed "
             "(JIT memory: resident pages of anonymous and memfd mappings outside the malloc "
-            "heap; RSS: the whole process); most extra mappings: the most seen at a round's end.\n\n";
+            "heap; RSS: the whole process); most extra mappings: the most seen at a round's "
+            "end.\n\n";
       markdownTable(OS, A, Kind::Churn);
       break;
     }

@@ -22,7 +22,9 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Program.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 using namespace llvm;
 
@@ -31,6 +33,14 @@ namespace jitslab::bench {
 const char *const CountedSyscalls[5] = {"mmap", "munmap", "mprotect", "madvise", "fallocate"};
 
 Error makeErr(const Twine &Msg) { return createStringError(inconvertibleErrorCode(), Msg); }
+
+void fail(const Twine &Msg) {
+  std::fflush(stdout);
+  std::string Text = Msg.str();
+  std::replace(Text.begin(), Text.end(), '\n', ' ');
+  errs() << "jitslab-bench: error: " << Text << "\n";
+  std::exit(1);
+}
 
 std::string firstLine(StringRef Text) {
   while (!Text.empty()) {

@@ -281,7 +281,8 @@ Expected<std::vector<Workload>> prepareWorkloads(const Paths &P, const WorkloadP
         "allocate + finalize + deallocate of a 3-segment graph (code, read-only, read-write; "
         "8 B to 2 KiB) through jitlink::SimpleSegmentAlloc, 64 live, {0} cycles, {1}",
         Plan.AllocCycles, Threads == 1 ? "1 thread" : "2 threads on one manager");
-    W.Args = {"--threads=" + std::to_string(Threads), "--cycles=" + std::to_string(Plan.AllocCycles)};
+    W.Args = {"--threads=" + std::to_string(Threads),
+              "--cycles=" + std::to_string(Plan.AllocCycles)};
     W.ZeroArgs = {W.Args[0], "--cycles=0"};
     W.Units = Plan.AllocCycles;
     Out.push_back(std::move(W));

@@ -62,11 +62,6 @@ results.md, results.csv, runs.csv and ratios.svg to the output directory.
   --command=TEXT          the command to name in the results (default: this command line)
 )";
 
-[[noreturn]] void fail(const Twine &Msg) {
-  errs() << "jitslab-bench: error: " << Msg << "\n";
-  std::exit(1);
-}
-
 struct Options {
   bool Quick = false, Strace = true;
   unsigned Reps = 21;
@@ -165,27 +160,39 @@ std::vector<Setting> makeSettings(const Paths &P, StringRef Help) {
   const bool HasMapper = Help.contains("--jitslab-mapper");
   const bool HasExecutor = Help.contains("--executor");
   const std::string Stock = "--executor=" + P.StockExecutor;
-  std::vector<Setting> S = {
-      {"llvm-inprocess", "LLVM InProcessMemoryManager (LLJIT's default: one mmap per graph)",
-       Group::InProcess, true, {"--memory=llvm-inprocess"}, true, ""},
-      {"llvm-mapper",
-       "LLVM MapperJITLinkMemoryManager + InProcessMemoryMapper, 1 GiB slabs (llvm-jitlink's "
-       "default)",
-       Group::InProcess, true, {"--memory=llvm-mapper"}, true, ""},
-      {"jitslab-dual", "jitslab in process, dual view (memfd mapped twice; the default)",
-       Group::InProcess, false, {"--memory=jitslab", "--jitslab-mapper=dual"}, true, ""},
-      {"jitslab-single", "jitslab in process, single view (one anonymous mapping)",
-       Group::InProcess, false, {"--memory=jitslab", "--jitslab-mapper=single"}, true, ""},
-      {"llvm-epc", "LLVM EPCGenericJITLinkMemoryManager, llvm-jitlink-executor",
-       Group::OutOfProcess, true, {Stock, "--memory=llvm-epc"}, false, ""},
-      {"llvm-shm", "LLVM MapperJITLinkMemoryManager + SharedMemoryMapper, llvm-jitlink-executor",
-       Group::OutOfProcess, true, {Stock, "--memory=llvm-shm"}, false, ""},
-      {"jitslab-stock", "jitslab out of process, LLVM's llvm-jitlink-executor",
-       Group::OutOfProcess, false, {Stock, "--memory=jitslab"}, false, ""},
-      {"jitslab-native", "jitslab out of process, native (jitslab-executor)",
-       Group::OutOfProcess, false, {"--executor=" + P.NativeExecutor, "--memory=jitslab"}, false,
-       ""},
+  auto Make = [](std::string Id, std::string Label, Group Where, bool LLVM,
+                 std::vector<std::string> RunArgs) {
+    Setting X;
+    X.Id = std::move(Id);
+    X.Label = std::move(Label);
+    X.Where = Where;
+    X.LLVM = LLVM;
+    X.RunArgs = std::move(RunArgs);
+    X.InChild = childKnowsManager(X.Id);
+    return X;
   };
+  std::vector<Setting> S = {
+      Make("llvm-inprocess", "LLVM InProcessMemoryManager (LLJIT's default: one mmap per graph)",
+           Group::InProcess, true, {"--memory=llvm-inprocess"}),
+      Make("llvm-mapper",
+           "LLVM MapperJITLinkMemoryManager + InProcessMemoryMapper, 1 GiB slabs (llvm-jitlink's "
+           "default)",
+           Group::InProcess, true, {"--memory=llvm-mapper"}),
+      Make("jitslab-dual", "jitslab in process, dual view (memfd mapped twice; the default)",
+           Group::InProcess, false, {"--memory=jitslab", "--jitslab-mapper=dual"}),
+      Make("jitslab-single", "jitslab in process, single view (one anonymous mapping)",
+           Group::InProcess, false, {"--memory=jitslab", "--jitslab-mapper=single"}),
+      Make("llvm-epc", "LLVM EPCGenericJITLinkMemoryManager, llvm-jitlink-executor",
+           Group::OutOfProcess, true, {Stock, "--memory=llvm-epc"}),
+      Make("llvm-shm",
+           "LLVM MapperJITLinkMemoryManager + SharedMemoryMapper, llvm-jitlink-executor",
+           Group::OutOfProcess, true, {Stock, "--memory=llvm-shm"}),
+      Make("jitslab-stock", "jitslab out of process, LLVM's llvm-jitlink-executor",
+           Group::OutOfProcess, false, {Stock, "--memory=jitslab"}),
+      Make("jitslab-native", "jitslab out of process, native (jitslab-executor)",
+           Group::OutOfProcess, false, {"--executor=" + P.NativeExecutor, "--memory=jitslab"}),
+  };
+
   for (Setting &X : S) {
     if (StringRef(X.Id).starts_with("jitslab-") && X.Where == Group::InProcess && !HasMapper)
       X.Missing = "jitslab-run has no --jitslab-mapper";
