@@ -89,6 +89,8 @@ link error prints one line and exits with status 1.
   --slab-size=SIZE        jitslab's reservation, e.g. 512M or 1G (default 1G; jitslab only)
   --placement=WHERE       any (default) | low (below 2 GiB, for non-PIC code) |
                           near (within 2 GiB of libc); jitslab only
+  --jitslab-mapper=VIEW   auto (default: dual where allowed) | dual (memfd mapped twice) |
+                          single (one anonymous mapping); jitslab only
   --stats                 print jitslab's statistics and heap map on stderr before exiting
                           (out of process, with the calls jitslab made to the executor)
   --times                 print load, link and run times, the number of mappings and the
@@ -301,6 +303,16 @@ Options parseArgs(int Argc, char **Argv) {
                                reinterpret_cast<uint64_t>(&std::printf));
       else
         fail("--placement=" + A + ": expected any, low or near");
+    } else if (A.consume_front("--jitslab-mapper=")) {
+      O.JitslabOptions = true;
+      if (A == "auto")
+        O.Jitslab.setMapper(jitslab::Mapper::Auto);
+      else if (A == "dual")
+        O.Jitslab.setMapper(jitslab::Mapper::DualView);
+      else if (A == "single")
+        O.Jitslab.setMapper(jitslab::Mapper::SingleView);
+      else
+        fail("--jitslab-mapper=" + A + ": expected auto, dual or single");
     } else if (A == "--stats") {
       O.Stats = true;
     } else if (A == "--times") {
@@ -329,7 +341,8 @@ Options parseArgs(int Argc, char **Argv) {
   if (O.Inputs.empty())
     fail("no inputs (see --help)");
   if (O.Memory != "jitslab" && (O.Stats || O.JitslabOptions))
-    fail("--stats, --slab-size and --placement are jitslab's; they need --memory=jitslab");
+    fail("--stats, --slab-size, --placement and --jitslab-mapper are jitslab's; they need "
+         "--memory=jitslab");
   if (!O.Executor.empty() && !O.Connect.empty())
     fail("--executor and --connect both name an executor; give one");
   if (O.outOfProcess()) {
@@ -340,6 +353,9 @@ Options parseArgs(int Argc, char **Argv) {
       fail("--placement works in process only (LLVM's executor service chooses the address)");
     if (O.TestGap)
       fail("--test-gap works in process only");
+    if (O.Jitslab.raw().mapper != JITSLAB_MAPPER_AUTO)
+      fail("--jitslab-mapper works in process only (out of process the slab is the executor's "
+           "shared memory)");
     if (O.OrcRuntime.empty())
       fail("--no-orc-runtime works in process only (the executor's atexit is out of reach)");
   } else if (O.Memory == "llvm-epc" || O.Memory == "llvm-shm") {

@@ -1,5 +1,5 @@
 //! jitslab's build, test and demo tasks, run through `./x` (which first installs the Debian
-//! packages they need): `./x demo`, `./x test`, `./x bench [--quick]`.
+//! packages they need): `./x demo`, `./x test`, `./x bench [--quick] [--cycle]`.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -10,11 +10,13 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
-        _ => Err("usage: ./x <demo|test|bench [--quick]>\n  \
+        _ => Err("usage: ./x <demo|test|bench [--quick] [--cycle] [jitslab-bench options]>\n  \
                   demo   build everything, then link and run a program using libsqlite3.a with jitslab-run\n  \
                   test   every test: cargo's, ctest's (shim, jitslab-run, whole links), llvm-sys,\n         \
-                  header freshness, format, lints\n  \
-                  bench  the allocate+finalize+free cycle benchmark"
+                  jitslab-bench --quick (correctness only), header freshness, format, lints\n  \
+                  bench  jitslab-bench: jitslab against LLVM's memory managers; writes target/bench and\n         \
+                  the results sections of README.md and docs/benchmarks.md (--quick: a smoke run,\n         \
+                  nothing rewritten); --cycle: the Rust allocate+finalize+free cycle benchmark"
             .to_string()),
     };
     match result {
@@ -63,6 +65,8 @@ fn has_cargo_tool(tool: &str) -> bool {
 const LLVM_PREFIX: &str = "/usr/lib/llvm-19";
 /// Where `cmake` builds the C++ side (cpp-shim): the shim, jitslab-run, workloads, ctest.
 const CMAKE_BUILD_DIR: &str = "target/cmake";
+/// The benchmark harness, under CMAKE_BUILD_DIR.
+const BENCH_TOOL: &str = "bench/jitslab-bench";
 
 fn demo() -> Result<(), String> {
     cmake_build()?;
@@ -83,6 +87,10 @@ fn test() -> Result<(), String> {
     cmake_build()?;
     let (p, f) = ctest()?;
     (passed, failed) = (passed + p, failed + f);
+    // Smoke check of the benchmark harness: every workload with every manager, once, small;
+    // it fails when any run's output differs from the native build's (it times nothing).
+    run(&format!("{CMAKE_BUILD_DIR}/{BENCH_TOOL}"), &["--quick"])?;
+    passed += 1;
     // LLVM's C API (llvm-sys) driving the shim's C entry point.
     let shim = root().join(CMAKE_BUILD_DIR).join("libjitslab-orc.so");
     std::env::set_var("JITSLAB_ORC_LIB", &shim);
@@ -204,8 +212,23 @@ fn check_header() -> Result<(), String> {
     })
 }
 
+/// `./x bench [--cycle] [options]`: jitslab-bench (the full comparison rewrites the results
+/// regions of README.md and docs/benchmarks.md; --quick or --only rewrite nothing), or with `--cycle`
+/// the Rust cycle benchmark (`benches/cycle.rs`, which takes `--quick` too).
 fn bench(args: &[String]) -> Result<(), String> {
-    let mut a = vec!["bench", "--locked", "--bench", "cycle", "--"];
-    a.extend(args.iter().map(String::as_str));
-    run("cargo", &a)
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    if args.contains(&"--cycle") {
+        let mut a = vec!["bench", "--locked", "--bench", "cycle", "--"];
+        a.extend(args.iter().filter(|a| **a != "--cycle"));
+        return run("cargo", &a);
+    }
+    // (Every command started here runs without cargo's LD_LIBRARY_PATH: see `command`.)
+    cmake_build()?;
+    let command = format!("--command=./x bench {}", args.join(" "));
+    let mut a = vec![command.trim_end()];
+    if !args.iter().any(|a| *a == "--quick" || a.starts_with("--only=")) {
+        a.extend(["--readme=README.md", "--doc=docs/benchmarks.md"]);
+    }
+    a.extend(args.iter());
+    run(&format!("{CMAKE_BUILD_DIR}/{BENCH_TOOL}"), &a)
 }

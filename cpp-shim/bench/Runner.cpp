@@ -1,0 +1,248 @@
+//===- Runner.cpp - one run of one workload with one setting ---------------===//
+//
+// A run is a child process: jitslab-run for whole programs, jitslab-bench --child=... for
+// churn and the allocator cycle. The child's stdout and exit status are compared with the
+// native build's; its figures come from its --report file (key=value lines), plus the wall
+// time and CPU time seen from here. A run whose output differs is failed, and its figures
+// are dropped: a failed run is never timed.
+//
+// The system-call pass runs the same command under `strace -f -c` (threads and any executor
+// the child starts are followed) and reads the call counts from strace's summary table.
+//
+// Everything here is called from one thread, except runChild, which is also called from
+// the workload builder's job threads (each call uses its own temporary files).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Bench.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Program.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+using namespace llvm;
+
+namespace jitslab::bench {
+
+const char *const CountedSyscalls[5] = {"mmap", "munmap", "mprotect", "madvise", "fallocate"};
+
+Error makeErr(const Twine &Msg) { return createStringError(inconvertibleErrorCode(), Msg); }
+
+void fail(const Twine &Msg) {
+  std::fflush(stdout);
+  std::string Text = Msg.str();
+  std::replace(Text.begin(), Text.end(), '\n', ' ');
+  errs() << "jitslab-bench: error: " << Text << "\n";
+  std::exit(1);
+}
+
+std::string firstLine(StringRef Text) {
+  while (!Text.empty()) {
+    auto [Line, Rest] = Text.split('\n');
+    if (!Line.trim().empty())
+      return Line.trim().str();
+    Text = Rest;
+  }
+  return "";
+}
+
+std::map<std::string, std::string> parseKeyValues(StringRef Text) {
+  std::map<std::string, std::string> KV;
+  SmallVector<StringRef, 16> Lines;
+  Text.split(Lines, '\n', -1, false);
+  for (StringRef L : Lines)
+    if (auto [K, V] = L.split('='); !K.empty() && L.contains('='))
+      KV[K.trim().str()] = V.trim().str();
+  return KV;
+}
+
+namespace {
+
+std::string readAndRemove(const SmallString<256> &Path) {
+  std::string Text;
+  if (auto B = MemoryBuffer::getFile(Path, /*IsText=*/true))
+    Text = (*B)->getBuffer().str();
+  sys::fs::remove(Path);
+  return Text;
+}
+
+SmallString<256> tempFile(const std::string &Dir, StringRef Stem) {
+  SmallString<256> Model(Dir);
+  Model += "/" + Stem.str() + "-%%%%%%%%";
+  SmallString<256> Path;
+  int FD;
+  if (!sys::fs::createUniqueFile(Model, FD, Path)) {
+    sys::fs::closeFile(FD);
+    return Path;
+  }
+  return Model; // the child will fail to open it and say so
+}
+
+/// The program and arguments of one run of `W` with `S`, writing its report to `Report`.
+std::pair<std::string, std::vector<std::string>>
+command(const Paths &P, const Workload &W, const Setting &S, const std::string &Report,
+        const std::vector<std::string> &WorkloadArgs) {
+  std::vector<std::string> Args;
+  if (W.K == Kind::Program) {
+    Args = S.RunArgs;
+    Args.push_back("--report=" + Report);
+    Args.insert(Args.end(), WorkloadArgs.begin(), WorkloadArgs.end());
+    return {P.JitslabRun, Args};
+  }
+  Args = {W.K == Kind::Churn ? "--child=churn" : "--child=alloc", "--memory=" + S.Id,
+          "--report=" + Report};
+  Args.insert(Args.end(), WorkloadArgs.begin(), WorkloadArgs.end());
+  return {P.Self, Args};
+}
+
+/// The tool's own error line if it printed one, else the first line of its stderr.
+std::string whyFailed(const ChildExit &E) {
+  SmallVector<StringRef, 8> Lines;
+  StringRef(E.Stderr).split(Lines, '\n', -1, false);
+  for (StringRef L : Lines)
+    if (L.contains(": error: "))
+      return L.trim().str();
+  std::string First = firstLine(E.Stderr);
+  return First.empty() ? "no message" : First;
+}
+
+/// "" when `E` is what a correct run of `W` gives, else why not. Stdout is compared only when
+/// `CheckStdout`.
+std::string checkExit(const Workload &W, const ChildExit &E, bool CheckStdout) {
+  if (E.Status == -1)
+    return "cannot run: " + E.Error;
+  if (E.Status == -2)
+    return "crashed or timed out: " + (E.Error.empty() ? whyFailed(E) : E.Error);
+  if (E.Status != W.ExpectedStatus)
+    return formatv("exit status {0} (native: {1}): {2}", E.Status, W.ExpectedStatus,
+                   whyFailed(E));
+  if (CheckStdout && E.Stdout != W.Expected) {
+    SmallVector<StringRef, 64> Got, Want;
+    StringRef(E.Stdout).split(Got, '\n');
+    StringRef(W.Expected).split(Want, '\n');
+    size_t I = 0;
+    while (I < Got.size() && I < Want.size() && Got[I] == Want[I])
+      ++I;
+    return formatv("stdout differs from the native build at line {0}: '{1}' instead of '{2}'",
+                   I + 1, I < Got.size() ? Got[I] : "<end>", I < Want.size() ? Want[I] : "<end>");
+  }
+  return "";
+}
+
+} // namespace
+
+ChildExit runChild(const std::string &Program, const std::vector<std::string> &Args,
+                   const std::string &TmpDir, unsigned TimeoutS) {
+  SmallString<256> Out = tempFile(TmpDir, "stdout"), Err = tempFile(TmpDir, "stderr");
+  std::vector<StringRef> Argv{Program};
+  Argv.insert(Argv.end(), Args.begin(), Args.end());
+  std::optional<StringRef> Redirects[] = {StringRef(""), StringRef(Out), StringRef(Err)};
+  ChildExit E;
+  std::optional<sys::ProcessStatistics> Stats;
+  bool ExecFailed = false;
+  auto T0 = std::chrono::steady_clock::now();
+  E.Status = sys::ExecuteAndWait(Program, Argv, std::nullopt, Redirects, TimeoutS, 0, &E.Error,
+                                 &ExecFailed, &Stats);
+  E.WallMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - T0)
+                 .count();
+  if (Stats)
+    E.CpuMs = Stats->TotalTime.count() / 1000.0;
+  if (ExecFailed)
+    E.Status = -1;
+  E.Stdout = readAndRemove(Out);
+  E.Stderr = readAndRemove(Err);
+  return E;
+}
+
+RunResult runTimed(const Paths &P, const Workload &W, const Setting &S, const std::string &TmpDir) {
+  RunResult R;
+  SmallString<256> Report = tempFile(TmpDir, "report");
+  auto [Program, Args] = command(P, W, S, std::string(Report), W.Args);
+  ChildExit E = runChild(Program, Args, TmpDir, 300);
+  std::string ReportText = readAndRemove(Report);
+  R.Failure = checkExit(W, E, /*CheckStdout=*/true);
+  if (!R.Failure.empty())
+    return R;
+  for (auto &[K, V] : parseKeyValues(ReportText)) {
+    double D;
+    if (!StringRef(V).getAsDouble(D))
+      R.F[K] = D;
+  }
+  if (R.F.empty()) {
+    R.Failure = "the run wrote no report";
+    return R;
+  }
+  R.F["wall_ms"] = E.WallMs;
+  R.F["cpu_ms"] = E.CpuMs;
+  R.Ok = true;
+  return R;
+}
+
+namespace {
+
+/// Runs one command under strace and returns the counts of CountedSyscalls as sys_* figures.
+RunResult straceOnce(const Paths &P, const Workload &W, const Setting &S,
+                     const std::string &TmpDir, const std::vector<std::string> &WorkloadArgs,
+                     bool CheckStdout) {
+  RunResult R;
+  SmallString<256> Report = tempFile(TmpDir, "report"), Summary = tempFile(TmpDir, "strace");
+  auto [Program, Args] = command(P, W, S, std::string(Report), WorkloadArgs);
+  std::string Trace = "trace=";
+  for (const char *Name : CountedSyscalls)
+    Trace += std::string(Trace.size() > 6 ? "," : "") + Name;
+  std::vector<std::string> StraceArgs = {"-f", "-c", "-o", std::string(Summary), "-e", Trace,
+                                         Program};
+  StraceArgs.insert(StraceArgs.end(), Args.begin(), Args.end());
+  ChildExit E = runChild(P.Strace, StraceArgs, TmpDir, 600);
+  readAndRemove(Report);
+  std::string Table = readAndRemove(Summary);
+  R.Failure = checkExit(W, E, CheckStdout);
+  if (!R.Failure.empty())
+    return R;
+  for (const char *Name : CountedSyscalls)
+    R.F[std::string("sys_") + Name] = 0;
+  // Rows: % time, seconds, usecs/call, calls, [errors,] syscall. Calls is the fourth field.
+  SmallVector<StringRef, 32> Lines;
+  StringRef(Table).split(Lines, '\n', -1, false);
+  for (StringRef L : Lines) {
+    SmallVector<StringRef, 8> Fields;
+    L.split(Fields, ' ', -1, false);
+    double Calls;
+    if (Fields.size() >= 5 && !Fields[3].getAsDouble(Calls) &&
+        R.F.count("sys_" + Fields.back().str()))
+      R.F["sys_" + Fields.back().str()] = Calls;
+  }
+  R.Ok = true;
+  return R;
+}
+
+} // namespace
+
+RunResult runStraced(const Paths &P, const Workload &W, const Setting &S,
+                     const std::string &TmpDir) {
+  RunResult Full = straceOnce(P, W, S, TmpDir, W.Args, /*CheckStdout=*/true);
+  if (!Full.Ok || W.ZeroArgs.empty())
+    return Full;
+  // Per unit of work (cycle, link): the difference from a run that does none.
+  RunResult Zero = straceOnce(P, W, S, TmpDir, W.ZeroArgs, /*CheckStdout=*/false);
+  if (!Zero.Ok)
+    return Zero;
+  for (auto &[K, V] : Full.F)
+    V = (V - Zero.F[K]) / static_cast<double>(W.Units);
+  return Full;
+}
+
+std::string straceProblem(const Paths &P, const std::string &TmpDir) {
+  ChildExit E = runChild(P.Strace, {"-f", "-c", "-o", "/dev/null", "true"}, TmpDir, 30);
+  if (E.Status == 0)
+    return "";
+  return "strace does not work here: " + firstLine(E.Stderr + "\n" + E.Error);
+}
+
+} // namespace jitslab::bench
