@@ -34,7 +34,9 @@
 #include "llvm/ExecutionEngine/Orc/ObjectFileInterface.h"
 #include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
 #include "llvm/ExecutionEngine/Orc/TaskDispatch.h"
+#include "llvm/Object/Archive.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/StringSaver.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MathExtras.h"
@@ -371,6 +373,79 @@ Options parseArgs(int Argc, char **Argv) {
   return O;
 }
 
+/// Links an archive's members on demand, as a linker does, each member at most once. LLVM 19's
+/// StaticLibraryDefinitionGenerator keeps no record of the members it added, so two lookups
+/// that ask for symbols of one member at the same time can both add it ("Duplicate definition
+/// of symbol", about one sqlite link in 200 when several run at once). Here the decision and
+/// the add happen under one lock: a lookup that finds its member added finds it defined too.
+class ArchiveGenerator : public DefinitionGenerator {
+public:
+  static Expected<std::unique_ptr<ArchiveGenerator>> Create(ObjectLayer &L,
+                                                            std::unique_ptr<MemoryBuffer> Buf) {
+    auto A = object::Archive::create(Buf->getMemBufferRef());
+    if (!A)
+      return A.takeError();
+    std::unique_ptr<ArchiveGenerator> G(new ArchiveGenerator(L, std::move(Buf), std::move(*A)));
+    if (Error E = G->indexSymbols())
+      return std::move(E);
+    return std::move(G);
+  }
+
+  Error tryToGenerate(LookupState &, LookupKind K, JITDylib &JD, JITDylibLookupFlags,
+                      const SymbolLookupSet &Symbols) override {
+    if (K != LookupKind::Static)
+      return Error::success();
+    std::lock_guard<std::mutex> Lock(M);
+    for (auto &KV : Symbols) {
+      auto I = MemberOf.find(KV.first);
+      if (I == MemberOf.end() || !Added.insert(I->second.getBufferStart()).second)
+        continue;
+      auto If = getObjectFileInterface(L.getExecutionSession(), I->second);
+      if (!If)
+        return If.takeError();
+      if (Error E = L.add(JD, MemoryBuffer::getMemBuffer(I->second, false), std::move(*If)))
+        return E;
+    }
+    return Error::success();
+  }
+
+private:
+  ArchiveGenerator(ObjectLayer &L, std::unique_ptr<MemoryBuffer> Buf,
+                   std::unique_ptr<object::Archive> A)
+      : L(L), Buf(std::move(Buf)), A(std::move(A)) {}
+
+  /// Maps each symbol of the archive's index to its member, named "archive(member)" as LLVM
+  /// names them (unique init-symbol names per member).
+  Error indexSymbols() {
+    DenseMap<uint64_t, MemoryBufferRef> Members;
+    for (auto &Sym : A->symbols()) {
+      auto Child = Sym.getMember();
+      if (!Child)
+        return Child.takeError();
+      auto [It, New] = Members.try_emplace(Child->getDataOffset());
+      if (New) {
+        auto Data = Child->getBuffer();
+        auto Name = Child->getName();
+        if (!Data || !Name)
+          return joinErrors(Data.takeError(), Name.takeError());
+        It->second = MemoryBufferRef(
+            *Data, Names.save(Buf->getBufferIdentifier() + "(" + *Name + ")"));
+      }
+      MemberOf[L.getExecutionSession().intern(Sym.getName())] = It->second;
+    }
+    return Error::success();
+  }
+
+  ObjectLayer &L;
+  std::unique_ptr<MemoryBuffer> Buf;
+  std::unique_ptr<object::Archive> A;
+  BumpPtrAllocator NameStorage;
+  StringSaver Names{NameStorage};
+  DenseMap<SymbolStringPtr, MemoryBufferRef> MemberOf;
+  std::mutex M;
+  DenseSet<const char *> Added; // members added, by the start of their bytes
+};
+
 /// Records the symbols of every graph the layer links, by JITDylib, so that the driver can
 /// wait for all of them before running anything.
 class DefinitionRecorder : public ObjectLinkingLayer::Plugin {
@@ -626,7 +701,7 @@ int main(int Argc, char **Argv) {
     }
     case file_magic::archive:
       Main.addGenerator(failOn(
-          StaticLibraryDefinitionGenerator::Create(J->getObjLinkingLayer(), std::move(*Buf)),
+          ArchiveGenerator::Create(J->getObjLinkingLayer(), std::move(*Buf)),
           Path));
       break;
     case file_magic::elf_shared_object:
