@@ -395,8 +395,9 @@ enum JitslabStatus jitslab_manager_new(const struct JitslabConfig *config,
 /**
  * Creates a remote manager: its slab lives in an executor process that runs LLVM 19's
  * shared-memory service (`llvm-jitlink-executor`), reached through `transport`. This call
- * waits for one `Reserve` call to the executor (at most 10 s), so it must not run on the
- * thread that delivers the transport's results. `config` may be null; its placement must be
+ * waits for two calls to the executor, `Reserve` and one `Initialize` that makes the slab
+ * readable there (at most 10 s each, and a `Release` if the second fails), so it must not run
+ * on the thread that delivers the transport's results. `config` may be null; its placement must be
  * anywhere and its mapper is ignored. jitslab owns `transport.ctx` from this call on, whether
  * it succeeds or not. On success `*out` receives a handle freed with `jitslab_manager_free`,
  * which releases the reservation in the executor (waiting for that call too).
@@ -418,9 +419,12 @@ enum JitslabStatus jitslab_manager_new_remote(const struct JitslabConfig *config
  * first), then the whole reservation is unmapped: every address and working pointer it gave
  * out becomes invalid. If another thread is inside a call on this manager, the memory goes
  * when that call returns. A remote manager sends `Release` to its executor instead (the
- * executor runs what is left there) and waits for the reply, at most 10 s: do not free it
- * from the thread that delivers the transport's results. An `_async` completion has already
- * let go of the manager when it calls back, so freeing it from a callback is fine. Null is a no-op; a handle already freed gets
+ * executor runs what is left there) and waits for the reply, at most 10 s. The reply must be
+ * able to arrive meanwhile: do not free a remote manager on the thread that delivers the
+ * transport's results. (The C++ shim's transport delivers them on tasks of the EPC's
+ * dispatcher, each on a thread of its own, so with it a manager may be freed anywhere,
+ * including from a continuation; an `_async` completion has let go of the manager before it
+ * calls back.) Null is a no-op; a handle already freed gets
  * `JITSLAB_ERR_INVALID_HANDLE`.
  */
 enum JitslabStatus jitslab_manager_free(struct JitslabManager *m);
@@ -447,9 +451,14 @@ enum JitslabStatus jitslab_allocate(struct JitslabManager *m,
  * and the allocation is rolled back and forgotten (`JITSLAB_ERR_ACTION_FAILED`). The actions
  * are copied; the caller keeps ownership of `actions`.
  *
+ * On a remote manager this sends one call to the executor, which protects the segments and
+ * runs the actions there, and waits for its reply with no time limit (an executor that dies
+ * ends the wait with `JITSLAB_ERR_EXECUTOR`); prefer `jitslab_finalize_async`.
+ *
  * # Safety
  * `actions` must point to `n` actions whose argument buffers are valid. Every non-zero
- * `fn_addr` must be the address of a wrapper function in this process: jitslab calls it.
+ * `fn_addr` must be the address of a wrapper function: in this process for a local manager
+ * (jitslab calls it), in the executor for a remote one.
  */
 enum JitslabStatus jitslab_finalize(struct JitslabManager *m,
                                     uint64_t alloc,

@@ -525,8 +525,9 @@ impl Transport for CTransport {
 
 /// Creates a remote manager: its slab lives in an executor process that runs LLVM 19's
 /// shared-memory service (`llvm-jitlink-executor`), reached through `transport`. This call
-/// waits for one `Reserve` call to the executor (at most 10 s), so it must not run on the
-/// thread that delivers the transport's results. `config` may be null; its placement must be
+/// waits for two calls to the executor, `Reserve` and one `Initialize` that makes the slab
+/// readable there (at most 10 s each, and a `Release` if the second fails), so it must not run
+/// on the thread that delivers the transport's results. `config` may be null; its placement must be
 /// anywhere and its mapper is ignored. jitslab owns `transport.ctx` from this call on, whether
 /// it succeeds or not. On success `*out` receives a handle freed with `jitslab_manager_free`,
 /// which releases the reservation in the executor (waiting for that call too).
@@ -574,9 +575,12 @@ fn out_ptr<T>(p: *mut T, what: &str) -> Result<*mut T, Failure> {
 /// first), then the whole reservation is unmapped: every address and working pointer it gave
 /// out becomes invalid. If another thread is inside a call on this manager, the memory goes
 /// when that call returns. A remote manager sends `Release` to its executor instead (the
-/// executor runs what is left there) and waits for the reply, at most 10 s: do not free it
-/// from the thread that delivers the transport's results. An `_async` completion has already
-/// let go of the manager when it calls back, so freeing it from a callback is fine. Null is a no-op; a handle already freed gets
+/// executor runs what is left there) and waits for the reply, at most 10 s. The reply must be
+/// able to arrive meanwhile: do not free a remote manager on the thread that delivers the
+/// transport's results. (The C++ shim's transport delivers them on tasks of the EPC's
+/// dispatcher, each on a thread of its own, so with it a manager may be freed anywhere,
+/// including from a continuation; an `_async` completion has let go of the manager before it
+/// calls back.) Null is a no-op; a handle already freed gets
 /// `JITSLAB_ERR_INVALID_HANDLE`.
 #[no_mangle]
 pub extern "C" fn jitslab_manager_free(m: *mut JitslabManager) -> JitslabStatus {
@@ -670,9 +674,14 @@ unsafe fn call(c: &JitslabWrapperCall, what: &str) -> Result<WrapperCall, Failur
 /// and the allocation is rolled back and forgotten (`JITSLAB_ERR_ACTION_FAILED`). The actions
 /// are copied; the caller keeps ownership of `actions`.
 ///
+/// On a remote manager this sends one call to the executor, which protects the segments and
+/// runs the actions there, and waits for its reply with no time limit (an executor that dies
+/// ends the wait with `JITSLAB_ERR_EXECUTOR`); prefer `jitslab_finalize_async`.
+///
 /// # Safety
 /// `actions` must point to `n` actions whose argument buffers are valid. Every non-zero
-/// `fn_addr` must be the address of a wrapper function in this process: jitslab calls it.
+/// `fn_addr` must be the address of a wrapper function: in this process for a local manager
+/// (jitslab calls it), in the executor for a remote one.
 #[no_mangle]
 pub unsafe extern "C" fn jitslab_finalize(
     m: *mut JitslabManager,
@@ -727,14 +736,33 @@ fn wait(start: impl FnOnce(Done)) -> Result<(), Failure> {
     }
 }
 
-/// A [`Done`] that reports to a C callback, behind the panic boundary.
+/// A [`Done`] that reports to a C callback, behind the panic boundary. If the operation is
+/// dropped without completing (a panic inside jitslab unwinds through it), the callback still
+/// runs, once, with `JITSLAB_ERR_PANIC`: ORC waits for its continuations.
 fn c_done(done: JitslabDone, ctx: *mut c_void) -> Done {
-    struct Ctx(*mut c_void);
-    // SAFETY: the `_async` contract: the callback may be called from any thread.
-    unsafe impl Send for Ctx {}
-    let ctx = Ctx(ctx);
+    struct CDone {
+        done: JitslabDone,
+        ctx: *mut c_void,
+        called: bool,
+    }
+    // SAFETY: the `_async` contract: the callback may be called from any thread with `ctx`.
+    unsafe impl Send for CDone {}
+    impl CDone {
+        fn report(&mut self, status: JitslabStatus, msg: &CStr) {
+            self.called = true;
+            // SAFETY: the caller of the `_async` function gave this callback and context.
+            let _ = catch_unwind(AssertUnwindSafe(|| unsafe { (self.done)(self.ctx, status, msg.as_ptr()) }));
+        }
+    }
+    impl Drop for CDone {
+        fn drop(&mut self) {
+            if !self.called {
+                self.report(JITSLAB_ERR_PANIC, c"internal error in jitslab: the operation ended without completing");
+            }
+        }
+    }
+    let mut c = CDone { done, ctx, called: false };
     Box::new(move |r| {
-        let ctx = ctx;
         let (status, msg) = match r {
             Ok(()) => (JITSLAB_OK, CString::default()),
             Err(e) => {
@@ -742,8 +770,7 @@ fn c_done(done: JitslabDone, ctx: *mut c_void) -> Done {
                 (s, CString::new(m.replace('\0', "\\0")).unwrap_or_default())
             }
         };
-        // SAFETY: the caller of the `_async` function gave this callback and context.
-        let _ = catch_unwind(AssertUnwindSafe(|| unsafe { done(ctx.0, status, msg.as_ptr()) }));
+        c.report(status, &msg);
     })
 }
 
@@ -943,6 +970,28 @@ pub unsafe extern "C" fn jitslab_string_free(s: *mut c_char) {
 mod tests {
     use super::*;
     use crate::slab::Pool;
+
+    /// An `_async` operation that ends without completing (a panic unwinds through it) still
+    /// calls its C callback, once, with JITSLAB_ERR_PANIC; a completed one reports its status.
+    #[test]
+    fn async_callbacks_run_once_even_when_the_operation_is_dropped() {
+        static SEEN: std::sync::Mutex<Vec<(usize, JitslabStatus)>> = std::sync::Mutex::new(Vec::new());
+        unsafe extern "C" fn record(ctx: *mut c_void, status: JitslabStatus, _msg: *const c_char) {
+            SEEN.lock().unwrap().push((ctx as usize, status));
+        }
+        let dropped = c_done(record, 1 as *mut c_void);
+        drop(dropped);
+        let completed = c_done(record, 2 as *mut c_void);
+        completed(Err(Error::BadState("test".into())));
+        let panicked = c_done(record, 3 as *mut c_void);
+        let r = catch_unwind(AssertUnwindSafe(move || {
+            let _owned = panicked;
+            panic!("inside a completion");
+        }));
+        assert!(r.is_err());
+        let seen = SEEN.lock().unwrap().clone();
+        assert_eq!(seen, [(1, JITSLAB_ERR_PANIC), (2, JITSLAB_ERR_BAD_STATE), (3, JITSLAB_ERR_PANIC)]);
+    }
 
     #[test]
     fn pool_indices_in_the_header_are_the_slab_pools() {

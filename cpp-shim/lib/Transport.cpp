@@ -5,9 +5,11 @@
 // lookup of the executor's bootstrap symbols. Both come straight from ExecutorProcessControl;
 // the protocol itself (what the bytes mean) lives in Rust.
 //
-// Results are handed to the library on a task of the EPC's dispatcher, never on the
-// connection's listener thread: the library's completion runs ORC continuations, and those
-// may make blocking calls to the executor themselves (EPCEHFrameRegistrar does).
+// Results are handed to the library on a task of the EPC's dispatcher, not on the connection's
+// listener thread: the library's completion runs ORC continuations, and those may make
+// blocking calls to the executor themselves (EPCEHFrameRegistrar does). That needs a
+// dispatcher that runs tasks on threads of their own (DynamicThreadPoolTaskDispatcher, what
+// SimpleRemoteEPC setups use); InPlaceTaskDispatcher would run them on the listener thread.
 //
 //===----------------------------------------------------------------------===//
 

@@ -210,7 +210,7 @@ fn os(e: sys::OsError) -> Error {
 
 fn remote_error(e: RemoteError) -> Error {
     match e {
-        RemoteError::Lost(m) | RemoteError::BadReply(m) => Error::Executor(m),
+        RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) => Error::Executor(m),
         RemoteError::Executor(m) => Error::ActionFailed(m),
     }
 }
@@ -234,6 +234,9 @@ enum Teardown {
     Local(Vec<WrapperCall>),
     /// The key the executor gave the allocation at `Initialize`; its dealloc calls run there.
     Remote(u64),
+    /// Nothing to undo anywhere: a remote allocation with no memory and no actions, which
+    /// needed no call to the executor.
+    Nothing,
 }
 
 #[derive(Debug)]
@@ -362,7 +365,9 @@ impl Manager {
         let remote = Arc::new(Remote::connect(transport).map_err(Error::Executor)?);
         // Any failure here is the executor's, not an allocation action's.
         let view = remote.reserve(config.span).map_err(|e| match e {
-            RemoteError::Lost(m) | RemoteError::BadReply(m) | RemoteError::Executor(m) => Error::Executor(m),
+            RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) | RemoteError::Executor(m) => {
+                Error::Executor(m)
+            }
         })?;
         let base = view.base();
         let mut m = Manager::with_mapper(config, Box::new(view), None).inspect_err(|_| {
@@ -566,10 +571,23 @@ impl Manager {
             // SAFETY: forwarded from the caller.
             return done(unsafe { self.finalize(id, &actions) });
         };
-        let segs = match self.check_connection().and_then(|()| self.begin_finalize(id)) {
+        let mut segs = match self.check_connection().and_then(|()| self.begin_finalize(id)) {
             Ok(segs) => segs,
             Err(e) => return done(Err(e)),
         };
+        if segs.is_empty() {
+            // No memory (every segment NoAlloc). Without actions there is nothing to tell the
+            // executor. With actions it needs a key of this allocation's own: the service keys
+            // an allocation by its lowest segment address (~0 for none, shared by all such
+            // allocations), so the allocation gets one page that it holds until deallocated.
+            if actions.is_empty() {
+                return done(self.complete_finalize(id, segs, Ok(Teardown::Nothing)));
+            }
+            match self.key_page() {
+                Ok(page) => segs.push(page),
+                Err(e) => return done(self.complete_finalize(id, segs, Err(e))),
+            }
+        }
         let base = self.mapper.base();
         let wire: Vec<SegFinalize> = segs
             .iter()
@@ -599,6 +617,23 @@ impl Manager {
             drop(me);
             done(result)
         });
+    }
+
+    /// A read-only page taken from the slab to give an allocation with no memory a key of its
+    /// own in the executor (see [`Manager::finalize_async`]).
+    fn key_page(&self) -> Result<Seg, Error> {
+        let mut g = self.lock()?;
+        let (range, fx) = g.slab.allocate(Pool::ReadOnly, 1, 1).map_err(|e| match e {
+            SlabError::Full { .. } => Error::Full(format!("no room for the key page of an empty allocation: {e}")),
+            e => Error::InvalidArgument(e.to_string()),
+        })?;
+        if let Some(run) = fx.commit {
+            if let Err(e) = self.mapper.commit(run, Pool::ReadOnly) {
+                g.slab.undo_allocate(Pool::ReadOnly, range, fx.commit);
+                return Err(os(e));
+            }
+        }
+        Ok(Seg { pool: Pool::ReadOnly, range, lifetime: Lifetime::Standard, protected: false })
     }
 
     /// Marks an allocation as being finalized and gives its segments their final protection.
@@ -634,7 +669,7 @@ impl Manager {
                 // there and take over this one's dealloc actions.
                 let key = match teardown {
                     Teardown::Remote(key) => key.checked_sub(self.mapper.base()),
-                    Teardown::Local(_) => None,
+                    Teardown::Local(_) | Teardown::Nothing => None,
                 };
                 let early = |s: &Seg| s.lifetime == Lifetime::Finalize && Some(s.range.start) != key;
                 let (done, keep): (Vec<Seg>, Vec<Seg>) =
@@ -687,7 +722,7 @@ impl Manager {
             .filter_map(|t| match t {
                 // SAFETY: forwarded from the caller.
                 Teardown::Local(d) => unsafe { wrapper::run_dealloc_actions(d) }.err(),
-                Teardown::Remote(_) => unreachable!("a local manager has no remote allocation"),
+                Teardown::Remote(_) | Teardown::Nothing => unreachable!("a local manager has no remote allocation"),
             })
             .collect();
         let failed = (!errors.is_empty()).then(|| {
@@ -711,16 +746,18 @@ impl Manager {
             Ok(v) => v,
             Err(e) => return done(Err(e)),
         };
-        if ids.is_empty() {
-            return done(Ok(()));
-        }
         let keys: Vec<u64> = teardowns
             .iter()
-            .map(|t| match t {
-                Teardown::Remote(key) => *key,
+            .filter_map(|t| match t {
+                Teardown::Remote(key) => Some(*key),
+                Teardown::Nothing => None,
                 Teardown::Local(_) => unreachable!("a remote manager has no local allocation"),
             })
             .collect();
+        if keys.is_empty() {
+            // Nothing of these allocations lives in the executor.
+            return done(self.complete_deallocate(ids.len(), &segs, None));
+        }
         let (me, n) = (Arc::clone(self), ids.len());
         remote.deinitialize(&keys, move |r| {
             // The memory is returned either way: the executor ran what it could, or is gone.

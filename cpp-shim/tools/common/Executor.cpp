@@ -126,12 +126,15 @@ public:
       tpctypes::SharedMemoryFinalizeRequest FR;
       FR.Segments.push_back({tpctypes::RemoteAllocGroup(MemProt::Read), R->Start, R->size()});
       Expected<ExecutorAddr> Key((ExecutorAddr()));
-      if (Error E = EPC.callSPSWrapper<rt::SPSExecutorSharedMemoryMapperServiceInitializeSignature>(
-              SAs.Initialize, Key, SAs.Instance, R->Start, FR))
-        return OnReserved(std::move(E));
-      if (!Key)
-        return OnReserved(Key.takeError());
-      OnReserved(std::move(*R));
+      Error E = EPC.callSPSWrapper<rt::SPSExecutorSharedMemoryMapperServiceInitializeSignature>(
+          SAs.Initialize, Key, SAs.Instance, R->Start, FR);
+      if (!E && !Key)
+        E = Key.takeError();
+      else if (!E)
+        return OnReserved(std::move(*R));
+      // Not usable: give the reservation back rather than leave it to the executor's exit.
+      Inner->release({R->Start}, [](Error Ignored) { consumeError(std::move(Ignored)); });
+      OnReserved(std::move(E));
     });
   }
   char *prepare(ExecutorAddr Addr, size_t ContentSize) override {
@@ -214,7 +217,9 @@ Expected<ExecutorConnection> connectExecutor(const std::string &HostPort, Simple
   std::string Why = "no address";
   for (addrinfo *A = AI; A && FD < 0; A = A->ai_next) {
     FD = socket(A->ai_family, A->ai_socktype | SOCK_CLOEXEC, A->ai_protocol);
-    if (FD >= 0 && connect(FD, A->ai_addr, A->ai_addrlen) != 0) {
+    if (FD < 0)
+      Why = std::strerror(errno);
+    else if (connect(FD, A->ai_addr, A->ai_addrlen) != 0) {
       Why = std::strerror(errno);
       close(FD);
       FD = -1;

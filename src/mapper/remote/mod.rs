@@ -30,31 +30,42 @@ pub mod transport;
 
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 pub use transport::{Completion, Reply, RpcCounts, Transport};
 
 use self::stock::{SegFinalize, ServiceAddrs};
-use self::transport::{call_blocking, RpcCounters};
+use self::transport::RpcCounters;
 use super::{Mapper, MapperKind, Mapping, SysCounters};
 use crate::slab::{Pool, Range};
 use crate::sps::SpsError;
 use crate::sys::{self, OsError};
 use crate::wrapper::ActionPair;
 
-/// How long creating or dropping a manager waits for the executor.
-const BLOCKING_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long each call made while creating or dropping a manager waits for its reply (short in
+/// unit tests, which wait it out).
+const BLOCKING_CALL_TIMEOUT: Duration = Duration::from_secs(if cfg!(test) { 1 } else { 10 });
 
 /// Why a remote operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RemoteError {
     /// The call did not complete: the connection is gone.
     Lost(String),
+    /// A call waited for (creation, teardown) got no reply in time; the connection may be fine.
+    TimedOut(String),
     /// The reply is not what the protocol says it should be.
     BadReply(String),
     /// The executor carried out the call and reported an error.
     Executor(String),
+}
+
+impl std::fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) | RemoteError::Executor(m)) =
+            self;
+        f.write_str(m)
+    }
 }
 
 /// Turns a reply's bytes into its value, or the executor's error message (`Ok(Err)`), or says
@@ -122,20 +133,34 @@ impl Remote {
         );
     }
 
-    /// The same as [`Remote::call`], waiting for the reply (creation and teardown only).
-    fn call_blocking<T>(
-        &self,
+    /// The same as [`Remote::call`], waiting for the reply at most [`BLOCKING_CALL_TIMEOUT`]
+    /// (creation and teardown only: the reply must come on another thread). A reply that
+    /// arrives after the waiter gave up goes to `late`, which undoes what it would have done.
+    fn call_blocking<T: Send + 'static>(
+        self: &Arc<Self>,
         op: &'static str,
         fn_addr: u64,
         args: Vec<u8>,
         decode: Decode<T>,
+        late: impl FnOnce(T) + Send + 'static,
     ) -> Result<T, RemoteError> {
-        if let Some(why) = self.lost() {
-            return Err(RemoteError::Lost(why));
+        let (tx, rx) = mpsc::channel();
+        self.call(op, fn_addr, args, decode, move |r| {
+            if let Err(mpsc::SendError(Ok(v))) = tx.send(r) {
+                late(v);
+            }
+        });
+        match rx.recv_timeout(BLOCKING_CALL_TIMEOUT) {
+            Ok(r) => r,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(RemoteError::TimedOut(format!(
+                "the executor did not answer {op} within {} s",
+                BLOCKING_CALL_TIMEOUT.as_secs()
+            ))),
+            // `call` always completes; a completion dropped unanswered reports itself.
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(RemoteError::Lost(format!("{op}: the call was dropped without a reply")))
+            }
         }
-        self.rpc.count_call(args.len());
-        let reply = call_blocking(&*self.transport, fn_addr, args, BLOCKING_CALL_TIMEOUT);
-        self.interpret(op, reply, decode)
     }
 
     fn interpret<T>(&self, op: &str, reply: Reply, decode: Decode<T>) -> Result<T, RemoteError> {
@@ -157,12 +182,25 @@ impl Remote {
     /// Reserves `span` bytes in the executor and maps them here. On any failure after the
     /// executor reserved, the reservation is released again.
     pub fn reserve(self: &Arc<Self>, span: u64) -> Result<RemoteView, RemoteError> {
+        let args = stock::reserve_args(self.addrs.instance, span);
+        let me = Arc::clone(self);
         let (base, name) =
-            self.call_blocking("Reserve", self.addrs.reserve, stock::reserve_args(self.addrs.instance, span), |b| {
-                stock::reserve_result(b)
+            self.call_blocking("Reserve", self.addrs.reserve, args, stock::reserve_result, move |(base, name)| {
+                // Too late: nobody maps this reservation. Its name must not outlive us, and
+                // the executor can have its memory back.
+                if let Ok(name) = CString::new(name) {
+                    let _ = sys::shm_unlink(&name);
+                }
+                me.call(
+                    "Release",
+                    me.addrs.release,
+                    stock::addrs_args(me.addrs.instance, &[base]),
+                    stock::error_result,
+                    drop,
+                );
             })?;
         let view = RemoteView::open(base, span, &name).map_err(|e| {
-            let undo = self.release_blocking(base).err().map(|e| format!("; releasing it failed too: {e:?}"));
+            let undo = self.release_blocking(base).err().map(|e| format!("; releasing it failed too: {e}"));
             RemoteError::Executor(format!(
                 "the executor reserved {span:#x} bytes at {base:#x} as {name:?}, but this process \
                  cannot map it: {e}{}",
@@ -183,10 +221,10 @@ impl Remote {
     /// between fixup and finalize, which faults on an inaccessible page and kills the
     /// executor. Readable pages hold what the linker already wrote, so the frames are the
     /// right ones. Finalize then sets each segment's own protection.
-    pub fn make_readable(&self, reservation: u64, span: u64) -> Result<(), RemoteError> {
+    pub fn make_readable(self: &Arc<Self>, reservation: u64, span: u64) -> Result<(), RemoteError> {
         let whole = [SegFinalize { group: stock::GROUP_READ, addr: reservation, size: span }];
         let args = stock::initialize_args(self.addrs.instance, reservation, &whole, &[]);
-        self.call_blocking("Initialize", self.addrs.initialize, args, stock::initialize_result).map(|_key| ())
+        self.call_blocking("Initialize", self.addrs.initialize, args, stock::initialize_result, drop).map(|_key| ())
     }
 
     /// Protects `segs` and runs `actions` in the executor; `done` gets the allocation's key.
@@ -208,9 +246,9 @@ impl Remote {
     }
 
     /// Gives the reservation back (the executor deinitializes what is left in it first).
-    pub fn release_blocking(&self, reservation: u64) -> Result<(), RemoteError> {
+    pub fn release_blocking(self: &Arc<Self>, reservation: u64) -> Result<(), RemoteError> {
         let args = stock::addrs_args(self.addrs.instance, &[reservation]);
-        self.call_blocking("Release", self.addrs.release, args, stock::error_result)
+        self.call_blocking("Release", self.addrs.release, args, stock::error_result, drop)
     }
 }
 

@@ -89,6 +89,8 @@ enum Fault {
     Disconnect,
     /// Drop the completion without calling it; the connection is gone from then on.
     DropCompletion,
+    /// Carry the call out, then reply only after this long.
+    Late(Duration),
 }
 
 /// One reservation in the fake executor.
@@ -292,6 +294,9 @@ impl Fake {
             }
             _ => {}
         }
+        if let Some(Fault::Late(d)) = fault {
+            std::thread::sleep(d);
+        }
         let mut reply = match op {
             Op::Reserve => self.reserve(&args, matches!(fault, Some(Fault::BogusName))),
             Op::Initialize => self.initialize(&args),
@@ -359,9 +364,8 @@ impl Fake {
         if instance != INSTANCE {
             return self.violation(format!("Initialize: instance {instance:#x}"));
         }
-        let Some(key) = req.segs.iter().map(|s| s.addr).min() else {
-            return self.violation("Initialize with no segment".into());
-        };
+        // As LLVM 19's service: the key is the lowest segment address, ~0 when there is none.
+        let key = req.segs.iter().map(|s| s.addr).min().unwrap_or(!0);
         {
             let st = self.state.lock().unwrap();
             let Some(res) = st.reservations.get(&req.reservation) else {
@@ -1164,5 +1168,63 @@ fn concurrent_remote_operations_complete_once_each_and_leave_nothing_live() {
     );
     drop_manager(m);
     assert!(fake.shm_entries().is_empty());
+    fake.assert_no_violation();
+}
+
+/// An allocation with no memory (every segment NoAlloc) and no actions costs no call; one with
+/// actions gets an executor key of its own (LLVM's service keys an allocation by its lowest
+/// segment address, ~0 for none, so two such allocations would share a key and the first
+/// one's dealloc actions would be lost), held until it is deallocated.
+#[test]
+fn allocations_without_memory_get_executor_keys_of_their_own() {
+    let fake = Fake::new();
+    let m = remote(&fake);
+    let none = [seg(R, Lifetime::NoAlloc, 0)];
+    let calls = fake.ops().len();
+    let (quiet, _) = m.allocate(&none).unwrap();
+    finalize(&m, quiet, Vec::new()).unwrap();
+    deallocate(&m, &[quiet]).unwrap();
+    assert_eq!(fake.ops().len(), calls, "no memory and no action: no call");
+
+    let (a, _) = m.allocate(&none).unwrap();
+    finalize(&m, a, vec![recorded_pair("empty:fa", "empty:da")]).unwrap();
+    let (b, _) = m.allocate(&none).unwrap();
+    finalize(&m, b, vec![recorded_pair("empty:fb", "empty:db")]).unwrap();
+    assert_eq!(take_log("empty:f"), ["empty:fa", "empty:fb"]);
+    let keys: Vec<u64> = fake
+        .calls_of(Op::Initialize)
+        .iter()
+        .skip(1)
+        .map(|c| decode_initialize(&c.args).unwrap().1.segs.iter().map(|s| s.addr).min().unwrap_or(!0))
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().all(|&k| k != !0), "each has a segment, so a key of its own: {keys:x?}");
+    assert_ne!(keys[0], keys[1]);
+    assert_eq!(m.stats().live_allocations, 2);
+    deallocate(&m, &[a]).unwrap();
+    assert_eq!(take_log("empty:d"), ["empty:da"], "a's own dealloc action, and only it");
+    deallocate(&m, &[b]).unwrap();
+    assert_eq!(take_log("empty:d"), ["empty:db"]);
+    assert_eq!(m.stats().live_bytes(), 0, "the key pages are given back");
+    fake.assert_no_violation();
+}
+
+/// A Reserve reply that comes after creation gave up waiting: creation fails saying the
+/// executor did not answer in time (not that the connection was lost), and the late reply is
+/// cleaned up: the object's name is removed and the reservation given back.
+#[test]
+fn a_late_reserve_reply_leaves_no_name_and_no_reservation() {
+    let fake = Fake::new();
+    fake.fault(Op::Reserve, Fault::Late(super::BLOCKING_CALL_TIMEOUT + Duration::from_millis(300)));
+    let e = Manager::new_remote(&config(), fake.transport()).unwrap_err();
+    assert!(matches!(e, Error::Executor(_)), "{e:?}");
+    assert!(e.to_string().contains("did not answer Reserve within"), "{e}");
+    let started = Instant::now();
+    while (!fake.ops().contains(&Op::Release) || !fake.reservations().is_empty()) && started.elapsed() < PROMPT {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(fake.ops().contains(&Op::Release), "the late reservation is released");
+    assert!(fake.reservations().is_empty());
+    assert!(fake.shm_entries().is_empty(), "{:?}", fake.shm_entries());
     fake.assert_no_violation();
 }

@@ -7,8 +7,6 @@
 //! on any thread, even before `call` returns, and runs exactly once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::time::Duration;
 
 /// The result of one call: the wrapper function's result bytes, or why the call did not
 /// complete (the connection is gone, or the call was dropped unanswered).
@@ -57,27 +55,5 @@ impl RpcCounters {
     pub fn snapshot(&self) -> RpcCounts {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         RpcCounts { calls: get(&self.calls), bytes_sent: get(&self.sent), bytes_received: get(&self.received) }
-    }
-}
-
-/// Makes a call and waits for its reply, at most `timeout`. Only for calls made outside ORC's
-/// continuations (creating and dropping a manager): the reply must be delivered by another
-/// thread.
-pub(crate) fn call_blocking(t: &dyn Transport, fn_addr: u64, args: Vec<u8>, timeout: Duration) -> Reply {
-    let (tx, rx) = mpsc::channel();
-    t.call(
-        fn_addr,
-        args,
-        Box::new(move |reply| {
-            // The waiter may have timed out and gone; nothing else to do then.
-            let _ = tx.send(reply);
-        }),
-    );
-    match rx.recv_timeout(timeout) {
-        Ok(reply) => reply,
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            Err(format!("no reply from the executor within {} s", timeout.as_secs_f64()))
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => Err("the call was dropped without a reply".into()),
     }
 }
