@@ -979,11 +979,11 @@ mod tests {
         unsafe extern "C" fn record(ctx: *mut c_void, status: JitslabStatus, _msg: *const c_char) {
             SEEN.lock().unwrap().push((ctx as usize, status));
         }
-        let dropped = c_done(record, 1 as *mut c_void);
+        let dropped = c_done(record, std::ptr::without_provenance_mut(1));
         drop(dropped);
-        let completed = c_done(record, 2 as *mut c_void);
+        let completed = c_done(record, std::ptr::without_provenance_mut(2));
         completed(Err(Error::BadState("test".into())));
-        let panicked = c_done(record, 3 as *mut c_void);
+        let panicked = c_done(record, std::ptr::without_provenance_mut(3));
         let r = catch_unwind(AssertUnwindSafe(move || {
             let _owned = panicked;
             panic!("inside a completion");
