@@ -77,7 +77,7 @@ link error prints one line and exits with status 1.
   -l NAME, -lNAME         link libNAME.a (or libNAME.so if there is no archive) from the search
                           path, then /usr/local/lib, /usr/lib/x86_64-linux-gnu, /usr/lib,
                           /lib/x86_64-linux-gnu; -lc, -lm, -lpthread, -ldl, -lrt, -lutil,
-                          -lstdc++ and -lgcc_s come from this process
+                          -lstdc++ and -lgcc_s come from the process that runs the code
   @FILE                   read more arguments from FILE, one per line
   --memory=NAME           jitslab (default; in the executor's shared memory out of process)
                           in process: llvm-inprocess (LLJIT's default) | llvm-mapper
