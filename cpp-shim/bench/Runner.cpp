@@ -169,13 +169,26 @@ RunResult runTimed(const Paths &P, const Workload &W, const Setting &S, const st
   R.Failure = checkExit(W, E, /*CheckStdout=*/true);
   if (!R.Failure.empty())
     return R;
+  std::string Memory; // the manager the run says it used
   for (auto &[K, V] : parseKeyValues(ReportText)) {
     double D;
     if (!StringRef(V).getAsDouble(D))
       R.F[K] = D;
+    else if (K == "memory")
+      Memory = V;
   }
   if (R.F.empty()) {
     R.Failure = "the run wrote no report";
+    return R;
+  }
+  // The run must have used the manager this setting asks for (a program's --memory option,
+  // or the child's own name for it).
+  std::string Asked = W.K == Kind::Program ? "jitslab" : S.Id;
+  for (const std::string &A : S.RunArgs)
+    if (StringRef(A).starts_with("--memory="))
+      Asked = StringRef(A).drop_front(9).str();
+  if (!Memory.empty() && Memory != Asked) {
+    R.Failure = "the run used memory manager '" + Memory + "', not '" + Asked + "'";
     return R;
   }
   R.F["wall_ms"] = E.WallMs;

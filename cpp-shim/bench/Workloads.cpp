@@ -79,7 +79,9 @@ Error runSteps(const std::vector<Step> &Steps, const std::string &TmpDir) {
   auto Work = [&] {
     for (size_t I = Next++; I < Todo.size(); I = Next++) {
       const Step &S = *Todo[I];
-      ChildExit E = runChild(S.Program, S.Args, TmpDir, 300);
+      // No timeout: LLVM's ExecuteAndWait times out with the process-wide alarm(), which one
+      // thread's wait would cancel or steal from another's.
+      ChildExit E = runChild(S.Program, S.Args, TmpDir, 0);
       if (E.Status != 0) {
         sys::fs::remove(S.Output);
         std::lock_guard<std::mutex> Lock(M);
@@ -135,6 +137,11 @@ Error expectNative(Workload &W, const std::string &Exe, const std::vector<std::s
   if (E.Status < 0)
     return makeErr("running the native build " + Exe + " failed: " +
                    firstLine(E.Error + "\n" + E.Stderr));
+  // Every workload program succeeds when it works: a native run that fails would make a JIT'd
+  // run failing the same way look correct.
+  if (E.Status != 0)
+    return makeErr("the native build " + Exe + " exited with status " +
+                   std::to_string(E.Status) + ": " + firstLine(E.Stderr));
   W.Expected = E.Stdout;
   W.ExpectedStatus = E.Status;
   return Error::success();
