@@ -553,19 +553,29 @@ private:
   std::atomic<unsigned> Seen{0};
 };
 
-/// The number of mappings and the peak resident set (KiB) of process `Pid` ("self" for this
-/// one), for --times and --report.
-std::pair<unsigned, uint64_t> processFootprint(const std::string &Pid = "self") {
+/// What a process holds, for --times and --report.
+struct Footprint {
+  unsigned Mappings = 0;
+  uint64_t PeakKiB = 0;  // VmHWM
+  uint64_t ShmemKiB = 0; // RssShmem: resident shared memory (an executor's JIT memory, with the
+                         // shared-memory managers)
+};
+
+/// The footprint of process `Pid` ("self" for this one).
+Footprint processFootprint(const std::string &Pid = "self") {
+  Footprint F;
   std::ifstream Maps("/proc/" + Pid + "/maps");
-  unsigned N = 0;
   for (std::string Line; std::getline(Maps, Line);)
-    ++N;
+    ++F.Mappings;
   std::ifstream Status("/proc/" + Pid + "/status");
-  uint64_t PeakKiB = 0;
-  for (std::string Line; std::getline(Status, Line);)
-    if (StringRef L = Line; L.consume_front("VmHWM:"))
-      L.trim().consumeInteger(10, PeakKiB);
-  return {N, PeakKiB};
+  for (std::string Line; std::getline(Status, Line);) {
+    StringRef L = Line;
+    if (L.consume_front("VmHWM:"))
+      L.trim().consumeInteger(10, F.PeakKiB);
+    else if (L.consume_front("RssShmem:"))
+      L.trim().consumeInteger(10, F.ShmemKiB);
+  }
+  return F;
 }
 
 using Clock = std::chrono::steady_clock;
@@ -746,10 +756,10 @@ int main(int Argc, char **Argv) {
   double RunMs = msSince(T2);
   std::fflush(stdout);
 
-  auto [Mappings, PeakKiB] = processFootprint();
+  auto [Mappings, PeakKiB, ShmemKiB] = processFootprint();
+  (void)ShmemKiB;
   // The executor's figures, read before it is told to exit.
-  auto [ExecMappings, ExecPeakKiB] =
-      ExecutorPid > 0 ? processFootprint(std::to_string(ExecutorPid)) : std::pair<unsigned, uint64_t>{};
+  Footprint Exec = ExecutorPid > 0 ? processFootprint(std::to_string(ExecutorPid)) : Footprint();
   std::optional<JitslabStats> SlabStats;
   if (Slab)
     SlabStats = failOn(Slab->stats(), "statistics");
@@ -759,8 +769,8 @@ int main(int Argc, char **Argv) {
            << "jitslab-run: process: " << Mappings << " mappings, peak RSS " << PeakKiB
            << " kB\n";
   if (O.Times && ExecutorPid > 0)
-    errs() << "jitslab-run: executor: " << ExecMappings << " mappings, peak RSS " << ExecPeakKiB
-           << " kB\n";
+    errs() << "jitslab-run: executor: " << Exec.Mappings << " mappings, peak RSS " << Exec.PeakKiB
+           << " kB, shared memory resident " << Exec.ShmemKiB << " kB\n";
   if (O.Times && Wire)
     errs() << "jitslab-run: connection: " << Wire->CallsToExecutor.load() << " calls to the executor, "
            << Wire->BytesSent.load() << " bytes sent, " << Wire->BytesReceived.load()
@@ -780,8 +790,9 @@ int main(int Argc, char **Argv) {
         << "rpc_bytes_sent=" << Wire->BytesSent.load() << "\n"
         << "rpc_bytes_received=" << Wire->BytesReceived.load() << "\n";
     if (ExecutorPid > 0)
-      R << "executor_mappings=" << ExecMappings << "\n"
-        << "executor_peak_rss_kib=" << ExecPeakKiB << "\n";
+      R << "executor_mappings=" << Exec.Mappings << "\n"
+        << "executor_peak_rss_kib=" << Exec.PeakKiB << "\n"
+        << "executor_shmem_kib=" << Exec.ShmemKiB << "\n";
     if (SlabStats && O.outOfProcess())
       R << "jitslab_rpc_calls=" << SlabStats->rpc_calls << "\n"
         << "jitslab_rpc_bytes_sent=" << SlabStats->rpc_bytes_sent << "\n"
