@@ -169,8 +169,8 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl Error {
-    /// The same error with `prefix` before its text.
-    fn prefixed(mut self, prefix: &str) -> Error {
+    /// The error's text, to edit in place.
+    fn message_mut(&mut self) -> &mut String {
         let (Error::InvalidArgument(m)
         | Error::Full(m)
         | Error::Placement(m)
@@ -179,8 +179,13 @@ impl Error {
         | Error::BadState(m)
         | Error::ActionFailed(m)
         | Error::Broken(m)
-        | Error::Executor(m)) = &mut self;
-        m.insert_str(0, prefix);
+        | Error::Executor(m)) = self;
+        m
+    }
+
+    /// The same error with `prefix` before its text.
+    fn prefixed(mut self, prefix: &str) -> Error {
+        self.message_mut().insert_str(0, prefix);
         self
     }
 
@@ -188,15 +193,7 @@ impl Error {
     /// failed too).
     fn and(mut self, more: Result<(), Error>) -> Error {
         if let Err(more) = more {
-            let (Error::InvalidArgument(m)
-            | Error::Full(m)
-            | Error::Placement(m)
-            | Error::Os(m)
-            | Error::UnknownAllocation(m)
-            | Error::BadState(m)
-            | Error::ActionFailed(m)
-            | Error::Broken(m)
-            | Error::Executor(m)) = &mut self;
+            let m = self.message_mut();
             m.push_str("; then: ");
             m.push_str(&more.to_string());
         }
