@@ -20,7 +20,11 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
+
+#include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -199,6 +203,27 @@ RunResult runTimed(const Paths &P, const Workload &W, const Setting &S, const st
 
 namespace {
 
+/// Kills (SIGKILL) every process whose command line has `Marker` as an argument. Killing strace
+/// when it times out detaches its tracees and leaves them running; the run's unique report
+/// path finds them (an executor then sees its connection close and exits by itself).
+void killProcessesWithArgument(const std::string &Marker) {
+  std::error_code EC;
+  for (sys::fs::directory_iterator I("/proc", EC), End; I != End && !EC; I.increment(EC)) {
+    StringRef Name = sys::path::filename(I->path());
+    int Pid = 0;
+    if (Name.getAsInteger(10, Pid) || Pid == getpid())
+      continue;
+    auto Cmd = MemoryBuffer::getFile(I->path() + "/cmdline", /*IsText=*/false,
+                                     /*RequiresNullTerminator=*/false);
+    if (!Cmd)
+      continue;
+    SmallVector<StringRef, 16> Argv;
+    (*Cmd)->getBuffer().split(Argv, '\0');
+    if (is_contained(Argv, StringRef(Marker)))
+      kill(Pid, SIGKILL);
+  }
+}
+
 /// Runs one command under strace and returns the counts of CountedSyscalls as sys_* figures.
 RunResult straceOnce(const Paths &P, const Workload &W, const Setting &S,
                      const std::string &TmpDir, const std::vector<std::string> &WorkloadArgs,
@@ -213,6 +238,8 @@ RunResult straceOnce(const Paths &P, const Workload &W, const Setting &S,
                                          Program};
   StraceArgs.insert(StraceArgs.end(), Args.begin(), Args.end());
   ChildExit E = runChild(P.Strace, StraceArgs, TmpDir, 600);
+  if (E.Status < 0)
+    killProcessesWithArgument("--report=" + std::string(Report)); // timed out: see above
   readAndRemove(Report);
   std::string Table = readAndRemove(Summary);
   R.Failure = checkExit(W, E, CheckStdout);
