@@ -6,15 +6,10 @@
 # executor prints) and exit status equal the native build's. The executor is stopped whatever
 # happens.
 set -u
+. "$(dirname "$0")/native_check.sh"
 executor=$1
 native=$2
 shift 2
-prog_args=""
-seen=0
-for a in "$@"; do
-  if [ $seen = 1 ]; then prog_args="$prog_args $a"; fi
-  if [ "$a" = "--" ]; then seen=1; fi
-done
 tmp=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -41,16 +36,5 @@ jit_status=$?
 # The executor ends when the connection closes; its output is complete then.
 i=0
 while kill -0 $pid 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-# shellcheck disable=SC2086 # program arguments are words without spaces
-"$native" $prog_args >"$tmp/native.out"
-native_status=$?
-if ! cmp -s "$tmp/native.out" "$tmp/program.out"; then
-  echo "connect.sh: output differs (< native, > in the executor):"
-  diff "$tmp/native.out" "$tmp/program.out" | head -40
-  exit 1
-fi
-if [ "$native_status" != "$jit_status" ]; then
-  echo "connect.sh: exit status differs: native $native_status, jitslab-run $jit_status"
-  exit 1
-fi
-echo "connect.sh: same output ($(wc -l <"$tmp/native.out") lines) and status $jit_status over TCP"
+run_native "$tmp/native.out" "$native" "$@"
+same_as_native connect.sh "$tmp/native.out" "$tmp/program.out" $jit_status "in the executor, over TCP"
