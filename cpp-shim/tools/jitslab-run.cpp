@@ -100,8 +100,9 @@ link error prints one line and exits with status 1.
   --report=FILE           write the same figures to FILE as key=value lines, for tools
                           (jitslab-bench); keys are listed in README.md
   --orc-runtime=PATH      the ORC runtime archive (default: )" JITSLAB_ORC_RUNTIME R"()
-  --no-orc-runtime        run without the ORC runtime: no static initializers or atexit
-                          handlers of JIT'd code, no C++ static objects
+  --no-orc-runtime        run without the ORC runtime: no static initializers, no C++
+                          static objects; atexit handlers of JIT'd code go to this process's
+                          libc and run when it exits (in process only)
   --test-gap=SIZE         testing aid: link the first input alone, then make all free
                           address space within SIZE of it inaccessible, then link the rest
   --test-kill-executor=N  testing aid: kill the executor (SIGKILL) when the Nth graph is being
