@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{c_char, CString};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::stock::{self, GROUP_EXEC, GROUP_FINALIZE_LIFETIME, GROUP_READ, GROUP_WRITE};
@@ -89,8 +89,53 @@ enum Fault {
     Disconnect,
     /// Drop the completion without calling it; the connection is gone from then on.
     DropCompletion,
-    /// Carry the call out, then reply only after this long.
+    /// Wait this long, then carry the call out and reply.
     Late(Duration),
+    /// Hold the call, not carried out and unanswered, until the test opens the gate.
+    Held(Arc<Gate>),
+}
+
+/// Where [`Fault::Held`] keeps a call: the fake's thread waits at the gate until the test
+/// opens it.
+#[derive(Default)]
+struct Gate {
+    /// `(a call is waiting here, the gate is open)`.
+    state: Mutex<(bool, bool)>,
+    changed: Condvar,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gate")
+    }
+}
+
+impl Gate {
+    fn new() -> Arc<Gate> {
+        Arc::default()
+    }
+
+    /// The fake's side: waits until the gate is open.
+    fn pass(&self) {
+        let mut st = self.state.lock().unwrap();
+        st.0 = true;
+        self.changed.notify_all();
+        while !st.1 {
+            st = self.changed.wait(st).unwrap();
+        }
+    }
+
+    /// Waits (at most [`PROMPT`]) until a call is held at the gate.
+    fn wait_held(&self) {
+        let st = self.state.lock().unwrap();
+        let (st, _) = self.changed.wait_timeout_while(st, PROMPT, |st| !st.0).unwrap();
+        assert!(st.0, "no call reached the gate within {PROMPT:?}");
+    }
+
+    fn open(&self) {
+        self.state.lock().unwrap().1 = true;
+        self.changed.notify_all();
+    }
 }
 
 /// One reservation in the fake executor.
@@ -294,8 +339,10 @@ impl Fake {
             }
             _ => {}
         }
-        if let Some(Fault::Late(d)) = fault {
-            std::thread::sleep(d);
+        match &fault {
+            Some(Fault::Late(d)) => std::thread::sleep(*d),
+            Some(Fault::Held(gate)) => gate.pass(),
+            _ => {}
         }
         let mut reply = match op {
             Op::Reserve => self.reserve(&args, matches!(fault, Some(Fault::BogusName))),
@@ -568,15 +615,19 @@ fn read_exec(addr: u64, len: usize) -> Vec<u8> {
     unsafe { std::slice::from_raw_parts(addr as *const u8, len) }.to_vec()
 }
 
+/// The line of `/proc/self/maps` for the page at `addr`, if it is mapped.
+fn maps_line(addr: u64) -> Option<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let holds = |l: &str| -> Option<bool> {
+        let (a, b) = l.split_whitespace().next()?.split_once('-')?;
+        Some(u64::from_str_radix(a, 16).ok()? <= addr && addr < u64::from_str_radix(b, 16).ok()?)
+    };
+    maps.lines().find(|l| holds(l) == Some(true)).map(str::to_string)
+}
+
 /// The permissions `/proc/self/maps` shows for the page at `addr`, e.g. `r-xs`.
 fn perms_at(addr: u64) -> Option<String> {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    maps.lines().find_map(|l| {
-        let mut f = l.split_whitespace();
-        let (a, b) = f.next()?.split_once('-')?;
-        let (a, b) = (u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?);
-        (a <= addr && addr < b).then(|| f.next().unwrap_or("").to_string())
-    })
+    Some(maps_line(addr)?.split_whitespace().nth(1).unwrap_or("").to_string())
 }
 
 /// Starts an asynchronous operation and waits for its completion (at most [`PROMPT`]); fails
@@ -770,6 +821,94 @@ fn allocations_never_make_a_call() {
     assert_eq!(m.stats().rpc, before);
     assert_eq!(fake.ops(), [Op::Reserve, Op::Initialize], "only the calls made at creation");
     assert_eq!(m.stats().live_bytes(), 0);
+}
+
+/// Holds the executor's reply to `op` (Initialize for a finalize, Deinitialize for a deallocate)
+/// and, while it is held, allocates, abandons and allocates again on another thread: none of it
+/// may wait for the reply. Then lets the call through: the held operation completes correctly,
+/// and so does the allocation made meanwhile.
+fn allocate_while_a_reply_is_held(op: Op) {
+    let tag = format!("held{op:?}");
+    let (fin, dealloc) = (format!("{tag}:fa"), format!("{tag}:da"));
+    // The action the held call runs in the executor.
+    let (held_log, held_action) = match op {
+        Op::Initialize => (format!("{tag}:f"), fin.clone()),
+        _ => (format!("{tag}:d"), dealloc.clone()),
+    };
+    let fake = Fake::new();
+    let m = remote(&fake);
+    let (a, sa) = m.allocate(&[seg(RW, Lifetime::Standard, 64)]).unwrap();
+    write(&sa[0], b"held");
+    if op == Op::Deinitialize {
+        finalize(&m, a, vec![recorded_pair(&fin, &dealloc)]).unwrap();
+    }
+    let gate = Gate::new();
+    fake.fault(op, Fault::Held(Arc::clone(&gate)));
+    // Started on a thread of its own, so that an operation that waited for its reply would fail
+    // this test rather than hang it.
+    let (tx, held) = mpsc::channel();
+    let starter = {
+        let (m, fin, dealloc) = (Arc::clone(&m), fin.clone(), dealloc.clone());
+        std::thread::spawn(move || {
+            let done: Done = Box::new(move |r| {
+                let _ = tx.send(r);
+            });
+            // SAFETY: recorded actions, run by the fake executor in this process.
+            unsafe {
+                match op {
+                    Op::Initialize => m.finalize_async(a, vec![recorded_pair(&fin, &dealloc)], done),
+                    _ => m.deallocate_async(&[a], done),
+                }
+            }
+        })
+    };
+    gate.wait_held();
+
+    let (tx, rx) = mpsc::channel();
+    let worker = {
+        let m = Arc::clone(&m);
+        std::thread::spawn(move || {
+            let (b, _) = m.allocate(&[seg(RX, Lifetime::Standard, 64)]).unwrap();
+            m.abandon(b).unwrap();
+            let (c, sc) = m.allocate(&[seg(RW, Lifetime::Standard, 64)]).unwrap();
+            write(&sc[0], b"meanwhile");
+            let _ = tx.send((c, sc[0].addr));
+        })
+    };
+    let (c, c_addr) =
+        rx.recv_timeout(PROMPT).unwrap_or_else(|_| panic!("{tag}: allocate or abandon waited for the held reply"));
+    worker.join().unwrap();
+    assert!(matches!(held.try_recv(), Err(mpsc::TryRecvError::Empty)), "{tag}: the reply was still held");
+    assert!(take_log(&held_log).is_empty(), "{tag}: nor carried out");
+    assert_ne!(c_addr, sa[0].addr, "{tag}: the held allocation's memory is still its own");
+
+    gate.open();
+    let r = held.recv_timeout(PROMPT).unwrap_or_else(|_| panic!("{tag}: no completion once the reply was let through"));
+    r.unwrap_or_else(|e| panic!("{tag}: {e}"));
+    starter.join().unwrap();
+    assert_eq!(take_log(&held_log), [held_action], "{tag}");
+    if op == Op::Initialize {
+        assert_eq!(read_exec(sa[0].addr, 4), b"held", "{tag}");
+        deallocate(&m, &[a]).unwrap();
+    }
+    take_log(&format!("{tag}:"));
+    finalize(&m, c, vec![]).unwrap();
+    assert_eq!(read_exec(c_addr, 9), b"meanwhile", "{tag}");
+    deallocate(&m, &[c]).unwrap();
+    let st = m.stats();
+    assert_eq!((st.live_bytes(), st.abandons, st.deallocations), (0, 1, 2), "{tag}");
+    drop_manager(m);
+    fake.assert_no_violation();
+}
+
+#[test]
+fn allocations_never_wait_for_a_held_finalize_reply() {
+    allocate_while_a_reply_is_held(Op::Initialize);
+}
+
+#[test]
+fn allocations_never_wait_for_a_held_deallocate_reply() {
+    allocate_while_a_reply_is_held(Op::Deinitialize);
 }
 
 /// A finalize that fails, for any reason, rolls the allocation back; the memory comes back and
@@ -1226,5 +1365,84 @@ fn a_late_reserve_reply_leaves_no_name_and_no_reservation() {
     assert!(fake.ops().contains(&Op::Release), "the late reservation is released");
     assert!(fake.reservations().is_empty());
     assert!(fake.shm_entries().is_empty(), "{:?}", fake.shm_entries());
+    fake.assert_no_violation();
+}
+
+/// Drops a remote manager (one finalized allocation still in it) whose Release meets `fault`:
+/// the drop neither panics nor hangs, sends exactly one Release for the reservation, and leaves
+/// the linker's view unmapped. Returns the fake and how long the drop took.
+///
+/// The failure itself is reported nowhere: `Drop for Manager` has no caller to tell, and the
+/// statistics go with the manager.
+fn drop_with_release_fault(fault: Fault) -> (Arc<Fake>, Duration) {
+    let fake = Fake::new();
+    let m = remote(&fake);
+    let (base, _) = m.reservation();
+    let (a, s) = m.allocate(&[seg(RW, Lifetime::Standard, 64)]).unwrap();
+    finalize(&m, a, vec![]).unwrap();
+    let working = s[0].working as u64;
+    let maps_the_object = || maps_line(working).is_some_and(|l| l.contains(&fake.prefix));
+    assert!(maps_the_object(), "test setup: the working view maps the object");
+    fake.fault(Op::Release, fault.clone());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(drop_manager(m));
+    });
+    let took = match rx.recv_timeout(super::BLOCKING_CALL_TIMEOUT + PROMPT) {
+        Ok(took) => took,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{fault:?}: dropping the manager hung"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{fault:?}: dropping the manager panicked"),
+    };
+    assert!(took < super::BLOCKING_CALL_TIMEOUT + Duration::from_millis(500), "{fault:?}: dropping took {took:?}");
+    let releases = fake.calls_of(Op::Release);
+    assert_eq!(releases.len(), 1, "{fault:?}: one Release, not retried");
+    assert_eq!(decode_addrs(&releases[0].args).unwrap().1, [base], "{fault:?}");
+    assert!(!maps_the_object(), "{fault:?}: the linker's view is unmapped: {:?}", maps_line(working));
+    (fake, took)
+}
+
+/// A Release answered with a reply that does not decode (truncated, of the wrong type, garbage,
+/// trailing bytes), with an error from the executor, or whose completion is dropped (the
+/// connection goes): dropping the manager returns at once, without waiting out the timeout.
+#[test]
+fn a_failed_release_at_drop_neither_panics_nor_waits_and_unmaps_the_view() {
+    let cases = [
+        Fault::Truncate(1),
+        // `Expected<Addr>` where `Error` belongs.
+        Fault::Replace(expected_ok(|w| {
+            w.u64(0x7f00_0000_0000);
+        })),
+        Fault::Replace(vec![0xff; 3]),
+        Fault::Trailing(vec![0]),
+        Fault::Replace(sps::encode_error(Some("munmap: EINVAL"))),
+        Fault::DropCompletion,
+    ];
+    for fault in cases {
+        let (fake, took) = drop_with_release_fault(fault.clone());
+        assert!(took < super::BLOCKING_CALL_TIMEOUT / 2, "{fault:?}: a reply that came is not waited out: {took:?}");
+        if !matches!(fault, Fault::DropCompletion) {
+            assert!(fake.reservations().is_empty(), "{fault:?}: the executor carried the Release out");
+        }
+        fake.assert_no_violation();
+    }
+}
+
+/// A Release never answered: dropping the manager gives up after the blocking-call timeout, and
+/// the reply that comes later is taken care of: the executor releases, and nothing of the
+/// manager keeps the connection alive.
+#[test]
+fn an_unanswered_release_at_drop_times_out_and_unmaps_the_view() {
+    let gate = Gate::new();
+    let (fake, took) = drop_with_release_fault(Fault::Held(Arc::clone(&gate)));
+    assert!(took >= super::BLOCKING_CALL_TIMEOUT, "the drop waited for the reply: {took:?}");
+    assert_eq!(fake.reservations().len(), 1, "the Release was still held");
+    gate.open();
+    let started = Instant::now();
+    while (!fake.reservations().is_empty() || Arc::strong_count(&fake) > 1) && started.elapsed() < PROMPT {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(fake.reservations().is_empty(), "the late Release was carried out");
+    assert_eq!(Arc::strong_count(&fake), 1, "the late reply let go of the connection");
+    assert!(fake.shm_entries().is_empty());
     fake.assert_no_violation();
 }
