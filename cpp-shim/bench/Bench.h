@@ -39,8 +39,7 @@ struct Setting {
   std::string Label; // what it is, for the Markdown legend
   Group Where = Group::InProcess;
   bool LLVM = false;                // one of LLVM's managers: a candidate ratio base
-  std::vector<std::string> RunArgs; // the jitslab-run options that select it
-  bool InChild = false;             // the child modes can make it (childKnowsManager)
+  std::vector<std::string> RunArgs; // the jitslab-run options that select it (--executor too)
   std::string Missing;              // why it cannot be measured ("" when it can)
 };
 
@@ -130,8 +129,13 @@ std::string straceProblem(const Paths &P, const std::string &TmpDir);
 // --- InProcess.cpp ------------------------------------------------------------------------
 /// The child modes, `jitslab-bench --child=churn|alloc ...`: returns the process exit status.
 int childMain(llvm::ArrayRef<std::string> Args);
-/// The managers the child modes can make, by setting id.
-bool childKnowsManager(llvm::StringRef Id);
+/// Whether the child mode of kind `K` (Churn, Alloc) can make the manager of setting `Id`:
+/// both the in-process ones; churn also the out-of-process ones of the stock executor.
+bool childKnowsManager(Kind K, llvm::StringRef Id);
+/// Whether workloads of kind `K` run with setting `S` (whole programs: every setting).
+inline bool runsWith(Kind K, const Setting &S) {
+  return K == Kind::Program || childKnowsManager(K, S.Id);
+}
 
 // --- Report.cpp ---------------------------------------------------------------------------
 /// Everything measured: per workload and setting, the runs in order.

@@ -1,21 +1,25 @@
-//===- InProcess.cpp - the workloads a jitslab-bench child runs in process ===//
+//===- InProcess.cpp - the workloads a jitslab-bench child runs ------------===//
 //
-//   jitslab-bench --child=churn --memory=ID --report=FILE --objects=DIR --units=U
-//                 --rounds=R --live=L
+//   jitslab-bench --child=churn --memory=ID [--executor=PATH] --report=FILE --objects=DIR
+//                 --units=U --rounds=R --live=L
 //   jitslab-bench --child=alloc --memory=ID --report=FILE --threads=T --cycles=N
 //
 // Each child process makes one memory manager (ID: llvm-inprocess, llvm-mapper,
-// jitslab-dual, jitslab-single), runs one workload with it and writes its figures to FILE as
-// key=value lines; the parent (Runner.cpp) checks its stdout and exit status.
+// jitslab-dual, jitslab-single; for churn also, with --executor, the out-of-process
+// llvm-epc, llvm-shm and jitslab-stock), runs one workload with it and writes its figures to
+// FILE as key=value lines; the parent (Runner.cpp) checks its stdout and exit status.
 //
-// churn: an ExecutionSession in this process with an ObjectLinkingLayer on the manager (and
-// the EH-frame registration LLJIT's default layer has). Link k links churn_<k>.o under a new
-// ResourceTracker, looks up and calls churn_<k>_run and keeps the tracker; once L trackers are
-// live, each link also removes the oldest. U*R links, then every tracker is removed. The first
-// U results are printed (the native build prints the same); every later copy of a unit must
-// return its unit's first result. Figures: time per link (link + call + remove), and the RSS
-// and mappings still held once everything is removed, over a baseline taken before the first
-// link (both after malloc_trim, so freed heap does not count).
+// churn: an ExecutionSession (in this process, or connected to an executor it starts) with an
+// ObjectLinkingLayer on the manager (and the EH-frame registration LLJIT's default layer
+// has). Link k links churn_<k>.o under a new ResourceTracker, looks up and calls churn_<k>_run
+// (in the executor: runAsIntFunction) and keeps the tracker; once L trackers are live, each
+// link also removes the oldest. U*R links, then every tracker is removed. The first U results
+// are printed (the native build prints the same); every later copy of a unit must return its
+// unit's first result. Figures: time per link (link + call + remove), and the RSS and
+// mappings still held once everything is removed, over a baseline taken before the first
+// link (both after malloc_trim, so freed heap does not count). Out of process also the
+// executor's: RSS, resident shared memory and mappings held, the most extra mappings, and the
+// calls and bytes sent to it per link (counted at the transport).
 //
 // alloc: T threads share the manager; each does N/T cycles of SimpleSegmentAlloc::Create of
 // three segments (code, read-only, read-write) of mixed sizes, a stamp in each, finalize, a
@@ -29,12 +33,14 @@
 //===----------------------------------------------------------------------===//
 
 #include "Bench.h"
+#include "Executor.h"
 
 #include "jitslab/MemoryManager.h"
 
 #include "llvm/ExecutionEngine/JITLink/EHFrameSupport.h"
 #include "llvm/ExecutionEngine/JITLink/JITLinkMemoryManager.h"
 #include "llvm/ExecutionEngine/Orc/Core.h"
+#include "llvm/ExecutionEngine/Orc/EPCDynamicLibrarySearchGenerator.h"
 #include "llvm/ExecutionEngine/Orc/EPCEHFrameRegistrar.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/ExecutorProcessControl.h"
@@ -76,7 +82,26 @@ void orFail(Error E, const Twine &What) {
     fail(What + ": " + toString(std::move(E)));
 }
 
-Expected<std::unique_ptr<JITLinkMemoryManager>> createManager(StringRef Id) {
+/// The settings whose manager lives in an executor process (the child needs --executor).
+bool outOfProcess(StringRef Id) {
+  return Id == "llvm-epc" || Id == "llvm-shm" || Id == "jitslab-stock";
+}
+
+/// The manager of setting `Id`; out of process, `EPC` is the executor's (null in process).
+Expected<std::unique_ptr<JITLinkMemoryManager>> createManager(StringRef Id,
+                                                              ExecutorProcessControl *EPC) {
+  if (outOfProcess(Id) && !EPC)
+    return makeErr(Id + " needs an executor");
+  if (Id == "llvm-epc")
+    return createLLVMEPCManager(*EPC);
+  if (Id == "llvm-shm") // as jitslab-run: 1 GiB slabs
+    return createLLVMSharedMemoryManager(*EPC, 1ULL << 30);
+  if (Id == "jitslab-stock") {
+    auto M = jitslab::MemoryManager::Create(*EPC, jitslab::Config());
+    if (!M)
+      return M.takeError();
+    return std::unique_ptr<JITLinkMemoryManager>(std::move(*M));
+  }
   if (Id == "llvm-inprocess") {
     auto M = jitlink::InProcessMemoryManager::Create();
     if (!M)
@@ -96,18 +121,18 @@ Expected<std::unique_ptr<JITLinkMemoryManager>> createManager(StringRef Id) {
   return std::unique_ptr<JITLinkMemoryManager>(std::move(*M));
 }
 
-/// The number of memory mappings of this process.
-double mappings() {
-  std::ifstream Maps("/proc/self/maps");
+/// The number of memory mappings of process `Pid` ("self": this one).
+double mappings(const std::string &Pid = "self") {
+  std::ifstream Maps("/proc/" + Pid + "/maps");
   double N = 0;
   for (std::string L; std::getline(Maps, L);)
     ++N;
   return N;
 }
 
-/// A field of /proc/self/status in KiB ("VmRSS", "VmHWM").
-double statusKiB(StringRef Field) {
-  std::ifstream Status("/proc/self/status");
+/// A field of /proc/PID/status in KiB ("VmRSS", "VmHWM", "RssShmem"; "self": this process).
+double statusKiB(StringRef Field, const std::string &Pid = "self") {
+  std::ifstream Status("/proc/" + Pid + "/status");
   for (std::string L; std::getline(Status, L);)
     if (StringRef R = L; R.consume_front(Field) && R.consume_front(":")) {
       uint64_t V = 0;
@@ -158,6 +183,7 @@ struct ChildOptions {
       fail("--child: --" + Name + "= is required");
     return It->second;
   }
+  bool has(StringRef Name) const { return V.count(Name.str()) != 0; }
   uint64_t num(StringRef Name) const {
     uint64_t N;
     if (StringRef(get(Name)).getAsInteger(10, N))
@@ -191,8 +217,23 @@ int churn(const ChildOptions &O) {
       fail("cannot read '" + P + "': " + B.getError().message());
     Objects.push_back(std::move(*B));
   }
-  auto MM = orFail(createManager(O.get("memory")), "creating the manager");
-  ExecutionSession ES(orFail(SelfExecutorProcessControl::Create(), "creating the session"));
+  // Out of process, the session talks to an executor started here; its pid gives its figures.
+  const bool Remote = O.has("executor");
+  std::string ExecPid;
+  std::shared_ptr<const TransportCounts> Wire;
+  std::unique_ptr<ExecutorProcessControl> EPC;
+  if (Remote) {
+    auto Conn = orFail(spawnExecutor(O.get("executor")), "starting the executor");
+    ExecPid = std::to_string(Conn.Pid);
+    Wire = Conn.Counts;
+    EPC = std::move(Conn.EPC);
+  } else {
+    EPC = orFail(SelfExecutorProcessControl::Create(), "creating the session");
+  }
+  ExecutionSession ES(std::move(EPC));
+  auto &Control = ES.getExecutorProcessControl();
+  auto MM = orFail(createManager(O.get("memory"), Remote ? &Control : nullptr),
+                   "creating the manager");
   std::string SessionError;
   ES.setErrorReporter([&](Error E) {
     if (SessionError.empty())
@@ -206,13 +247,31 @@ int churn(const ChildOptions &O) {
     Layer.addPlugin(std::make_unique<EHFrameRegistrationPlugin>(
         ES, orFail(EPCEHFrameRegistrar::Create(ES), "EH-frame registrar")));
     JITDylib &JD = ES.createBareJITDylib("churn");
-    JD.addGenerator(orFail(DynamicLibrarySearchGenerator::GetForCurrentProcess('\0'),
-                           "process symbols"));
+    if (Remote)
+      JD.addGenerator(orFail(EPCDynamicLibrarySearchGenerator::GetForTargetProcess(ES),
+                             "the executor's symbols"));
+    else
+      JD.addGenerator(orFail(DynamicLibrarySearchGenerator::GetForCurrentProcess('\0'),
+                             "process symbols"));
+
+    // What the executor holds and what crossed the connection, out of process.
+    struct ExecutorFigures {
+      double Maps = 0, Rss = 0, Shmem = 0, Calls = 0, BytesSent = 0;
+    };
+    auto ExecutorNow = [&] {
+      ExecutorFigures X;
+      if (Remote)
+        X = {mappings(ExecPid), statusKiB("VmRSS", ExecPid), statusKiB("RssShmem", ExecPid),
+             static_cast<double>(Wire->CallsToExecutor.load()),
+             static_cast<double>(Wire->BytesSent.load())};
+      return X;
+    };
 
     malloc_trim(0);
     const double Maps0 = mappings(), Rss0 = statusKiB("VmRSS"), Anon0 = anonymousKiB();
-    double MaxMaps = Maps0;
-    std::vector<uint64_t> First(Units);
+    const ExecutorFigures Exec0 = ExecutorNow();
+    double MaxMaps = Maps0, MaxExecMaps = Exec0.Maps;
+    std::vector<uint32_t> First(Units);
     std::deque<ResourceTrackerSP> Trackers;
     Clock::duration Busy{};
     auto Started = Clock::now();
@@ -226,14 +285,17 @@ int churn(const ChildOptions &O) {
       if (!Sym)
         fail("linking churn_" + Twine(K) + ".o: " +
                   (SessionError.empty() ? toString(Sym.takeError()) : SessionError));
-      uint64_t Result = Sym->getAddress().toPtr<uint64_t (*)(uint64_t)>()(K);
+      const int Seed = static_cast<int>(K);
+      const uint32_t Result = static_cast<uint32_t>(
+          Remote ? orFail(Control.runAsIntFunction(Sym->getAddress(), Seed), "calling " + Name)
+                 : Sym->getAddress().toPtr<int (*)(int)>()(Seed));
       if (Step < Units) {
         First[K] = Result;
-        std::printf("unit %" PRIu64 ": %016" PRIx64 "\n", K, Result);
+        std::printf("unit %" PRIu64 ": %08" PRIx32 "\n", K, Result);
       } else if (Result != First[K]) {
-        fail(formatv("churn: unit {0} returned {1:x16} at link {2}, {3:x16} at its first "
-                          "link (its data was not fresh)",
-                          K, Result, Step, First[K]));
+        fail(formatv("churn: unit {0} returned {1:x8} at link {2}, {3:x8} at its first "
+                     "link (its data was not fresh)",
+                     K, Result, Step, First[K]));
       }
       Trackers.push_back(std::move(RT));
       if (Trackers.size() > Live) {
@@ -243,6 +305,7 @@ int churn(const ChildOptions &O) {
       if (K + 1 == Units) { // once per round, untimed: the most mappings seen
         Busy += Clock::now() - Started;
         MaxMaps = std::max(MaxMaps, mappings());
+        MaxExecMaps = std::max(MaxExecMaps, ExecutorNow().Maps);
         Started = Clock::now();
       }
     }
@@ -263,8 +326,19 @@ int churn(const ChildOptions &O) {
     F["held_mappings"] = mappings() - Maps0;
     F["max_extra_mappings"] = MaxMaps - Maps0;
     F["peak_rss_kib"] = statusKiB("VmHWM");
+    if (Remote) {
+      const ExecutorFigures End = ExecutorNow();
+      F["executor_held_kib"] = End.Rss - Exec0.Rss;
+      F["executor_held_shmem_kib"] = End.Shmem - Exec0.Shmem;
+      F["executor_held_mappings"] = End.Maps - Exec0.Maps;
+      F["executor_max_extra_mappings"] = MaxExecMaps - Exec0.Maps;
+      F["rpc_per_link"] = Links ? (End.Calls - Exec0.Calls) / Links : 0;
+      F["rpc_bytes_sent_per_link"] = Links ? (End.BytesSent - Exec0.BytesSent) / Links : 0;
+    }
     orFail(ES.endSession(), "ending the session");
   }
+  if (Remote)
+    reapExecutor(std::stoi(ExecPid), 5000);
   writeReport(O.get("report"), F);
   return 0;
 }
@@ -354,7 +428,7 @@ int allocCycle(const ChildOptions &O) {
   const uint64_t Threads = O.num("threads"), Cycles = O.num("cycles");
   if (Threads == 0 || Threads > 64)
     fail("alloc: --threads must be 1 to 64");
-  auto MM = orFail(createManager(O.get("memory")), "creating the manager");
+  auto MM = orFail(createManager(O.get("memory"), nullptr), "creating the manager");
   std::vector<std::unique_ptr<Cycler>> Cyclers;
   for (uint64_t T = 0; T < Threads; ++T)
     Cyclers.push_back(std::make_unique<Cycler>(*MM, T * 7919));
@@ -397,9 +471,10 @@ int allocCycle(const ChildOptions &O) {
 
 } // namespace
 
-bool childKnowsManager(StringRef Id) {
-  return Id == "llvm-inprocess" || Id == "llvm-mapper" || Id == "jitslab-dual" ||
-         Id == "jitslab-single";
+bool childKnowsManager(Kind K, StringRef Id) {
+  const bool InProcess = Id == "llvm-inprocess" || Id == "llvm-mapper" ||
+                         Id == "jitslab-dual" || Id == "jitslab-single";
+  return InProcess || (K == Kind::Churn && outOfProcess(Id));
 }
 
 int childMain(ArrayRef<std::string> Args) {
@@ -410,15 +485,19 @@ int childMain(ArrayRef<std::string> Args) {
     auto [K, V] = A.split('=');
     O.V[K.str()] = V.str();
   }
-  if (!childKnowsManager(O.get("memory")))
-    fail("--child: --memory=" + O.get("memory") +
-              ": expected llvm-inprocess, llvm-mapper, jitslab-dual or jitslab-single");
+  const std::string Child = O.get("child"), Id = O.get("memory");
+  if (Child != "churn" && Child != "alloc")
+    fail("--child=" + Child + ": expected churn or alloc");
+  const Kind K = Child == "churn" ? Kind::Churn : Kind::Alloc;
+  if (!childKnowsManager(K, Id))
+    fail("--child=" + Child + ": --memory=" + Id +
+         ": expected llvm-inprocess, llvm-mapper, jitslab-dual or jitslab-single" +
+         (K == Kind::Churn ? ", or with --executor llvm-epc, llvm-shm or jitslab-stock" : ""));
+  if (outOfProcess(Id) != O.has("executor"))
+    fail("--child: --memory=" + Id + (outOfProcess(Id) ? " needs" : " takes no") +
+         " --executor");
   InitializeNativeTarget();
-  if (O.get("child") == "churn")
-    return churn(O);
-  if (O.get("child") == "alloc")
-    return allocCycle(O);
-  fail("--child=" + O.get("child") + ": expected churn or alloc");
+  return K == Kind::Churn ? churn(O) : allocCycle(O);
 }
 
 } // namespace jitslab::bench

@@ -77,6 +77,13 @@ std::vector<Column> columns(Kind K) {
             {"held_mappings", "mappings held", "count", 1, 0, false, false},
             {"max_extra_mappings", "most extra mappings", "count", 1, 0, false, false},
             {"peak_rss_kib", "peak RSS MiB", "MiB", MiB, 1, false, false},
+            {"rpc_per_link", "RPCs /link", "per link", 1, 2, false, true},
+            {"rpc_bytes_sent_per_link", "bytes sent /link", "bytes", 1, 0, false, true},
+            {"executor_held_kib", "executor RSS held KiB", "KiB", 1, 0, false, true},
+            {"executor_held_shmem_kib", "executor shared held KiB", "KiB", 1, 0, false, true},
+            {"executor_held_mappings", "executor mappings held", "count", 1, 0, false, true},
+            {"executor_max_extra_mappings", "executor most extra mappings", "count", 1, 0,
+             false, true},
             {"sys_mmap", "mmap /link", "per link", 1, 2, false, false, 0.5},
             {"sys_munmap", "munmap /link", "per link", 1, 2, false, false, 0.5},
             {"sys_mprotect", "mprotect /link", "per link", 1, 2, false, false, 0.5},
@@ -220,8 +227,8 @@ private:
       Why = S.Missing;
       return Status::Missing;
     }
-    if (W.K != Kind::Program && !S.InChild) {
-      Why = "the harness runs this workload in process only";
+    if (!runsWith(W.K, S)) {
+      Why = "the harness does not run this workload with this setting";
       return Status::Missing;
     }
     auto It = R.Timed.find({W.Id, S.Id});
@@ -256,9 +263,9 @@ std::vector<Column> shownColumns(const Analysis &A, Kind K) {
   return Shown;
 }
 
-/// Whether the table of kind `K` lists setting `S` (the child workloads run in process only;
-/// their out-of-process settings are listed under "Not measured").
-bool listed(const Setting &S, Kind K) { return K == Kind::Program || S.InChild; }
+/// Whether the table of kind `K` lists setting `S` (the allocator cycle runs in process only;
+/// its out-of-process settings are listed under "Not measured").
+bool listed(const Setting &S, Kind K) { return runsWith(K, S); }
 
 void markdownTable(raw_ostream &OS, const Analysis &A, Kind K) {
   std::vector<Column> Cols = shownColumns(A, K);
@@ -434,10 +441,10 @@ void notMeasured(raw_ostream &OS, const Analysis &A) {
   for (const Setting &S : A.R.Settings)
     if (!S.Missing.empty())
       Lines.push_back(S.Id + ": " + S.Missing);
-  if (any_of(A.R.Settings, [](const Setting &S) { return !S.InChild; }))
-    Lines.push_back("churn and the allocator cycle out of process: the harness runs them in "
-                    "process only (settings llvm-inprocess, llvm-mapper, jitslab-dual, "
-                    "jitslab-single)");
+  if (any_of(A.R.Settings, [](const Setting &S) { return !runsWith(Kind::Alloc, S); }))
+    Lines.push_back("the allocator cycle out of process: the harness runs it in process only "
+                    "(settings llvm-inprocess, llvm-mapper, jitslab-dual, jitslab-single); "
+                    "its target is an in-process one");
   if (!A.anyHas(Kind::Program, "rpc_calls"))
     Lines.push_back("RPC counts and bytes, executor peak RSS: no run reported rpc_* or "
                     "executor_peak_rss_kib (jitslab-run reports them out of process)");
@@ -487,7 +494,11 @@ std::string markdown(const Analysis &A) {
             "left over a baseline taken before the first link, once everything is removed "
             "(JIT memory: resident pages of anonymous and memfd mappings outside the malloc "
             "heap; RSS: the whole process); most extra mappings: the most seen at a round's "
-            "end.\n\n";
+            "end. Out of process the same for the executor (shared: its resident shared "
+            "memory, where the shared-memory managers keep JIT memory; llvm-epc's is anonymous "
+            "memory, in its RSS), and the calls and bytes sent to it per link, counted at the "
+            "transport (the call into each unit is one of them); system calls count both "
+            "processes.\n\n";
       markdownTable(OS, A, Kind::Churn);
       break;
     }

@@ -101,6 +101,9 @@ command(const Paths &P, const Workload &W, const Setting &S, const std::string &
   }
   Args = {W.K == Kind::Churn ? "--child=churn" : "--child=alloc", "--memory=" + S.Id,
           "--report=" + Report};
+  for (const std::string &A : S.RunArgs) // out of process: the same executor as jitslab-run's
+    if (StringRef(A).starts_with("--executor="))
+      Args.push_back(A);
   Args.insert(Args.end(), WorkloadArgs.begin(), WorkloadArgs.end());
   return {P.Self, Args};
 }

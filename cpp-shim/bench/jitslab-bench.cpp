@@ -168,7 +168,6 @@ std::vector<Setting> makeSettings(const Paths &P, StringRef Help) {
     X.Where = Where;
     X.LLVM = LLVM;
     X.RunArgs = std::move(RunArgs);
-    X.InChild = childKnowsManager(X.Id);
     return X;
   };
   std::vector<Setting> S = {
@@ -231,7 +230,7 @@ std::string shadowingLibrary() {
 }
 
 bool measurable(const Setting &S, const Workload &W) {
-  return S.Missing.empty() && (W.K == Kind::Program || S.InChild);
+  return S.Missing.empty() && runsWith(W.K, S);
 }
 
 std::string machine() {

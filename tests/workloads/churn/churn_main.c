@@ -12,12 +12,12 @@ int main(int argc, char **argv) {
   for (int k = 0; k < units; k++) {
     char sym[32];
     snprintf(sym, sizeof sym, "churn_%d_run", k);
-    uint64_t (*run)(uint64_t) = (uint64_t(*)(uint64_t))dlsym(RTLD_DEFAULT, sym);
+    int (*run)(int) = (int (*)(int))dlsym(RTLD_DEFAULT, sym);
     if (!run) {
       fprintf(stderr, "churn_native: %s not found\n", sym);
       return 1;
     }
-    printf("unit %d: %016" PRIx64 "\n", k, run((uint64_t)k));
+    printf("unit %d: %08" PRIx32 "\n", k, (uint32_t)run(k));
   }
   return 0;
 }

@@ -1,8 +1,9 @@
 /* One object of the churn workload (jitslab-bench), compiled once per unit with -DUNIT=k.
    Unit k defines churn_<k>_run(seed): it folds a read-only table, a data array it updates,
    a bss scratch array, a string and a table of function pointers (relocated data) into a
-   64-bit value. Sizes grow with k % 16, so the graphs a churn links differ in size. The value
-   depends only on k and the seed, and on the object's data being fresh: a JIT'd copy linked
+   32-bit value (int in, int out: ORC's runAsIntFunction calls it so in an executor process).
+   Sizes grow with k % 16, so the graphs a churn links differ in size. The value depends only
+   on k and the seed, and on the object's data being fresh: a JIT'd copy linked
    anew gives the same first result as the natively linked program (churn_main.c). */
 #include <stdint.h>
 
@@ -29,8 +30,8 @@ static uint64_t twist(uint64_t x) { return (x ^ (x >> 17)) * 0xbf58476d1ce4e5b9u
 static uint64_t fold(uint64_t x) { return x + (x << 7) + UNIT; }
 static uint64_t (*const ops[3])(uint64_t) = {mix, twist, fold};
 
-uint64_t RUN(uint64_t seed) {
-  uint64_t h = seed ^ UNIT;
+int RUN(int seed) {
+  uint64_t h = (uint64_t)(unsigned)seed ^ UNIT;
   for (unsigned i = 0; i < ROWS * 8; i++) {
     h = ops[h % 3](h ^ table[i][h & 3]);
     scratch[(i * 5) % (ROWS * 16)] += h;
@@ -39,5 +40,5 @@ uint64_t RUN(uint64_t seed) {
   }
   for (const char *p = name; *p; p++)
     h = h * 131 + (unsigned char)*p;
-  return h;
+  return (int)(uint32_t)(h ^ (h >> 32));
 }
