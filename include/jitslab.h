@@ -26,7 +26,7 @@
  * The version of this C ABI. It changes when a function or struct of the header changes
  * incompatibly.
  */
-#define JITSLAB_ABI_VERSION 2
+#define JITSLAB_ABI_VERSION 3
 
 /**
  * Place the reservation wherever the kernel chooses.
@@ -185,6 +185,13 @@ typedef struct JitslabConfig {
    * Non-zero: print one line on stderr when the dual view is refused. Default 1.
    */
   uint8_t log_fallback;
+  /**
+   * Bytes of whole free pages each pool may keep resident, zeroed, for reuse instead of
+   * giving them back to the OS at once (which costs a system call, and the page's next use
+   * a page fault). Kept pages go back with their chunk, and all at once when a pool holds no
+   * live allocation. 0: every wholly free page goes back at once. Default 256 KiB.
+   */
+  uint64_t retain_free_bytes;
 } JitslabConfig;
 
 /**
@@ -304,6 +311,10 @@ typedef struct JitslabPoolStats {
   uint64_t live_segments;
   uint64_t free_ranges;
   uint64_t largest_free;
+  /**
+   * Bytes of whole free pages kept resident for reuse (at most `retain_free_bytes`).
+   */
+  uint64_t kept;
 } JitslabPoolStats;
 
 /**

@@ -33,7 +33,7 @@ use crate::wrapper::{ActionPair, WrapperCall};
 
 /// The version of this C ABI. It changes when a function or struct of the header changes
 /// incompatibly.
-pub const JITSLAB_ABI_VERSION: u32 = 2;
+pub const JITSLAB_ABI_VERSION: u32 = 3;
 
 /// Place the reservation wherever the kernel chooses.
 pub const JITSLAB_PLACEMENT_ANYWHERE: u32 = 0;
@@ -128,6 +128,11 @@ pub struct JitslabConfig {
     pub near_address: u64,
     /// Non-zero: print one line on stderr when the dual view is refused. Default 1.
     pub log_fallback: u8,
+    /// Bytes of whole free pages each pool may keep resident, zeroed, for reuse instead of
+    /// giving them back to the OS at once (which costs a system call, and the page's next use
+    /// a page fault). Kept pages go back with their chunk, and all at once when a pool holds no
+    /// live allocation. 0: every wholly free page goes back at once. Default 256 KiB.
+    pub retain_free_bytes: u64,
 }
 
 /// One segment of an allocation request.
@@ -188,6 +193,8 @@ pub struct JitslabPoolStats {
     pub live_segments: u64,
     pub free_ranges: u64,
     pub largest_free: u64,
+    /// Bytes of whole free pages kept resident for reuse (at most `retain_free_bytes`).
+    pub kept: u64,
 }
 
 /// A snapshot of a manager's statistics.
@@ -374,6 +381,7 @@ pub extern "C" fn jitslab_config_default() -> JitslabConfig {
         mapper: JITSLAB_MAPPER_AUTO,
         near_address: 0,
         log_fallback: u8::from(d.log_fallback),
+        retain_free_bytes: d.retain_free,
     }
 }
 
@@ -440,8 +448,14 @@ pub unsafe extern "C" fn jitslab_manager_new(
                 )
             }
         };
-        let cfg =
-            Config { span: c.span_bytes, chunk: c.chunk_bytes, placement, mapper, log_fallback: c.log_fallback != 0 };
+        let cfg = Config {
+            span: c.span_bytes,
+            chunk: c.chunk_bytes,
+            placement,
+            mapper,
+            log_fallback: c.log_fallback != 0,
+            retain_free: c.retain_free_bytes,
+        };
         let m = Manager::new(&cfg).map_err(status_of)?;
         // SAFETY: checked non-null above; the caller promised it is writable.
         unsafe { publish(m, out) };
@@ -556,7 +570,8 @@ pub unsafe extern "C" fn jitslab_manager_new_remote(
         if transport.0.call.is_none() || transport.0.lookup.is_none() {
             return fail(JITSLAB_ERR_NULL_ARGUMENT, "jitslab_manager_new_remote: transport.call or .lookup is null");
         }
-        let cfg = Config { span: c.span_bytes, chunk: c.chunk_bytes, ..Config::default() };
+        let cfg =
+            Config { span: c.span_bytes, chunk: c.chunk_bytes, retain_free: c.retain_free_bytes, ..Config::default() };
         let m = Manager::new_remote(&cfg, Box::new(transport)).map_err(status_of)?;
         // SAFETY: checked non-null above; the caller promised it is writable.
         unsafe { publish(m, out) };
@@ -876,6 +891,7 @@ fn c_stats(s: &Stats) -> JitslabStats {
             live_segments: p.stats.live_segments,
             free_ranges: p.stats.free_ranges,
             largest_free: p.stats.largest_free,
+            kept: p.stats.kept,
         }),
         live_allocations: s.live_allocations,
         allocations: s.allocations,

@@ -25,7 +25,7 @@ mod stats;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use stats::{PoolStatsEntry, Stats};
@@ -33,7 +33,7 @@ pub use stats::{PoolStatsEntry, Stats};
 use crate::mapper::remote::stock::{self, SegFinalize};
 use crate::mapper::remote::{Remote, RemoteError, Transport};
 use crate::mapper::{self, pool_access, Mapper, MapperChoice, MapperConfig, MapperKind, Placement};
-use crate::slab::{Layout, Pool, Range, Slab, SlabError};
+use crate::slab::{Layout, NumberHasher, Pool, Range, Slab, SlabError};
 use crate::sys;
 use crate::wrapper::{self, ActionPair, WrapperCall};
 
@@ -41,6 +41,8 @@ use crate::wrapper::{self, ActionPair, WrapperCall};
 pub const DEFAULT_SPAN: u64 = 1 << 30;
 /// The default chunk by which pools grow: 256 KiB.
 pub const DEFAULT_CHUNK: u64 = 256 << 10;
+/// Default bytes of whole free pages each pool keeps resident for reuse: one default chunk.
+pub const DEFAULT_RETAIN_FREE: u64 = 256 << 10;
 
 /// How to build a [`Manager`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +55,9 @@ pub struct Config {
     pub mapper: MapperChoice,
     /// Print a line on stderr when the dual view is refused and the single view is used.
     pub log_fallback: bool,
+    /// Bytes of whole free pages each pool may keep resident (zeroed) for reuse instead of
+    /// giving them back at once; 0 gives every free page back at once. See `slab`.
+    pub retain_free: u64,
 }
 
 impl Default for Config {
@@ -63,6 +68,7 @@ impl Default for Config {
             placement: Placement::Anywhere,
             mapper: MapperChoice::Auto,
             log_fallback: true,
+            retain_free: DEFAULT_RETAIN_FREE,
         }
     }
 }
@@ -275,28 +281,9 @@ struct Counts {
 /// The next allocation id, shared by all managers.
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// Hashes allocation ids, which are distinct sequential numbers chosen by the manager (not by
-/// an adversary): one multiply spreads them well enough, far cheaper than SipHash.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_u64(&mut self, id: u64) {
-        self.0 = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
 struct Inner {
     slab: Slab,
-    allocs: HashMap<u64, Record, BuildHasherDefault<IdHasher>>,
+    allocs: HashMap<u64, Record, BuildHasherDefault<NumberHasher>>,
     counts: Counts,
 }
 
@@ -341,8 +328,9 @@ impl Manager {
         fallback: Option<String>,
     ) -> Result<Manager, Error> {
         let page = sys::page_size();
-        let layout =
-            Layout::new(config.span, page, config.chunk, mapper.packs_subpage()).map_err(Error::InvalidArgument)?;
+        let layout = Layout::new(config.span, page, config.chunk, mapper.packs_subpage())
+            .map_err(Error::InvalidArgument)?
+            .with_retain(config.retain_free);
         let inner = Inner { slab: Slab::new(layout), allocs: HashMap::default(), counts: Counts::default() };
         Ok(Manager { inner: Mutex::new(inner), page, mapper, fallback, remote: None })
     }
@@ -830,6 +818,10 @@ impl Manager {
                     self.mapper.zero(r);
                 }
             }
+            // Kept pages are zero already: if giving them back fails they merely stay resident.
+            for r in &fx.release_kept {
+                let _ = self.mapper.release(*r);
+            }
             if let Some(r) = fx.decommit {
                 let _ = self.mapper.decommit(r);
             }
@@ -861,7 +853,7 @@ impl Manager {
 fn check_batch(g: &Inner, ids: &[AllocId]) -> Result<(), Error> {
     let mut seen = HashSet::with_capacity_and_hasher(
         if ids.len() > 8 { ids.len() } else { 0 },
-        BuildHasherDefault::<IdHasher>::default(),
+        BuildHasherDefault::<NumberHasher>::default(),
     );
     for (i, id) in ids.iter().enumerate() {
         // Small batches (the usual one holds one id) need no set.

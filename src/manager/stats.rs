@@ -99,14 +99,15 @@ impl std::fmt::Display for Stats {
             let s = &p.stats;
             writeln!(
                 f,
-                "  {:<17} reserved {:>#10x}  committed {:>#10x}  live {:>#10x} in {:>6} segments  free ranges {:>5}, largest {:#x}",
+                "  {:<17} reserved {:>#10x}  committed {:>#10x}  live {:>#10x} in {:>6} segments  free ranges {:>5}, largest {:#x}, kept free {:#x}",
                 p.pool.name(),
                 s.reserved,
                 s.committed,
                 s.live,
                 s.live_segments,
                 s.free_ranges,
-                s.largest_free
+                s.largest_free,
+                s.kept
             )?;
         }
         writeln!(

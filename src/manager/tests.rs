@@ -201,6 +201,55 @@ fn whole_free_pages_go_back_to_the_os() {
     }
 }
 
+/// Guards the allowance of kept pages end to end: while another allocation keeps the pool in
+/// use, a deallocated allocation's pages stay resident within the allowance (no system call,
+/// no page fault on reuse) and read as zero when reused; with an allowance of 0 they go back
+/// at once.
+#[test]
+fn free_pages_within_the_allowance_stay_resident_and_come_back_zeroed() {
+    for (retain, stays) in [(DEFAULT_RETAIN_FREE, true), (0, false)] {
+        for choice in [MapperChoice::DualView, MapperChoice::SingleView] {
+            let cfg =
+                Config { span: 64 * MB, mapper: choice, log_fallback: false, retain_free: retain, ..Config::default() };
+            let m = Manager::new(&cfg).unwrap();
+            let size = 16 * m.page_size();
+            let (id, s) = m.allocate(&[seg(RW, Lifetime::Standard, size)]).unwrap();
+            let (keeper, _) = m.allocate(&[seg(RW, Lifetime::Standard, 64)]).unwrap();
+            // SAFETY: within the segment.
+            unsafe { std::ptr::write_bytes(s[0].working, 0xa5, size as usize) };
+            // SAFETY: no actions.
+            unsafe { m.finalize(keeper, &[]) }.unwrap();
+            // SAFETY: no actions.
+            unsafe { m.finalize(id, &[]) }.unwrap();
+            let calls = m.stats().sys;
+            // SAFETY: no actions.
+            unsafe { m.deallocate(&[id]) }.unwrap();
+            let pages = resident_pages(s[0].addr, size);
+            let what = format!("{:?}, allowance {retain:#x}", m.mapper_kind());
+            let kept = m.stats().pools[Pool::ReadWrite as usize].stats.kept;
+            if stays {
+                assert_eq!(pages, 16, "{what}: kept pages went back");
+                assert_eq!(kept, size, "{what}");
+                assert_eq!(
+                    (m.stats().sys.fallocate, m.stats().sys.madvise),
+                    (calls.fallocate, calls.madvise),
+                    "{what}"
+                );
+            } else {
+                assert_eq!(pages, 0, "{what}: pages still resident");
+                assert_eq!(kept, 0, "{what}");
+            }
+            let (again, s2) = m.allocate(&[seg(RW, Lifetime::Standard, size)]).unwrap();
+            assert_eq!(s2[0].addr, s[0].addr, "{what}: best fit reuses the freed range");
+            // SAFETY: within the segment, zeroed working memory.
+            let bytes = unsafe { std::slice::from_raw_parts(s2[0].working, size as usize) };
+            assert!(bytes.iter().all(|&b| b == 0), "{what}: reused bytes are not zero");
+            assert_eq!(m.stats().pools[Pool::ReadWrite as usize].stats.kept, 0, "{what}: reused pages are not kept");
+            m.abandon(again).unwrap();
+        }
+    }
+}
+
 /// Guards abandon isolation: abandoning the first allocation of a fresh slab returns exactly its
 /// ranges; a later allocation's memory stays mapped, intact and finalizable (LLVM 19 unmaps the
 /// whole slab here).

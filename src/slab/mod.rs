@@ -21,11 +21,19 @@
 //! Invariant: every free byte reads as zero once those effects are applied, so a reused byte is
 //! always zero.
 //!
+//! A pool may keep up to [`Layout::retain`] bytes of whole free pages resident, zeroed in place
+//! instead of given back, because giving a page back costs a system call, and in a shared view a
+//! TLB shootdown in every process that maps it, and its next use a page fault. Kept pages go
+//! back with their chunk when it is decommitted, and all at once when the pool holds no live
+//! segment; with `retain` 0 every wholly free page goes back at once.
+//!
 //! Concurrency: plain data; the manager holds it under its lock.
 
 mod ranges;
 
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 
 pub use ranges::RangeSet;
 
@@ -127,6 +135,9 @@ pub struct Layout {
     /// The smallest unit a segment is rounded up to: [`PACKED_GRANULE`] with sub-page packing,
     /// the page size without.
     pub granule: Pow2,
+    /// Bytes of whole free pages each pool may keep resident for reuse (0: none; see the
+    /// module docs). Set with [`Layout::with_retain`].
+    pub retain: u64,
 }
 
 impl Layout {
@@ -147,11 +158,26 @@ impl Layout {
             return Err(format!("span {span:#x} is not a multiple of the chunk size {:#x}", chunk.get()));
         }
         let granule = if packed { Pow2(PACKED_GRANULE.min(page.get())) } else { page };
-        Ok(Layout { span, page, chunk, granule })
+        Ok(Layout { span, page, chunk, granule, retain: 0 })
+    }
+
+    /// The same layout with pools keeping up to `bytes` of whole free pages resident.
+    pub fn with_retain(self, bytes: u64) -> Layout {
+        Layout { retain: bytes, ..self }
     }
 
     pub fn chunks(&self) -> u64 {
         self.span / self.chunk.get()
+    }
+
+    /// The pages wholly inside free range `merged` that hold a byte of `seg` (which lies in
+    /// `merged`): the pages that freeing `seg` made wholly free. Empty if there are none.
+    fn newly_free_pages(&self, seg: Range, merged: Range) -> Range {
+        let page = self.page;
+        Range::new(
+            page.align_down(seg.start).max(page.align_up(merged.start).unwrap_or(u64::MAX)),
+            page.align_up(seg.end).unwrap_or(u64::MAX).min(page.align_down(merged.end)),
+        )
     }
 }
 
@@ -163,12 +189,16 @@ pub struct AllocEffects {
 }
 
 /// Memory work implied by a free, to apply in field order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FreeEffects {
-    /// Freed bytes on pages that stay in use: write zeros over them.
+    /// Freed bytes on pages that stay in use or are kept resident: write zeros over them.
     pub zero: [Option<Range>; 2],
     /// Whole pages that became free: give them back to the OS (they read as zero afterwards).
     pub release: Option<Range>,
+    /// Kept free pages that go back now (whole ranges, all free; some of their pages may be
+    /// back already): a chunk run being decommitted, or every chunk of a pool left with no
+    /// live segment. Empty, and no allocation, in the common case.
+    pub release_kept: Vec<Range>,
     /// Chunks given back to the reservation: make them inaccessible.
     pub decommit: Option<Range>,
 }
@@ -212,8 +242,10 @@ struct PoolState {
     /// Free bytes inside `owned`.
     free: RangeSet,
     /// Live segments inside `owned`: start → end.
-    live: std::collections::BTreeMap<u64, u64>,
+    live: HashMap<u64, u64, BuildHasherDefault<NumberHasher>>,
     live_bytes: u64,
+    /// Bytes of whole free pages kept resident (their bits in [`Slab::kept`]).
+    kept_bytes: u64,
 }
 
 /// Statistics of one pool, from [`Slab::pool_stats`].
@@ -228,6 +260,8 @@ pub struct PoolStats {
     pub live_segments: u64,
     pub free_ranges: u64,
     pub largest_free: u64,
+    /// Bytes of whole free pages kept resident for reuse (see [`Layout::retain`]).
+    pub kept: u64,
 }
 
 /// One chunk in the heap map: its owner and how many live bytes it holds.
@@ -237,19 +271,97 @@ pub struct ChunkUse {
     pub live: u64,
 }
 
+/// Hashes numbers jitslab chooses itself (allocation ids, segment offsets), not an adversary's:
+/// one multiply, folded so that the low bits, which pick a hash table's bucket, depend on every
+/// bit of the number (offsets are multiples of the granule). Far cheaper than SipHash.
+#[derive(Default)]
+pub(crate) struct NumberHasher(u64);
+
+impl Hasher for NumberHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 << 8 | u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        let h = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 32);
+    }
+}
+
+/// One bit per page of the span: the whole free pages kept resident. Empty, and every
+/// operation a no-op, when the layout keeps none.
+#[derive(Debug, Clone, Default)]
+struct PageBits {
+    words: Vec<u64>,
+    page_shift: u32,
+}
+
+impl PageBits {
+    fn new(l: &Layout) -> PageBits {
+        let page_shift = l.page.get().trailing_zeros();
+        let words = if l.retain == 0 { Vec::new() } else { vec![0; (l.span >> page_shift).div_ceil(64) as usize] };
+        PageBits { words, page_shift }
+    }
+
+    /// The (word index, mask) pairs that cover the pages of `r`, which is page-aligned.
+    fn masks(page_shift: u32, r: Range) -> impl Iterator<Item = (usize, u64)> {
+        let (mut page, end) = (r.start >> page_shift, r.end >> page_shift);
+        std::iter::from_fn(move || {
+            (page < end).then(|| {
+                let (word, bit) = ((page / 64) as usize, page % 64);
+                let n = (end - page).min(64 - bit);
+                page += n;
+                (word, if n == 64 { !0 } else { ((1u64 << n) - 1) << bit })
+            })
+        })
+    }
+
+    /// Sets (or clears) the bits of the pages of `r`, which is page-aligned; returns the bytes
+    /// whose bit changed.
+    fn update(&mut self, r: Range, set: bool) -> u64 {
+        if self.words.is_empty() {
+            return 0;
+        }
+        let mut changed = 0;
+        for (word, mask) in PageBits::masks(self.page_shift, r) {
+            let old = self.words[word];
+            let new = if set { old | mask } else { old & !mask };
+            changed += u64::from((old ^ new).count_ones());
+            self.words[word] = new;
+        }
+        changed << self.page_shift
+    }
+
+    /// Bytes of kept pages inside `r` (page-aligned).
+    fn count(&self, r: Range) -> u64 {
+        if self.words.is_empty() {
+            return 0;
+        }
+        let pages: u32 =
+            PageBits::masks(self.page_shift, r).map(|(word, mask)| (self.words[word] & mask).count_ones()).sum();
+        u64::from(pages) << self.page_shift
+    }
+}
+
 /// The bookkeeping of one reservation. See the module docs.
 #[derive(Debug, Clone)]
 pub struct Slab {
     layout: Layout,
     unassigned: RangeSet,
     pools: [PoolState; 3],
+    /// Whole free pages kept resident, of every pool.
+    kept: PageBits,
 }
 
 impl Slab {
     pub fn new(layout: Layout) -> Slab {
         let mut unassigned = RangeSet::default();
         unassigned.insert(Range::new(0, layout.span));
-        Slab { layout, unassigned, pools: Default::default() }
+        Slab { layout, unassigned, pools: Default::default(), kept: PageBits::new(&layout) }
     }
 
     pub fn layout(&self) -> &Layout {
@@ -290,6 +402,10 @@ impl Slab {
         p.free.remove(seg);
         p.live.insert(seg.start, seg.end);
         p.live_bytes += len;
+        // Kept pages the segment lands on are in use again (no longer wholly free).
+        if let Some(end) = l.page.align_up(seg.end) {
+            p.kept_bytes -= self.kept.update(Range::new(l.page.align_down(seg.start), end), false);
+        }
         self.debug_check();
         Ok((seg, effects))
     }
@@ -304,11 +420,17 @@ impl Slab {
             return;
         }
         p.live_bytes -= seg.len();
-        p.free.insert(seg);
+        let merged = p.free.insert(seg);
         if let Some(run) = commit {
             p.free.remove(run);
             p.owned.remove(run);
             self.unassigned.insert(run);
+        } else {
+            // The allocation may have taken kept pages; they are wholly free again, and resident
+            // if they were. Counting them kept again may count a page that went back: harmless,
+            // it only goes back once more with its chunk or pool.
+            let again = self.layout.newly_free_pages(seg, merged);
+            p.kept_bytes += self.kept.update(again, true);
         }
         self.debug_check();
     }
@@ -339,21 +461,37 @@ impl Slab {
     /// kept is the lowest, so what goes back can merge with the unassigned space above it.
     pub fn free(&mut self, pool: Pool, seg: Range) -> Result<FreeEffects, SlabError> {
         let l = self.layout;
-        let p = &mut self.pools[pool as usize];
+        let Slab { unassigned, pools, kept, .. } = self;
+        let p = &mut pools[pool as usize];
         if p.live.get(&seg.start) != Some(&seg.end) {
             return Err(SlabError::NotLive { pool, range: seg });
         }
         p.live.remove(&seg.start);
         p.live_bytes -= seg.len();
         let merged = p.free.insert(seg);
+        let emptied = p.live.is_empty();
+
+        // Whole chunks inside the merged range go back to the reservation, but for one chunk's
+        // worth of free space kept in the pool so that alternating allocate/free does not commit
+        // and decommit a chunk each time.
+        let interior = Range::new(l.chunk.align_up(merged.start).unwrap_or(u64::MAX), l.chunk.align_down(merged.end));
+        let give = if interior.is_empty() {
+            interior
+        } else {
+            let keep = if p.free.total() - interior.len() < l.chunk.get() { l.chunk.get() } else { 0 };
+            Range::new(interior.start + keep, interior.end)
+        };
 
         let mut fx = FreeEffects::default();
-        // Pages wholly inside the merged free range that hold a byte of `seg`: free for the first time.
-        let rel = Range::new(
-            l.page.align_down(seg.start).max(l.page.align_up(merged.start).unwrap_or(u64::MAX)),
-            l.page.align_up(seg.end).unwrap_or(u64::MAX).min(l.page.align_down(merged.end)),
-        );
+        // Pages wholly inside the merged free range that hold a byte of `seg`: free for the first
+        // time. They are kept resident (zeroed in place) while the pool's allowance lasts, unless
+        // the pool has just been emptied or they leave with a chunk; otherwise they go back.
+        let rel = l.newly_free_pages(seg, merged);
+        let leaving = !give.is_empty() && rel.intersect(give).is_some();
         if rel.is_empty() {
+            fx.zero[0] = Some(seg);
+        } else if !emptied && !leaving && p.kept_bytes + rel.len() <= l.retain {
+            p.kept_bytes += kept.update(rel, true);
             fx.zero[0] = Some(seg);
         } else {
             fx.release = Some(rel);
@@ -361,15 +499,25 @@ impl Slab {
                 [Range::new(seg.start, rel.start), Range::new(rel.end, seg.end)].map(|r| (!r.is_empty()).then_some(r));
         }
 
-        let interior = Range::new(l.chunk.align_up(merged.start).unwrap_or(u64::MAX), l.chunk.align_down(merged.end));
-        if !interior.is_empty() {
-            let keep = if p.free.total() - interior.len() < l.chunk.get() { l.chunk.get() } else { 0 };
-            let give = Range::new(interior.start + keep, interior.end);
-            if !give.is_empty() {
-                p.free.remove(give);
-                p.owned.remove(give);
-                self.unassigned.insert(give);
-                fx.decommit = Some(give);
+        if !give.is_empty() {
+            p.free.remove(give);
+            p.owned.remove(give);
+            unassigned.insert(give);
+            let was_kept = kept.update(give, false);
+            if was_kept > 0 {
+                p.kept_bytes -= was_kept;
+                fx.release_kept.push(give);
+            }
+            fx.decommit = Some(give);
+        }
+        // An emptied pool keeps nothing: whatever it kept goes back with its remaining chunks.
+        if emptied && p.kept_bytes > 0 {
+            for run in p.owned.iter() {
+                let was_kept = kept.update(run, false);
+                if was_kept > 0 {
+                    p.kept_bytes -= was_kept;
+                    fx.release_kept.push(run);
+                }
             }
         }
         self.debug_check();
@@ -402,6 +550,7 @@ impl Slab {
             live_segments: p.live.len() as u64,
             free_ranges: p.free.count() as u64,
             largest_free: p.free.largest(),
+            kept: p.kept_bytes,
         }
     }
 
@@ -465,6 +614,19 @@ impl Slab {
                     p.owned.total()
                 ));
             }
+            let kept: u64 = p.owned.iter().map(|run| self.kept.count(run)).sum();
+            if kept != p.kept_bytes {
+                return Err(format!(
+                    "{name}: {kept:#x} bytes of pages are marked kept, the count says {:#x}",
+                    p.kept_bytes
+                ));
+            }
+            for (&s, &e) in &p.live {
+                let pages = Range::new(l.page.align_down(s), l.page.align_up(e).unwrap_or(u64::MAX));
+                if self.kept.count(pages) != 0 {
+                    return Err(format!("{name}: a page of live segment {} is marked kept", Range::new(s, e)));
+                }
+            }
             pieces.sort_unstable();
             for w in pieces.windows(2) {
                 if w[0].end > w[1].start {
@@ -494,6 +656,11 @@ impl Slab {
         }
         if at != l.span {
             return Err(format!("chunks: cover up to {at:#x}, the span is {:#x}", l.span));
+        }
+        for r in self.unassigned.iter() {
+            if self.kept.count(r) != 0 {
+                return Err(format!("unassigned chunks {r} hold pages marked kept"));
+            }
         }
         Ok(())
     }

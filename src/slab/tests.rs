@@ -51,18 +51,27 @@ impl Model {
         }
     }
 
+    /// Frees the live segment `seg` (see [`Model::free`]).
+    fn free_seg(&mut self, seg: Range) -> FreeEffects {
+        let i = self.live.iter().position(|&(_, r)| r == seg).expect("a live segment");
+        self.free(i)
+    }
+
     /// Frees live segment `i` and applies the effects to the byte model.
     fn free(&mut self, i: usize) -> FreeEffects {
         let (pool, seg) = self.live.swap_remove(i);
         let fx = self.slab.free(pool, seg).expect("free of a live segment");
-        for r in fx.zero.iter().flatten().chain(fx.release.iter()).chain(fx.decommit.iter()) {
+        let released = || fx.release.iter().chain(fx.release_kept.iter());
+        for r in fx.zero.iter().flatten().chain(released()).chain(fx.decommit.iter()) {
             for &(_, other) in &self.live {
                 assert!(r.intersect(other).is_none(), "effect on {r} touches live {other}: {fx:?}");
             }
         }
-        for r in fx.zero.iter().flatten().chain(fx.release.iter()) {
+        for r in fx.zero.iter().flatten().chain(released()) {
             self.bytes[r.start as usize..r.end as usize].fill(0);
         }
+        let kept = self.slab.pool_stats(pool).kept;
+        assert!(kept <= self.slab.layout().retain, "{pool:?} keeps {kept:#x} bytes, more than allowed");
         let freed: &[u8] = &self.bytes[seg.start as usize..seg.end as usize];
         assert!(freed.iter().all(|&b| b == 0), "{seg} not fully zeroed or released: {fx:?}");
         if let Some(rel) = fx.release {
@@ -75,6 +84,9 @@ impl Model {
 fn layout(span: u64, chunk: u64, packed: bool) -> Layout {
     Layout::new(span, PAGE, chunk, packed).unwrap()
 }
+
+/// The allowances of kept free pages the model tests run with: none, and a few pages.
+const RETAINS: [u64; 2] = [0, 3 * PAGE];
 
 #[test]
 fn range_set_coalesces_with_both_neighbours() {
@@ -194,6 +206,61 @@ fn freed_bytes_are_zeroed_and_wholly_free_pages_released() {
 
 /// Guards giving chunks back: a pool keeps one free chunk, the rest return to the reservation
 /// and can serve another pool.
+/// Guards the allowance of kept pages: wholly free pages stay resident (zeroed in place, not
+/// released) while the pool's allowance lasts, go back beyond it, and an allocation that lands
+/// on kept pages takes them out of the count.
+#[test]
+fn free_pages_are_kept_within_the_allowance_and_released_beyond_it() {
+    let mut m = Model::new(layout(16 * PAGE, 16 * PAGE, false).with_retain(2 * PAGE));
+    let segs: Vec<Range> = (0..4).map(|_| m.alloc(Pool::Code, PAGE, 16).unwrap()).collect();
+    let kept = |m: &Model| m.slab.pool_stats(Pool::Code).kept;
+    // The last segment stays live, so the pool is never emptied.
+    for (i, want_kept) in [(0, PAGE), (1, 2 * PAGE)] {
+        let fx = m.free_seg(segs[i]);
+        assert_eq!(fx.release, None, "kept, not released: {fx:?}");
+        assert_eq!(fx.zero, [Some(segs[i]), None], "a kept page is zeroed in place");
+        assert_eq!(kept(&m), want_kept);
+    }
+    let fx = m.free_seg(segs[2]);
+    assert_eq!(fx.release, Some(segs[2]), "beyond the allowance the page goes back: {fx:?}");
+    assert_eq!(kept(&m), 2 * PAGE);
+    // Best fit takes the lowest free page, which is kept.
+    let again = m.alloc(Pool::Code, PAGE, 16).unwrap();
+    assert_eq!(again, segs[0]);
+    assert_eq!(kept(&m), PAGE, "the reused page is no longer kept");
+}
+
+/// Guards giving kept pages back: when a pool holds no live segment, every page it kept goes
+/// back at once; and pages kept in a chunk that returns to the reservation go back with it.
+#[test]
+fn kept_pages_go_back_with_an_emptied_pool_or_a_decommitted_chunk() {
+    let mut m = Model::new(layout(16 * PAGE, 16 * PAGE, false).with_retain(16 * PAGE));
+    let first = m.alloc(Pool::ReadWrite, PAGE, 16).unwrap();
+    let second = m.alloc(Pool::ReadWrite, PAGE, 16).unwrap();
+    let fx = m.free_seg(first);
+    assert_eq!((fx.release, m.slab.pool_stats(Pool::ReadWrite).kept), (None, PAGE));
+    let fx = m.free_seg(second);
+    assert_eq!(fx.release, Some(second), "the emptying free releases its own page");
+    assert_eq!(fx.release_kept, vec![Range::new(0, 16 * PAGE)], "and the pool's chunk with the kept one");
+    assert_eq!(m.slab.pool_stats(Pool::ReadWrite).kept, 0);
+
+    // Chunks of 4 pages: A fills chunk 0, B1 half of chunk 1, B2 keeps chunk 1 in use, C chunk 2.
+    let mut m = Model::new(layout(16 * PAGE, 4 * PAGE, false).with_retain(16 * PAGE));
+    let a = m.alloc(Pool::Code, 4 * PAGE, 16).unwrap();
+    let b1 = m.alloc(Pool::Code, 2 * PAGE, 16).unwrap();
+    m.alloc(Pool::Code, 2 * PAGE, 16).unwrap();
+    m.alloc(Pool::Code, PAGE, 16).unwrap();
+    // A's chunk stays with the pool (one chunk's worth of free space is kept), its pages kept.
+    let fx = m.free_seg(a);
+    assert_eq!((fx.release, fx.decommit), (None, None));
+    assert_eq!(m.slab.pool_stats(Pool::Code).kept, a.len());
+    // Now the pool has more than a chunk free: chunk 0 returns to the reservation, and A's kept
+    // pages go back with it; B1's pages are kept.
+    let fx = m.free_seg(b1);
+    assert_eq!((fx.decommit, fx.release, fx.release_kept), (Some(a), None, vec![a]));
+    assert_eq!(m.slab.pool_stats(Pool::Code).kept, b1.len());
+}
+
 #[test]
 fn wholly_free_chunks_return_to_the_reservation() {
     let chunk = 4 * PAGE;
@@ -295,18 +362,21 @@ fn exhaustive_small_grid() {
         }
     }
     for packed in [true, false] {
-        let mut count = 0;
-        walk(&Model::new(layout(8 * PAGE, 2 * PAGE, packed)), &ops, 3, &mut count);
-        assert!(count > 10_000, "the grid ran only {count} steps");
+        for retain in RETAINS {
+            let mut count = 0;
+            walk(&Model::new(layout(8 * PAGE, 2 * PAGE, packed).with_retain(retain)), &ops, 3, &mut count);
+            assert!(count > 10_000, "the grid ran only {count} steps");
+        }
     }
 }
 
-/// 10^5 random operations per granule against the byte model and the invariant checker.
+/// 10^5 random operations per granule and allowance of kept pages against the byte model and
+/// the invariant checker.
 #[test]
 fn randomized_operations_keep_every_invariant() {
-    for packed in [true, false] {
+    for (packed, retain) in [true, false].into_iter().flat_map(|p| RETAINS.map(|r| (p, r))) {
         with_seed("randomized_operations_keep_every_invariant", |rng: &mut Rng| {
-            let mut m = Model::new(layout(256 * PAGE, 8 * PAGE, packed));
+            let mut m = Model::new(layout(256 * PAGE, 8 * PAGE, packed).with_retain(retain));
             let (mut allocs, mut fulls) = (0, 0);
             for _ in 0..100_000 {
                 if m.live.is_empty() || (m.live.len() < 300 && rng.chance(55)) {

@@ -74,6 +74,9 @@ public:
   Config &setMapper(Mapper M) { Raw.mapper = static_cast<uint32_t>(M); return *this; }
   /// Print one line on stderr when the dual view is refused and the single view is used.
   Config &setLogFallback(bool On) { Raw.log_fallback = On; return *this; }
+  /// Bytes of whole free pages each pool may keep resident for reuse (default 256 KiB); 0
+  /// gives every wholly free page back to the OS at once.
+  Config &setRetainFree(uint64_t Bytes) { Raw.retain_free_bytes = Bytes; return *this; }
   const JitslabConfig &raw() const { return Raw; }
 
 private:
