@@ -312,7 +312,8 @@ typedef struct JitslabPoolStats {
   uint64_t free_ranges;
   uint64_t largest_free;
   /**
-   * Bytes of whole free pages kept resident for reuse (at most `retain_free_bytes`).
+   * Bytes of whole free pages kept resident for reuse: at most `retain_free_bytes`, plus
+   * at most one allocation's pages after an allocation is rolled back.
    */
   uint64_t kept;
 } JitslabPoolStats;

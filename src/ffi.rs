@@ -193,7 +193,8 @@ pub struct JitslabPoolStats {
     pub live_segments: u64,
     pub free_ranges: u64,
     pub largest_free: u64,
-    /// Bytes of whole free pages kept resident for reuse (at most `retain_free_bytes`).
+    /// Bytes of whole free pages kept resident for reuse: at most `retain_free_bytes`, plus
+    /// at most one allocation's pages after an allocation is rolled back.
     pub kept: u64,
 }
 

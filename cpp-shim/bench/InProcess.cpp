@@ -219,12 +219,12 @@ int churn(const ChildOptions &O) {
   }
   // Out of process, the session talks to an executor started here; its pid gives its figures.
   const bool Remote = O.has("executor");
-  std::string ExecPid;
+  pid_t ExecPid = -1;
   std::shared_ptr<const TransportCounts> Wire;
   std::unique_ptr<ExecutorProcessControl> EPC;
   if (Remote) {
     auto Conn = orFail(spawnExecutor(O.get("executor")), "starting the executor");
-    ExecPid = std::to_string(Conn.Pid);
+    ExecPid = Conn.Pid;
     Wire = Conn.Counts;
     EPC = std::move(Conn.EPC);
   } else {
@@ -258,10 +258,11 @@ int churn(const ChildOptions &O) {
     struct ExecutorFigures {
       double Maps = 0, Rss = 0, Shmem = 0, Calls = 0, BytesSent = 0;
     };
+    const std::string Proc = std::to_string(ExecPid); // under /proc
     auto ExecutorNow = [&] {
       ExecutorFigures X;
       if (Remote)
-        X = {mappings(ExecPid), statusKiB("VmRSS", ExecPid), statusKiB("RssShmem", ExecPid),
+        X = {mappings(Proc), statusKiB("VmRSS", Proc), statusKiB("RssShmem", Proc),
              static_cast<double>(Wire->CallsToExecutor.load()),
              static_cast<double>(Wire->BytesSent.load())};
       return X;
@@ -338,7 +339,7 @@ int churn(const ChildOptions &O) {
     orFail(ES.endSession(), "ending the session");
   }
   if (Remote)
-    reapExecutor(std::stoi(ExecPid), 5000);
+    reapExecutor(ExecPid, 5000);
   writeReport(O.get("report"), F);
   return 0;
 }

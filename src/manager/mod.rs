@@ -42,7 +42,7 @@ pub const DEFAULT_SPAN: u64 = 1 << 30;
 /// The default chunk by which pools grow: 256 KiB.
 pub const DEFAULT_CHUNK: u64 = 256 << 10;
 /// Default bytes of whole free pages each pool keeps resident for reuse: one default chunk.
-pub const DEFAULT_RETAIN_FREE: u64 = 256 << 10;
+pub const DEFAULT_RETAIN_FREE: u64 = DEFAULT_CHUNK;
 
 /// How to build a [`Manager`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
