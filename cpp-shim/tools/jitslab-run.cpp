@@ -554,31 +554,6 @@ private:
   std::atomic<unsigned> Seen{0};
 };
 
-/// What a process holds, for --times and --report.
-struct Footprint {
-  unsigned Mappings = 0;
-  uint64_t PeakKiB = 0;  // VmHWM
-  uint64_t ShmemKiB = 0; // RssShmem: resident shared memory (an executor's JIT memory, with the
-                         // shared-memory managers)
-};
-
-/// The footprint of process `Pid` ("self" for this one).
-Footprint processFootprint(const std::string &Pid = "self") {
-  Footprint F;
-  std::ifstream Maps("/proc/" + Pid + "/maps");
-  for (std::string Line; std::getline(Maps, Line);)
-    ++F.Mappings;
-  std::ifstream Status("/proc/" + Pid + "/status");
-  for (std::string Line; std::getline(Status, Line);) {
-    StringRef L = Line;
-    if (L.consume_front("VmHWM:"))
-      L.trim().consumeInteger(10, F.PeakKiB);
-    else if (L.consume_front("RssShmem:"))
-      L.trim().consumeInteger(10, F.ShmemKiB);
-  }
-  return F;
-}
-
 using Clock = std::chrono::steady_clock;
 double msSince(Clock::time_point T) {
   return std::chrono::duration<double, std::milli>(Clock::now() - T).count();
@@ -757,10 +732,12 @@ int main(int Argc, char **Argv) {
   double RunMs = msSince(T2);
   std::fflush(stdout);
 
-  auto [Mappings, PeakKiB, ShmemKiB] = processFootprint();
+  auto [Mappings, PeakKiB, RssKiB, ShmemKiB] = jitslab::processFootprint();
+  (void)RssKiB;
   (void)ShmemKiB;
   // The executor's figures, read before it is told to exit.
-  Footprint Exec = ExecutorPid > 0 ? processFootprint(std::to_string(ExecutorPid)) : Footprint();
+  jitslab::Footprint Exec =
+      ExecutorPid > 0 ? jitslab::processFootprint(std::to_string(ExecutorPid)) : jitslab::Footprint();
   std::optional<JitslabStats> SlabStats;
   if (Slab)
     SlabStats = failOn(Slab->stats(), "statistics");

@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 using namespace llvm;
@@ -278,6 +279,24 @@ Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>> createLLVMEPCManager(Ex
            {SAs.Deallocate, rt::SimpleExecutorMemoryManagerDeallocateWrapperName}}))
     return std::move(E);
   return std::make_unique<EPCGenericJITLinkMemoryManager>(EPC, SAs);
+}
+
+Footprint processFootprint(const std::string &Pid) {
+  Footprint F;
+  std::ifstream Maps("/proc/" + Pid + "/maps");
+  for (std::string Line; std::getline(Maps, Line);)
+    ++F.Mappings;
+  std::ifstream Status("/proc/" + Pid + "/status");
+  for (std::string Line; std::getline(Status, Line);) {
+    llvm::StringRef L = Line;
+    if (L.consume_front("VmHWM:"))
+      L.trim().consumeInteger(10, F.PeakKiB);
+    else if (L.consume_front("VmRSS:"))
+      L.trim().consumeInteger(10, F.RssKiB);
+    else if (L.consume_front("RssShmem:"))
+      L.trim().consumeInteger(10, F.ShmemKiB);
+  }
+  return F;
 }
 
 } // namespace jitslab

@@ -54,6 +54,18 @@ llvm::Expected<ExecutorConnection> connectExecutor(const std::string &HostPort,
 /// it. Returns the raw wait status, or -1 if `Pid` is not a child of this process.
 int reapExecutor(pid_t Pid, unsigned TimeoutMs);
 
+/// What a process holds, from /proc (zeros for a process that is gone).
+struct Footprint {
+  unsigned Mappings = 0;
+  uint64_t PeakKiB = 0;  // VmHWM
+  uint64_t RssKiB = 0;   // VmRSS
+  uint64_t ShmemKiB = 0; // RssShmem: resident shared memory (an executor's JIT memory, with the
+                         // shared-memory managers)
+};
+
+/// The footprint of process `Pid` ("self" for this one).
+Footprint processFootprint(const std::string &Pid = "self");
+
 /// LLVM's MapperJITLinkMemoryManager over a SharedMemoryMapper (llvm-jitlink
 /// -use-shared-memory), with `SlabSize` bytes reserved per slab. One addition: each new slab
 /// is made readable in the executor by one extra call, without which LLVM 19's ORC runtime

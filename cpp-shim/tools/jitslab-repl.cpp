@@ -1,0 +1,747 @@
+//===- jitslab-repl.cpp - incremental C++ on clang's Interpreter and jitslab ----===//
+//
+//   jitslab-repl [options] [SCRIPT]
+//
+// A clang-repl-like interpreter whose JIT'd inputs all live in one jitslab slab: in this
+// process, or in an executor process (--executor) over memory shared with it. Reads C++ input
+// by input from SCRIPT or stdin: declarations, statements and expressions, `%undo [N]` (removes
+// the last N inputs and frees their memory), `%stats`, `%quit`.
+//
+// How it plugs in: LLVM 19's clang::Interpreter takes an LLJITBuilder only through its protected
+// constructor, so JitslabInterpreter derives from it and hands over a builder whose object
+// linking layer uses jitslab (or, for comparison, one of LLVM's managers). Three things
+// Interpreter::create does are private and done here instead:
+//  - the value-printing runtime's declarations are parsed and executed as the first input
+//    (in process only: that runtime lives in libclang-cpp, in this process);
+//  - the table those declarations are looked up into is sized (through the const accessor,
+//    see enableValuePrinting);
+//  - the boundary below which %undo must not go is kept by this driver (UserInputs).
+// Out of process, an expression's value cannot be printed (LLVM 19's value printing calls back
+// into the Interpreter object): the expression is evaluated and a note says so.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Executor.h"
+#include "jitslab/EHFrameFix.h"
+#include "jitslab/MemoryManager.h"
+
+#include "clang/AST/Expr.h"
+#include "clang/Basic/Diagnostic.h"
+#include "clang/Frontend/CompilerInstance.h"
+#include "clang/Interpreter/Interpreter.h"
+#include "clang/Sema/Ownership.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ExecutionEngine/JITLink/EHFrameSupport.h"
+#include "llvm/ExecutionEngine/JITLink/JITLinkMemoryManager.h"
+#include "llvm/ExecutionEngine/Orc/EPCEHFrameRegistrar.h"
+#include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/ManagedStatic.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <sys/wait.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <vector>
+
+using namespace llvm;
+using namespace llvm::orc;
+
+namespace {
+
+const char *const Usage = R"(usage: jitslab-repl [options] [SCRIPT]
+
+Runs C++ input by input, like clang-repl, from SCRIPT or stdin ('-'). Each input is a line;
+a line ending in '\' continues on the next, and so does one that leaves a '{', '(' or '['
+open. An input ending without ';' is an expression whose value is printed (in process).
+Errors are printed and the session goes on.
+
+  %undo [N]               remove the last N inputs (default 1) and free their memory
+  %stats                  print one line of figures on stderr (see README.md)
+  %quit                   end the session (so does the end of the input)
+
+Options:
+  --executor=PATH         run every input in a new executor process connected by pipes:
+                          jitslab-executor or /usr/lib/llvm-19/bin/llvm-jitlink-executor
+  --connect=HOST:PORT     run every input in an executor listening on TCP
+  --memory=NAME           jitslab (default; in the executor's shared memory out of process)
+                          in process: llvm-inprocess (clang-repl's and LLJIT's default)
+                          out of process: llvm-epc | llvm-shm
+  --slab-size=SIZE        jitslab's reservation, e.g. 256M (default 1G)
+  --orc-runtime=PATH      the ORC runtime archive, out of process (default: )" JITSLAB_ORC_RUNTIME R"()
+  --strict                exit with status 1 if any input failed
+  --stats                 print jitslab's statistics and heap map on stderr at exit
+  --time                  print the session's wall time on stderr at exit
+  -Xcc ARG                pass ARG to the compiler (e.g. -Xcc -std=c++20 -Xcc -O2)
+)";
+
+// Set once the session is over and the JIT is being torn down.
+std::atomic<bool> ShuttingDown{false};
+
+[[noreturn]] void fail(const Twine &Msg) {
+  errs() << "jitslab-repl: " << Msg << "\n";
+  std::exit(1);
+}
+
+template <typename T> T failOn(Expected<T> V, const Twine &Context) {
+  if (!V)
+    fail(Context + ": " + toString(V.takeError()));
+  return std::move(*V);
+}
+
+struct Options {
+  std::string Script = "-";
+  std::string Executor, Connect;
+  std::string Memory = "jitslab";
+  std::string OrcRuntime = JITSLAB_ORC_RUNTIME;
+  jitslab::Config Jitslab;
+  std::vector<std::string> CompilerArgs;
+  bool Strict = false, Stats = false, Time = false;
+
+  bool outOfProcess() const { return !Executor.empty() || !Connect.empty(); }
+};
+
+uint64_t parseSize(StringRef Flag, StringRef S) {
+  uint64_t Scale = 1;
+  if (S.consume_back("G") || S.consume_back("g"))
+    Scale = 1ULL << 30;
+  else if (S.consume_back("M") || S.consume_back("m"))
+    Scale = 1ULL << 20;
+  else if (S.consume_back("K") || S.consume_back("k"))
+    Scale = 1ULL << 10;
+  uint64_t N;
+  if (S.getAsInteger(10, N) || N == 0 || N > (UINT64_MAX >> 30))
+    fail(Flag + ": expected a size such as 256M or 1G");
+  return N * Scale;
+}
+
+Options parseArgs(int Argc, char **Argv) {
+  Options O;
+  bool SawScript = false;
+  for (int I = 1; I < Argc; ++I) {
+    StringRef A = Argv[I];
+    if (A == "-h" || A == "--help") {
+      outs() << Usage;
+      std::exit(0);
+    } else if (A.consume_front("--executor=")) {
+      O.Executor = A.str();
+    } else if (A.consume_front("--connect=")) {
+      O.Connect = A.str();
+    } else if (A.consume_front("--memory=")) {
+      O.Memory = A.str();
+    } else if (A.consume_front("--slab-size=")) {
+      O.Jitslab.setSlabSize(parseSize("--slab-size", A));
+    } else if (A.consume_front("--orc-runtime=")) {
+      O.OrcRuntime = A.str();
+    } else if (A == "--strict") {
+      O.Strict = true;
+    } else if (A == "--stats") {
+      O.Stats = true;
+    } else if (A == "--time") {
+      O.Time = true;
+    } else if (A == "-Xcc") {
+      if (++I == Argc)
+        fail("-Xcc needs an argument");
+      O.CompilerArgs.push_back(Argv[I]);
+    } else if (A.starts_with("-") && A != "-") {
+      fail("unknown option '" + A + "' (see --help)");
+    } else if (SawScript) {
+      fail("only one SCRIPT can be given (see --help)");
+    } else {
+      O.Script = A.str();
+      SawScript = true;
+    }
+  }
+  if (!O.Executor.empty() && !O.Connect.empty())
+    fail("--executor and --connect cannot be used together");
+  static const char *const InProcess[] = {"jitslab", "llvm-inprocess"};
+  static const char *const OutOfProcess[] = {"jitslab", "llvm-epc", "llvm-shm"};
+  ArrayRef<const char *> Known = O.outOfProcess() ? ArrayRef(OutOfProcess) : ArrayRef(InProcess);
+  if (!is_contained(Known, O.Memory))
+    fail("--memory=" + O.Memory + " is not available " +
+         (O.outOfProcess() ? "out of process" : "in process") + "; choose one of: " +
+         join(Known, ", "));
+  return O;
+}
+
+/// Where linked code and data landed: the lowest and highest address of any block of any
+/// graph this session linked, for the one-span check of %stats.
+class AddressRecorder : public ObjectLinkingLayer::Plugin {
+public:
+  void modifyPassConfig(MaterializationResponsibility &, jitlink::LinkGraph &,
+                        jitlink::PassConfiguration &Config) override {
+    Config.PostAllocationPasses.push_back([this](jitlink::LinkGraph &G) {
+      std::lock_guard<std::mutex> Lock(M);
+      for (auto *B : G.blocks()) {
+        if (B->getSize() == 0)
+          continue;
+        uint64_t Lo = B->getAddress().getValue(), Hi = Lo + B->getSize();
+        Lowest = std::min(Lowest, Lo);
+        Highest = std::max(Highest, Hi);
+      }
+      ++Graphs;
+      return Error::success();
+    });
+  }
+  Error notifyFailed(MaterializationResponsibility &) override { return Error::success(); }
+  Error notifyRemovingResources(JITDylib &, ResourceKey) override { return Error::success(); }
+  void notifyTransferringResources(JITDylib &, ResourceKey, ResourceKey) override {}
+
+  struct Range {
+    uint64_t Lowest, Highest, Graphs;
+  };
+  Range get() {
+    std::lock_guard<std::mutex> Lock(M);
+    return {Graphs ? Lowest : 0, Highest, Graphs};
+  }
+
+private:
+  std::mutex M;
+  uint64_t Lowest = UINT64_MAX, Highest = 0, Graphs = 0;
+};
+
+/// The RuntimeInterfaceBuilder used out of process: value printing would call into the
+/// Interpreter object in this process, which code in the executor cannot reach. Expressions are
+/// left as they are (evaluated, value discarded) and the driver is told, to print a note.
+class NoValuePrinting : public clang::RuntimeInterfaceBuilder {
+public:
+  explicit NoValuePrinting(bool &Skipped) : Skipped(Skipped) {}
+  TransformExprFunction *getPrintValueTransformer() override { return &transform; }
+
+private:
+  static clang::ExprResult transform(RuntimeInterfaceBuilder *Self, clang::Expr *E,
+                                     ArrayRef<clang::Expr *>) {
+    static_cast<NoValuePrinting *>(Self)->Skipped = true;
+    return E;
+  }
+  bool &Skipped;
+};
+
+/// Out of process, LLVM 19's ORC runtime runs a JITDylib's initializers at its first dlopen
+/// only (later ones just count references), and LLJIT asks for a dlopen after every input. So
+/// the first initialize goes to the runtime (which sets up the JITDylib, and with it
+/// __cxa_atexit), later ones do nothing: each input's initializers are run by the driver
+/// instead (see hoistInitializers). Deinitialize closes what the first initialize opened,
+/// which runs the destructors that JIT'd code registered.
+class IncrementalORCPlatformSupport : public ORCPlatformSupport {
+public:
+  using ORCPlatformSupport::ORCPlatformSupport;
+  Error initialize(JITDylib &JD) override {
+    if (!Opened.insert(&JD).second)
+      return Error::success();
+    return ORCPlatformSupport::initialize(JD);
+  }
+  Error deinitialize(JITDylib &JD) override {
+    if (!Opened.erase(&JD))
+      return Error::success();
+    return ORCPlatformSupport::deinitialize(JD);
+  }
+
+private:
+  SmallPtrSet<JITDylib *, 2> Opened;
+};
+
+/// Out of process: moves an input's static initializers (the functions llvm.global_ctors
+/// lists, in priority order) into one new exported function, and returns its name, or "" if
+/// the input has none. The driver runs it in the executor once the input is linked.
+std::string hoistInitializers(Module &M, unsigned Input) {
+  GlobalVariable *Ctors = M.getNamedGlobal("llvm.global_ctors");
+  if (!Ctors)
+    return "";
+  std::vector<std::tuple<uint64_t, size_t, Function *>> Fns; // priority, then list order
+  if (auto *List = dyn_cast<ConstantArray>(Ctors->getInitializer()))
+    for (Value *Entry : List->operands()) {
+      auto *E = cast<ConstantStruct>(Entry);
+      auto *F = dyn_cast<Function>(E->getOperand(1)->stripPointerCasts());
+      if (F)
+        Fns.emplace_back(cast<ConstantInt>(E->getOperand(0))->getZExtValue(), Fns.size(), F);
+    }
+  Ctors->eraseFromParent();
+  if (Fns.empty())
+    return "";
+  std::sort(Fns.begin(), Fns.end());
+  std::string Name = "__jitslab_repl_init." + std::to_string(Input);
+  LLVMContext &Ctx = M.getContext();
+  Function *Init = Function::Create(FunctionType::get(Type::getVoidTy(Ctx), false),
+                                    GlobalValue::ExternalLinkage, Name, M);
+  IRBuilder<> B(BasicBlock::Create(Ctx, "entry", Init));
+  for (auto &[Priority, Order, F] : Fns)
+    B.CreateCall(F->getFunctionType(), F);
+  B.CreateRetVoid();
+  return Name;
+}
+
+// Declarations of the value-printing runtime that LLVM 19's clang::Interpreter looks up by name
+// (the definitions are in libclang-cpp, in this process). Interpreter::create parses the same
+// interface before any user input; a derived class has to supply it.
+const char *const ValuePrintingRuntime = R"(
+#define __CLANG_REPL__ 1
+void *__clang_Interpreter_SetValueWithAlloc(void *, void *, void *);
+struct __clang_Interpreter_NewTag {} __ci_newtag;
+void *operator new(__SIZE_TYPE__, void *, __clang_Interpreter_NewTag) noexcept;
+template <class T, class = T (*)()>
+void __clang_Interpreter_SetValueCopyArr(T *From, void *To, unsigned long N) {
+  for (unsigned long I = 0; I < N; ++I)
+    new ((void *)(((T *)To) + I), __ci_newtag) T(From[I]);
+}
+template <class T, unsigned long M>
+void __clang_Interpreter_SetValueCopyArr(const T (*From)[M], void *To, unsigned long N) {
+  __clang_Interpreter_SetValueCopyArr(From[0], To, N);
+}
+extern "C" void __clang_Interpreter_SetValueNoAlloc(void *, void *, void *, ...);
+)";
+
+/// clang::Interpreter with an LLJITBuilder of our choosing. See the file comment.
+class JitslabInterpreter : public clang::Interpreter {
+public:
+  static Expected<std::unique_ptr<JitslabInterpreter>>
+  create(std::unique_ptr<clang::CompilerInstance> CI, std::unique_ptr<LLJITBuilder> JB,
+         bool InProcess) {
+    Error Err = Error::success();
+    std::unique_ptr<JitslabInterpreter> I(
+        new JitslabInterpreter(std::move(CI), Err, std::move(JB), InProcess));
+    if (Err)
+      return std::move(Err);
+    if (InProcess) {
+      if (Error E = I->enableValuePrinting())
+        return std::move(E);
+    }
+    return std::move(I);
+  }
+
+  /// Whether an expression's value went unprinted since the last call (out of process).
+  bool takeSkippedValue() { return std::exchange(SkippedValue, false); }
+
+protected:
+  std::unique_ptr<clang::RuntimeInterfaceBuilder> FindRuntimeInterface() override {
+    if (InProcess)
+      return Interpreter::FindRuntimeInterface();
+    return std::make_unique<NoValuePrinting>(SkippedValue);
+  }
+
+private:
+  JitslabInterpreter(std::unique_ptr<clang::CompilerInstance> CI, Error &Err,
+                     std::unique_ptr<LLJITBuilder> JB, bool InProcess)
+      : Interpreter(std::move(CI), Err, std::move(JB)), InProcess(InProcess) {}
+
+  Error enableValuePrinting() {
+    // The base class looks the four runtime entry points up into a table that only
+    // Interpreter::create sizes (the member is private; its accessor is const, the object
+    // is not).
+    auto &Table = const_cast<SmallVectorImpl<clang::Expr *> &>(getValuePrintingInfo());
+    Table.resize(4);
+    return ParseAndExecute(ValuePrintingRuntime);
+  }
+
+  bool InProcess;
+  bool SkippedValue = false;
+};
+
+/// Reads inputs: one line, or several joined when a line ends in '\' or leaves brackets open.
+class InputReader {
+public:
+  explicit InputReader(std::istream &In) : In(In) {}
+
+  bool next(std::string &Input) {
+    Input.clear();
+    int Depth = 0;
+    for (std::string Line; std::getline(In, Line);) {
+      bool Continued = !Line.empty() && Line.back() == '\\';
+      if (Continued)
+        Line.pop_back();
+      Depth += bracketBalance(Line);
+      Input += Line;
+      Input += '\n';
+      if (!Continued && Depth <= 0) {
+        if (StringRef(Input).trim().empty()) {
+          Input.clear();
+          Depth = 0;
+          continue;
+        }
+        return true;
+      }
+    }
+    return !StringRef(Input).trim().empty();
+  }
+
+private:
+  // Opening minus closing brackets in `Line`, skipping string and character literals and
+  // comments to the end of the line.
+  static int bracketBalance(StringRef Line) {
+    int D = 0;
+    char Quote = 0;
+    for (size_t I = 0; I < Line.size(); ++I) {
+      char C = Line[I];
+      if (Quote) {
+        if (C == '\\')
+          ++I;
+        else if (C == Quote)
+          Quote = 0;
+      } else if (C == '"' || C == '\'') {
+        Quote = C;
+      } else if (C == '/' && I + 1 < Line.size() && Line[I + 1] == '/') {
+        break;
+      } else if (C == '{' || C == '(' || C == '[') {
+        ++D;
+      } else if (C == '}' || C == ')' || C == ']') {
+        --D;
+      }
+    }
+    return D;
+  }
+
+  std::istream &In;
+};
+
+/// Prints an expression's value as "(type) value". LLVM 19's Value::print says "Not implement
+/// yet." for every value, so the driver prints what the Value holds itself: scalars by kind,
+/// everything else (pointers, objects held by address) as an address.
+void printValue(const clang::Value &V, raw_ostream &OS) {
+  OS << "(" << V.getType().getAsString(V.getASTContext().getPrintingPolicy()) << ") ";
+  using K = clang::Value::Kind;
+  switch (V.getKind()) {
+  case K::K_Bool:
+    OS << (V.getBool() ? "true" : "false");
+    break;
+  case K::K_Char_S:
+  case K::K_SChar:
+  case K::K_Char_U:
+  case K::K_UChar: {
+    int C = V.getKind() == K::K_Char_S || V.getKind() == K::K_SChar ? V.getSChar() : V.getUChar();
+    if (C >= 0x20 && C < 0x7f)
+      OS << "'" << char(C) << "'";
+    else
+      OS << C;
+    break;
+  }
+  case K::K_Short: OS << V.getShort(); break;
+  case K::K_UShort: OS << V.getUShort(); break;
+  case K::K_Int: OS << V.getInt(); break;
+  case K::K_UInt: OS << V.getUInt(); break;
+  case K::K_Long: OS << V.getLong(); break;
+  case K::K_ULong: OS << V.getULong(); break;
+  case K::K_LongLong: OS << V.getLongLong(); break;
+  case K::K_ULongLong: OS << V.getULongLong(); break;
+  case K::K_Float: OS << format("%g", V.getFloat()); break;
+  case K::K_Double: OS << format("%g", V.getDouble()); break;
+  case K::K_LongDouble: OS << format("%Lg", V.getLongDouble()); break;
+  default:
+    OS << format("0x%llx", (unsigned long long)(uintptr_t)V.getPtr());
+    break;
+  }
+  OS << "\n";
+}
+
+/// Whether ParseAndExecute failed before the input became a translation unit (so there is
+/// nothing for %undo to remove). LLVM 19 says so only in the message: every parse failure of
+/// IncrementalParser starts with these words, and no execution failure does.
+bool isParseFailure(StringRef Msg) { return Msg.starts_with("Parsing failed"); }
+
+/// Runs one input in this process. ParseAndExecute, not Parse then Execute: only it hands back
+/// an expression's value, printed here. `Inputs` counts the inputs %undo can remove.
+Error runInProcess(JitslabInterpreter &Interp, StringRef Input, unsigned &Inputs) {
+  clang::Value V;
+  if (Error E = Interp.ParseAndExecute(Input, &V)) {
+    std::string Msg = toString(std::move(E));
+    if (!isParseFailure(Msg))
+      ++Inputs; // parsed, then failed to link or run: %undo can still remove it
+    return make_error<StringError>(Msg, inconvertibleErrorCode());
+  }
+  ++Inputs;
+  if (V.hasValue()) {
+    std::fflush(stdout); // JIT'd code's output first
+    printValue(V, outs());
+    outs().flush();
+  }
+  return Error::success();
+}
+
+/// The names an input's module defines for other inputs to use (what ORC puts in the
+/// JITDylib's symbol table).
+std::vector<std::string> definedSymbols(const Module &M) {
+  std::vector<std::string> Names;
+  for (const GlobalValue &GV : M.global_values())
+    if (!GV.isDeclaration() && !GV.hasLocalLinkage() && GV.hasName() &&
+        !GV.getName().starts_with("llvm."))
+      Names.push_back(GV.getName().str());
+  return Names;
+}
+
+/// Runs one input in the executor: parse, hoist the initializers, link, then run them there.
+///
+/// The input is linked in full before any of its code runs, by looking up everything it defines.
+/// LLVM 19's ObjectLinkingLayer records no dependencies between graphs, so a lookup can return
+/// while a graph it calls into is still being finalized on another thread; out of process that
+/// is a jump into a page the executor has not made executable yet. Linking every input at its
+/// own turn means a later input only ever calls into finalized code.
+Error runInExecutor(JitslabInterpreter &Interp, StringRef Input, unsigned &Inputs) {
+  static unsigned Hoisted = 0; // names the initializer functions, never reused after %undo
+  auto PTU = Interp.Parse(Input);
+  if (!PTU)
+    return PTU.takeError();
+  ++Inputs;
+  if (!PTU->TheModule)
+    return Error::success();
+  std::string Init = hoistInitializers(*PTU->TheModule, ++Hoisted);
+  std::vector<std::string> Defined = definedSymbols(*PTU->TheModule);
+  if (Error E = Interp.Execute(*PTU))
+    return E;
+  auto J = Interp.getExecutionEngine();
+  if (!J)
+    return J.takeError();
+  ExecutionSession &ES = J->getExecutionSession();
+  SymbolLookupSet Wanted;
+  for (auto &Name : Defined)
+    Wanted.add(J->mangleAndIntern(Name), SymbolLookupFlags::WeaklyReferencedSymbol);
+  auto Found = ES.lookup({{&J->getMainJITDylib(), JITDylibLookupFlags::MatchAllSymbols}},
+                         std::move(Wanted));
+  if (!Found)
+    return Found.takeError();
+  if (Init.empty())
+    return Error::success();
+  auto Addr = Found->find(J->mangleAndIntern(Init));
+  if (Addr == Found->end())
+    return make_error<StringError>("the initializers of input " + Twine(Inputs) +
+                                       " were not linked",
+                                   inconvertibleErrorCode());
+  auto Status = ES.getExecutorProcessControl().runAsVoidFunction(Addr->second.getAddress());
+  return Status ? Error::success() : Status.takeError();
+}
+
+/// The figures %stats prints: one line of key=value pairs, for tests and tools.
+std::string statsLine(jitslab::MemoryManager *Slab, AddressRecorder &Addresses, pid_t Executor,
+                      unsigned UserInputs) {
+  std::string S;
+  raw_string_ostream OS(S);
+  auto R = Addresses.get();
+  OS << "jitslab-repl: inputs=" << UserInputs << " graphs=" << R.Graphs
+     << format(" lowest=0x%llx highest=0x%llx", (unsigned long long)R.Lowest,
+               (unsigned long long)R.Highest);
+  if (Slab) {
+    if (auto St = Slab->stats()) {
+      uint64_t Live = 0, Segments = 0;
+      for (auto &P : St->pools) {
+        Live += P.live;
+        Segments += P.live_segments;
+      }
+      OS << format(" slab_base=0x%llx slab_size=%llu", (unsigned long long)St->base,
+                   (unsigned long long)St->reserved)
+         << " live_bytes=" << Live << " live_segments=" << Segments
+         << " live_allocations=" << St->live_allocations;
+    } else {
+      OS << " stats_error=\"" << toString(St.takeError()) << "\"";
+    }
+  }
+  if (Executor > 0) {
+    auto F = jitslab::processFootprint(std::to_string(Executor));
+    OS << " executor_rss_kib=" << F.RssKiB << " executor_shmem_kib=" << F.ShmemKiB
+       << " executor_mappings=" << F.Mappings;
+  }
+  return S;
+}
+
+} // namespace
+
+int main(int Argc, char **Argv) {
+  Options O = parseArgs(Argc, Argv);
+  InitializeNativeTarget();
+  InitializeNativeTargetAsmPrinter();
+  auto T0 = std::chrono::steady_clock::now();
+
+  std::ifstream File;
+  if (O.Script != "-") {
+    File.open(O.Script);
+    if (!File)
+      fail("cannot read '" + O.Script + "'");
+  }
+  std::istream &In = O.Script == "-" ? std::cin : File;
+
+  // The executor (out of process) and the LLJIT that links into it.
+  pid_t ExecutorPid = -1;
+  std::unique_ptr<ExecutorProcessControl> EPC;
+  if (O.outOfProcess()) {
+    auto Conn = failOn(O.Executor.empty() ? jitslab::connectExecutor(O.Connect)
+                                          : jitslab::spawnExecutor(O.Executor),
+                       "starting the executor");
+    ExecutorPid = Conn.Pid;
+    EPC = std::move(Conn.EPC);
+  } else {
+    EPC = failOn(SelfExecutorProcessControl::Create(), "creating the executor process control");
+  }
+  auto JTMB = failOn(JITTargetMachineBuilder::detectHost(), "detecting the host");
+  // What LLJIT picks by itself for JITLink, but only when it creates the linking layer.
+  JTMB.setRelocationModel(Reloc::PIC_);
+  JTMB.setCodeModel(CodeModel::Small);
+
+  jitslab::MemoryManager *Slab = nullptr;
+  auto Addresses = std::make_shared<AddressRecorder>();
+  auto JB = std::make_unique<LLJITBuilder>();
+  JB->setJITTargetMachineBuilder(std::move(JTMB));
+  JB->setExecutorProcessControl(std::move(EPC));
+  JB->setObjectLinkingLayerCreator([&](ExecutionSession &ES, const Triple &)
+                                       -> Expected<std::unique_ptr<ObjectLayer>> {
+    std::unique_ptr<jitlink::JITLinkMemoryManager> MM;
+    auto &EPC = ES.getExecutorProcessControl();
+    if (O.Memory == "jitslab") {
+      auto J = O.outOfProcess() ? jitslab::MemoryManager::Create(EPC, O.Jitslab)
+                                : jitslab::MemoryManager::Create(O.Jitslab);
+      if (!J)
+        return J.takeError();
+      Slab = J->get();
+      MM = std::move(*J);
+    } else if (O.Memory == "llvm-epc") {
+      auto M = jitslab::createLLVMEPCManager(EPC);
+      if (!M)
+        return M.takeError();
+      MM = std::move(*M);
+    } else if (O.Memory == "llvm-shm") {
+      auto M = jitslab::createLLVMSharedMemoryManager(EPC, 1ULL << 30);
+      if (!M)
+        return M.takeError();
+      MM = std::move(*M);
+    } else {
+      auto M = jitlink::InProcessMemoryManager::Create();
+      if (!M)
+        return M.takeError();
+      MM = std::move(*M);
+    }
+    auto L = std::make_unique<ObjectLinkingLayer>(ES, std::move(MM));
+    // Out of process, the ORC runtime's platform registers exception frames itself.
+    if (!O.outOfProcess()) {
+      auto R = EPCEHFrameRegistrar::Create(ES);
+      if (!R)
+        return R.takeError();
+      L->addPlugin(std::make_unique<EHFrameRegistrationPlugin>(ES, std::move(*R)));
+    }
+    L->addPlugin(std::make_shared<jitslab::ContiguousEHFramePlugin>());
+    L->addPlugin(Addresses);
+    return L;
+  });
+  // Session errors (a failed link, a lost executor) are printed like any other error. The
+  // connection's own end, reported when the executor hangs up at teardown, is not one.
+  JB->setPrePlatformSetup([](LLJIT &J) {
+    J.getExecutionSession().setErrorReporter([](Error Err) {
+      std::string Msg = toString(std::move(Err));
+      if (!(ShuttingDown && Msg == "FD-transport disconnected"))
+        errs() << "error: " << Msg << "\n";
+    });
+    return Error::success();
+  });
+  if (O.outOfProcess())
+    JB->setPlatformSetUp([&](LLJIT &J) -> Expected<JITDylibSP> {
+      auto PlatformJD = ExecutorNativePlatform(O.OrcRuntime)(J);
+      if (PlatformJD)
+        J.setPlatformSupport(std::make_unique<IncrementalORCPlatformSupport>(J));
+      return PlatformJD;
+    });
+
+  clang::IncrementalCompilerBuilder CB;
+  std::vector<const char *> ClangArgs;
+  for (auto &A : O.CompilerArgs)
+    ClangArgs.push_back(A.c_str());
+  CB.SetCompilerArgs(ClangArgs);
+  auto CI = failOn(CB.CreateCpp(), "creating the compiler");
+  auto Interp = failOn(JitslabInterpreter::create(std::move(CI), std::move(JB), !O.outOfProcess()),
+                       "creating the interpreter");
+
+  unsigned UserInputs = 0, Failures = 0;
+  InputReader Reader(In);
+  for (std::string Input; Reader.next(Input);) {
+    StringRef Cmd = StringRef(Input).trim();
+    if (Cmd == "%quit")
+      break;
+    if (Cmd == "%stats") {
+      std::fflush(stdout);
+      errs() << statsLine(Slab, *Addresses, ExecutorPid, UserInputs) << "\n";
+      continue;
+    }
+    if (Cmd.consume_front("%undo")) {
+      unsigned N = 1;
+      if (!Cmd.trim().empty() && (Cmd.trim().getAsInteger(10, N) || N == 0)) {
+        errs() << "error: %undo takes a positive count of inputs\n";
+        ++Failures;
+        continue;
+      }
+      if (N > UserInputs) {
+        errs() << "error: %undo " << N << ": there " << (UserInputs == 1 ? "is" : "are") << " only "
+               << UserInputs << " input" << (UserInputs == 1 ? "" : "s") << " to undo\n";
+        ++Failures;
+        continue;
+      }
+      if (Error E = Interp->Undo(N)) {
+        errs() << "error: " << toString(std::move(E)) << "\n";
+        ++Failures;
+        continue;
+      }
+      UserInputs -= N;
+      continue;
+    }
+    if (Cmd.starts_with("%")) {
+      errs() << "error: unknown command '" << Cmd << "' (%undo [N], %stats, %quit)\n";
+      ++Failures;
+      continue;
+    }
+
+    if (Error E = O.outOfProcess() ? runInExecutor(*Interp, Input, UserInputs)
+                                   : runInProcess(*Interp, Input, UserInputs)) {
+      ++Failures;
+      std::string Msg = toString(std::move(E));
+      if (!isParseFailure(Msg))
+        errs() << "error: " << Msg << "\n";
+    }
+    if (Interp->takeSkippedValue())
+      errs() << "note: the value of an expression is not printed out of process (LLVM 19 "
+                "prints values from inside the interpreter's own process); it was evaluated\n";
+    std::fflush(stdout);
+  }
+
+  std::fflush(stdout);
+  double Ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - T0)
+                  .count();
+  if (O.Stats) {
+    errs() << statsLine(Slab, *Addresses, ExecutorPid, UserInputs) << "\n";
+    if (Slab)
+      errs() << failOn(Slab->statsText(), "--stats") << "\n"
+             << failOn(Slab->heapMap(), "--stats") << "\n";
+  }
+  if (O.Time)
+    errs() << format("jitslab-repl: session: %.1f ms\n", Ms);
+  // Static destructors of JIT'd code run here. Deinitializing before the Interpreter's destructor
+  // does (which then finds nothing left to do) keeps a failure, such as an executor that is gone,
+  // an error message: from the destructor, LLVM 19 makes it a fatal error.
+  if (auto J = Interp->getExecutionEngine()) {
+    if (Error E = J->deinitialize(J->getMainJITDylib())) {
+      errs() << "error: running static destructors: " << toString(std::move(E)) << "\n";
+      ++Failures;
+    }
+  } else {
+    consumeError(J.takeError());
+  }
+  ShuttingDown = true;
+  Interp.reset();
+  std::fflush(stdout);
+  if (ExecutorPid > 0) {
+    int Status = jitslab::reapExecutor(ExecutorPid, 5000);
+    if (WIFSIGNALED(Status))
+      errs() << "jitslab-repl: the executor (pid " << ExecutorPid << ") was killed by signal "
+             << WTERMSIG(Status) << "\n";
+    else if (WIFEXITED(Status) && WEXITSTATUS(Status))
+      errs() << "jitslab-repl: the executor (pid " << ExecutorPid << ") exited with status "
+             << WEXITSTATUS(Status) << "\n";
+  }
+  return O.Strict && Failures ? 1 : 0;
+}
