@@ -30,6 +30,7 @@
 #include "clang/Frontend/CompilerInstance.h"
 #include "clang/Interpreter/Interpreter.h"
 #include "clang/Sema/Ownership.h"
+#include "clang/Sema/Sema.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ExecutionEngine/JITLink/EHFrameSupport.h"
@@ -55,6 +56,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,7 +70,8 @@ const char *const Usage = R"(usage: jitslab-repl [options] [SCRIPT]
 Runs C++ input by input, like clang-repl, from SCRIPT or stdin ('-'). Each input is a line;
 a line ending in '\' continues on the next, and so does one that leaves a '{', '(' or '['
 open. An input ending without ';' is an expression whose value is printed (in process).
-Errors are printed and the session goes on.
+Errors are printed and the session goes on; an input that fails to link or run is taken
+back, as if it had been undone.
 
   %undo [N]               remove the last N inputs (default 1) and free their memory
   %stats                  print one line of figures on stderr (see README.md)
@@ -91,6 +94,10 @@ Options:
 
 // Set once the session is over and the JIT is being torn down.
 std::atomic<bool> ShuttingDown{false};
+// Set when the executor is gone: what fails after that only repeats it.
+std::atomic<bool> ExecutorGone{false};
+// The executor this program started, if any (-1 once it has been reaped).
+pid_t ExecutorPid = -1;
 
 [[noreturn]] void fail(const Twine &Msg) {
   errs() << "jitslab-repl: " << Msg << "\n";
@@ -214,21 +221,45 @@ private:
   uint64_t Lowest = UINT64_MAX, Highest = 0, Graphs = 0;
 };
 
-/// The RuntimeInterfaceBuilder used out of process: value printing would call into the
-/// Interpreter object in this process, which code in the executor cannot reach. Expressions are
-/// left as they are (evaluated, value discarded) and the driver is told, to print a note.
-class NoValuePrinting : public clang::RuntimeInterfaceBuilder {
+/// How an expression's value reaches the driver. clang::Interpreter turns an input that ends in
+/// an expression into a call that stores the value into its own private Value, which only its
+/// ParseAndExecute reads. This driver runs inputs itself (see runInput), so in process the call
+/// is built by LLVM's runtime interface but made to store into `Out`, a Value of the driver's.
+/// Out of process, the store would call into this process, which code in the executor cannot
+/// reach: the expression is left as it is (evaluated, value discarded) and `Skipped` is set.
+class ValueCapture : public clang::RuntimeInterfaceBuilder {
 public:
-  explicit NoValuePrinting(bool &Skipped) : Skipped(Skipped) {}
+  ValueCapture(std::unique_ptr<clang::RuntimeInterfaceBuilder> InProcess, clang::Sema &S)
+      : Base(std::move(InProcess)), S(S) {}
   TransformExprFunction *getPrintValueTransformer() override { return &transform; }
+
+  clang::Value Out;
+  bool Skipped = false;
 
 private:
   static clang::ExprResult transform(RuntimeInterfaceBuilder *Self, clang::Expr *E,
-                                     ArrayRef<clang::Expr *>) {
-    static_cast<NoValuePrinting *>(Self)->Skipped = true;
-    return E;
+                                     ArrayRef<clang::Expr *> Args) {
+    auto &C = *static_cast<ValueCapture *>(Self);
+    if (!C.Base) {
+      C.Skipped = true;
+      return E;
+    }
+    // Args are (the interpreter, where to store the value); only the second changes.
+    clang::ASTContext &Ctx = C.S.getASTContext();
+    auto *Addr = clang::IntegerLiteral::Create(
+        Ctx, APInt(Ctx.getTypeSize(Ctx.UnsignedLongLongTy), uintptr_t(&C.Out)),
+        Ctx.UnsignedLongLongTy, clang::SourceLocation());
+    clang::ExprResult Ptr = C.S.BuildCStyleCastExpr(
+        clang::SourceLocation(), Ctx.getTrivialTypeSourceInfo(Ctx.VoidPtrTy),
+        clang::SourceLocation(), Addr);
+    if (Ptr.isInvalid() || Args.size() != 2)
+      return E;
+    clang::Expr *Redirected[] = {Args[0], Ptr.get()};
+    return C.Base->getPrintValueTransformer()(C.Base.get(), E, Redirected);
   }
-  bool &Skipped;
+
+  std::unique_ptr<clang::RuntimeInterfaceBuilder> Base; // null out of process
+  clang::Sema &S;
 };
 
 /// Out of process, LLVM 19's ORC runtime runs a JITDylib's initializers at its first dlopen
@@ -255,9 +286,35 @@ private:
   SmallPtrSet<JITDylib *, 2> Opened;
 };
 
-/// Out of process: moves an input's static initializers (the functions llvm.global_ctors
+/// The LLVMContext that clang generates IR into and that the JIT compiles and frees modules in.
+/// clang::Interpreter parses without taking the context's lock (it keeps its ThreadSafeContext
+/// private), which is safe only while the JIT does its work on the same thread. Out of process,
+/// ORC materializes on the executor connection's thread pool, and a compiled module is freed
+/// there (under the lock) while the next input is being parsed: the driver takes the lock around
+/// parsing. The context is learned from the first module the JIT transforms.
+class ContextGuard {
+public:
+  void learn(const ThreadSafeContext &C) {
+    std::lock_guard<std::mutex> L(M);
+    if (!Ctx)
+      Ctx = C;
+  }
+  std::optional<ThreadSafeContext::Lock> lock() {
+    std::lock_guard<std::mutex> L(M);
+    if (!Ctx)
+      return std::nullopt; // no module compiled yet, so none can be freed concurrently
+    return Ctx->getLock();
+  }
+
+private:
+  std::mutex M;
+  std::optional<ThreadSafeContext> Ctx;
+};
+ContextGuard SharedContext;
+
+/// Moves an input's static initializers (the functions llvm.global_ctors
 /// lists, in priority order) into one new exported function, and returns its name, or "" if
-/// the input has none. The driver runs it in the executor once the input is linked.
+/// the input has none. The driver runs it (in the executor) once the input is linked.
 std::string hoistInitializers(Module &M, unsigned Input) {
   GlobalVariable *Ctors = M.getNamedGlobal("llvm.global_ctors");
   if (!Ctors)
@@ -323,14 +380,25 @@ public:
     return std::move(I);
   }
 
-  /// Whether an expression's value went unprinted since the last call (out of process).
-  bool takeSkippedValue() { return std::exchange(SkippedValue, false); }
+  /// The value of the last input that ended in an expression, if it was captured (cleared by
+  /// the call), and whether one went unprinted because the code runs out of process.
+  std::optional<clang::Value> takeValue() {
+    if (!Capture || !Capture->Out.isValid())
+      return std::nullopt;
+    std::optional<clang::Value> V(std::move(Capture->Out));
+    Capture->Out.clear();
+    return V;
+  }
+  bool takeSkippedValue() { return Capture && std::exchange(Capture->Skipped, false); }
 
 protected:
+  // Called once, at the first input that ends in an expression.
   std::unique_ptr<clang::RuntimeInterfaceBuilder> FindRuntimeInterface() override {
-    if (InProcess)
-      return Interpreter::FindRuntimeInterface();
-    return std::make_unique<NoValuePrinting>(SkippedValue);
+    auto C = std::make_unique<ValueCapture>(InProcess ? Interpreter::FindRuntimeInterface()
+                                                      : nullptr,
+                                            getCompilerInstance()->getSema());
+    Capture = C.get();
+    return C;
   }
 
 private:
@@ -348,10 +416,12 @@ private:
   }
 
   bool InProcess;
-  bool SkippedValue = false;
+  ValueCapture *Capture = nullptr; // owned by the base class once made
 };
 
 /// Reads inputs: one line, or several joined when a line ends in '\' or leaves brackets open.
+/// Inputs of nothing but blanks and comments are skipped (clang would make each an empty
+/// translation unit, which %undo would then count).
 class InputReader {
 public:
   explicit InputReader(std::istream &In) : In(In) {}
@@ -367,7 +437,7 @@ public:
       Input += Line;
       Input += '\n';
       if (!Continued && Depth <= 0) {
-        if (StringRef(Input).trim().empty()) {
+        if (!hasCode(Input)) {
           Input.clear();
           Depth = 0;
           continue;
@@ -375,10 +445,23 @@ public:
         return true;
       }
     }
-    return !StringRef(Input).trim().empty();
+    return hasCode(Input);
   }
 
 private:
+  // Whether `Text` holds anything but white space and comments.
+  static bool hasCode(StringRef Text) {
+    while (!(Text = Text.ltrim()).empty()) {
+      if (Text.consume_front("//"))
+        Text = Text.drop_until([](char C) { return C == '\n'; });
+      else if (Text.consume_front("/*"))
+        Text = Text.drop_front(std::min(Text.size(), Text.find("*/") + 2));
+      else
+        return true;
+    }
+    return false;
+  }
+
   // Opening minus closing brackets in `Line`, skipping string and character literals and
   // comments to the end of the line.
   static int bracketBalance(StringRef Line) {
@@ -446,30 +529,6 @@ void printValue(const clang::Value &V, raw_ostream &OS) {
   OS << "\n";
 }
 
-/// Whether ParseAndExecute failed before the input became a translation unit (so there is
-/// nothing for %undo to remove). LLVM 19 says so only in the message: every parse failure of
-/// IncrementalParser starts with these words, and no execution failure does.
-bool isParseFailure(StringRef Msg) { return Msg.starts_with("Parsing failed"); }
-
-/// Runs one input in this process. ParseAndExecute, not Parse then Execute: only it hands back
-/// an expression's value, printed here. `Inputs` counts the inputs %undo can remove.
-Error runInProcess(JitslabInterpreter &Interp, StringRef Input, unsigned &Inputs) {
-  clang::Value V;
-  if (Error E = Interp.ParseAndExecute(Input, &V)) {
-    std::string Msg = toString(std::move(E));
-    if (!isParseFailure(Msg))
-      ++Inputs; // parsed, then failed to link or run: %undo can still remove it
-    return make_error<StringError>(Msg, inconvertibleErrorCode());
-  }
-  ++Inputs;
-  if (V.hasValue()) {
-    std::fflush(stdout); // JIT'd code's output first
-    printValue(V, outs());
-    outs().flush();
-  }
-  return Error::success();
-}
-
 /// The names an input's module defines for other inputs to use (what ORC puts in the
 /// JITDylib's symbol table).
 std::vector<std::string> definedSymbols(const Module &M) {
@@ -481,24 +540,16 @@ std::vector<std::string> definedSymbols(const Module &M) {
   return Names;
 }
 
-/// Runs one input in the executor: parse, hoist the initializers, link, then run them there.
+/// Links a parsed input, then runs its initializers (`Init`, "" for none).
 ///
 /// The input is linked in full before any of its code runs, by looking up everything it defines.
 /// LLVM 19's ObjectLinkingLayer records no dependencies between graphs, so a lookup can return
 /// while a graph it calls into is still being finalized on another thread; out of process that
 /// is a jump into a page the executor has not made executable yet. Linking every input at its
 /// own turn means a later input only ever calls into finalized code.
-Error runInExecutor(JitslabInterpreter &Interp, StringRef Input, unsigned &Inputs) {
-  static unsigned Hoisted = 0; // names the initializer functions, never reused after %undo
-  auto PTU = Interp.Parse(Input);
-  if (!PTU)
-    return PTU.takeError();
-  ++Inputs;
-  if (!PTU->TheModule)
-    return Error::success();
-  std::string Init = hoistInitializers(*PTU->TheModule, ++Hoisted);
-  std::vector<std::string> Defined = definedSymbols(*PTU->TheModule);
-  if (Error E = Interp.Execute(*PTU))
+Error linkAndInitialize(JitslabInterpreter &Interp, clang::PartialTranslationUnit &PTU,
+                        const std::string &Init, const std::vector<std::string> &Defined) {
+  if (Error E = Interp.Execute(PTU))
     return E;
   auto J = Interp.getExecutionEngine();
   if (!J)
@@ -515,11 +566,51 @@ Error runInExecutor(JitslabInterpreter &Interp, StringRef Input, unsigned &Input
     return Error::success();
   auto Addr = Found->find(J->mangleAndIntern(Init));
   if (Addr == Found->end())
-    return make_error<StringError>("the initializers of input " + Twine(Inputs) +
-                                       " were not linked",
+    return make_error<StringError>("the input's initializers were not linked",
                                    inconvertibleErrorCode());
   auto Status = ES.getExecutorProcessControl().runAsVoidFunction(Addr->second.getAddress());
   return Status ? Error::success() : Status.takeError();
+}
+
+/// Runs one input: parse, hoist its initializers, link it, run them, and print the value of
+/// a final expression. Returns false if clang rejected the input (it has printed why); an input
+/// that fails to link or run is taken back, as if undone, and the error returned.
+///
+/// Not Interpreter::ParseAndExecute, for two reasons. LLVM 19 runs each input's initializers
+/// through the JIT's platform, and both platforms fail this REPL: the ORC runtime (out of
+/// process) runs initializers at the first dlopen only, and LLJIT's in-process platform keeps
+/// asking for the initializers of an input that failed to link, even after it is undone, so
+/// every later input fails too. And the values ParseAndExecute prints all read "Not implement
+/// yet." (see printValue).
+Expected<bool> runInput(JitslabInterpreter &Interp, StringRef Input) {
+  static unsigned Hoisted = 0; // names the initializer functions, never reused after %undo
+  std::string Init;
+  std::vector<std::string> Defined;
+  clang::PartialTranslationUnit *PTU;
+  {
+    auto Lock = SharedContext.lock();
+    auto Parsed = Interp.Parse(Input);
+    if (!Parsed) {
+      consumeError(Parsed.takeError()); // "Parsing failed."; clang printed the diagnostics
+      return false;
+    }
+    PTU = &*Parsed;
+    if (!PTU->TheModule)
+      return true;
+    Init = hoistInitializers(*PTU->TheModule, ++Hoisted);
+    Defined = definedSymbols(*PTU->TheModule);
+  }
+  if (Error E = linkAndInitialize(Interp, *PTU, Init, Defined)) {
+    if (Error U = Interp.Undo(1))
+      E = joinErrors(std::move(E), std::move(U));
+    return std::move(E);
+  }
+  if (auto V = Interp.takeValue()) {
+    std::fflush(stdout); // JIT'd code's output first
+    printValue(*V, outs());
+    outs().flush();
+  }
+  return true;
 }
 
 /// The figures %stats prints: one line of key=value pairs, for tests and tools.
@@ -571,7 +662,6 @@ int main(int Argc, char **Argv) {
   std::istream &In = O.Script == "-" ? std::cin : File;
 
   // The executor (out of process) and the LLJIT that links into it.
-  pid_t ExecutorPid = -1;
   std::unique_ptr<ExecutorProcessControl> EPC;
   if (O.outOfProcess()) {
     auto Conn = failOn(O.Executor.empty() ? jitslab::connectExecutor(O.Connect)
@@ -632,11 +722,18 @@ int main(int Argc, char **Argv) {
     return L;
   });
   // Session errors (a failed link, a lost executor) are printed like any other error. The
-  // connection's own end, reported when the executor hangs up at teardown, is not one.
+  // connection's own end is not one when the executor hangs up at teardown, or when this
+  // program started the executor and will say how it ended.
   JB->setPrePlatformSetup([](LLJIT &J) {
+    J.getIRTransformLayer().setTransform(
+        [](ThreadSafeModule TSM, MaterializationResponsibility &) -> Expected<ThreadSafeModule> {
+          SharedContext.learn(TSM.getContext());
+          return std::move(TSM);
+        });
     J.getExecutionSession().setErrorReporter([](Error Err) {
       std::string Msg = toString(std::move(Err));
-      if (!(ShuttingDown && Msg == "FD-transport disconnected"))
+      bool Hangup = Msg == "FD-transport disconnected";
+      if (!ExecutorGone && !(Hangup && (ShuttingDown || ExecutorPid > 0)))
         errs() << "error: " << Msg << "\n";
     });
     return Error::success();
@@ -696,11 +793,19 @@ int main(int Argc, char **Argv) {
       continue;
     }
 
-    if (Error E = O.outOfProcess() ? runInExecutor(*Interp, Input, UserInputs)
-                                   : runInProcess(*Interp, Input, UserInputs)) {
+    auto Ran = runInput(*Interp, Input);
+    if (Ran && *Ran) {
+      ++UserInputs;
+    } else {
       ++Failures;
-      std::string Msg = toString(std::move(E));
-      if (!isParseFailure(Msg))
+      std::string Msg = Ran ? "" : toString(Ran.takeError());
+      std::string Fate = jitslab::executorFate(ExecutorPid, 200);
+      if (!Fate.empty()) {
+        ExecutorGone = true;
+        errs() << "error: " << Fate << "; the session cannot go on\n";
+        break;
+      }
+      if (!Msg.empty())
         errs() << "error: " << Msg << "\n";
     }
     if (Interp->takeSkippedValue())
@@ -724,7 +829,10 @@ int main(int Argc, char **Argv) {
   // does (which then finds nothing left to do) keeps a failure, such as an executor that is gone,
   // an error message: from the destructor, LLVM 19 makes it a fatal error.
   if (auto J = Interp->getExecutionEngine()) {
-    if (Error E = J->deinitialize(J->getMainJITDylib())) {
+    Error E = J->deinitialize(J->getMainJITDylib());
+    if (E && ExecutorGone) {
+      consumeError(std::move(E)); // nothing to run the destructors in, as already said
+    } else if (E) {
       errs() << "error: running static destructors: " << toString(std::move(E)) << "\n";
       ++Failures;
     }
@@ -743,5 +851,5 @@ int main(int Argc, char **Argv) {
       errs() << "jitslab-repl: the executor (pid " << ExecutorPid << ") exited with status "
              << WEXITSTATUS(Status) << "\n";
   }
-  return O.Strict && Failures ? 1 : 0;
+  return ExecutorGone || (O.Strict && Failures) ? 1 : 0;
 }

@@ -116,18 +116,8 @@ pid_t ExecutorPid = -1;
 /// connection error can arrive a moment before the dying process can be waited for, so this
 /// waits up to half a second for a verdict.
 std::string executorDeath() {
-  int Status = 0;
-  if (ExecutorPid <= 0)
-    return "";
-  for (int Tries = 0; waitpid(ExecutorPid, &Status, WNOHANG) != ExecutorPid; ++Tries) {
-    if (Tries == 50)
-      return "";
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  pid_t Pid = std::exchange(ExecutorPid, -1);
-  if (WIFSIGNALED(Status))
-    return formatv("the executor (pid {0}) was killed by signal {1}; ", Pid, WTERMSIG(Status));
-  return formatv("the executor (pid {0}) exited with status {1}; ", Pid, WEXITSTATUS(Status));
+  std::string Fate = jitslab::executorFate(ExecutorPid, 500);
+  return Fate.empty() ? Fate : Fate + "; ";
 }
 
 // The first error ORC reported on its own channel (a failed link reports its cause there and

@@ -8,6 +8,7 @@
 #include "llvm/ExecutionEngine/Orc/Shared/OrcRTBridge.h"
 #include "llvm/ExecutionEngine/Orc/Shared/TargetProcessControlTypes.h"
 #include "llvm/ExecutionEngine/Orc/TaskDispatch.h"
+#include "llvm/Support/FormatVariadic.h"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -279,6 +280,22 @@ Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>> createLLVMEPCManager(Ex
            {SAs.Deallocate, rt::SimpleExecutorMemoryManagerDeallocateWrapperName}}))
     return std::move(E);
   return std::make_unique<EPCGenericJITLinkMemoryManager>(EPC, SAs);
+}
+
+std::string executorFate(pid_t &Pid, unsigned WaitMs) {
+  if (Pid <= 0)
+    return "";
+  int Status = 0;
+  for (unsigned Waited = 0; waitpid(Pid, &Status, WNOHANG) != Pid; Waited += 10) {
+    if (Waited >= WaitMs)
+      return "";
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  pid_t Was = std::exchange(Pid, -1);
+  if (WIFSIGNALED(Status))
+    return llvm::formatv("the executor (pid {0}) was killed by signal {1}", Was,
+                         WTERMSIG(Status));
+  return llvm::formatv("the executor (pid {0}) exited with status {1}", Was, WEXITSTATUS(Status));
 }
 
 Footprint processFootprint(const std::string &Pid) {

@@ -54,6 +54,11 @@ llvm::Expected<ExecutorConnection> connectExecutor(const std::string &HostPort,
 /// it. Returns the raw wait status, or -1 if `Pid` is not a child of this process.
 int reapExecutor(pid_t Pid, unsigned TimeoutMs);
 
+/// If child executor `Pid` has ended, or ends within `WaitMs` (a connection error can arrive a
+/// moment before the dying process can be waited for), reaps it, sets `Pid` to -1 and says how
+/// it ended: "the executor (pid N) was killed by signal 9". Otherwise returns "".
+std::string executorFate(pid_t &Pid, unsigned WaitMs);
+
 /// What a process holds, from /proc (zeros for a process that is gone).
 struct Footprint {
   unsigned Mappings = 0;
