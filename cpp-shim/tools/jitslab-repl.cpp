@@ -49,6 +49,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -424,12 +425,14 @@ private:
 /// translation unit, which %undo would then count).
 class InputReader {
 public:
-  explicit InputReader(std::istream &In) : In(In) {}
+  /// With `Prompt`, each line is asked for on stdout (a terminal): "jitslab-repl> " for the first
+  /// line of an input, "... " for the next ones.
+  InputReader(std::istream &In, bool Prompt) : In(In), Prompt(Prompt) {}
 
   bool next(std::string &Input) {
     Input.clear();
     int Depth = 0;
-    for (std::string Line; std::getline(In, Line);) {
+    for (std::string Line; prompt(Input.empty()), std::getline(In, Line);) {
       bool Continued = !Line.empty() && Line.back() == '\\';
       if (Continued)
         Line.pop_back();
@@ -449,6 +452,13 @@ public:
   }
 
 private:
+  void prompt(bool First) {
+    if (!Prompt)
+      return;
+    std::fputs(First ? "jitslab-repl> " : "... ", stdout);
+    std::fflush(stdout);
+  }
+
   // Whether `Text` holds anything but white space and comments.
   static bool hasCode(StringRef Text) {
     while (!(Text = Text.ltrim()).empty()) {
@@ -488,6 +498,7 @@ private:
   }
 
   std::istream &In;
+  bool Prompt;
 };
 
 /// Prints an expression's value as "(type) value". LLVM 19's Value::print says "Not implement
@@ -756,7 +767,7 @@ int main(int Argc, char **Argv) {
                        "creating the interpreter");
 
   unsigned UserInputs = 0, Failures = 0;
-  InputReader Reader(In);
+  InputReader Reader(In, O.Script == "-" && isatty(0) && isatty(1));
   for (std::string Input; Reader.next(Input);) {
     StringRef Cmd = StringRef(Input).trim();
     if (Cmd == "%quit")
