@@ -1047,7 +1047,11 @@ fn executor_wrapper(op: crate::executor::Op) -> crate::wrapper::WrapperFn {
 ///
 /// # Safety
 /// `args` must be null or point to `len` readable bytes.
-unsafe fn executor_call(op: crate::executor::Op, args: *const c_char, len: usize) -> crate::wrapper::CWrapperFunctionResult {
+unsafe fn executor_call(
+    op: crate::executor::Op,
+    args: *const c_char,
+    len: usize,
+) -> crate::wrapper::CWrapperFunctionResult {
     let reply = catch_unwind(AssertUnwindSafe(|| {
         let bytes: &[u8] = if len == 0 {
             &[]

@@ -148,9 +148,7 @@ pub fn call(op: Op, args: &[u8]) -> Vec<u8> {
     let served = catch_unwind(AssertUnwindSafe(|| match op {
         Op::Setup => wire::setup_reply(&wire::decode_setup(args).and_then(|a| setup(&a))),
         Op::Protect => wire::error_reply(&wire::decode_protect(args).and_then(|(h, r)| service(h)?.protect(&r))),
-        Op::Finalize => {
-            wire::finalize_reply(&wire::decode_finalize(args).and_then(|(h, a)| service(h)?.finalize(a)))
-        }
+        Op::Finalize => wire::finalize_reply(&wire::decode_finalize(args).and_then(|(h, a)| service(h)?.finalize(a))),
         Op::Deallocate => {
             wire::error_reply(&wire::decode_deallocate(args).and_then(|(h, k)| service(h)?.deallocate(&k)))
         }
@@ -233,13 +231,8 @@ fn setup(a: &SetupArgs) -> Result<SetupReply, String> {
     let name = region.name.as_ref().map_or(String::new(), |n| n.to_string_lossy().into_owned());
     let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
     let pages = usize::try_from(span / page).map_err(|e| e.to_string())?;
-    let state = State {
-        pages: vec![0; pages],
-        allocs: HashMap::new(),
-        segments: BTreeMap::new(),
-        next_seq: 0,
-        closed: false,
-    };
+    let state =
+        State { pages: vec![0; pages], allocs: HashMap::new(), segments: BTreeMap::new(), next_seq: 0, closed: false };
     registry().insert(handle, Arc::new(Service { region, state: Mutex::new(state) }));
     Ok(SetupReply { handle, base, pid, fd, name })
 }
@@ -493,7 +486,9 @@ impl Service {
                     return Err(format!("deallocate: key {key:#x} appears twice in the request"));
                 }
                 match st.allocs.get(&key) {
-                    None => return Err(format!("deallocate: unknown allocation key {key:#x} (never finalized, or freed)")),
+                    None => {
+                        return Err(format!("deallocate: unknown allocation key {key:#x} (never finalized, or freed)"))
+                    }
                     Some(a) if a.deallocs.is_none() => {
                         return Err(format!("deallocate: allocation {key:#x} is still being finalized"))
                     }

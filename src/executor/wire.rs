@@ -243,7 +243,9 @@ pub fn decode_teardown(b: &[u8]) -> Result<u64, String> {
 
 pub fn setup_reply(v: &Result<SetupReply, String>) -> Vec<u8> {
     match v {
-        Ok(s) => Writer::new().bool(true).u64(s.handle).u64(s.base).u32(s.pid).i32(s.fd).bytes(s.name.as_bytes()).finish(),
+        Ok(s) => {
+            Writer::new().bool(true).u64(s.handle).u64(s.base).u32(s.pid).i32(s.fd).bytes(s.name.as_bytes()).finish()
+        }
         Err(e) => crate::sps::encode_expected_error(e),
     }
 }
@@ -288,9 +290,7 @@ pub fn decode_finalize_reply(b: &[u8]) -> Result<FinalizeOutcome, SpsError> {
     let mut r = Reader::new(b);
     let v = r.expected("finalize reply", |r| {
         let n = r.count(1, "finalize results")?;
-        (0..n)
-            .map(|_| Ok(if r.bool("finalize result")? { Err(r.string("finalize error")?) } else { Ok(()) }))
-            .collect()
+        (0..n).map(|_| Ok(if r.bool("finalize result")? { Err(r.string("finalize error")?) } else { Ok(()) })).collect()
     })?;
     r.finish("finalize reply")?;
     Ok(v)
