@@ -1073,7 +1073,9 @@ unsafe fn executor_call(
 /// version `JITSLAB_EXECUTOR_PROTOCOL_VERSION`), to publish as bootstrap symbols from an
 /// executor built on LLVM's `SimpleRemoteEPCServer`: add each `{name, addr}` to
 /// `Setup::bootstrapSymbols()`. On success `*out` points to `*count` entries owned by jitslab,
-/// valid for the life of the process (never free them).
+/// valid for the life of the process (never free them). Each message's layout, checks and
+/// errors are documented in jitslab's `src/executor/mod.rs`; `jitslab-executor` is an executor
+/// that publishes them.
 ///
 /// # Safety
 /// `out` and `count` must be null or writable.

@@ -460,7 +460,7 @@ fn templates(h: u64) -> Vec<(Op, Vec<u8>)> {
     let no_call =
         ActionPair { finalize: WrapperCall { fn_addr: 0, args: b"abc".to_vec() }, dealloc: WrapperCall::default() };
     vec![
-        (Op::Setup, wire::setup_args(&SetupArgs { version: 0xdead, span: SPAN, sharing: Sharing::Memfd })),
+        (Op::Setup, wire::setup_args(&SetupArgs { version: 0xdead_beef, span: SPAN, sharing: Sharing::Memfd })),
         (Op::Protect, wire::protect_args(h, &[ext(0, p, Access::RX), ext(p, 2 * p, Access::RW)])),
         (
             Op::Finalize,
