@@ -59,7 +59,7 @@ using Extent = std::tuple<uint64_t, uint64_t, uint8_t>;
 using Allocation = std::tuple<uint64_t, std::vector<Extent>, std::vector<AllocActionCallPair>>;
 using SetupReply = std::tuple<uint64_t, uint64_t, uint32_t, int32_t, std::string>;
 
-constexpr uint8_t R = 1, RW = 3, RX = 5;
+constexpr uint8_t RW = 3, RX = 5;
 constexpr uint64_t Span = 1 << 20;
 
 /// The native service's addresses in the executor, by bootstrap name.
@@ -150,7 +150,7 @@ TEST(NativeExecutorTest, CodeWrittenThroughTheMemfdRunsInTheExecutor) {
   // Another version is refused, and the message names both.
   Expected<SetupReply> Setup((SetupReply()));
   ASSERT_NO_ERROR(EPC.callSPSWrapper<SPSSetupSig>(Native["__jitslab_executor_setup"], Setup,
-                                                  JITSLAB_EXECUTOR_PROTOCOL_VERSION + 1, Span,
+                                                  uint32_t(JITSLAB_EXECUTOR_PROTOCOL_VERSION + 1), Span,
                                                   uint8_t(0)));
   ASSERT_FALSE(static_cast<bool>(Setup));
   std::string Msg = toString(Setup.takeError());
@@ -163,7 +163,7 @@ TEST(NativeExecutorTest, CodeWrittenThroughTheMemfdRunsInTheExecutor) {
 
   Setup = SetupReply();
   ASSERT_NO_ERROR(EPC.callSPSWrapper<SPSSetupSig>(Native["__jitslab_executor_setup"], Setup,
-                                                  JITSLAB_EXECUTOR_PROTOCOL_VERSION, Span,
+                                                  uint32_t(JITSLAB_EXECUTOR_PROTOCOL_VERSION), Span,
                                                   uint8_t(0)));
   ASSERT_EXPECTED(Setup);
   auto [Handle, Base, Pid, FD, Name] = *Setup;
