@@ -98,6 +98,12 @@
 #define JITSLAB_POOL_READ_WRITE 2
 
 /**
+ * The version of jitslab's native executor protocol that this library serves (see
+ * `jitslab_executor_bootstrap_symbols`). A linker of another version is refused at setup.
+ */
+#define JITSLAB_EXECUTOR_PROTOCOL_VERSION 1
+
+/**
  * Result of every fallible call. The numbers are stable.
  */
 typedef enum JitslabStatus {
@@ -365,6 +371,21 @@ typedef struct JitslabStats {
   uint64_t rpc_bytes_received;
 } JitslabStats;
 
+/**
+ * One bootstrap symbol of jitslab's executor service: an ORC wrapper function
+ * `CWrapperFunctionResult f(const char *args, size_t len)` in this process.
+ */
+typedef struct JitslabBootstrapSymbol {
+  /**
+   * The name the executor publishes it under: a static NUL-terminated string.
+   */
+  const char *name;
+  /**
+   * The function's address.
+   */
+  uint64_t addr;
+} JitslabBootstrapSymbol;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -566,6 +587,29 @@ enum JitslabStatus jitslab_heap_map(struct JitslabManager *m, char **out);
  * `s` must be null or a string from `jitslab_stats_text` / `jitslab_heap_map`, freed once.
  */
 void jitslab_string_free(char *s);
+
+/**
+ * Lists the wrapper functions of jitslab's executor-side service (the native protocol,
+ * version `JITSLAB_EXECUTOR_PROTOCOL_VERSION`), to publish as bootstrap symbols from an
+ * executor built on LLVM's `SimpleRemoteEPCServer`: add each `{name, addr}` to
+ * `Setup::bootstrapSymbols()`. On success `*out` points to `*count` entries owned by jitslab,
+ * valid for the life of the process (never free them). Each message's layout, checks and
+ * errors are documented in jitslab's `src/executor/mod.rs`; `jitslab-executor` is an executor
+ * that publishes them.
+ *
+ * # Safety
+ * `out` and `count` must be null or writable.
+ */
+enum JitslabStatus jitslab_executor_bootstrap_symbols(const struct JitslabBootstrapSymbol **out,
+                                                      uintptr_t *count);
+
+/**
+ * Ends every region of the executor service in this process, as its `teardown` call does:
+ * the dealloc actions of live allocations run (most recent first), the regions are unmapped.
+ * For an executor's shutdown, when the linker is gone. `JITSLAB_ERR_ACTION_FAILED` when an
+ * action failed (the regions end anyway; `jitslab_last_error` has the messages).
+ */
+enum JitslabStatus jitslab_executor_shutdown(void);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -5,10 +5,12 @@
 //! `DESIGN.md` in the project's shared notes and the README for the guarantees.
 //!
 //! Layers, each calling only the one below: [`ffi`] (the C ABI) → [`manager`] → [`slab`] (pure
-//! bookkeeping) and [`mapper`] (memory backends) → [`sys`] (raw OS calls).
+//! bookkeeping) and [`mapper`] (memory backends) → [`sys`] (raw OS calls). [`executor`] is the
+//! executor-side service of the native out-of-process protocol.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod executor;
 pub mod ffi;
 pub mod manager;
 pub mod mapper;

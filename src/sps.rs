@@ -58,6 +58,16 @@ impl<'a> Reader<'a> {
         }
     }
 
+    pub fn u32(&mut self, what: &str) -> Result<u32, SpsError> {
+        let b = self.bytes(4, what)?;
+        Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    }
+
+    pub fn i32(&mut self, what: &str) -> Result<i32, SpsError> {
+        let b = self.bytes(4, what)?;
+        Ok(i32::from_le_bytes(b.try_into().expect("4 bytes")))
+    }
+
     pub fn u64(&mut self, what: &str) -> Result<u64, SpsError> {
         let b = self.bytes(8, what)?;
         Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
@@ -128,6 +138,16 @@ impl Writer {
         self.u8(u8::from(v))
     }
 
+    pub fn u32(&mut self, v: u32) -> &mut Writer {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+
+    pub fn i32(&mut self, v: i32) -> &mut Writer {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+
     pub fn u64(&mut self, v: u64) -> &mut Writer {
         self.buf.extend_from_slice(&v.to_le_bytes());
         self
@@ -157,6 +177,11 @@ pub fn decode_error(buf: &[u8]) -> Result<Option<String>, SpsError> {
     let msg = if failed { Some(r.string("Error message")?) } else { None };
     r.finish("Error")?;
     Ok(msg)
+}
+
+/// Encodes an `SPSExpected<T>` holding an error message.
+pub fn encode_expected_error(msg: &str) -> Vec<u8> {
+    Writer::new().bool(false).bytes(msg.as_bytes()).finish()
 }
 
 /// Encodes an `SPSError`: `None` is success.
@@ -192,6 +217,16 @@ mod tests {
         assert!(r.is_empty());
         let err = [0x00, 3, 0, 0, 0, 0, 0, 0, 0, b'b', b'a', b'd'];
         assert_eq!(Reader::new(&err).expected("v", |r| r.u64("addr")), Ok(Err("bad".to_string())));
+    }
+
+    #[test]
+    fn thirty_two_bit_integers_are_little_endian() {
+        let b = Writer::new().u32(0x0102_0304).i32(-2).finish();
+        assert_eq!(b, [4, 3, 2, 1, 0xfe, 0xff, 0xff, 0xff]);
+        let mut r = Reader::new(&b);
+        assert_eq!((r.u32("a"), r.i32("b")), (Ok(0x0102_0304), Ok(-2)));
+        assert!(Reader::new(&b[..3]).u32("short").unwrap_err().0.contains("needs 4 bytes"));
+        assert_eq!(encode_expected_error("bad"), [0, 3, 0, 0, 0, 0, 0, 0, 0, b'b', b'a', b'd']);
     }
 
     #[test]

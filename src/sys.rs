@@ -217,6 +217,86 @@ pub unsafe fn punch_hole(fd: &OwnedFd, offset: u64, len: u64) -> OsResult<()> {
     Ok(())
 }
 
+/// Creates a new POSIX shared-memory object of `len` bytes, read-write for its owner only
+/// (`shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)`, then `ftruncate`). Fails with
+/// `EEXIST` rather than open an object that already exists. On a failed `ftruncate` the name is
+/// removed again.
+pub fn shm_create_exclusive(name: &CStr, len: u64) -> OsResult<OwnedFd> {
+    let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
+    // SAFETY: `name` is a valid C string; shm_open has no other preconditions.
+    let fd = unsafe { libc::shm_open(name.as_ptr(), flags, 0o600) };
+    if fd < 0 {
+        return Err(OsError::last(format!("shm_open({name:?}, O_CREAT|O_EXCL, 0600)")));
+    }
+    // SAFETY: shm_open returned a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ftruncate on a descriptor we own.
+    if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
+        let e = OsError::last(format!("ftruncate(shm {name:?}, {len:#x})"));
+        let _ = shm_unlink(name);
+        return Err(e);
+    }
+    Ok(fd)
+}
+
+/// Fills `buf` with random bytes from the kernel (`getrandom(2)`, blocking until the pool is
+/// initialized).
+pub fn random_bytes(buf: &mut [u8]) -> OsResult<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        let rest = &mut buf[done..];
+        // SAFETY: `rest` is a writable buffer of `rest.len()` bytes.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr() as *mut libc::c_void, rest.len(), 0) };
+        if n < 0 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(OsError::last(format!("getrandom({} bytes)", rest.len())));
+        }
+        done += n as usize;
+    }
+    Ok(())
+}
+
+/// A duplicate of descriptor `fd` of process `pid`, with close-on-exec
+/// (`pidfd_open(pid)` then `pidfd_getfd`; Linux 5.6 or later). The kernel allows it when this
+/// process may ptrace `pid` (the same user and, under Yama, its parent).
+pub fn pidfd_getfd(pid: u32, fd: i32) -> OsResult<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags; no memory is passed.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if pidfd < 0 {
+        return Err(OsError::last(format!("pidfd_open({pid})")));
+    }
+    // SAFETY: pidfd_open returned a fresh descriptor that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    // SAFETY: pidfd_getfd takes descriptors and flags; no memory is passed.
+    let got = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    if got < 0 {
+        return Err(OsError::last(format!("pidfd_getfd(pid {pid}, fd {fd})")));
+    }
+    // SAFETY: pidfd_getfd returned a fresh descriptor (close-on-exec) that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(got as i32) })
+}
+
+/// Opens the file behind descriptor `fd` of process `pid` read-write through
+/// `/proc/PID/fd/FD` (allowed under the same ptrace check as [`pidfd_getfd`]), close-on-exec.
+pub fn open_proc_fd(pid: u32, fd: i32) -> OsResult<OwnedFd> {
+    let path = format!("/proc/{pid}/fd/{fd}");
+    let c = std::ffi::CString::new(path.clone()).map_err(|_| OsError { call: format!("open({path})"), errno: 0 })?;
+    // SAFETY: `c` is a valid C string; open has no other preconditions.
+    let got = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if got < 0 {
+        return Err(OsError::last(format!("open({path}, O_RDWR)")));
+    }
+    // SAFETY: open returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(got) })
+}
+
+/// This process's id.
+pub fn pid() -> u32 {
+    std::process::id()
+}
+
 /// Opens an existing POSIX shared-memory object read-write (`shm_open(name, O_RDWR)`), with
 /// close-on-exec, and returns it with its size.
 pub fn shm_open_existing(name: &CStr) -> OsResult<(OwnedFd, u64)> {
@@ -278,6 +358,25 @@ pub fn mapped_ranges() -> OsResult<Vec<(u64, u64)>> {
         .collect();
     out.sort_unstable();
     Ok(out)
+}
+
+/// The executable mapped ranges of this process, `[start, end)`, in the order the kernel lists
+/// them (from `/proc/self/maps`).
+pub fn executable_ranges() -> OsResult<Vec<(u64, u64)>> {
+    let text = std::fs::read_to_string("/proc/self/maps")
+        .map_err(|e| OsError { call: "read(/proc/self/maps)".into(), errno: e.raw_os_error().unwrap_or(0) })?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let (range, perms) = (words.next()?, words.next()?);
+            if perms.as_bytes().get(2) != Some(&b'x') {
+                return None;
+            }
+            let (a, b) = range.split_once('-')?;
+            Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
+        })
+        .collect())
 }
 
 /// The lowest address a process may map (`vm.mmap_min_addr`); 64 KiB when it can't be read.

@@ -189,7 +189,8 @@ std::vector<Setting> makeSettings(const Paths &P, StringRef Help) {
       Make("jitslab-stock", "jitslab out of process, LLVM's llvm-jitlink-executor",
            Group::OutOfProcess, false, {Stock, "--memory=jitslab"}),
       Make("jitslab-native", "jitslab out of process, native (jitslab-executor)",
-           Group::OutOfProcess, false, {"--executor=" + P.NativeExecutor, "--memory=jitslab"}),
+           Group::OutOfProcess, false,
+           {"--executor=" + P.NativeExecutor, "--memory=jitslab", "--protocol=native"}),
   };
 
   for (Setting &X : S) {
@@ -201,6 +202,9 @@ std::vector<Setting> makeSettings(const Paths &P, StringRef Help) {
       X.Missing = "jitslab-run has no --executor yet (out of process: issue 4)";
     else if (X.Id == "jitslab-native" && P.NativeExecutor.empty())
       X.Missing = "jitslab-executor is not built (native executor: issue 7)";
+    // jitslab-executor alone would serve jitslab-run's stock protocol: not the native setting.
+    else if (X.Id == "jitslab-native" && !Help.contains("--protocol=native"))
+      X.Missing = "jitslab-run has no --protocol=native yet (the native protocol's linker side: issue 7)";
     else if (StringRef(X.Id).starts_with("llvm-") && !Help.contains(X.Id))
       X.Missing = "jitslab-run's --help names no --memory=" + X.Id;
     else if (X.Id != "jitslab-native" && !sys::fs::can_execute(P.StockExecutor))

@@ -160,17 +160,17 @@ pub(crate) trait Mapper: Send + Sync {
     }
 }
 
-/// Address space owned by a mapper: unmapped on drop.
+/// Address space owned by a mapper (or by an executor-side region): unmapped on drop.
 #[derive(Debug)]
-struct Mapping {
-    addr: u64,
-    len: u64,
+pub(crate) struct Mapping {
+    pub(crate) addr: u64,
+    pub(crate) len: u64,
 }
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: the mapping is owned by this value and dropped with the mapper, after the manager
-        // has stopped handing out its addresses. A failure here cannot be reported; it leaves
+        // SAFETY: the mapping is owned by this value and dropped with its owner, after nothing
+        // hands out its addresses any more. A failure here cannot be reported; it leaves
         // address space behind, nothing worse.
         let _ = unsafe { sys::unmap(self.addr, self.len) };
     }

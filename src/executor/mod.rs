@@ -1,0 +1,518 @@
+//! The executor side of jitslab's native protocol: a shared-memory service that runs in the
+//! executor process, reached by the linker through ORC wrapper-function calls.
+//!
+//! ```text
+//!   linker process                                    executor process (this module)
+//!   ┌─────────────────────────────┐   setup (once)    ┌──────────────────────────────────┐
+//!   │ working view: rw- over the  │ ────────────────► │ region: `span` bytes at `base`,  │
+//!   │ whole file, mapped from the │   protect (per    │ MAP_SHARED from the file, ---    │
+//!   │ fd it took (pidfd_getfd or  │   chunk a pool    │ until protect gives chunks their │
+//!   │ /proc/PID/fd/FD)            │   takes or frees) │ pool's access: r-x, r--, rw-     │
+//!   │ slab bookkeeping, sub-page  │ ────────────────► │                                  │
+//!   │ packing, hole punching      │   finalize /      │ finalize and dealloc actions,    │
+//!   │                             │   deallocate      │ per allocation key               │
+//!   │                             │   (batches)       │                                  │
+//!   └─────────────────────────────┘ ────────────────► └──────────────────────────────────┘
+//!                  │        the same pages (a memfd; no name in /dev/shm)       │
+//!                  └─────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! # The protocol, version [`PROTOCOL_VERSION`]
+//!
+//! The executor publishes five wrapper functions as bootstrap symbols ([`Op::symbol`]; listed
+//! for C by `jitslab_executor_bootstrap_symbols`). Each is called as
+//! `CWrapperFunctionResult f(const char *args, size_t len)` with the SPS bytes below (SPS as in
+//! [`crate::sps`]: little-endian integers, `[T]` is a `u64` count then the elements, a string or
+//! byte buffer is a `u64` length then the bytes, tuples are their fields in order). Every reply
+//! is SPS: failures are always *in band* (an error value), never an out-of-band error, because
+//! LLVM 19's server does not transport those.
+//!
+//! An *extent* is `(offset u64, len u64, access u8)`: a byte range by offset from the region's
+//! base. The access byte is read 1 | write 2 | exec 4, and only `---` 0, `r--` 1, `rw-` 3 and
+//! `r-x` 5 exist: writable and executable together (and any other pattern) is refused.
+//!
+//! | symbol | arguments | reply |
+//! |---|---|---|
+//! | `__jitslab_executor_setup` | `version u32, span u64, sharing u8` | `Expected<(handle u64, base u64, pid u32, fd i32, name string)>` |
+//! | `__jitslab_executor_protect` | `handle u64, [extent]` | `Error` |
+//! | `__jitslab_executor_finalize` | `handle u64, [(key u64, [extent] segments, [((fn u64, args bytes) finalize, (fn u64, args bytes) dealloc)] actions)]` | `Expected<[Error]>`, one per allocation, in order |
+//! | `__jitslab_executor_deallocate` | `handle u64, [key u64]` | `Error` |
+//! | `__jitslab_executor_teardown` | `handle u64` | `Error` |
+//!
+//! - **setup** creates a region: a file of `span` bytes, and `span` bytes of address space
+//!   mapped `MAP_SHARED` from it with no access (page-aligned; the linker may use all of it).
+//!   `version` must equal [`PROTOCOL_VERSION`], or the error names both versions. `span` must be
+//!   a non-zero multiple of the executor's page size, at most 2 GiB. `sharing` 0: the file is a
+//!   memfd (`memfd_create`, close-on-exec, no name anywhere); the reply's `fd` is its descriptor
+//!   in the executor (process `pid`), open until teardown, and `name` is empty. The linker gets
+//!   its own descriptor with `pidfd_open(pid)` + `pidfd_getfd(fd)`, or by opening
+//!   `/proc/PID/fd/FD`; both need ptrace access to the executor (same user; under Yama
+//!   `ptrace_scope` 1, the linker must be its parent, as when it spawned it). `sharing` 1, for a
+//!   linker that has neither: the file is a POSIX shared-memory object named
+//!   `/jitslab-PID-<32 random hex digits>`, created `O_CREAT | O_EXCL` with mode 0600; `fd` is
+//!   -1. The linker opens it and `shm_unlink`s it at once; teardown unlinks it too (a missing
+//!   name is fine). Either way the linker maps the whole file read-write as its working view
+//!   and may punch holes in it to give pages back. Setup probes that the region can be made
+//!   executable (a `noexec` `/dev/shm`, `vm.memfd_noexec` or a security policy can refuse it)
+//!   and fails with the reason if not.
+//! - **protect** gives page ranges their access (`mprotect`): a pool's final protection when the
+//!   pool takes a chunk, `---` when it gives the chunk back. Extents must be non-empty,
+//!   page-aligned, inside the region, not overlapping one another. All are checked before any
+//!   is applied; if an `mprotect` fails, the earlier extents stay applied and the error says
+//!   which one failed.
+//! - **finalize** makes a batch of allocations live. Each allocation has a key the linker
+//!   chooses, its segments (extents with the access of their pool; any alignment, since pools
+//!   pack allocations into shared pages) and its allocation actions. Checked before anything
+//!   runs, for the whole batch: every segment non-empty, inside the region, with a non-`---`
+//!   access equal to the current access of every page it touches; no two segments of the batch
+//!   overlap, and none overlaps a segment of a live allocation; no key repeats in the batch or
+//!   names a live allocation; every non-zero action address lies in an executable mapping of
+//!   the executor. A failed check refuses the whole batch (the outer error) and nothing runs.
+//!   Then, per allocation in order: the instruction cache is flushed over executable segments
+//!   and the finalize actions run in LLVM 19's order ([`crate::wrapper::run_finalize_actions`]);
+//!   an allocation whose action failed is not kept (the dealloc actions of the actions that had
+//!   run have run) and its result is the error; the others are live, with their dealloc actions
+//!   kept.
+//! - **deallocate** takes live allocations back: each key's dealloc actions run (last to first;
+//!   keys from the last to the first), the key is forgotten, and the errors are joined. Unknown
+//!   or repeated keys, or a key still being finalized, refuse the whole request first. The
+//!   memory is the linker's to reuse: the executor neither zeroes nor protects it.
+//! - **teardown** ends a region: the dealloc actions of every allocation still live run (the
+//!   most recently finalized first, as LLVM's service releases), then the region is unmapped,
+//!   the file closed, a name unlinked, and the handle forgotten. The errors of the actions come
+//!   back joined; the region ends regardless. The unmapping waits for calls on the same handle
+//!   that are still running.
+//!
+//! Every request is checked: malformed bytes (truncated, trailing, bad flags, counts that
+//! cannot fit), unknown handles and the rules above give an error reply, never a crash, and
+//! every entry point runs behind `catch_unwind`. Handles are never reused.
+//!
+//! Concurrency: LLVM's executor runs each call on a thread of its own. Regions live in a global
+//! registry (a mutex held only to look a handle up); each region's bookkeeping has its own
+//! mutex, held while checking and recording, never while actions run.
+
+pub mod wire;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use self::wire::{Allocation, Extent, SetupArgs, SetupReply, Sharing};
+use crate::mapper::Mapping;
+use crate::slab::MAX_SPAN;
+use crate::sys::{self, Access};
+use crate::wrapper::{self, WrapperCall};
+
+/// The version of the native protocol. It changes whenever a message's layout or meaning does.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The service's calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Setup,
+    Protect,
+    Finalize,
+    Deallocate,
+    Teardown,
+}
+
+impl Op {
+    pub const ALL: [Op; 5] = [Op::Setup, Op::Protect, Op::Finalize, Op::Deallocate, Op::Teardown];
+
+    /// The bootstrap symbol name the executor publishes the call under.
+    pub fn symbol(self) -> &'static CStr {
+        match self {
+            Op::Setup => c"__jitslab_executor_setup",
+            Op::Protect => c"__jitslab_executor_protect",
+            Op::Finalize => c"__jitslab_executor_finalize",
+            Op::Deallocate => c"__jitslab_executor_deallocate",
+            Op::Teardown => c"__jitslab_executor_teardown",
+        }
+    }
+
+    /// The reply for a failure, in this call's reply type.
+    fn failure(self, msg: &str) -> Vec<u8> {
+        match self {
+            Op::Setup | Op::Finalize => crate::sps::encode_expected_error(msg),
+            Op::Protect | Op::Deallocate | Op::Teardown => crate::sps::encode_error(Some(msg)),
+        }
+    }
+}
+
+/// Serves one call: decodes `args`, carries the call out, and returns the SPS reply. Never
+/// panics: a panic inside becomes an error reply.
+pub fn call(op: Op, args: &[u8]) -> Vec<u8> {
+    let served = catch_unwind(AssertUnwindSafe(|| match op {
+        Op::Setup => wire::setup_reply(&wire::decode_setup(args).and_then(|a| setup(&a))),
+        Op::Protect => wire::error_reply(&wire::decode_protect(args).and_then(|(h, r)| service(h)?.protect(&r))),
+        Op::Finalize => wire::finalize_reply(&wire::decode_finalize(args).and_then(|(h, a)| service(h)?.finalize(a))),
+        Op::Deallocate => {
+            wire::error_reply(&wire::decode_deallocate(args).and_then(|(h, k)| service(h)?.deallocate(&k)))
+        }
+        Op::Teardown => wire::error_reply(&wire::decode_teardown(args).and_then(teardown)),
+    }));
+    served.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown panic");
+        op.failure(&format!("internal error in jitslab's executor service ({op:?}): {what}"))
+    })
+}
+
+/// Tears down every region (what an executor does when its connection ends), running the
+/// dealloc actions still pending; the errors come back joined.
+pub fn shutdown() -> Result<(), String> {
+    let handles: Vec<u64> = registry().keys().copied().collect();
+    let errors: Vec<String> = handles.into_iter().filter_map(|h| teardown(h).err()).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+fn registry() -> MutexGuard<'static, BTreeMap<u64, Arc<Service>>> {
+    static REGIONS: Mutex<BTreeMap<u64, Arc<Service>>> = Mutex::new(BTreeMap::new());
+    REGIONS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
+
+fn service(handle: u64) -> Result<Arc<Service>, String> {
+    registry().get(&handle).cloned().ok_or_else(|| {
+        format!("unknown handle {handle:#x}: no region of this executor has it (never set up, or torn down)")
+    })
+}
+
+fn setup(a: &SetupArgs) -> Result<SetupReply, String> {
+    if a.version != PROTOCOL_VERSION {
+        return Err(format!(
+            "jitslab protocol version mismatch: the linker speaks version {}, this executor speaks version \
+             {PROTOCOL_VERSION}; use a jitslab-executor built from the same jitslab as the linker",
+            a.version
+        ));
+    }
+    let page = sys::page_size();
+    let span = a.span;
+    if span == 0 || span % page != 0 || span > MAX_SPAN {
+        return Err(format!(
+            "setup: span {span:#x} must be a non-zero multiple of the page size ({page:#x}), at most 2 GiB \
+             ({MAX_SPAN:#x})"
+        ));
+    }
+    let pid = sys::pid();
+    let (file, name) = match a.sharing {
+        Sharing::Memfd => (sys::memfd(c"jitslab-executor", span).map_err(|e| format!("setup: {e}"))?, None),
+        Sharing::Named => {
+            let mut random = [0u8; 16];
+            sys::random_bytes(&mut random).map_err(|e| format!("setup: {e}"))?;
+            let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+            let name = CString::new(format!("/jitslab-{pid}-{hex}")).map_err(|e| e.to_string())?;
+            (sys::shm_create_exclusive(&name, span).map_err(|e| format!("setup: {e}"))?, Some(name))
+        }
+    };
+    // From here on, dropping `region` undoes everything made so far.
+    let base = sys::reserve(span, None).map_err(|e| format!("setup: cannot reserve {span:#x} bytes: {e}"))?;
+    let region = Region { mapping: Mapping { addr: base, len: span }, file, name, page };
+    // SAFETY: `[base, base+span)` is the reservation just made, owned by `region`.
+    unsafe { sys::map_shared(&region.file, span, Access::NONE, Some(base)) }.map_err(|e| format!("setup: {e}"))?;
+    // SAFETY: the first page of our own region, which nothing uses yet.
+    unsafe { sys::protect(base, page, Access::RX).and_then(|()| sys::protect(base, page, Access::NONE)) }
+        .map_err(|e| format!("setup: the region's file cannot be mapped executable here: {e}"))?;
+    let fd = match region.name {
+        None => region.file.as_raw_fd(),
+        Some(_) => -1,
+    };
+    let name = region.name.as_ref().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
+    let pages = usize::try_from(span / page).map_err(|e| e.to_string())?;
+    let state =
+        State { pages: vec![0; pages], allocs: HashMap::new(), segments: BTreeMap::new(), next_seq: 0, closed: false };
+    registry().insert(handle, Arc::new(Service { region, state: Mutex::new(state) }));
+    Ok(SetupReply { handle, base, pid, fd, name })
+}
+
+fn teardown(handle: u64) -> Result<(), String> {
+    let svc = registry()
+        .remove(&handle)
+        .ok_or_else(|| format!("teardown: unknown handle {handle:#x} (never set up, or torn down already)"))?;
+    let mut live: Vec<(u64, u64, Vec<WrapperCall>)> = {
+        let mut st = svc.lock();
+        st.closed = true;
+        st.segments.clear();
+        st.allocs.drain().filter_map(|(key, a)| Some((a.seq, key, a.deallocs?))).collect()
+    };
+    live.sort_unstable_by_key(|&(seq, _, _)| std::cmp::Reverse(seq));
+    let errors: Vec<String> = live.iter().filter_map(|(_, key, d)| run_deallocs(*key, d).err()).collect();
+    // The region is unmapped when the last call holding `svc` returns.
+    drop(svc);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("teardown of handle {handle:#x}: {}", errors.join("; ")))
+    }
+}
+
+/// Runs one allocation's dealloc actions.
+fn run_deallocs(key: u64, deallocs: &[WrapperCall]) -> Result<(), String> {
+    // SAFETY: every address was checked to lie in executable memory of this process when the
+    // allocation was finalized; like LLVM's own services, the executor trusts the linker that
+    // they are wrapper functions (it can make the executor run any code it links anyway).
+    unsafe { wrapper::run_dealloc_actions(deallocs) }.map_err(|e| format!("allocation {key:#x}: {e}"))
+}
+
+/// One region: the address space and the file behind it.
+struct Region {
+    mapping: Mapping,
+    file: OwnedFd,
+    name: Option<CString>,
+    page: u64,
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // The mapping and the file go with their own drops. A name the linker already removed
+        // is not an error.
+        if let Some(name) = &self.name {
+            let _ = sys::shm_unlink(name);
+        }
+    }
+}
+
+/// One allocation the executor knows of.
+struct Alloc {
+    /// Finalize order, for teardown.
+    seq: u64,
+    /// `None` while its finalize actions run.
+    deallocs: Option<Vec<WrapperCall>>,
+    /// Its segments' byte ranges `(start, end)` in the region.
+    ranges: Vec<(u64, u64)>,
+}
+
+struct State {
+    /// The access byte of every page of the region, as last set by protect.
+    pages: Vec<u8>,
+    allocs: HashMap<u64, Alloc>,
+    /// The segments of every allocation being finalized or live: start → end.
+    segments: BTreeMap<u64, u64>,
+    next_seq: u64,
+    /// Set by teardown; later calls on the handle fail.
+    closed: bool,
+}
+
+impl State {
+    /// The segment of a live allocation that overlaps `[start, end)`, if any.
+    fn overlapping(&self, start: u64, end: u64) -> Option<(u64, u64)> {
+        self.segments.range(..end).next_back().map(|(&s, &e)| (s, e)).filter(|&(_, e)| e > start)
+    }
+}
+
+struct Service {
+    region: Region,
+    state: Mutex<State>,
+}
+
+impl Service {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn open(&self) -> Result<MutexGuard<'_, State>, String> {
+        let st = self.lock();
+        if st.closed {
+            return Err("the region was torn down while this call was on its way".into());
+        }
+        Ok(st)
+    }
+
+    fn span(&self) -> u64 {
+        self.region.mapping.len
+    }
+
+    fn protect(&self, ranges: &[Extent]) -> Result<(), String> {
+        let page = self.region.page;
+        let mut st = self.open()?;
+        wire::check_extents(ranges, self.span(), page, true, "protect: range")?;
+        for (i, r) in ranges.iter().enumerate() {
+            let at = self.region.mapping.addr + r.offset;
+            // SAFETY: the range lies inside our region (checked above); what runs there is the
+            // linker's to decide, as the protocol says.
+            unsafe { sys::protect(at, r.len, r.access) }.map_err(|e| {
+                format!("protect: range {i} [{:#x}, +{:#x}): {e} (the ranges before it were applied)", r.offset, r.len)
+            })?;
+            let first = (r.offset / page) as usize;
+            st.pages[first..first + (r.len / page) as usize].fill(wire::access_byte(r.access));
+        }
+        Ok(())
+    }
+
+    /// Checks a batch and claims its keys and segments; see the module docs for the rules.
+    fn claim(&self, st: &mut State, allocs: &[Allocation]) -> Result<(), String> {
+        let page = self.region.page;
+        let mut keys = HashSet::new();
+        let mut batch: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut exec_needed = false;
+        for a in allocs {
+            let key = a.key;
+            if !keys.insert(key) {
+                return Err(format!("finalize: key {key:#x} appears twice in the batch"));
+            }
+            if st.allocs.contains_key(&key) {
+                return Err(format!("finalize: key {key:#x} names an allocation that is already live"));
+            }
+            let what = format!("finalize: allocation {key:#x}: segment");
+            wire::check_extents(&a.segments, self.span(), page, false, &what)?;
+            for (i, s) in a.segments.iter().enumerate() {
+                let (start, end) = (s.offset, s.offset + s.len);
+                if s.access == Access::NONE {
+                    return Err(format!("{what} {i} at {start:#x} has no access (---)"));
+                }
+                let want = wire::access_byte(s.access);
+                let (p0, p1) = ((start / page) as usize, end.div_ceil(page) as usize);
+                if let Some(p) = (p0..p1).find(|&p| st.pages[p] != want) {
+                    let have = wire::access_from_byte(st.pages[p]).map_or("?".to_string(), |a| a.to_string());
+                    return Err(format!(
+                        "{what} {i} [{start:#x}, +{:#x}) is {} but its page at {:#x} is {have}: protect the \
+                         pool's chunk first",
+                        s.len,
+                        s.access,
+                        p as u64 * page
+                    ));
+                }
+                if let Some((s0, e0)) = st.overlapping(start, end) {
+                    return Err(format!(
+                        "{what} {i} [{start:#x}, {end:#x}) overlaps [{s0:#x}, {e0:#x}) of a live allocation"
+                    ));
+                }
+                let other = batch.range(..end).next_back().filter(|&(_, &e)| e > start);
+                if let Some((&s0, &e0)) = other {
+                    return Err(format!(
+                        "{what} {i} [{start:#x}, {end:#x}) overlaps [{s0:#x}, {e0:#x}) of another allocation \
+                         of the batch"
+                    ));
+                }
+                batch.insert(start, end);
+            }
+            exec_needed |= a.actions.iter().any(|p| !p.finalize.is_null() || !p.dealloc.is_null());
+        }
+        if exec_needed {
+            let exec = sys::executable_ranges().map_err(|e| format!("finalize: {e}"))?;
+            for a in allocs {
+                for c in a.actions.iter().flat_map(|p| [&p.finalize, &p.dealloc]).filter(|c| !c.is_null()) {
+                    if !exec.iter().any(|&(s, e)| (s..e).contains(&c.fn_addr)) {
+                        return Err(format!(
+                            "finalize: allocation {:#x}: action address {:#x} is not in executable memory of \
+                             the executor",
+                            a.key, c.fn_addr
+                        ));
+                    }
+                }
+            }
+        }
+        for a in allocs {
+            let ranges: Vec<(u64, u64)> = a.segments.iter().map(|s| (s.offset, s.offset + s.len)).collect();
+            st.segments.extend(ranges.iter().copied());
+            st.allocs.insert(a.key, Alloc { seq: 0, deallocs: None, ranges });
+        }
+        Ok(())
+    }
+
+    fn finalize(&self, allocs: Vec<Allocation>) -> wire::FinalizeOutcome {
+        self.claim(&mut *self.open()?, &allocs)?;
+        let base = self.region.mapping.addr;
+        let outcomes: Vec<Result<Vec<WrapperCall>, String>> = allocs
+            .iter()
+            .map(|a| {
+                for s in a.segments.iter().filter(|s| s.access.exec) {
+                    sys::flush_icache(base + s.offset, s.len);
+                }
+                // SAFETY: claim checked that every address lies in executable memory; the
+                // executor trusts the linker that they are wrapper functions (see run_deallocs).
+                unsafe { wrapper::run_finalize_actions(&a.actions) }
+                    .map_err(|e| format!("allocation {:#x}: finalize action failed: {e}", a.key))
+            })
+            .collect();
+        let mut late = Vec::new();
+        let mut results = Vec::with_capacity(allocs.len());
+        {
+            let mut st = self.lock();
+            for (a, outcome) in allocs.iter().zip(outcomes) {
+                match outcome {
+                    Ok(deallocs) if !st.closed => {
+                        let seq = st.next_seq;
+                        st.next_seq += 1;
+                        if let Some(entry) = st.allocs.get_mut(&a.key) {
+                            entry.seq = seq;
+                            entry.deallocs = Some(deallocs);
+                        }
+                        results.push(Ok(()));
+                    }
+                    Ok(deallocs) => {
+                        late.push((a.key, deallocs));
+                        results.push(Err(format!(
+                            "allocation {:#x}: the region was torn down while it was being finalized; its dealloc \
+                             actions ran",
+                            a.key
+                        )));
+                    }
+                    Err(e) => {
+                        if let Some(entry) = st.allocs.remove(&a.key) {
+                            for (s, _) in entry.ranges {
+                                st.segments.remove(&s);
+                            }
+                        }
+                        results.push(Err(e));
+                    }
+                }
+            }
+        }
+        for (key, deallocs) in late {
+            let _ = run_deallocs(key, &deallocs);
+        }
+        Ok(results)
+    }
+
+    fn deallocate(&self, keys: &[u64]) -> Result<(), String> {
+        let taken: Vec<(u64, Vec<WrapperCall>)> = {
+            let mut st = self.open()?;
+            let mut seen = HashSet::new();
+            for &key in keys {
+                if !seen.insert(key) {
+                    return Err(format!("deallocate: key {key:#x} appears twice in the request"));
+                }
+                match st.allocs.get(&key) {
+                    None => {
+                        return Err(format!("deallocate: unknown allocation key {key:#x} (never finalized, or freed)"))
+                    }
+                    Some(a) if a.deallocs.is_none() => {
+                        return Err(format!("deallocate: allocation {key:#x} is still being finalized"))
+                    }
+                    Some(_) => {}
+                }
+            }
+            keys.iter()
+                .filter_map(|key| {
+                    let a = st.allocs.remove(key)?;
+                    for (s, _) in &a.ranges {
+                        st.segments.remove(s);
+                    }
+                    Some((*key, a.deallocs?))
+                })
+                .collect()
+        };
+        let errors: Vec<String> = taken.iter().rev().filter_map(|(key, d)| run_deallocs(*key, d).err()).collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("deallocate: {}", errors.join("; ")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
