@@ -89,7 +89,8 @@ Options:
   --orc-runtime=PATH      the ORC runtime archive, out of process (default: )" JITSLAB_ORC_RUNTIME R"()
   --strict                exit with status 1 if any input failed
   --stats                 print jitslab's statistics and heap map on stderr at exit
-  --time                  print the session's wall time on stderr at exit
+  --time                  print the session's wall time on stderr at exit, and how much of it
+                          went to parsing and to compiling, linking and running
   -Xcc ARG                pass ARG to the compiler (e.g. -Xcc -std=c++20 -Xcc -O2)
 )";
 
@@ -593,11 +594,16 @@ Error linkAndInitialize(JitslabInterpreter &Interp, clang::PartialTranslationUni
 /// asking for the initializers of an input that failed to link, even after it is undone, so
 /// every later input fails too. And the values ParseAndExecute prints all read "Not implement
 /// yet." (see printValue).
+// Where --time says the session's time went: parsing and generating IR, and linking and
+// running (the JIT's compile of the IR, the link, the memory manager, the input's code).
+double ParseMs = 0, LinkRunMs = 0;
+
 Expected<bool> runInput(JitslabInterpreter &Interp, StringRef Input) {
   static unsigned Hoisted = 0; // names the initializer functions, never reused after %undo
   std::string Init;
   std::vector<std::string> Defined;
   clang::PartialTranslationUnit *PTU;
+  auto T0 = std::chrono::steady_clock::now();
   {
     auto Lock = SharedContext.lock();
     auto Parsed = Interp.Parse(Input);
@@ -611,7 +617,12 @@ Expected<bool> runInput(JitslabInterpreter &Interp, StringRef Input) {
     Init = hoistInitializers(*PTU->TheModule, ++Hoisted);
     Defined = definedSymbols(*PTU->TheModule);
   }
-  if (Error E = linkAndInitialize(Interp, *PTU, Init, Defined)) {
+  auto T1 = std::chrono::steady_clock::now();
+  Error Linked = linkAndInitialize(Interp, *PTU, Init, Defined);
+  auto T2 = std::chrono::steady_clock::now();
+  ParseMs += std::chrono::duration<double, std::milli>(T1 - T0).count();
+  LinkRunMs += std::chrono::duration<double, std::milli>(T2 - T1).count();
+  if (Error E = std::move(Linked)) {
     if (Error U = Interp.Undo(1))
       E = joinErrors(std::move(E), std::move(U));
     return std::move(E);
@@ -835,7 +846,9 @@ int main(int Argc, char **Argv) {
              << failOn(Slab->heapMap(), "--stats") << "\n";
   }
   if (O.Time)
-    errs() << format("jitslab-repl: session: %.1f ms\n", Ms);
+    errs() << format("jitslab-repl: session: %.1f ms (parse %.1f ms, compile, link and run "
+                     "%.1f ms)\n",
+                     Ms, ParseMs, LinkRunMs);
   // Static destructors of JIT'd code run here. Deinitializing before the Interpreter's destructor
   // does (which then finds nothing left to do) keeps a failure, such as an executor that is gone,
   // an error message: from the destructor, LLVM 19 makes it a fatal error.
