@@ -706,6 +706,16 @@ int main(int Argc, char **Argv) {
   JB->setExecutorProcessControl(std::move(EPC));
   JB->setObjectLinkingLayerCreator([&](ExecutionSession &ES, const Triple &)
                                        -> Expected<std::unique_ptr<ObjectLayer>> {
+    // Session errors (a failed link, a lost executor) are printed like any other error, from
+    // the first moment this program sees the session. The connection's own end is not one when
+    // the executor hangs up at teardown, or when this program started the executor and will
+    // say how it ended.
+    ES.setErrorReporter([](Error Err) {
+      std::string Msg = toString(std::move(Err));
+      bool Hangup = Msg == "FD-transport disconnected";
+      if (!ExecutorGone && !(Hangup && (ShuttingDown || ExecutorPid > 0)))
+        errs() << "error: " << Msg << "\n";
+    });
     std::unique_ptr<jitlink::JITLinkMemoryManager> MM;
     auto &EPC = ES.getExecutorProcessControl();
     if (O.Memory == "jitslab") {
@@ -743,21 +753,13 @@ int main(int Argc, char **Argv) {
     L->addPlugin(Addresses);
     return L;
   });
-  // Session errors (a failed link, a lost executor) are printed like any other error. The
-  // connection's own end is not one when the executor hangs up at teardown, or when this
-  // program started the executor and will say how it ended.
+  // Learns the LLVMContext for ContextGuard from the first module the JIT transforms.
   JB->setPrePlatformSetup([](LLJIT &J) {
     J.getIRTransformLayer().setTransform(
         [](ThreadSafeModule TSM, MaterializationResponsibility &) -> Expected<ThreadSafeModule> {
           SharedContext.learn(TSM.getContext());
           return std::move(TSM);
         });
-    J.getExecutionSession().setErrorReporter([](Error Err) {
-      std::string Msg = toString(std::move(Err));
-      bool Hangup = Msg == "FD-transport disconnected";
-      if (!ExecutorGone && !(Hangup && (ShuttingDown || ExecutorPid > 0)))
-        errs() << "error: " << Msg << "\n";
-    });
     return Error::success();
   });
   if (O.outOfProcess())
@@ -849,9 +851,12 @@ int main(int Argc, char **Argv) {
     errs() << format("jitslab-repl: session: %.1f ms (parse %.1f ms, compile, link and run "
                      "%.1f ms)\n",
                      Ms, ParseMs, LinkRunMs);
-  // Static destructors of JIT'd code run here. Deinitializing before the Interpreter's destructor
-  // does (which then finds nothing left to do) keeps a failure, such as an executor that is gone,
-  // an error message: from the destructor, LLVM 19 makes it a fatal error.
+  // The end of the session: static destructors of JIT'd code run (in the executor, out of
+  // process), the executor is told to hang up, and this program exits without tearing the
+  // interpreter down, as jitslab-run does. Tearing it down out of process is unsafe in LLVM 19:
+  // DynamicThreadPoolTaskDispatcher frees its mutex while a worker thread can still lock it,
+  // which corrupted the heap in about one session in ten under load.
+  ShuttingDown = true;
   if (auto J = Interp->getExecutionEngine()) {
     Error E = J->deinitialize(J->getMainJITDylib());
     if (E && ExecutorGone) {
@@ -860,20 +865,29 @@ int main(int Argc, char **Argv) {
       errs() << "error: running static destructors: " << toString(std::move(E)) << "\n";
       ++Failures;
     }
+    if (O.outOfProcess() && !ExecutorGone)
+      if (Error E = J->getExecutionSession().getExecutorProcessControl().disconnect())
+        errs() << "error: disconnecting from the executor: " << toString(std::move(E)) << "\n";
   } else {
     consumeError(J.takeError());
   }
-  ShuttingDown = true;
-  Interp.reset();
   std::fflush(stdout);
   if (ExecutorPid > 0) {
-    int Status = jitslab::reapExecutor(ExecutorPid, 5000);
-    if (WIFSIGNALED(Status))
-      errs() << "jitslab-repl: the executor (pid " << ExecutorPid << ") was killed by signal "
-             << WTERMSIG(Status) << "\n";
-    else if (WIFEXITED(Status) && WEXITSTATUS(Status))
-      errs() << "jitslab-repl: the executor (pid " << ExecutorPid << ") exited with status "
-             << WEXITSTATUS(Status) << "\n";
+    // As in jitslab-run: the executor flushes the session's output when it exits, so one that
+    // does not exit cleanly is an error.
+    int ExitStatus = 0;
+    pid_t Pid = ExecutorPid;
+    std::string Fate = jitslab::executorFate(ExecutorPid, 5000, &ExitStatus);
+    if (Fate.empty()) {
+      jitslab::reapExecutor(std::exchange(ExecutorPid, -1), 0);
+      errs() << "error: the executor (pid " << Pid << ") did not exit within 5 s\n";
+      ExecutorGone = true;
+    } else if (!WIFEXITED(ExitStatus) || WEXITSTATUS(ExitStatus) != 0) {
+      errs() << "error: " << Fate << " at the end of the session; its output may be incomplete\n";
+      ExecutorGone = true;
+    }
   }
-  return ExecutorGone || (O.Strict && Failures) ? 1 : 0;
+  errs().flush();
+  (void)Interp.release();
+  std::exit(ExecutorGone || (O.Strict && Failures) ? 1 : 0);
 }

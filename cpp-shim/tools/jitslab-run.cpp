@@ -582,6 +582,14 @@ int main(int Argc, char **Argv) {
   B.setExecutorProcessControl(std::move(EPC));
   B.setObjectLinkingLayerCreator([&](ExecutionSession &ES, const Triple &)
                                      -> Expected<std::unique_ptr<ObjectLayer>> {
+    // The first moment this program sees the session: from here on ORC's own error reports
+    // (a lost executor, link errors, the ORC runtime's) are kept, not printed as they come.
+    ES.setErrorReporter([](Error Err) {
+      std::string Msg = toString(std::move(Err));
+      std::lock_guard<std::mutex> Lock(SessionErrorMutex);
+      if (SessionError.empty())
+        SessionError = std::move(Msg);
+    });
     std::unique_ptr<jitlink::JITLinkMemoryManager> MM;
     auto &EPC = ES.getExecutorProcessControl();
     if (O.Memory == "jitslab") {
@@ -630,16 +638,6 @@ int main(int Argc, char **Argv) {
     B.setPlatformSetUp(ExecutorNativePlatform(O.OrcRuntime));
   else
     B.setPlatformSetUp(setUpInactivePlatform);
-  // Installed before the platform links the ORC runtime, whose errors come this way too.
-  B.setPrePlatformSetup([](LLJIT &J) {
-    J.getExecutionSession().setErrorReporter([](Error Err) {
-      std::string Msg = toString(std::move(Err));
-      std::lock_guard<std::mutex> Lock(SessionErrorMutex);
-      if (SessionError.empty())
-        SessionError = std::move(Msg);
-    });
-    return Error::success();
-  });
   auto J = failOn(B.create(), "creating the JIT");
   ExecutionSession &ES = J->getExecutionSession();
   JITDylib &Main = J->getMainJITDylib();
@@ -776,7 +774,17 @@ int main(int Argc, char **Argv) {
     // (An executor reached with --connect just sees the connection close when this process
     // exits: LLVM 19's disconnect waits for ever on a socket the executor keeps open.)
     failOn(ES.getExecutorProcessControl().disconnect(), "disconnecting from the executor");
-    jitslab::reapExecutor(ExecutorPid, 5000);
+    // The program's output is the executor's to flush when it exits: an executor that does
+    // not exit cleanly may have lost some of it, so that is an error too.
+    pid_t Pid = ExecutorPid;
+    int ExitStatus = 0;
+    std::string Fate = jitslab::executorFate(ExecutorPid, 5000, &ExitStatus);
+    if (Fate.empty()) {
+      jitslab::reapExecutor(std::exchange(ExecutorPid, -1), 0);
+      fail(formatv("the executor (pid {0}) did not exit within 5 s of being told to", Pid));
+    }
+    if (!WIFEXITED(ExitStatus) || WEXITSTATUS(ExitStatus) != 0)
+      fail(Fate + " after main returned; the program's output may be incomplete");
   }
   // Exit as a process does, without tearing the JIT down: handlers that JIT'd code gave to
   // the C library's atexit still find their code mapped.

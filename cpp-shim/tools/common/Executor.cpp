@@ -194,10 +194,15 @@ Expected<ExecutorConnection> spawnExecutor(const std::string &Path, SimpleRemote
   }
   auto Conn = connectFDs(FromExecutor[0], ToExecutor[1], std::move(S), Pid);
   if (!Conn) {
-    reapExecutor(Pid, 0);
-    return joinErrors(make_error<StringError>("executor '" + Path + "' did not complete the ORC handshake",
-                                              inconvertibleErrorCode()),
-                      Conn.takeError());
+    // Say how the executor ended if it did (killed, or exited at once), else stop it.
+    pid_t Child = Pid;
+    std::string Fate = executorFate(Child, 500);
+    if (Child > 0)
+      reapExecutor(Child, 0);
+    std::string Msg = "executor '" + Path + "' did not complete the ORC handshake";
+    if (!Fate.empty())
+      Msg = Fate + ": " + Msg;
+    return joinErrors(make_error<StringError>(Msg, inconvertibleErrorCode()), Conn.takeError());
   }
   return Conn;
 }
@@ -282,7 +287,7 @@ Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>> createLLVMEPCManager(Ex
   return std::make_unique<EPCGenericJITLinkMemoryManager>(EPC, SAs);
 }
 
-std::string executorFate(pid_t &Pid, unsigned WaitMs) {
+std::string executorFate(pid_t &Pid, unsigned WaitMs, int *StatusOut) {
   if (Pid <= 0)
     return "";
   int Status = 0;
@@ -292,6 +297,8 @@ std::string executorFate(pid_t &Pid, unsigned WaitMs) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   pid_t Was = std::exchange(Pid, -1);
+  if (StatusOut)
+    *StatusOut = Status;
   if (WIFSIGNALED(Status))
     return llvm::formatv("the executor (pid {0}) was killed by signal {1}", Was,
                          WTERMSIG(Status));

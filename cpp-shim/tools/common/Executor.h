@@ -56,8 +56,9 @@ int reapExecutor(pid_t Pid, unsigned TimeoutMs);
 
 /// If child executor `Pid` has ended, or ends within `WaitMs` (a connection error can arrive a
 /// moment before the dying process can be waited for), reaps it, sets `Pid` to -1 and says how
-/// it ended: "the executor (pid N) was killed by signal 9". Otherwise returns "".
-std::string executorFate(pid_t &Pid, unsigned WaitMs);
+/// it ended: "the executor (pid N) was killed by signal 9", with the raw wait status in
+/// `*Status` if given. Otherwise returns "".
+std::string executorFate(pid_t &Pid, unsigned WaitMs, int *Status = nullptr);
 
 /// What a process holds, from /proc (zeros for a process that is gone).
 struct Footprint {
