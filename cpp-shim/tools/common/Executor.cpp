@@ -305,6 +305,27 @@ std::string executorFate(pid_t &Pid, unsigned WaitMs, int *StatusOut) {
   return llvm::formatv("the executor (pid {0}) exited with status {1}", Was, WEXITSTATUS(Status));
 }
 
+uint64_t residentKiBIn(const std::string &Pid, uint64_t Base, uint64_t Size) {
+  std::ifstream Smaps("/proc/" + Pid + "/smaps");
+  uint64_t Total = 0;
+  bool Inside = false;
+  for (std::string Line; std::getline(Smaps, Line);) {
+    llvm::StringRef L = Line;
+    uint64_t Lo, Hi;
+    // A mapping's header: "lo-hi perms offset dev inode [path]"; its fields follow.
+    auto [Range, Rest] = L.split(' ');
+    auto [LoText, HiText] = Range.split('-');
+    if (!Rest.empty() && !LoText.getAsInteger(16, Lo) && !HiText.getAsInteger(16, Hi)) {
+      Inside = Lo < Base + Size && Base < Hi;
+      continue;
+    }
+    uint64_t KiB;
+    if (Inside && L.consume_front("Rss:") && !L.trim().consumeInteger(10, KiB))
+      Total += KiB;
+  }
+  return Total;
+}
+
 Footprint processFootprint(const std::string &Pid) {
   Footprint F;
   std::ifstream Maps("/proc/" + Pid + "/maps");

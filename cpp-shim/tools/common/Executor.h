@@ -72,6 +72,11 @@ struct Footprint {
 /// The footprint of process `Pid` ("self" for this one).
 Footprint processFootprint(const std::string &Pid = "self");
 
+/// Resident KiB of process `Pid`'s mappings that overlap [Base, Base + Size), from
+/// /proc/PID/smaps (whole mappings are counted: pass the bounds of a reservation). 0 if the
+/// process is gone.
+uint64_t residentKiBIn(const std::string &Pid, uint64_t Base, uint64_t Size);
+
 /// LLVM's MapperJITLinkMemoryManager over a SharedMemoryMapper (llvm-jitlink
 /// -use-shared-memory), with `SlabSize` bytes reserved per slab. One addition: each new slab
 /// is made readable in the executor by one extra call, without which LLVM 19's ORC runtime
