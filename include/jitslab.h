@@ -26,7 +26,7 @@
  * The version of this C ABI. It changes when a function or struct of the header changes
  * incompatibly.
  */
-#define JITSLAB_ABI_VERSION 3
+#define JITSLAB_ABI_VERSION 4
 
 /**
  * Place the reservation wherever the kernel chooses.
@@ -64,6 +64,46 @@
  * (`jitslab_manager_new_remote`).
  */
 #define JITSLAB_MAPPER_REMOTE 3
+
+/**
+ * Remote managers (`JitslabConfig::protocol`): jitslab's native service when the executor
+ * publishes it (`jitslab-executor`), LLVM 19's shared-memory service otherwise.
+ */
+#define JITSLAB_PROTOCOL_AUTO 0
+
+/**
+ * LLVM 19's `ExecutorSharedMemoryMapperService` (`llvm-jitlink-executor`). In
+ * `JitslabStats::protocol`: the protocol in use.
+ */
+#define JITSLAB_PROTOCOL_STOCK 1
+
+/**
+ * jitslab's native executor service, or an error if the executor does not publish it. In
+ * `JitslabStats::protocol`: the protocol in use.
+ */
+#define JITSLAB_PROTOCOL_NATIVE 2
+
+/**
+ * `JitslabStats::sharing`: how the linker obtained the executor's shared memory. None: a local
+ * manager.
+ */
+#define JITSLAB_SHARING_NONE 0
+
+/**
+ * The executor's memfd, duplicated with `pidfd_getfd` (native protocol).
+ */
+#define JITSLAB_SHARING_PIDFD_GETFD 1
+
+/**
+ * The executor's memfd, opened through `/proc/PID/fd/FD` (native protocol).
+ */
+#define JITSLAB_SHARING_PROC_FD 2
+
+/**
+ * A named shared-memory object, opened and unlinked at once (the stock protocol always; the
+ * native one when the memfd cannot be taken).
+ */
+#define JITSLAB_SHARING_NAMED 3
 
 /**
  * Segment protection bits, as LLVM's `orc::MemProt`.
@@ -198,6 +238,11 @@ typedef struct JitslabConfig {
    * live allocation. 0: every wholly free page goes back at once. Default 256 KiB.
    */
   uint64_t retain_free_bytes;
+  /**
+   * One of `JITSLAB_PROTOCOL_*`, for `jitslab_manager_new_remote` (ignored in process).
+   * Default auto.
+   */
+  uint32_t protocol;
 } JitslabConfig;
 
 /**
@@ -369,6 +414,14 @@ typedef struct JitslabStats {
   uint64_t rpc_calls;
   uint64_t rpc_bytes_sent;
   uint64_t rpc_bytes_received;
+  /**
+   * A remote manager's protocol (`JITSLAB_PROTOCOL_STOCK` or `_NATIVE`); 0 in process.
+   */
+  uint32_t protocol;
+  /**
+   * How a remote manager shares memory with its executor (`JITSLAB_SHARING_*`).
+   */
+  uint32_t sharing;
 } JitslabStats;
 
 /**
