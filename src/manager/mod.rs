@@ -238,6 +238,12 @@ fn os(e: sys::OsError) -> Error {
     Error::Os(e.to_string())
 }
 
+/// Any failure while setting a remote manager up is the executor's, not an allocation action's.
+fn setup_error(e: RemoteError) -> Error {
+    let (RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) | RemoteError::Executor(m)) = e;
+    Error::Executor(m)
+}
+
 fn remote_error(e: RemoteError) -> Error {
     match e {
         RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) => Error::Executor(m),
@@ -422,11 +428,7 @@ impl Manager {
         };
         if let Some(addrs) = native_addrs {
             let remote = Arc::new(Remote::with_addrs(transport, addrs));
-            let (link, view) = native::connect(remote, config.span, config.chunk, fd_paths).map_err(|e| match e {
-                RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) | RemoteError::Executor(m) => {
-                    Error::Executor(m)
-                }
-            })?;
+            let (link, view) = native::connect(remote, config.span, config.chunk, fd_paths).map_err(setup_error)?;
             let mut m = Manager::with_mapper(config, Box::new(view), None).inspect_err(|_| {
                 let _ = link.teardown_blocking();
             })?;
@@ -434,12 +436,7 @@ impl Manager {
             return Ok(m);
         }
         let remote = Arc::new(Remote::connect(transport).map_err(Error::Executor)?);
-        // Any failure here is the executor's, not an allocation action's.
-        let view = remote.reserve(config.span).map_err(|e| match e {
-            RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) | RemoteError::Executor(m) => {
-                Error::Executor(m)
-            }
-        })?;
+        let view = remote.reserve(config.span).map_err(setup_error)?;
         let base = view.base();
         let mut m = Manager::with_mapper(config, Box::new(view), None).inspect_err(|_| {
             let _ = remote.release_blocking(base);
@@ -694,14 +691,7 @@ impl Manager {
             .collect();
         let me = Arc::clone(self);
         remote.initialize(base, &wire, &actions, move |key| {
-            let key = key.map(Teardown::Remote).map_err(|e| {
-                // Only a lost connection lets go of the shared memory; after a bad reply the
-                // executor is still there and the view stays shared.
-                if matches!(e, RemoteError::Lost(_)) {
-                    me.mapper.detach();
-                }
-                remote_error(e).prefixed(&format!("finalize of allocation {} failed, allocation rolled back: ", id.0))
-            });
+            let key = key.map(Teardown::Remote).map_err(|e| me.finalize_failed(id, e));
             let result = me.complete_finalize(id, segs, key);
             // Let go of the manager before the continuation runs: a caller that frees the
             // manager from there must find it gone when the free returns (its Release sent).
@@ -732,17 +722,22 @@ impl Manager {
             alloc,
             &ranges,
             Box::new(move |r| {
-                let teardown = r.map(|()| if has_actions { Teardown::Native(id.0) } else { Teardown::Nothing }).map_err(|e| {
-                    if matches!(e, RemoteError::Lost(_)) {
-                        me.mapper.detach();
-                    }
-                    remote_error(e).prefixed(&format!("finalize of allocation {} failed, allocation rolled back: ", id.0))
-                });
+                let kept = if has_actions { Teardown::Native(id.0) } else { Teardown::Nothing };
+                let teardown = r.map(|()| kept).map_err(|e| me.finalize_failed(id, e));
                 let result = me.complete_finalize(id, segs, teardown);
                 drop(me); // as in finalize_async
                 done(result)
             }),
         );
+    }
+
+    /// The error of a remote finalize that failed. Only a lost connection lets go of the shared
+    /// memory; after a bad reply the executor is still there and the view stays shared.
+    fn finalize_failed(&self, id: AllocId, e: RemoteError) -> Error {
+        if matches!(e, RemoteError::Lost(_)) {
+            self.mapper.detach();
+        }
+        remote_error(e).prefixed(&format!("finalize of allocation {} failed, allocation rolled back: ", id.0))
     }
 
     /// A read-only page taken from the slab to give an allocation with no memory a key of its

@@ -70,8 +70,11 @@ impl NativeAddrs {
     pub fn lookup(find: impl Fn(&str) -> Option<u64>) -> Result<NativeAddrs, String> {
         let found: Vec<(Op, Option<u64>)> =
             Op::ALL.iter().map(|&op| (op, find(&op.symbol().to_string_lossy()))).collect();
-        let missing: Vec<String> =
-            found.iter().filter(|(_, a)| a.is_none()).map(|(op, _)| op.symbol().to_string_lossy().into_owned()).collect();
+        let missing: Vec<String> = found
+            .iter()
+            .filter(|(_, a)| a.is_none())
+            .map(|(op, _)| op.symbol().to_string_lossy().into_owned())
+            .collect();
         if !missing.is_empty() {
             return Err(format!(
                 "the executor does not offer jitslab's native service (bootstrap symbols missing: {}); run \
@@ -431,7 +434,9 @@ impl Native {
             match r {
                 Ok(results) if results.len() == with_actions.len() => {
                     for (f, result) in with_actions.into_iter().zip(results) {
-                        (f.done)(result.map_err(|m| RemoteError::Executor(format!("the executor failed finalize: {m}"))));
+                        (f.done)(
+                            result.map_err(|m| RemoteError::Executor(format!("the executor failed finalize: {m}"))),
+                        );
                     }
                 }
                 Ok(results) => {
