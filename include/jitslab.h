@@ -479,16 +479,21 @@ enum JitslabStatus jitslab_manager_new(const struct JitslabConfig *config,
                                        struct JitslabManager **out);
 
 /**
- * Creates a remote manager: its slab lives in an executor process that runs LLVM 19's
- * shared-memory service (`llvm-jitlink-executor`), reached through `transport`. This call
- * waits for two calls to the executor, `Reserve` and one `Initialize` that makes the slab
- * readable there (at most 10 s each, and a `Release` if the second fails), so it must not run
- * on the thread that delivers the transport's results. `config` may be null; its placement must be
+ * Creates a remote manager: its slab lives in an executor process, reached through
+ * `transport`, that runs jitslab's native service (`jitslab-executor`) or LLVM 19's
+ * shared-memory service (`llvm-jitlink-executor`), as `config->protocol` chooses (auto:
+ * native when the executor publishes it). This call waits for the setup calls (stock:
+ * `Reserve` and one `Initialize` that makes the slab readable there, and a `Release` if the
+ * second fails; native: `setup`, and a `teardown` and a second `setup` when the region's memfd
+ * cannot be taken; at most 10 s each), so it must not run on the thread that delivers the
+ * transport's results. `config` may be null; its placement must be
  * anywhere and its mapper is ignored. jitslab owns `transport.ctx` from this call on, whether
  * it succeeds or not. On success `*out` receives a handle freed with `jitslab_manager_free`,
  * which releases the reservation in the executor (waiting for that call too).
  *
- * A remote manager finalizes and deallocates with one call to the executor each; use
+ * With the stock protocol a remote manager finalizes and deallocates with one call to the
+ * executor each; with the native one, finalizes and deallocations that arrive while a call is
+ * in flight go together in the next, and those without allocation actions need no call. Use
  * `jitslab_finalize_async` and `jitslab_deallocate_async` (the blocking `jitslab_finalize`
  * and `jitslab_deallocate` wait for the reply).
  *
@@ -553,9 +558,10 @@ enum JitslabStatus jitslab_finalize(struct JitslabManager *m,
 
 /**
  * `jitslab_finalize`, completing through `done(ctx, status, message)` (see the rules at the top
- * of this header for `_async` calls). On a remote manager this sends one call to the executor,
- * which protects the segments and runs the actions there; the function addresses are then
- * executor addresses.
+ * of this header for `_async` calls). On a remote manager the executor runs the actions; the
+ * function addresses are then executor addresses. Stock protocol: one call, which also
+ * protects the segments. Native protocol: no call when there are no actions and the chunks'
+ * protections are applied; otherwise the finalize goes in the next group of calls.
  *
  * # Safety
  * As for `jitslab_finalize`; `done` must be callable from any thread with `ctx`.
