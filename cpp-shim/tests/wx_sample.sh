@@ -1,7 +1,7 @@
 #!/bin/sh
 # wx_sample.sh JITSLAB_RUN [jitslab-run arguments...]
 #
-# Runs jitslab-run (with --executor) and, every 20 ms while it runs, reads /proc/PID/maps of
+# Runs jitslab-run (with --executor) and, every 10 ms while it runs, reads /proc/PID/maps of
 # it and of its executor: no mapping may be writable and executable in either process. Also
 # checks /dev/shm at each sample and afterwards: no jitslab-* or jitlink_* name appears. The
 # run must succeed, the executor must have been sampled, and its r-x view of the region's
@@ -13,14 +13,7 @@ shm_names() { ls /dev/shm | grep -E '^(jitslab-|jitlink_)' | sort; }
 shm_names >"$tmp/shm.before"
 "$@" >"$tmp/out" 2>"$tmp/err" &
 tool=$!
-child_of() {
-  for s in /proc/[0-9]*/status; do
-    if [ "$(sed -n 's/^PPid:[[:space:]]*//p' "$s" 2>/dev/null)" = "$1" ]; then
-      basename "$(dirname "$s")"
-      return
-    fi
-  done
-}
+child_of() { cat /proc/"$1"/task/*/children 2>/dev/null | awk '{ print $1; exit }'; }
 executor=""
 samples=0
 exec_samples=0
@@ -41,7 +34,7 @@ while kill -0 $tool 2>/dev/null; do
   shm_names | comm -13 "$tmp/shm.before" - >"$tmp/shm.new"
   [ -s "$tmp/shm.new" ] && fail "/dev/shm holds during the run: $(cat "$tmp/shm.new")"
   samples=$((samples + 1))
-  sleep 0.02
+  sleep 0.01
 done
 wait $tool
 status=$?

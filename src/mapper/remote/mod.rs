@@ -344,7 +344,7 @@ impl Mapper for RemoteView {
         (self.work.addr + offset) as *mut u8
     }
     // Stock: the executor protects segments at Initialize. Native: a chunk gets its pool's
-    // protection (`---` when given back) in the executor by a later `protect` call, which every
+    // protection (`r--` when given back, see `native::make_readable`) in the executor by a later `protect` call, which every
     // finalize using the chunk waits for. The linker's view stays read-write either way.
     fn commit(&self, chunks: Range, pool: Pool) -> Result<(), OsError> {
         if let Some(n) = &self.native {
@@ -354,7 +354,7 @@ impl Mapper for RemoteView {
     }
     fn decommit(&self, chunks: Range) -> Result<(), OsError> {
         if let Some(n) = &self.native {
-            n.note_protection(chunks, sys::Access::NONE);
+            n.note_protection(chunks, native::UNASSIGNED);
         }
         Ok(())
     }

@@ -7,7 +7,7 @@
 //!   ┌───────────────────────────────┐  setup once   ┌───────────────────────────────┐
 //!   │ working view rw- (whole file) │ ────────────► │ region --- ; chunks get their │
 //!   │ allocate: bookkeeping only;   │               │ pool's protection by protect  │
-//!   │ a pool taking a chunk queues  │  one round:   │ r-x │ r-- │ rw- │ ---          │
+//!   │ a pool taking a chunk queues  │  one round:   │ r-x │ r-- │ rw- │ r-- (unused) │
 //!   │ its protection                │  [protect]    └───────────────────────────────┘
 //!   │ finalize/deallocate: queued,  │  [finalize]      same memfd pages (no name)
 //!   │ sent as one round at a time   │  [deallocate] ──────────────────────────────────►
@@ -23,9 +23,11 @@
 //! **Rounds (group commit).** At most one round of calls is in flight per manager. A round is,
 //! in this order and each only when it has something to carry: one `protect` with every chunk
 //! protection noted since the last round (chunks a pool took get its protection; chunks given
-//! back get `---`), one `finalize` with every queued allocation that has actions, one
+//! back get `r--`), one `finalize` with every queued allocation that has actions, one
 //! `deallocate` with the keys of every queued deallocation. Work that arrives while a round is
-//! in flight waits for the next, and travels with everything else that arrived meanwhile. The
+//! in flight waits for the next, and travels with everything else that arrived meanwhile.
+//! (Right after setup one `protect` makes the whole region `r--`, and chunks given back
+//! return to `r--`, not `---`: see [`make_readable`].) The
 //! order of one round, and rounds never overlapping, keep the executor's checks satisfied even
 //! though it serves each call on a thread of its own: a chunk's protection is applied before
 //! any finalize that uses it, and a chunk is given back only after the deallocate that freed
@@ -231,6 +233,10 @@ pub(crate) fn connect(
             }
         }
     };
+    if let Err(e) = make_readable(&remote, reply.handle, span) {
+        let _ = teardown_blocking(&remote, reply.handle);
+        return Err(e);
+    }
     let native = Arc::new(Native {
         remote: Arc::clone(&remote),
         handle: reply.handle,
@@ -279,6 +285,21 @@ fn setup(remote: &Arc<NativeRemote>, span: u64, sharing: Sharing) -> Result<Setu
         me.call("teardown", me.addrs().teardown, wire::teardown_args(late.handle), decode_error, drop);
     })
 }
+
+/// Makes the whole region `r--` in the executor (one `protect`, waited for). The service maps
+/// a region with no access, but LLVM 19's ORC has the executor read a graph's `.eh_frame`
+/// (libgcc's `__register_frame`) before the graph is finalized, so before the round that gives
+/// a new chunk its pool's protection: a chunk with no access there kills the executor (seen
+/// with synth-2000 and the ORC runtime). Readable pages hold what the linker already wrote.
+/// Chunks given back return to `r--` for the same reason; nothing is ever writable and
+/// executable.
+fn make_readable(remote: &Arc<NativeRemote>, handle: u64, span: u64) -> Result<(), RemoteError> {
+    let whole = [Extent { offset: 0, len: span, access: UNASSIGNED }];
+    remote.call_blocking("protect", remote.addrs().protect, wire::protect_args(handle, &whole), decode_error, drop)
+}
+
+/// The protection of chunks no pool holds (see [`make_readable`]).
+pub(crate) const UNASSIGNED: Access = Access::R;
 
 fn teardown_blocking(remote: &Arc<NativeRemote>, handle: u64) -> Result<(), RemoteError> {
     remote.call_blocking("teardown", remote.addrs().teardown, wire::teardown_args(handle), decode_error, drop)
