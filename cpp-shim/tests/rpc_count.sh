@@ -8,7 +8,8 @@
 # memory-manager calls jitslab made (jitslab_rpc_calls of --report) must be O(1) with the
 # native protocol: at most BOUND for either set, and no more for 2000 units than for 200 plus
 # SLACK (a few protect calls for the extra chunks). The stock protocol's count is at least one
-# per object, which shows the count is the one that would grow.
+# per object, which shows the count is the one that would grow. And with no action anywhere,
+# the native protocol makes no finalize call at all (the --stats line "group commit: ...").
 set -u
 run=$1
 executor=$2
@@ -27,7 +28,7 @@ for set in "$small" "$large"; do
 done
 # calls NAME PROTOCOL SET: links and runs SET, checks its output, prints jitslab_rpc_calls.
 calls() {
-  "$run" --executor="$executor" --protocol="$2" --no-orc-runtime --report="$tmp/$1.report" \
+  "$run" --executor="$executor" --protocol="$2" --no-orc-runtime --report="$tmp/$1.report" --stats \
     "@$3.rsp" >"$tmp/$1.out" 2>"$tmp/$1.err"
   status=$?
   "$3_native" >"$tmp/$1.native"
@@ -47,4 +48,8 @@ echo "rpc_count.sh: jitslab memory-manager calls: native 200 units $n200, 2000 u
 [ "$n200" -le $BOUND ] && [ "$n2000" -le $BOUND ] || { echo "rpc_count.sh: more than $BOUND calls"; exit 1; }
 [ "$n2000" -le $((n200 + SLACK)) ] || { echo "rpc_count.sh: 2000 units cost more than 200 + $SLACK"; exit 1; }
 [ "$s2000" -ge 2000 ] || { echo "rpc_count.sh: the stock protocol made fewer calls than objects"; exit 1; }
-echo "rpc_count.sh: O(1) calls with the native protocol"
+for n in native200 native2000; do
+  grep -q 'group commit: .* finalize 0, deallocate 0$' "$tmp/$n.err" ||
+    { echo "rpc_count.sh: $n made finalize calls:"; grep 'group commit' "$tmp/$n.err"; exit 1; }
+done
+echo "rpc_count.sh: O(1) calls with the native protocol, no finalize call"

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::mapper::remote::native::SharingPath;
+use crate::mapper::remote::native::{RoundCounts, SharingPath};
 use crate::mapper::remote::RpcCounts;
 use crate::mapper::{MapperKind, SysCounts};
 use crate::slab::{Pool, PoolStats, Slab};
@@ -47,6 +47,8 @@ pub struct Stats {
     pub connection_lost: Option<String>,
     /// How a native remote manager obtained the region's file (`None` otherwise).
     pub sharing: Option<SharingPath>,
+    /// The group-commit rounds of a native remote manager and the calls they made.
+    pub rounds: Option<RoundCounts>,
 }
 
 impl Stats {
@@ -72,6 +74,7 @@ impl Stats {
             sys: m.mapper.counters().snapshot(),
             rpc: m.remote.as_ref().map(|r| r.rpc_counts()).unwrap_or_default(),
             sharing: m.sharing_path(),
+            rounds: m.native_round_counts(),
             connection_lost: m.remote.as_ref().and_then(|r| r.lost()),
         }
     }
@@ -138,6 +141,13 @@ impl std::fmt::Display for Stats {
                 f,
                 "\n  protocol: {protocol}\n  executor calls: {} ({} bytes sent, {} received)",
                 self.rpc.calls, self.rpc.bytes_sent, self.rpc.bytes_received
+            )?;
+        }
+        if let Some(r) = &self.rounds {
+            write!(
+                f,
+                "\n  group commit: {} rounds; calls: protect {}, finalize {}, deallocate {}",
+                r.rounds, r.protect_calls, r.finalize_calls, r.deallocate_calls
             )?;
         }
         if let Some(why) = &self.connection_lost {
