@@ -5,7 +5,7 @@
 //! ```text
 //!   linker                                          executor (jitslab-executor)
 //!   ┌───────────────────────────────┐  setup once   ┌───────────────────────────────┐
-//!   │ working view rw- (whole file) │ ────────────► │ region --- ; chunks get their │
+//!   │ working view rw- (whole file) │ ────────────► │ region r-- ; chunks get their │
 //!   │ allocate: bookkeeping only;   │               │ pool's protection by protect  │
 //!   │ a pool taking a chunk queues  │  one round:   │ r-x │ r-- │ rw- │ r-- (unused) │
 //!   │ its protection                │  [protect]    └───────────────────────────────┘
