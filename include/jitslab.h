@@ -26,7 +26,7 @@
  * The version of this C ABI. It changes when a function or struct of the header changes
  * incompatibly.
  */
-#define JITSLAB_ABI_VERSION 3
+#define JITSLAB_ABI_VERSION 4
 
 /**
  * Place the reservation wherever the kernel chooses.
@@ -64,6 +64,46 @@
  * (`jitslab_manager_new_remote`).
  */
 #define JITSLAB_MAPPER_REMOTE 3
+
+/**
+ * Remote managers (`JitslabConfig::protocol`): jitslab's native service when the executor
+ * publishes it (`jitslab-executor`), LLVM 19's shared-memory service otherwise.
+ */
+#define JITSLAB_PROTOCOL_AUTO 0
+
+/**
+ * LLVM 19's `ExecutorSharedMemoryMapperService` (`llvm-jitlink-executor`). In
+ * `JitslabStats::protocol`: the protocol in use.
+ */
+#define JITSLAB_PROTOCOL_STOCK 1
+
+/**
+ * jitslab's native executor service, or an error if the executor does not publish it. In
+ * `JitslabStats::protocol`: the protocol in use.
+ */
+#define JITSLAB_PROTOCOL_NATIVE 2
+
+/**
+ * `JitslabStats::sharing`: how the linker obtained the executor's shared memory. None: a local
+ * manager.
+ */
+#define JITSLAB_SHARING_NONE 0
+
+/**
+ * The executor's memfd, duplicated with `pidfd_getfd` (native protocol).
+ */
+#define JITSLAB_SHARING_PIDFD_GETFD 1
+
+/**
+ * The executor's memfd, opened through `/proc/PID/fd/FD` (native protocol).
+ */
+#define JITSLAB_SHARING_PROC_FD 2
+
+/**
+ * A named shared-memory object, opened and unlinked at once (the stock protocol always; the
+ * native one when the memfd cannot be taken).
+ */
+#define JITSLAB_SHARING_NAMED 3
 
 /**
  * Segment protection bits, as LLVM's `orc::MemProt`.
@@ -198,6 +238,11 @@ typedef struct JitslabConfig {
    * live allocation. 0: every wholly free page goes back at once. Default 256 KiB.
    */
   uint64_t retain_free_bytes;
+  /**
+   * One of `JITSLAB_PROTOCOL_*`, for `jitslab_manager_new_remote` (ignored in process).
+   * Default auto.
+   */
+  uint32_t protocol;
 } JitslabConfig;
 
 /**
@@ -369,6 +414,14 @@ typedef struct JitslabStats {
   uint64_t rpc_calls;
   uint64_t rpc_bytes_sent;
   uint64_t rpc_bytes_received;
+  /**
+   * A remote manager's protocol (`JITSLAB_PROTOCOL_STOCK` or `_NATIVE`); 0 in process.
+   */
+  uint32_t protocol;
+  /**
+   * How a remote manager shares memory with its executor (`JITSLAB_SHARING_*`).
+   */
+  uint32_t sharing;
 } JitslabStats;
 
 /**
@@ -426,16 +479,21 @@ enum JitslabStatus jitslab_manager_new(const struct JitslabConfig *config,
                                        struct JitslabManager **out);
 
 /**
- * Creates a remote manager: its slab lives in an executor process that runs LLVM 19's
- * shared-memory service (`llvm-jitlink-executor`), reached through `transport`. This call
- * waits for two calls to the executor, `Reserve` and one `Initialize` that makes the slab
- * readable there (at most 10 s each, and a `Release` if the second fails), so it must not run
- * on the thread that delivers the transport's results. `config` may be null; its placement must be
+ * Creates a remote manager: its slab lives in an executor process, reached through
+ * `transport`, that runs jitslab's native service (`jitslab-executor`) or LLVM 19's
+ * shared-memory service (`llvm-jitlink-executor`), as `config->protocol` chooses (auto:
+ * native when the executor publishes it). This call waits for the setup calls (stock:
+ * `Reserve` and one `Initialize` that makes the slab readable there, and a `Release` if the
+ * second fails; native: `setup`, and a `teardown` and a second `setup` when the region's memfd
+ * cannot be taken; at most 10 s each), so it must not run on the thread that delivers the
+ * transport's results. `config` may be null; its placement must be
  * anywhere and its mapper is ignored. jitslab owns `transport.ctx` from this call on, whether
  * it succeeds or not. On success `*out` receives a handle freed with `jitslab_manager_free`,
  * which releases the reservation in the executor (waiting for that call too).
  *
- * A remote manager finalizes and deallocates with one call to the executor each; use
+ * With the stock protocol a remote manager finalizes and deallocates with one call to the
+ * executor each; with the native one, finalizes and deallocations that arrive while a call is
+ * in flight go together in the next, and those without allocation actions need no call. Use
  * `jitslab_finalize_async` and `jitslab_deallocate_async` (the blocking `jitslab_finalize`
  * and `jitslab_deallocate` wait for the reply).
  *
@@ -500,9 +558,10 @@ enum JitslabStatus jitslab_finalize(struct JitslabManager *m,
 
 /**
  * `jitslab_finalize`, completing through `done(ctx, status, message)` (see the rules at the top
- * of this header for `_async` calls). On a remote manager this sends one call to the executor,
- * which protects the segments and runs the actions there; the function addresses are then
- * executor addresses.
+ * of this header for `_async` calls). On a remote manager the executor runs the actions; the
+ * function addresses are then executor addresses. Stock protocol: one call, which also
+ * protects the segments. Native protocol: no call when there are no actions and the chunks'
+ * protections are applied; otherwise the finalize goes in the next group of calls.
  *
  * # Safety
  * As for `jitslab_finalize`; `done` must be callable from any thread with `ctx`.

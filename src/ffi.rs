@@ -26,14 +26,15 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
-use crate::manager::{AllocId, Config, Done, Error, Lifetime, Manager, Prot, SegmentRequest, Stats};
+use crate::manager::{AllocId, Config, Done, Error, Lifetime, Manager, Prot, Protocol, SegmentRequest, Stats};
+use crate::mapper::remote::native::SharingPath;
 use crate::mapper::remote::{Completion, Transport};
 use crate::mapper::{MapperChoice, MapperKind, Placement};
 use crate::wrapper::{ActionPair, WrapperCall};
 
 /// The version of this C ABI. It changes when a function or struct of the header changes
 /// incompatibly.
-pub const JITSLAB_ABI_VERSION: u32 = 3;
+pub const JITSLAB_ABI_VERSION: u32 = 4;
 
 /// Place the reservation wherever the kernel chooses.
 pub const JITSLAB_PLACEMENT_ANYWHERE: u32 = 0;
@@ -52,6 +53,27 @@ pub const JITSLAB_MAPPER_DUAL_VIEW: u32 = 2;
 /// In `JitslabStats::mapper` only: the slab is in an executor process, in shared memory
 /// (`jitslab_manager_new_remote`).
 pub const JITSLAB_MAPPER_REMOTE: u32 = 3;
+
+/// Remote managers (`JitslabConfig::protocol`): jitslab's native service when the executor
+/// publishes it (`jitslab-executor`), LLVM 19's shared-memory service otherwise.
+pub const JITSLAB_PROTOCOL_AUTO: u32 = 0;
+/// LLVM 19's `ExecutorSharedMemoryMapperService` (`llvm-jitlink-executor`). In
+/// `JitslabStats::protocol`: the protocol in use.
+pub const JITSLAB_PROTOCOL_STOCK: u32 = 1;
+/// jitslab's native executor service, or an error if the executor does not publish it. In
+/// `JitslabStats::protocol`: the protocol in use.
+pub const JITSLAB_PROTOCOL_NATIVE: u32 = 2;
+
+/// `JitslabStats::sharing`: how the linker obtained the executor's shared memory. None: a local
+/// manager.
+pub const JITSLAB_SHARING_NONE: u32 = 0;
+/// The executor's memfd, duplicated with `pidfd_getfd` (native protocol).
+pub const JITSLAB_SHARING_PIDFD_GETFD: u32 = 1;
+/// The executor's memfd, opened through `/proc/PID/fd/FD` (native protocol).
+pub const JITSLAB_SHARING_PROC_FD: u32 = 2;
+/// A named shared-memory object, opened and unlinked at once (the stock protocol always; the
+/// native one when the memfd cannot be taken).
+pub const JITSLAB_SHARING_NAMED: u32 = 3;
 
 /// Segment protection bits, as LLVM's `orc::MemProt`.
 pub const JITSLAB_PROT_READ: u32 = 1;
@@ -133,6 +155,9 @@ pub struct JitslabConfig {
     /// a page fault). Kept pages go back with their chunk, and all at once when a pool holds no
     /// live allocation. 0: every wholly free page goes back at once. Default 256 KiB.
     pub retain_free_bytes: u64,
+    /// One of `JITSLAB_PROTOCOL_*`, for `jitslab_manager_new_remote` (ignored in process).
+    /// Default auto.
+    pub protocol: u32,
 }
 
 /// One segment of an allocation request.
@@ -231,6 +256,10 @@ pub struct JitslabStats {
     pub rpc_calls: u64,
     pub rpc_bytes_sent: u64,
     pub rpc_bytes_received: u64,
+    /// A remote manager's protocol (`JITSLAB_PROTOCOL_STOCK` or `_NATIVE`); 0 in process.
+    pub protocol: u32,
+    /// How a remote manager shares memory with its executor (`JITSLAB_SHARING_*`).
+    pub sharing: u32,
 }
 
 /// Receives the result of one transport call: the result bytes (`error` null), or why the call
@@ -383,6 +412,7 @@ pub extern "C" fn jitslab_config_default() -> JitslabConfig {
         near_address: 0,
         log_fallback: u8::from(d.log_fallback),
         retain_free_bytes: d.retain_free,
+        protocol: JITSLAB_PROTOCOL_AUTO,
     }
 }
 
@@ -456,6 +486,7 @@ pub unsafe extern "C" fn jitslab_manager_new(
             mapper,
             log_fallback: c.log_fallback != 0,
             retain_free: c.retain_free_bytes,
+            protocol: Protocol::Auto,
         };
         let m = Manager::new(&cfg).map_err(status_of)?;
         // SAFETY: checked non-null above; the caller promised it is writable.
@@ -538,16 +569,21 @@ impl Transport for CTransport {
     }
 }
 
-/// Creates a remote manager: its slab lives in an executor process that runs LLVM 19's
-/// shared-memory service (`llvm-jitlink-executor`), reached through `transport`. This call
-/// waits for two calls to the executor, `Reserve` and one `Initialize` that makes the slab
-/// readable there (at most 10 s each, and a `Release` if the second fails), so it must not run
-/// on the thread that delivers the transport's results. `config` may be null; its placement must be
+/// Creates a remote manager: its slab lives in an executor process, reached through
+/// `transport`, that runs jitslab's native service (`jitslab-executor`) or LLVM 19's
+/// shared-memory service (`llvm-jitlink-executor`), as `config->protocol` chooses (auto:
+/// native when the executor publishes it). This call waits for the setup calls (stock:
+/// `Reserve` and one `Initialize` that makes the slab readable there, and a `Release` if the
+/// second fails; native: `setup`, and a `teardown` and a second `setup` when the region's memfd
+/// cannot be taken; at most 10 s each), so it must not run on the thread that delivers the
+/// transport's results. `config` may be null; its placement must be
 /// anywhere and its mapper is ignored. jitslab owns `transport.ctx` from this call on, whether
 /// it succeeds or not. On success `*out` receives a handle freed with `jitslab_manager_free`,
 /// which releases the reservation in the executor (waiting for that call too).
 ///
-/// A remote manager finalizes and deallocates with one call to the executor each; use
+/// With the stock protocol a remote manager finalizes and deallocates with one call to the
+/// executor each; with the native one, finalizes and deallocations that arrive while a call is
+/// in flight go together in the next, and those without allocation actions need no call. Use
 /// `jitslab_finalize_async` and `jitslab_deallocate_async` (the blocking `jitslab_finalize`
 /// and `jitslab_deallocate` wait for the reply).
 ///
@@ -571,8 +607,21 @@ pub unsafe extern "C" fn jitslab_manager_new_remote(
         if transport.0.call.is_none() || transport.0.lookup.is_none() {
             return fail(JITSLAB_ERR_NULL_ARGUMENT, "jitslab_manager_new_remote: transport.call or .lookup is null");
         }
-        let cfg =
-            Config { span: c.span_bytes, chunk: c.chunk_bytes, retain_free: c.retain_free_bytes, ..Config::default() };
+        let protocol = match c.protocol {
+            JITSLAB_PROTOCOL_AUTO => Protocol::Auto,
+            JITSLAB_PROTOCOL_STOCK => Protocol::Stock,
+            JITSLAB_PROTOCOL_NATIVE => Protocol::Native,
+            p => {
+                return fail(JITSLAB_ERR_INVALID_ARGUMENT, format!("unknown protocol {p} (0 auto, 1 stock, 2 native)"))
+            }
+        };
+        let cfg = Config {
+            span: c.span_bytes,
+            chunk: c.chunk_bytes,
+            retain_free: c.retain_free_bytes,
+            protocol,
+            ..Config::default()
+        };
         let m = Manager::new_remote(&cfg, Box::new(transport)).map_err(status_of)?;
         // SAFETY: checked non-null above; the caller promised it is writable.
         unsafe { publish(m, out) };
@@ -791,9 +840,10 @@ fn c_done(done: JitslabDone, ctx: *mut c_void) -> Done {
 }
 
 /// `jitslab_finalize`, completing through `done(ctx, status, message)` (see the rules at the top
-/// of this header for `_async` calls). On a remote manager this sends one call to the executor,
-/// which protects the segments and runs the actions there; the function addresses are then
-/// executor addresses.
+/// of this header for `_async` calls). On a remote manager the executor runs the actions; the
+/// function addresses are then executor addresses. Stock protocol: one call, which also
+/// protects the segments. Native protocol: no call when there are no actions and the chunks'
+/// protections are applied; otherwise the finalize goes in the next group of calls.
 ///
 /// # Safety
 /// As for `jitslab_finalize`; `done` must be callable from any thread with `ctx`.
@@ -877,7 +927,7 @@ fn c_stats(s: &Stats) -> JitslabStats {
         mapper: match s.mapper {
             MapperKind::SingleView => JITSLAB_MAPPER_SINGLE_VIEW,
             MapperKind::DualView => JITSLAB_MAPPER_DUAL_VIEW,
-            MapperKind::RemoteStock => JITSLAB_MAPPER_REMOTE,
+            MapperKind::RemoteStock | MapperKind::RemoteNative => JITSLAB_MAPPER_REMOTE,
         },
         base: s.base,
         reserved: s.reserved,
@@ -908,6 +958,17 @@ fn c_stats(s: &Stats) -> JitslabStats {
         rpc_calls: s.rpc.calls,
         rpc_bytes_sent: s.rpc.bytes_sent,
         rpc_bytes_received: s.rpc.bytes_received,
+        protocol: match s.mapper {
+            MapperKind::RemoteStock => JITSLAB_PROTOCOL_STOCK,
+            MapperKind::RemoteNative => JITSLAB_PROTOCOL_NATIVE,
+            MapperKind::SingleView | MapperKind::DualView => 0,
+        },
+        sharing: match (s.mapper, s.sharing) {
+            (_, Some(SharingPath::PidfdGetfd)) => JITSLAB_SHARING_PIDFD_GETFD,
+            (_, Some(SharingPath::ProcFd)) => JITSLAB_SHARING_PROC_FD,
+            (_, Some(SharingPath::Named)) | (MapperKind::RemoteStock, None) => JITSLAB_SHARING_NAMED,
+            _ => JITSLAB_SHARING_NONE,
+        },
     }
 }
 

@@ -307,13 +307,19 @@ pub fn shm_open_existing(name: &CStr) -> OsResult<(OwnedFd, u64)> {
     }
     // SAFETY: shm_open returned a fresh descriptor that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let size = file_size(&fd).map_err(|e| OsError { call: format!("{} (shm {name:?})", e.call), errno: e.errno })?;
+    Ok((fd, size))
+}
+
+/// The size in bytes of the file behind `fd` (`fstat`).
+pub fn file_size(fd: &OwnedFd) -> OsResult<u64> {
     // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat on a descriptor we own, into a struct we own.
     if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-        return Err(OsError::last(format!("fstat(shm {name:?})")));
+        return Err(OsError::last("fstat".to_string()));
     }
-    Ok((fd, st.st_size as u64))
+    Ok(st.st_size as u64)
 }
 
 /// Removes the name of a POSIX shared-memory object (`shm_unlink`); mappings and open

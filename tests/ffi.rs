@@ -316,3 +316,119 @@ fn handles_are_shared_safely_between_threads() {
         }
     });
 }
+
+// --- a remote manager over a C transport, served by jitslab's executor service in-process ---
+
+/// The transport's context: whether it publishes the native service's symbols.
+struct LoopbackCtx {
+    publish_native: bool,
+}
+
+/// Calls the wrapper function at `fn_addr` of this process (the executor's service, found by
+/// `lookup`) and hands the result to `done` at once, as a C transport over a loopback would.
+unsafe extern "C" fn loopback_call(
+    _ctx: *mut std::ffi::c_void,
+    fn_addr: u64,
+    args: *const u8,
+    args_len: usize,
+    done: JitslabCallDone,
+    done_ctx: *mut std::ffi::c_void,
+) {
+    // SAFETY: `fn_addr` came from `loopback_lookup`, which gives out only the service's
+    // wrapper functions; `args` holds `args_len` bytes for this call.
+    let f: jitslab::wrapper::WrapperFn = unsafe { std::mem::transmute(fn_addr as usize) };
+    // SAFETY: as above.
+    let result = unsafe { f(args as *const c_char, args_len) };
+    // SAFETY: the result was just returned by a wrapper function and is taken once.
+    match unsafe { result.take() } {
+        // SAFETY: the bytes are lent for this call; `done_ctx` is handed back once.
+        Ok(bytes) => unsafe { done(done_ctx, bytes.as_ptr(), bytes.len(), null()) },
+        Err(e) => {
+            let e = std::ffi::CString::new(e).unwrap();
+            // SAFETY: as above.
+            unsafe { done(done_ctx, null(), 0, e.as_ptr()) }
+        }
+    }
+}
+
+unsafe extern "C" fn loopback_lookup(ctx: *mut std::ffi::c_void, name: *const c_char, out: *mut u64) -> u8 {
+    // SAFETY: ctx is the LoopbackCtx given to the transport; name is a C string.
+    let (ctx, name) = unsafe { (&*(ctx as *const LoopbackCtx), CStr::from_ptr(name)) };
+    if !ctx.publish_native {
+        return 0;
+    }
+    let (mut syms, mut n) = (null(), 0);
+    // SAFETY: valid out pointers.
+    assert_eq!(unsafe { jitslab_executor_bootstrap_symbols(&mut syms, &mut n) }, JITSLAB_OK);
+    // SAFETY: the library lends `n` entries for the life of the process.
+    let syms = unsafe { std::slice::from_raw_parts(syms, n) };
+    // SAFETY: each name is a static C string.
+    match syms.iter().find(|s| unsafe { CStr::from_ptr(s.name) } == name) {
+        Some(s) => {
+            // SAFETY: valid out pointer.
+            unsafe { *out = s.addr };
+            1
+        }
+        None => 0,
+    }
+}
+
+unsafe extern "C" fn loopback_destroy(ctx: *mut std::ffi::c_void) {
+    // SAFETY: the box given to the transport, destroyed once.
+    drop(unsafe { Box::from_raw(ctx as *mut LoopbackCtx) });
+}
+
+fn loopback(publish_native: bool) -> JitslabTransport {
+    JitslabTransport {
+        ctx: Box::into_raw(Box::new(LoopbackCtx { publish_native })) as *mut std::ffi::c_void,
+        call: Some(loopback_call),
+        lookup: Some(loopback_lookup),
+        destroy: Some(loopback_destroy),
+    }
+}
+
+/// `JitslabConfig.protocol` through the C ABI: native over a transport whose executor
+/// publishes the service (statistics say native and how the memfd was taken; code written
+/// through the working view is at the executor address, r-x, after a finalize that needs no
+/// call), an unknown protocol refused, native against an executor without the service refused
+/// with the reason.
+#[test]
+fn the_protocol_is_a_config_field() {
+    let mut cfg = jitslab_config_default();
+    assert_eq!(cfg.protocol, JITSLAB_PROTOCOL_AUTO);
+    cfg.span_bytes = 16 << 20;
+    cfg.protocol = JITSLAB_PROTOCOL_NATIVE;
+    let mut m = null_mut();
+    // SAFETY: valid config, transport and out pointer.
+    assert_eq!(unsafe { jitslab_manager_new_remote(&cfg, loopback(true), &mut m) }, JITSLAB_OK, "{}", last_error());
+    let s = stats(m);
+    assert_eq!((s.mapper, s.protocol), (JITSLAB_MAPPER_REMOTE, JITSLAB_PROTOCOL_NATIVE));
+    assert_eq!(s.sharing, JITSLAB_SHARING_PIDFD_GETFD);
+    let calls = s.rpc_calls;
+    let (st, segs, id) = allocate(m, &[req(RX, JITSLAB_LIFETIME_STANDARD, 16, 16)]);
+    assert_eq!(st, JITSLAB_OK);
+    let working = segs[0].working;
+    // SAFETY: the working memory of a 16-byte segment.
+    unsafe { *working = 0xc3 };
+    // SAFETY: no actions.
+    assert_eq!(unsafe { jitslab_finalize(m, id, null(), 0) }, JITSLAB_OK, "{}", last_error());
+    // SAFETY: finalized: the executor (this process) made the page readable.
+    assert_eq!(unsafe { *(segs[0].addr as *const u8) }, 0xc3);
+    assert_eq!(stats(m).rpc_calls, calls + 1, "one protect for the new chunk, no finalize call");
+    let mut text = null_mut();
+    // SAFETY: valid out pointer.
+    assert_eq!(unsafe { jitslab_stats_text(m, &mut text) }, JITSLAB_OK);
+    assert!(c_string(text).contains("protocol: native"));
+    assert_eq!(jitslab_manager_free(m), JITSLAB_OK);
+
+    let mut m = 0x77 as *mut JitslabManager;
+    cfg.protocol = 7;
+    // SAFETY: as above.
+    assert_eq!(unsafe { jitslab_manager_new_remote(&cfg, loopback(true), &mut m) }, JITSLAB_ERR_INVALID_ARGUMENT);
+    assert!(last_error().contains("unknown protocol 7"), "{}", last_error());
+    cfg.protocol = JITSLAB_PROTOCOL_NATIVE;
+    // SAFETY: as above.
+    assert_eq!(unsafe { jitslab_manager_new_remote(&cfg, loopback(false), &mut m) }, JITSLAB_ERR_EXECUTOR);
+    assert!(last_error().contains("__jitslab_executor_setup"), "{}", last_error());
+    assert_eq!(m as usize, 0x77, "out untouched on failure");
+}

@@ -6,8 +6,8 @@
 //
 // Each child process makes one memory manager (ID: llvm-inprocess, llvm-mapper,
 // jitslab-dual, jitslab-single; for churn also, with --executor, the out-of-process
-// llvm-epc, llvm-shm and jitslab-stock), runs one workload with it and writes its figures to
-// FILE as key=value lines; the parent (Runner.cpp) checks its stdout and exit status.
+// llvm-epc, llvm-shm, jitslab-stock and jitslab-native), runs one workload with it and
+// writes its figures to FILE as key=value lines; the parent (Runner.cpp) checks its stdout and exit status.
 //
 // churn: an ExecutionSession (in this process, or connected to an executor it starts) with an
 // ObjectLinkingLayer on the manager (and the EH-frame registration LLJIT's default layer
@@ -84,7 +84,7 @@ void orFail(Error E, const Twine &What) {
 
 /// The settings whose manager lives in an executor process (the child needs --executor).
 bool outOfProcess(StringRef Id) {
-  return Id == "llvm-epc" || Id == "llvm-shm" || Id == "jitslab-stock";
+  return Id == "llvm-epc" || Id == "llvm-shm" || Id == "jitslab-stock" || Id == "jitslab-native";
 }
 
 /// The manager of setting `Id`; out of process, `EPC` is the executor's (null in process).
@@ -96,8 +96,10 @@ Expected<std::unique_ptr<JITLinkMemoryManager>> createManager(StringRef Id,
     return createLLVMEPCManager(*EPC);
   if (Id == "llvm-shm") // as jitslab-run: 1 GiB slabs
     return createLLVMSharedMemoryManager(*EPC, 1ULL << 30);
-  if (Id == "jitslab-stock") {
-    auto M = jitslab::MemoryManager::Create(*EPC, jitslab::Config());
+  if (Id == "jitslab-stock" || Id == "jitslab-native") {
+    auto M = jitslab::MemoryManager::Create(
+        *EPC, jitslab::Config().setProtocol(Id == "jitslab-native" ? jitslab::Protocol::Native
+                                                                   : jitslab::Protocol::Stock));
     if (!M)
       return M.takeError();
     return std::unique_ptr<JITLinkMemoryManager>(std::move(*M));
@@ -493,7 +495,7 @@ int childMain(ArrayRef<std::string> Args) {
   if (!childKnowsManager(K, Id))
     fail("--child=" + Child + ": --memory=" + Id +
          ": expected llvm-inprocess, llvm-mapper, jitslab-dual or jitslab-single" +
-         (K == Kind::Churn ? ", or with --executor llvm-epc, llvm-shm or jitslab-stock" : ""));
+         (K == Kind::Churn ? ", or with --executor llvm-epc, llvm-shm, jitslab-stock or jitslab-native" : ""));
   if (outOfProcess(Id) != O.has("executor"))
     fail("--child: --memory=" + Id + (outOfProcess(Id) ? " needs" : " takes no") +
          " --executor");

@@ -187,7 +187,7 @@ std::vector<Setting> makeSettings(const Paths &P, StringRef Help) {
            "LLVM MapperJITLinkMemoryManager + SharedMemoryMapper, llvm-jitlink-executor",
            Group::OutOfProcess, true, {Stock, "--memory=llvm-shm"}),
       Make("jitslab-stock", "jitslab out of process, LLVM's llvm-jitlink-executor",
-           Group::OutOfProcess, false, {Stock, "--memory=jitslab"}),
+           Group::OutOfProcess, false, {Stock, "--memory=jitslab", "--protocol=stock"}),
       Make("jitslab-native", "jitslab out of process, native (jitslab-executor)",
            Group::OutOfProcess, false,
            {"--executor=" + P.NativeExecutor, "--memory=jitslab", "--protocol=native"}),

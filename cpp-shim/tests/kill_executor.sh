@@ -56,7 +56,7 @@ lines=$(wc -l <"$tmp/err")
 [ "$lines" = 1 ] || { echo "kill_executor.sh: $lines lines on stderr, expected one"; exit 1; }
 pid=$(sed -n 's/^jitslab-run: error: the executor (pid \([0-9]*\)) was killed by signal 9.*/\1/p' "$tmp/err")
 [ -n "$pid" ] || { echo "kill_executor.sh: the error does not name the killed executor"; exit 1; }
-if ls /dev/shm | grep -q "^jitlink_${pid}_"; then
-  echo "kill_executor.sh: /dev/shm still holds:"; ls /dev/shm | grep "^jitlink_${pid}_"; exit 1
+if ls /dev/shm | grep -Eq "^(jitlink_${pid}_|jitslab-${pid}-)"; then
+  echo "kill_executor.sh: /dev/shm still holds:"; ls /dev/shm | grep -E "^(jitlink_${pid}_|jitslab-${pid}-)"; exit 1
 fi
 echo "kill_executor.sh: exit 1 with a clear error; /dev/shm clean"

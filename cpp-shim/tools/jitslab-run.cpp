@@ -88,6 +88,10 @@ link error prints one line and exits with status 1.
                           /usr/lib/llvm-19/bin/llvm-jitlink-executor
   --connect=HOST:PORT     run the code in an executor listening on TCP, e.g. one started with
                           llvm-jitlink-executor listen=127.0.0.1:20000
+  --protocol=native|stock|auto
+                          out of process, how jitslab talks to the executor: native
+                          (jitslab's service, as jitslab-executor offers) | stock (LLVM's
+                          shared-memory service) | auto (default: native when offered)
   --slab-size=SIZE        jitslab's reservation, e.g. 512M or 1G (default 1G; jitslab only)
   --placement=WHERE       any (default) | low (below 2 GiB, for non-PIC code) |
                           near (within 2 GiB of libc); jitslab only
@@ -101,8 +105,9 @@ link error prints one line and exits with status 1.
                           (jitslab-bench); keys are listed in README.md
   --orc-runtime=PATH      the ORC runtime archive (default: )" JITSLAB_ORC_RUNTIME R"()
   --no-orc-runtime        run without the ORC runtime: no static initializers, no C++
-                          static objects; atexit handlers of JIT'd code go to this process's
-                          libc and run when it exits (in process only)
+                          static objects; in process, atexit handlers of JIT'd code go to this
+                          process's libc and run when it exits (out of process, JIT'd code
+                          that calls atexit does not link)
   --test-gap=SIZE         testing aid: link the first input alone, then make all free
                           address space within SIZE of it inaccessible, then link the rest
   --test-kill-executor=N  testing aid: kill the executor (SIGKILL) when the Nth graph is being
@@ -187,6 +192,7 @@ struct Options {
   bool Stats = false, Times = false;
   std::string Report; // --report=FILE
   bool JitslabOptions = false; // --slab-size or --placement given
+  bool ProtocolGiven = false;  // --protocol given
   std::string OrcRuntime = JITSLAB_ORC_RUNTIME;
   uint64_t TestGap = 0;
   std::string Executor, Connect; // --executor=PATH, --connect=HOST:PORT
@@ -282,6 +288,16 @@ Options parseArgs(int Argc, char **Argv) {
     } else if (A.consume_front("--test-kill-executor=")) {
       if (A.getAsInteger(10, O.TestKillExecutor) || O.TestKillExecutor == 0)
         fail("--test-kill-executor: '" + A + "' is not a graph number (1, 2, ...)");
+    } else if (A.consume_front("--protocol=")) {
+      O.ProtocolGiven = true;
+      if (A == "auto")
+        O.Jitslab.setProtocol(jitslab::Protocol::Auto);
+      else if (A == "stock")
+        O.Jitslab.setProtocol(jitslab::Protocol::Stock);
+      else if (A == "native")
+        O.Jitslab.setProtocol(jitslab::Protocol::Native);
+      else
+        fail("--protocol=" + A + ": expected auto, stock or native");
     } else if (A.consume_front("--slab-size=")) {
       O.Jitslab.setSlabSize(parseSize("--slab-size", A));
       O.JitslabOptions = true;
@@ -333,9 +349,11 @@ Options parseArgs(int Argc, char **Argv) {
   }
   if (O.Inputs.empty())
     fail("no inputs (see --help)");
-  if (O.Memory != "jitslab" && (O.Stats || O.JitslabOptions))
-    fail("--stats, --slab-size, --placement and --jitslab-mapper are jitslab's; they need "
-         "--memory=jitslab");
+  if (O.Memory != "jitslab" && (O.Stats || O.JitslabOptions || O.ProtocolGiven))
+    fail("--stats, --slab-size, --placement, --jitslab-mapper and --protocol are jitslab's; "
+         "they need --memory=jitslab");
+  if (O.ProtocolGiven && !O.outOfProcess())
+    fail("--protocol works out of process only (give --executor=PATH or --connect=HOST:PORT)");
   if (!O.Executor.empty() && !O.Connect.empty())
     fail("--executor and --connect both name an executor; give one");
   if (O.outOfProcess()) {
@@ -349,8 +367,6 @@ Options parseArgs(int Argc, char **Argv) {
     if (O.Jitslab.raw().mapper != JITSLAB_MAPPER_AUTO)
       fail("--jitslab-mapper works in process only (out of process the slab is the executor's "
            "shared memory)");
-    if (O.OrcRuntime.empty())
-      fail("--no-orc-runtime works in process only (the executor's atexit is out of reach)");
   } else if (O.Memory == "llvm-epc" || O.Memory == "llvm-shm") {
     fail("--memory=" + O.Memory + " is an out-of-process manager: give --executor=PATH or " +
          "--connect=HOST:PORT");
@@ -642,7 +658,7 @@ int main(int Argc, char **Argv) {
   ExecutionSession &ES = J->getExecutionSession();
   JITDylib &Main = J->getMainJITDylib();
 
-  if (!WithRuntime) {
+  if (!WithRuntime && !O.outOfProcess()) {
     // Without the runtime, give JIT'd code the C library's atexit (glibc keeps it out of
     // libc.so) and this program's __dso_handle: handlers then run when this process exits,
     // which is fine because the JIT is never torn down (see the end of main).
@@ -762,7 +778,9 @@ int main(int Argc, char **Argv) {
     if (SlabStats && O.outOfProcess())
       R << "jitslab_rpc_calls=" << SlabStats->rpc_calls << "\n"
         << "jitslab_rpc_bytes_sent=" << SlabStats->rpc_bytes_sent << "\n"
-        << "jitslab_rpc_bytes_received=" << SlabStats->rpc_bytes_received << "\n";
+        << "jitslab_rpc_bytes_received=" << SlabStats->rpc_bytes_received << "\n"
+        << "jitslab_protocol="
+        << (SlabStats->protocol == JITSLAB_PROTOCOL_NATIVE ? "native" : "stock") << "\n";
   }
   if (O.Stats && Slab) {
     errs() << failOn(Slab->statsText(), "--stats") << "\n"

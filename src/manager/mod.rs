@@ -30,8 +30,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use stats::{PoolStatsEntry, Stats};
 
+use crate::executor::wire::Extent;
+use crate::mapper::remote::native::{self, Native, NativeAddrs, SharingPath};
 use crate::mapper::remote::stock::{self, SegFinalize};
-use crate::mapper::remote::{Remote, RemoteError, Transport};
+use crate::mapper::remote::{Remote, RemoteError, RpcCounts, Transport};
 use crate::mapper::{self, pool_access, Mapper, MapperChoice, MapperConfig, MapperKind, Placement};
 use crate::slab::{Layout, NumberHasher, Pool, Range, Slab, SlabError};
 use crate::sys;
@@ -43,6 +45,28 @@ pub const DEFAULT_SPAN: u64 = 1 << 30;
 pub const DEFAULT_CHUNK: u64 = 256 << 10;
 /// Default bytes of whole free pages each pool keeps resident for reuse: one default chunk.
 pub const DEFAULT_RETAIN_FREE: u64 = DEFAULT_CHUNK;
+
+/// Which protocol a remote manager speaks with its executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// Native when the executor publishes jitslab's native service, stock otherwise.
+    #[default]
+    Auto,
+    /// LLVM 19's `ExecutorSharedMemoryMapperService` (any `llvm-jitlink-executor`).
+    Stock,
+    /// jitslab's own service (`jitslab-executor`), or an error.
+    Native,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Auto => "auto",
+            Protocol::Stock => "stock",
+            Protocol::Native => "native",
+        })
+    }
+}
 
 /// How to build a [`Manager`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +82,8 @@ pub struct Config {
     /// Bytes of whole free pages each pool may keep resident (zeroed) for reuse instead of
     /// giving them back at once; 0 gives every free page back at once. See `slab`.
     pub retain_free: u64,
+    /// The protocol of a remote manager (not used by a local one).
+    pub protocol: Protocol,
 }
 
 impl Default for Config {
@@ -69,6 +95,7 @@ impl Default for Config {
             mapper: MapperChoice::Auto,
             log_fallback: true,
             retain_free: DEFAULT_RETAIN_FREE,
+            protocol: Protocol::Auto,
         }
     }
 }
@@ -211,6 +238,12 @@ fn os(e: sys::OsError) -> Error {
     Error::Os(e.to_string())
 }
 
+/// Any failure while setting a remote manager up is the executor's, not an allocation action's.
+fn setup_error(e: RemoteError) -> Error {
+    let (RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) | RemoteError::Executor(m)) = e;
+    Error::Executor(m)
+}
+
 fn remote_error(e: RemoteError) -> Error {
     match e {
         RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) => Error::Executor(m),
@@ -237,6 +270,9 @@ enum Teardown {
     Local(Vec<WrapperCall>),
     /// The key the executor gave the allocation at `Initialize`; its dealloc calls run there.
     Remote(u64),
+    /// The key (the allocation id) under which jitslab's native service keeps the allocation's
+    /// dealloc calls.
+    Native(u64),
     /// Nothing to undo anywhere: a remote allocation with no memory and no actions, which
     /// needed no call to the executor.
     Nothing,
@@ -294,7 +330,29 @@ pub struct Manager {
     mapper: Box<dyn Mapper>,
     fallback: Option<String>,
     /// The executor connection of a remote manager.
-    remote: Option<Arc<Remote>>,
+    remote: Option<Link>,
+}
+
+/// The connection of a remote manager, by protocol.
+enum Link {
+    Stock(Arc<Remote>),
+    Native(Arc<Native>),
+}
+
+impl Link {
+    fn lost(&self) -> Option<String> {
+        match self {
+            Link::Stock(r) => r.lost(),
+            Link::Native(n) => n.remote().lost(),
+        }
+    }
+
+    fn rpc_counts(&self) -> RpcCounts {
+        match self {
+            Link::Stock(r) => r.rpc_counts(),
+            Link::Native(n) => n.remote().rpc_counts(),
+        }
+    }
 }
 
 impl fmt::Debug for Manager {
@@ -335,31 +393,72 @@ impl Manager {
         Ok(Manager { inner: Mutex::new(inner), page, mapper, fallback, remote: None })
     }
 
-    /// A manager whose slab lives in an executor process that runs LLVM 19's shared-memory
-    /// service, reached through `transport`: one `Reserve` call (waited for) maps the slab in
-    /// both processes. `config.placement` must be anywhere (the service takes no address) and
-    /// `config.mapper` is not used.
+    /// A manager whose slab lives in an executor process, reached through `transport`, with
+    /// the protocol `config.protocol` chooses (auto: jitslab's native service when the executor
+    /// publishes it, LLVM 19's shared-memory service otherwise). Stock: one `Reserve` and one
+    /// `Initialize` (waited for) map the slab in both processes. Native: one `setup` (waited
+    /// for; a second when the memfd cannot be taken, see [`native`]). `config.placement` must
+    /// be anywhere (the executor chooses the address) and `config.mapper` is not used.
     pub fn new_remote(config: &Config, transport: Box<dyn Transport>) -> Result<Manager, Error> {
+        Manager::new_remote_with(config, transport, &native::FD_PATHS)
+    }
+
+    /// [`Manager::new_remote`], taking the native region's memfd only by `fd_paths` (tests
+    /// leave paths out to exercise the others).
+    pub(crate) fn new_remote_with(
+        config: &Config,
+        transport: Box<dyn Transport>,
+        fd_paths: &[SharingPath],
+    ) -> Result<Manager, Error> {
         if config.placement != Placement::Anywhere {
             return Err(Error::Placement(
-                "placement is not available with LLVM's executor service, which chooses the address itself".into(),
+                "placement is not available out of process: the executor chooses the address itself".into(),
             ));
         }
         let page = sys::page_size();
         Layout::new(config.span, page, config.chunk, false).map_err(Error::InvalidArgument)?;
-        let remote = Arc::new(Remote::connect(transport).map_err(Error::Executor)?);
-        // Any failure here is the executor's, not an allocation action's.
-        let view = remote.reserve(config.span).map_err(|e| match e {
-            RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) | RemoteError::Executor(m) => {
-                Error::Executor(m)
+        let native_addrs = NativeAddrs::lookup(|name| transport.lookup(name));
+        let native_addrs = match (config.protocol, native_addrs) {
+            (Protocol::Stock, _) => None,
+            (Protocol::Auto, Err(_)) => None,
+            (Protocol::Auto | Protocol::Native, Ok(a)) => Some(a),
+            (Protocol::Native, Err(e)) => {
+                return Err(Error::Executor(format!("the native protocol was asked for, but {e}")));
             }
-        })?;
+        };
+        if let Some(addrs) = native_addrs {
+            let remote = Arc::new(Remote::with_addrs(transport, addrs));
+            let (link, view) = native::connect(remote, config.span, config.chunk, fd_paths).map_err(setup_error)?;
+            let mut m = Manager::with_mapper(config, Box::new(view), None).inspect_err(|_| {
+                let _ = link.teardown_blocking();
+            })?;
+            m.remote = Some(Link::Native(link));
+            return Ok(m);
+        }
+        let remote = Arc::new(Remote::connect(transport).map_err(Error::Executor)?);
+        let view = remote.reserve(config.span).map_err(setup_error)?;
         let base = view.base();
         let mut m = Manager::with_mapper(config, Box::new(view), None).inspect_err(|_| {
             let _ = remote.release_blocking(base);
         })?;
-        m.remote = Some(remote);
+        m.remote = Some(Link::Stock(remote));
         Ok(m)
+    }
+
+    /// How a native remote manager shares its region with the executor.
+    pub fn sharing_path(&self) -> Option<SharingPath> {
+        match &self.remote {
+            Some(Link::Native(n)) => Some(n.sharing()),
+            _ => None,
+        }
+    }
+
+    /// The rounds and calls of a native remote manager's group commit.
+    pub fn native_round_counts(&self) -> Option<native::RoundCounts> {
+        match &self.remote {
+            Some(Link::Native(n)) => Some(n.round_counts()),
+            _ => None,
+        }
     }
 
     /// Whether the slab lives in an executor process.
@@ -552,9 +651,13 @@ impl Manager {
     /// Local manager: as for [`Manager::finalize`]. Remote manager: the function addresses are
     /// executor addresses and run there; nothing is called in this process.
     pub unsafe fn finalize_async(self: &Arc<Self>, id: AllocId, actions: Vec<ActionPair>, done: Done) {
-        let Some(remote) = &self.remote else {
-            // SAFETY: forwarded from the caller.
-            return done(unsafe { self.finalize(id, &actions) });
+        let remote = match &self.remote {
+            None => {
+                // SAFETY: forwarded from the caller.
+                return done(unsafe { self.finalize(id, &actions) });
+            }
+            Some(Link::Native(n)) => return self.finalize_native(n, id, actions, done),
+            Some(Link::Stock(r)) => r,
         };
         let mut segs = match self.check_connection().and_then(|()| self.begin_finalize(id)) {
             Ok(segs) => segs,
@@ -588,20 +691,53 @@ impl Manager {
             .collect();
         let me = Arc::clone(self);
         remote.initialize(base, &wire, &actions, move |key| {
-            let key = key.map(Teardown::Remote).map_err(|e| {
-                // Only a lost connection lets go of the shared memory; after a bad reply the
-                // executor is still there and the view stays shared.
-                if matches!(e, RemoteError::Lost(_)) {
-                    me.mapper.detach();
-                }
-                remote_error(e).prefixed(&format!("finalize of allocation {} failed, allocation rolled back: ", id.0))
-            });
+            let key = key.map(Teardown::Remote).map_err(|e| me.finalize_failed(id, e));
             let result = me.complete_finalize(id, segs, key);
             // Let go of the manager before the continuation runs: a caller that frees the
             // manager from there must find it gone when the free returns (its Release sent).
             drop(me);
             done(result)
         });
+    }
+
+    /// The native protocol's finalize (see [`native`]): an allocation with no actions whose
+    /// chunks are protected in the executor completes at once, with no call; the others wait
+    /// for the next round. Only standard-lifetime segments are registered in the executor
+    /// (finalize-lifetime ones are reused right after), and only for allocations with actions.
+    fn finalize_native(self: &Arc<Self>, link: &Arc<Native>, id: AllocId, actions: Vec<ActionPair>, done: Done) {
+        let segs = match self.check_connection().and_then(|()| self.begin_finalize(id)) {
+            Ok(segs) => segs,
+            Err(e) => return done(Err(e)),
+        };
+        let has_actions = !actions.is_empty();
+        let ranges: Vec<(u64, u64)> = segs.iter().map(|s| (s.range.start, s.range.end)).collect();
+        let extents: Vec<Extent> = segs
+            .iter()
+            .filter(|s| has_actions && s.lifetime == Lifetime::Standard)
+            .map(|s| Extent { offset: s.range.start, len: s.range.len(), access: pool_access(s.pool) })
+            .collect();
+        let alloc = crate::executor::wire::Allocation { key: id.0, segments: extents, actions };
+        let me = Arc::clone(self);
+        link.finalize(
+            alloc,
+            &ranges,
+            Box::new(move |r| {
+                let kept = if has_actions { Teardown::Native(id.0) } else { Teardown::Nothing };
+                let teardown = r.map(|()| kept).map_err(|e| me.finalize_failed(id, e));
+                let result = me.complete_finalize(id, segs, teardown);
+                drop(me); // as in finalize_async
+                done(result)
+            }),
+        );
+    }
+
+    /// The error of a remote finalize that failed. Only a lost connection lets go of the shared
+    /// memory; after a bad reply the executor is still there and the view stays shared.
+    fn finalize_failed(&self, id: AllocId, e: RemoteError) -> Error {
+        if matches!(e, RemoteError::Lost(_)) {
+            self.mapper.detach();
+        }
+        remote_error(e).prefixed(&format!("finalize of allocation {} failed, allocation rolled back: ", id.0))
     }
 
     /// A read-only page taken from the slab to give an allocation with no memory a key of its
@@ -654,7 +790,7 @@ impl Manager {
                 // there and take over this one's dealloc actions.
                 let key = match teardown {
                     Teardown::Remote(key) => key.checked_sub(self.mapper.base()),
-                    Teardown::Local(_) | Teardown::Nothing => None,
+                    Teardown::Local(_) | Teardown::Native(_) | Teardown::Nothing => None,
                 };
                 let early = |s: &Seg| s.lifetime == Lifetime::Finalize && Some(s.range.start) != key;
                 let (done, keep): (Vec<Seg>, Vec<Seg>) =
@@ -707,7 +843,9 @@ impl Manager {
             .filter_map(|t| match t {
                 // SAFETY: forwarded from the caller.
                 Teardown::Local(d) => unsafe { wrapper::run_dealloc_actions(d) }.err(),
-                Teardown::Remote(_) | Teardown::Nothing => unreachable!("a local manager has no remote allocation"),
+                Teardown::Remote(_) | Teardown::Native(_) | Teardown::Nothing => {
+                    unreachable!("a local manager has no remote allocation")
+                }
             })
             .collect();
         let failed = (!errors.is_empty()).then(|| {
@@ -723,7 +861,7 @@ impl Manager {
     /// # Safety
     /// As for [`Manager::finalize_async`].
     pub unsafe fn deallocate_async(self: &Arc<Self>, ids: &[AllocId], done: Done) {
-        let Some(remote) = &self.remote else {
+        let Some(link) = &self.remote else {
             // SAFETY: forwarded from the caller.
             return done(unsafe { self.deallocate(ids) });
         };
@@ -734,7 +872,7 @@ impl Manager {
         let keys: Vec<u64> = teardowns
             .iter()
             .filter_map(|t| match t {
-                Teardown::Remote(key) => Some(*key),
+                Teardown::Remote(key) | Teardown::Native(key) => Some(*key),
                 Teardown::Nothing => None,
                 Teardown::Local(_) => unreachable!("a remote manager has no local allocation"),
             })
@@ -744,7 +882,7 @@ impl Manager {
             return done(self.complete_deallocate(ids.len(), &segs, None));
         }
         let (me, n) = (Arc::clone(self), ids.len());
-        remote.deinitialize(&keys, move |r| {
+        let finish = move |r: Result<(), RemoteError>| {
             // The memory is returned either way: the executor ran what it could, or is gone.
             let failed = r.err().map(|e| {
                 if matches!(e, RemoteError::Lost(_)) {
@@ -755,7 +893,11 @@ impl Manager {
             let result = me.complete_deallocate(n, &segs, failed);
             drop(me); // as in finalize_async
             done(result)
-        });
+        };
+        match link {
+            Link::Stock(remote) => remote.deinitialize(&keys, finish),
+            Link::Native(native) => native.deallocate(keys, Box::new(finish)),
+        }
     }
 
     /// Takes a checked batch of finalized allocations out of the table: their segments, and
@@ -881,12 +1023,15 @@ impl Drop for Manager {
     /// do when they are destroyed; the views are unmapped after this. A remote manager releases
     /// its reservation instead: the executor runs what is left there.
     fn drop(&mut self) {
-        if let Some(remote) = &self.remote {
-            if remote.lost().is_none() {
+        if let Some(link) = &self.remote {
+            if link.lost().is_none() {
                 // Waited for (at most 10 s), so that no call outlives the manager: its caller
                 // may destroy the connection right after. Nothing to report to either way; a
                 // dead executor has let go of the reservation already.
-                let _ = remote.release_blocking(self.mapper.base());
+                let _ = match link {
+                    Link::Stock(remote) => remote.release_blocking(self.mapper.base()),
+                    Link::Native(native) => native.teardown_blocking(),
+                };
             }
             return;
         }

@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use crate::mapper::remote::native::{RoundCounts, SharingPath};
 use crate::mapper::remote::RpcCounts;
 use crate::mapper::{MapperKind, SysCounts};
 use crate::slab::{Pool, PoolStats, Slab};
@@ -44,6 +45,10 @@ pub struct Stats {
     pub rpc: RpcCounts,
     /// Why a remote manager stopped working: its executor connection was lost.
     pub connection_lost: Option<String>,
+    /// How a native remote manager obtained the region's file (`None` otherwise).
+    pub sharing: Option<SharingPath>,
+    /// The group-commit rounds of a native remote manager and the calls they made.
+    pub rounds: Option<RoundCounts>,
 }
 
 impl Stats {
@@ -68,6 +73,8 @@ impl Stats {
             leaked_bytes: c.leaked_bytes,
             sys: m.mapper.counters().snapshot(),
             rpc: m.remote.as_ref().map(|r| r.rpc_counts()).unwrap_or_default(),
+            sharing: m.sharing_path(),
+            rounds: m.native_round_counts(),
             connection_lost: m.remote.as_ref().and_then(|r| r.lost()),
         }
     }
@@ -125,11 +132,22 @@ impl std::fmt::Display for Stats {
             "  system calls: mmap {}, mprotect {}, madvise {}, fallocate {}",
             self.sys.mmap, self.sys.mprotect, self.sys.madvise, self.sys.fallocate
         )?;
-        if self.mapper == MapperKind::RemoteStock {
+        if matches!(self.mapper, MapperKind::RemoteStock | MapperKind::RemoteNative) {
+            let protocol = match self.sharing {
+                None => "stock (LLVM's ExecutorSharedMemoryMapperService; named object, unlinked at once)".to_string(),
+                Some(path) => format!("native (jitslab's executor service; {path})"),
+            };
             write!(
                 f,
-                "\n  executor calls: {} ({} bytes sent, {} received)",
+                "\n  protocol: {protocol}\n  executor calls: {} ({} bytes sent, {} received)",
                 self.rpc.calls, self.rpc.bytes_sent, self.rpc.bytes_received
+            )?;
+        }
+        if let Some(r) = &self.rounds {
+            write!(
+                f,
+                "\n  group commit: {} rounds; calls: protect {}, finalize {}, deallocate {}",
+                r.rounds, r.protect_calls, r.finalize_calls, r.deallocate_calls
             )?;
         }
         if let Some(why) = &self.connection_lost {

@@ -60,6 +60,8 @@ pub enum MapperKind {
     DualView,
     /// In an executor process, through LLVM's stock shared-memory service.
     RemoteStock,
+    /// In an executor process, through jitslab's native service (dual-mapped, sub-page packing).
+    RemoteNative,
 }
 
 impl fmt::Display for MapperKind {
@@ -68,6 +70,7 @@ impl fmt::Display for MapperKind {
             MapperKind::SingleView => "single view",
             MapperKind::DualView => "dual view",
             MapperKind::RemoteStock => "remote (shared memory, LLVM's executor service)",
+            MapperKind::RemoteNative => "remote (shared memory, jitslab's native executor service)",
         })
     }
 }

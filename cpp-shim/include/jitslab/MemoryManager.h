@@ -56,6 +56,16 @@ enum class Mapper : uint32_t {
   DualView = JITSLAB_MAPPER_DUAL_VIEW,
 };
 
+/// Which protocol an out-of-process manager speaks with its executor.
+enum class Protocol : uint32_t {
+  /// jitslab's native service when the executor publishes it (jitslab-executor), else stock.
+  Auto = JITSLAB_PROTOCOL_AUTO,
+  /// LLVM 19's ExecutorSharedMemoryMapperService (llvm-jitlink-executor).
+  Stock = JITSLAB_PROTOCOL_STOCK,
+  /// jitslab's native service, or an error if the executor does not publish it.
+  Native = JITSLAB_PROTOCOL_NATIVE,
+};
+
 /// Settings for a manager. Starts from the library's defaults (jitslab_config_default());
 /// the setters change one field each and can be chained.
 class Config {
@@ -77,6 +87,8 @@ public:
   /// Bytes of whole free pages each pool may keep resident for reuse (default 256 KiB); 0
   /// gives every wholly free page back to the OS at once.
   Config &setRetainFree(uint64_t Bytes) { Raw.retain_free_bytes = Bytes; return *this; }
+  /// The protocol of an out-of-process manager (default Auto); not used in process.
+  Config &setProtocol(Protocol P) { Raw.protocol = static_cast<uint32_t>(P); return *this; }
   const JitslabConfig &raw() const { return Raw; }
 
 private:
@@ -100,8 +112,10 @@ public:
   /// A manager for code that runs in this process.
   static llvm::Expected<std::unique_ptr<MemoryManager>> Create(const Config &C = Config());
   /// A manager whose slab lives in the executor behind `EPC` (which must outlive it), in
-  /// shared memory, through LLVM's ExecutorSharedMemoryMapperService. Waits for one call to
-  /// the executor; the placement must be Anywhere and the mapper setting is not used.
+  /// shared memory, through jitslab's native executor service or LLVM's
+  /// ExecutorSharedMemoryMapperService, as `C`'s protocol says (Auto: native when the executor
+  /// publishes it). Waits for the setup calls; the placement must be Anywhere and the mapper
+  /// setting is not used.
   static llvm::Expected<std::unique_ptr<MemoryManager>>
   Create(llvm::orc::ExecutorProcessControl &EPC, const Config &C = Config());
   /// In the executor as above when `EPC` is connected to one (a SimpleRemoteEPC: its executor

@@ -25,6 +25,7 @@
 //!
 //! Concurrency: `Remote` is shared by every thread of a manager; no lock is held across a call.
 
+pub mod native;
 pub mod stock;
 pub mod transport;
 
@@ -72,25 +73,38 @@ impl std::fmt::Display for RemoteError {
 /// why they do not decode (`Err`).
 type Decode<T> = fn(&[u8]) -> Result<Result<T, String>, SpsError>;
 
-/// The connection to one executor's shared-memory service. See the module docs.
-pub(crate) struct Remote {
+/// The connection to one executor's shared-memory service: LLVM's stock one
+/// (`A` = [`ServiceAddrs`]) or jitslab's native one ([`native::NativeAddrs`]). See the module
+/// docs.
+pub(crate) struct Remote<A = ServiceAddrs> {
     transport: Box<dyn Transport>,
-    addrs: ServiceAddrs,
+    addrs: A,
     rpc: RpcCounters,
     lost: Mutex<Option<String>>,
 }
 
-impl std::fmt::Debug for Remote {
+impl<A: std::fmt::Debug> std::fmt::Debug for Remote<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Remote").field("addrs", &self.addrs).finish()
     }
 }
 
 impl Remote {
-    /// Finds the service in the executor's bootstrap symbols.
+    /// Finds LLVM's stock service in the executor's bootstrap symbols.
     pub fn connect(transport: Box<dyn Transport>) -> Result<Remote, String> {
         let addrs = ServiceAddrs::lookup(|name| transport.lookup(name))?;
-        Ok(Remote { transport, addrs, rpc: RpcCounters::default(), lost: Mutex::new(None) })
+        Ok(Remote::with_addrs(transport, addrs))
+    }
+}
+
+impl<A: Send + Sync + 'static> Remote<A> {
+    /// A connection to the service at `addrs`.
+    pub fn with_addrs(transport: Box<dyn Transport>, addrs: A) -> Remote<A> {
+        Remote { transport, addrs, rpc: RpcCounters::default(), lost: Mutex::new(None) }
+    }
+
+    pub fn addrs(&self) -> &A {
+        &self.addrs
     }
 
     /// Why the connection was lost, once it was.
@@ -178,7 +192,9 @@ impl Remote {
             },
         }
     }
+}
 
+impl Remote {
     /// Reserves `span` bytes in the executor and maps them here. On any failure after the
     /// executor reserved, the reservation is released again.
     pub fn reserve(self: &Arc<Self>, span: u64) -> Result<RemoteView, RemoteError> {
@@ -273,6 +289,9 @@ pub(crate) struct RemoteView {
     /// The shared-memory object, kept open to punch holes in it; `None` once detached.
     fd: Mutex<Option<OwnedFd>>,
     counters: SysCounters,
+    /// With jitslab's native service: where the chunks' protections wait to be sent. The
+    /// executing view then has fixed per-chunk protections, so allocations pack sub-page.
+    native: Option<Arc<native::Native>>,
 }
 
 impl RemoteView {
@@ -292,20 +311,28 @@ impl RemoteView {
                 errno: libc::EINVAL,
             });
         }
+        RemoteView::map(base, span, fd, None)
+    }
+
+    /// Maps the `span` bytes of the file `fd` read-write here; `base` is their executor address.
+    fn map(base: u64, span: u64, fd: OwnedFd, native: Option<Arc<native::Native>>) -> Result<RemoteView, OsError> {
         let counters = SysCounters::default();
         counters.count_mmap();
         // SAFETY: a fresh mapping at an address of the kernel's choice.
         let addr = unsafe { sys::map_shared(&fd, span, sys::Access::RW, None) }?;
-        Ok(RemoteView { base, work: Mapping { addr, len: span }, fd: Mutex::new(Some(fd)), counters })
+        Ok(RemoteView { base, work: Mapping { addr, len: span }, fd: Mutex::new(Some(fd)), counters, native })
     }
 }
 
 impl Mapper for RemoteView {
     fn kind(&self) -> MapperKind {
-        MapperKind::RemoteStock
+        match self.native {
+            None => MapperKind::RemoteStock,
+            Some(_) => MapperKind::RemoteNative,
+        }
     }
     fn packs_subpage(&self) -> bool {
-        false
+        self.native.is_some()
     }
     fn base(&self) -> u64 {
         self.base
@@ -316,11 +343,19 @@ impl Mapper for RemoteView {
     fn working(&self, offset: u64) -> *mut u8 {
         (self.work.addr + offset) as *mut u8
     }
-    // The executor protects segments at Initialize; the linker's view stays read-write.
-    fn commit(&self, _chunks: Range, _pool: Pool) -> Result<(), OsError> {
+    // Stock: the executor protects segments at Initialize. Native: a chunk gets its pool's
+    // protection (`r--` when given back, see `native::make_readable`) in the executor by a later `protect` call, which every
+    // finalize using the chunk waits for. The linker's view stays read-write either way.
+    fn commit(&self, chunks: Range, pool: Pool) -> Result<(), OsError> {
+        if let Some(n) = &self.native {
+            n.note_protection(chunks, super::pool_access(pool));
+        }
         Ok(())
     }
-    fn decommit(&self, _chunks: Range) -> Result<(), OsError> {
+    fn decommit(&self, chunks: Range) -> Result<(), OsError> {
+        if let Some(n) = &self.native {
+            n.note_protection(chunks, native::UNASSIGNED);
+        }
         Ok(())
     }
     fn protect(&self, _seg: Range, _pool: Pool) -> Result<(), OsError> {

@@ -1446,3 +1446,5 @@ fn an_unanswered_release_at_drop_times_out_and_unmaps_the_view() {
     assert!(fake.shm_entries().is_empty());
     fake.assert_no_violation();
 }
+
+mod native;

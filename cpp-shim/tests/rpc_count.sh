@@ -1,0 +1,55 @@
+#!/bin/sh
+# rpc_count.sh JITSLAB_RUN JITSLAB_EXECUTOR READELF SMALL LARGE
+#
+# SMALL and LARGE name synth sets (SMALL.rsp lists the objects, SMALL_native is the native
+# build) of 200 and 2000 units compiled without unwind tables. Each is linked and run in
+# JITSLAB_EXECUTOR with --no-orc-runtime, so no graph has an allocation action, with the
+# native protocol and then the stock one; the output must equal the native build's. The
+# memory-manager calls jitslab made (jitslab_rpc_calls of --report) must be O(1) with the
+# native protocol: at most BOUND for either set, and no more for 2000 units than for 200 plus
+# SLACK (a few protect calls for the extra chunks). The stock protocol's count is at least one
+# per object, which shows the count is the one that would grow. And with no action anywhere,
+# the native protocol makes no finalize call at all (the --stats line "group commit: ...").
+set -u
+run=$1
+executor=$2
+readelf=$3
+small=$4
+large=$5
+BOUND=16
+SLACK=6
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for set in "$small" "$large"; do
+  if "$readelf" -S "$(head -n 1 "$set.rsp")" | grep -q eh_frame; then
+    echo "rpc_count.sh: $(head -n 1 "$set.rsp") has an .eh_frame: frames would be registered"
+    exit 1
+  fi
+done
+# calls NAME PROTOCOL SET: links and runs SET, checks its output, prints jitslab_rpc_calls.
+calls() {
+  "$run" --executor="$executor" --protocol="$2" --no-orc-runtime --report="$tmp/$1.report" --stats \
+    "@$3.rsp" >"$tmp/$1.out" 2>"$tmp/$1.err"
+  status=$?
+  "$3_native" >"$tmp/$1.native"
+  if [ $status != 0 ] || ! cmp -s "$tmp/$1.out" "$tmp/$1.native"; then
+    echo "rpc_count.sh: $1: status $status or output differs from the native build" >&2
+    cat "$tmp/$1.err" >&2
+    return 1
+  fi
+  sed -n 's/^jitslab_rpc_calls=//p' "$tmp/$1.report"
+}
+n200=$(calls native200 native "$small") || exit 1
+n2000=$(calls native2000 native "$large") || exit 1
+s2000=$(calls stock2000 stock "$large") || exit 1
+grep -q '^jitslab_protocol=native$' "$tmp/native2000.report" || { echo "rpc_count.sh: not native"; exit 1; }
+echo "rpc_count.sh: jitslab memory-manager calls: native 200 units $n200, 2000 units $n2000; stock 2000 units $s2000"
+[ -n "$n200" ] && [ -n "$n2000" ] && [ -n "$s2000" ] || { echo "rpc_count.sh: no jitslab_rpc_calls in a report"; exit 1; }
+[ "$n200" -le $BOUND ] && [ "$n2000" -le $BOUND ] || { echo "rpc_count.sh: more than $BOUND calls"; exit 1; }
+[ "$n2000" -le $((n200 + SLACK)) ] || { echo "rpc_count.sh: 2000 units cost more than 200 + $SLACK"; exit 1; }
+[ "$s2000" -ge 2000 ] || { echo "rpc_count.sh: the stock protocol made fewer calls than objects"; exit 1; }
+for n in native200 native2000; do
+  grep -q 'group commit: .* finalize 0, deallocate 0$' "$tmp/$n.err" ||
+    { echo "rpc_count.sh: $n made finalize calls:"; grep 'group commit' "$tmp/$n.err"; exit 1; }
+done
+echo "rpc_count.sh: O(1) calls with the native protocol, no finalize call"

@@ -1,0 +1,515 @@
+//! The linker side of jitslab's native protocol (the messages are documented in
+//! [`crate::executor`], their bytes in [`crate::executor::wire`]): the slab in a region the
+//! executor's service created, dual-mapped, with group-commit finalize.
+//!
+//! ```text
+//!   linker                                          executor (jitslab-executor)
+//!   ┌───────────────────────────────┐  setup once   ┌───────────────────────────────┐
+//!   │ working view rw- (whole file) │ ────────────► │ region r-- ; chunks get their │
+//!   │ allocate: bookkeeping only;   │               │ pool's protection by protect  │
+//!   │ a pool taking a chunk queues  │  one round:   │ r-x │ r-- │ rw- │ r-- (unused) │
+//!   │ its protection                │  [protect]    └───────────────────────────────┘
+//!   │ finalize/deallocate: queued,  │  [finalize]      same memfd pages (no name)
+//!   │ sent as one round at a time   │  [deallocate] ──────────────────────────────────►
+//!   └───────────────────────────────┘
+//! ```
+//!
+//! **The region's file.** Setup asks for a memfd (sharing 0); the linker takes its own
+//! descriptor with `pidfd_getfd`, else by opening `/proc/PID/fd/FD`, and checks that the file
+//! is the region's size. If neither works, that region is torn down and set up again as a
+//! named object (sharing 1: a random name, `O_EXCL`, mode 0600), which the linker opens and
+//! unlinks at once. [`SharingPath`] records which path was used.
+//!
+//! **Rounds (group commit).** At most one round of calls is in flight per manager. A round is,
+//! in this order and each only when it has something to carry: one `protect` with every chunk
+//! protection noted since the last round (chunks a pool took get its protection; chunks given
+//! back get `r--`), one `finalize` with every queued allocation that has actions, one
+//! `deallocate` with the keys of every queued deallocation. Work that arrives while a round is
+//! in flight waits for the next, and travels with everything else that arrived meanwhile.
+//! (Right after setup one `protect` makes the whole region `r--`, and chunks given back
+//! return to `r--`, not `---`: see [`make_readable`].) The
+//! order of one round, and rounds never overlapping, keep the executor's checks satisfied even
+//! though it serves each call on a thread of its own: a chunk's protection is applied before
+//! any finalize that uses it, and a chunk is given back only after the deallocate that freed
+//! its last allocation returned.
+//!
+//! **No call at all** for a finalize with no actions whose chunks' protections are applied
+//! already: on x86-64 the instruction cache is coherent with the linker's writes through the
+//! shared pages, and the executor runs JIT'd code only when a later call tells it to. Such an
+//! allocation is never registered in the executor, so deallocating it needs no call either:
+//! only allocations with actions have a key there (the allocation id). Its memory goes back by
+//! punching holes through the linker's descriptor of the file. A finalize whose chunks wait for
+//! their protection completes when the round that applies it returns.
+//!
+//! Concurrency: the queue is one mutex, never held across a call or while a completion runs;
+//! a chunk's protection may be noted under the manager's lock (lock order: manager, then
+//! queue; the queue never takes the manager's). Completions run on the thread that delivers
+//! the executor's reply.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::stock::error_result as decode_error;
+use super::{Remote, RemoteError, RemoteView};
+use crate::executor::wire::{self, Allocation, Extent, SetupArgs, SetupReply, Sharing};
+use crate::executor::{Op, PROTOCOL_VERSION};
+use crate::slab::Range;
+use crate::sys::{self, Access};
+
+/// The addresses of the native service's wrapper functions in the executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NativeAddrs {
+    pub setup: u64,
+    pub protect: u64,
+    pub finalize: u64,
+    pub deallocate: u64,
+    pub teardown: u64,
+}
+
+impl NativeAddrs {
+    /// Looks the five bootstrap symbols up ([`Op::symbol`]); the error names the missing ones.
+    pub fn lookup(find: impl Fn(&str) -> Option<u64>) -> Result<NativeAddrs, String> {
+        let found: Vec<(Op, Option<u64>)> =
+            Op::ALL.iter().map(|&op| (op, find(&op.symbol().to_string_lossy()))).collect();
+        let missing: Vec<String> = found
+            .iter()
+            .filter(|(_, a)| a.is_none())
+            .map(|(op, _)| op.symbol().to_string_lossy().into_owned())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "the executor does not offer jitslab's native service (bootstrap symbols missing: {}); run \
+                 jitslab-executor, or use the stock protocol",
+                missing.join(", ")
+            ));
+        }
+        let get = |op: Op| found.iter().find(|(o, _)| *o == op).and_then(|(_, a)| *a).unwrap_or(0);
+        Ok(NativeAddrs {
+            setup: get(Op::Setup),
+            protect: get(Op::Protect),
+            finalize: get(Op::Finalize),
+            deallocate: get(Op::Deallocate),
+            teardown: get(Op::Teardown),
+        })
+    }
+}
+
+/// How the linker obtained the region's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharingPath {
+    /// The executor's memfd, duplicated with `pidfd_getfd`.
+    PidfdGetfd,
+    /// The executor's memfd, opened through `/proc/PID/fd/FD`.
+    ProcFd,
+    /// A shared-memory object with a random name, opened and unlinked at once.
+    Named,
+}
+
+impl std::fmt::Display for SharingPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SharingPath::PidfdGetfd => "memfd taken with pidfd_getfd",
+            SharingPath::ProcFd => "memfd opened through /proc/PID/fd",
+            SharingPath::Named => "named shared-memory object, unlinked at once",
+        })
+    }
+}
+
+/// The ways to take the executor's memfd, in the order tried (tests leave some out).
+pub(crate) const FD_PATHS: [SharingPath; 2] = [SharingPath::PidfdGetfd, SharingPath::ProcFd];
+
+type NativeRemote = Remote<NativeAddrs>;
+
+/// A completion of a queued finalize or deallocate.
+pub(crate) type NativeDone = Box<dyn FnOnce(Result<(), RemoteError>) + Send>;
+
+/// A finalize waiting for a round.
+struct Fin {
+    /// Registered in the executor under `key` only when it has actions.
+    alloc: Allocation,
+    done: NativeDone,
+}
+
+/// A deallocate batch waiting for a round: the keys of its allocations that have actions.
+struct Dealloc {
+    keys: Vec<u64>,
+    done: NativeDone,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// A round is in flight.
+    busy: bool,
+    /// Chunk offset → the protection it must get, noted since the last round took them.
+    pending: BTreeMap<u64, Access>,
+    /// Chunks whose protection the round in flight is applying.
+    applying: BTreeSet<u64>,
+    finalizes: Vec<Fin>,
+    deallocs: Vec<Dealloc>,
+}
+
+/// What one round carries.
+struct Round {
+    protects: Vec<Extent>,
+    /// The chunks the protects cover, with the protection each gets.
+    chunks: Vec<(u64, Access)>,
+    finalizes: Vec<Fin>,
+    deallocs: Vec<Dealloc>,
+}
+
+/// Calls of each kind made, for tests and statistics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RoundCounts {
+    pub rounds: u64,
+    pub protect_calls: u64,
+    pub finalize_calls: u64,
+    pub deallocate_calls: u64,
+}
+
+/// The connection to one region of the executor's native service. See the module docs.
+pub(crate) struct Native {
+    remote: Arc<NativeRemote>,
+    handle: u64,
+    chunk: u64,
+    sharing: SharingPath,
+    queue: Mutex<Queue>,
+    counts: Mutex<RoundCounts>,
+}
+
+impl std::fmt::Debug for Native {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Native").field("handle", &self.handle).field("sharing", &self.sharing).finish()
+    }
+}
+
+/// Sets a region of `span` bytes up in the executor and maps it here read-write, trying the
+/// memfd paths `fd_paths` first and a named object after them. Returns the connection and the
+/// view (whose chunk protections go through the connection). On any failure after the executor
+/// set a region up, that region is torn down again.
+pub(crate) fn connect(
+    remote: Arc<NativeRemote>,
+    span: u64,
+    chunk: u64,
+    fd_paths: &[SharingPath],
+) -> Result<(Arc<Native>, RemoteView), RemoteError> {
+    let first = setup(&remote, span, Sharing::Memfd)?;
+    let mut tried = Vec::new();
+    let mut found = None;
+    for &path in fd_paths {
+        let taken = match path {
+            SharingPath::PidfdGetfd => sys::pidfd_getfd(first.pid, first.fd),
+            SharingPath::ProcFd => sys::open_proc_fd(first.pid, first.fd),
+            SharingPath::Named => continue,
+        };
+        match taken.map_err(|e| e.to_string()).and_then(|fd| check_size(fd, span)) {
+            Ok(fd) => {
+                found = Some((first.clone(), fd, path));
+                break;
+            }
+            Err(e) => tried.push(format!("{path}: {e}")),
+        }
+    }
+    let (reply, fd, path) = match found {
+        Some(f) => f,
+        None => {
+            teardown_blocking(&remote, first.handle).map_err(|e| {
+                RemoteError::Executor(format!(
+                    "the executor's memfd could not be taken ({}), and tearing its region down failed: {e}",
+                    tried.join("; ")
+                ))
+            })?;
+            let named = setup(&remote, span, Sharing::Named)?;
+            match open_named(&named.name, span) {
+                Ok(fd) => (named, fd, SharingPath::Named),
+                Err(e) => {
+                    let _ = teardown_blocking(&remote, named.handle);
+                    tried.push(format!("named object {:?}: {e}", named.name));
+                    return Err(RemoteError::Executor(format!(
+                        "cannot share the executor's region with this process: {}",
+                        tried.join("; ")
+                    )));
+                }
+            }
+        }
+    };
+    if let Err(e) = make_readable(&remote, reply.handle, span) {
+        let _ = teardown_blocking(&remote, reply.handle);
+        return Err(e);
+    }
+    let native = Arc::new(Native {
+        remote: Arc::clone(&remote),
+        handle: reply.handle,
+        chunk,
+        sharing: path,
+        queue: Mutex::new(Queue::default()),
+        counts: Mutex::new(RoundCounts::default()),
+    });
+    match RemoteView::map(reply.base, span, fd, Some(Arc::clone(&native))) {
+        Ok(view) => Ok((native, view)),
+        Err(e) => {
+            let _ = teardown_blocking(&remote, reply.handle);
+            Err(RemoteError::Executor(format!("cannot map the executor's region here: {e}")))
+        }
+    }
+}
+
+fn check_size(fd: OwnedFd, span: u64) -> Result<OwnedFd, String> {
+    match sys::file_size(&fd) {
+        Ok(size) if size == span => Ok(fd),
+        Ok(size) => Err(format!("the file holds {size:#x} bytes, not the region's {span:#x}: not the region")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Opens a named region and removes its name at once (whether or not the open worked).
+fn open_named(name: &str, span: u64) -> Result<OwnedFd, String> {
+    let c = std::ffi::CString::new(name).map_err(|_| format!("the name {name:?} holds a NUL byte"))?;
+    let opened = sys::shm_open_existing(&c);
+    let unlinked = sys::shm_unlink(&c);
+    let (fd, _) = opened.map_err(|e| e.to_string())?;
+    unlinked.map_err(|e| e.to_string())?;
+    check_size(fd, span)
+}
+
+fn setup(remote: &Arc<NativeRemote>, span: u64, sharing: Sharing) -> Result<SetupReply, RemoteError> {
+    let args = wire::setup_args(&SetupArgs { version: PROTOCOL_VERSION, span, sharing });
+    let me = Arc::clone(remote);
+    remote.call_blocking("setup", remote.addrs().setup, args, wire::decode_setup_reply, move |late: SetupReply| {
+        // Nobody maps this region: its name must not outlive us, and the executor can have it.
+        if let Ok(name) = std::ffi::CString::new(late.name) {
+            if !name.is_empty() {
+                let _ = sys::shm_unlink(&name);
+            }
+        }
+        me.call("teardown", me.addrs().teardown, wire::teardown_args(late.handle), decode_error, drop);
+    })
+}
+
+/// Makes the whole region `r--` in the executor (one `protect`, waited for). The service maps
+/// a region with no access, but LLVM 19's ORC has the executor read a graph's `.eh_frame`
+/// (libgcc's `__register_frame`) before the graph is finalized, so before the round that gives
+/// a new chunk its pool's protection: a chunk with no access there kills the executor (seen
+/// with synth-2000 and the ORC runtime). Readable pages hold what the linker already wrote.
+/// Chunks given back return to `r--` for the same reason; nothing is ever writable and
+/// executable.
+fn make_readable(remote: &Arc<NativeRemote>, handle: u64, span: u64) -> Result<(), RemoteError> {
+    let whole = [Extent { offset: 0, len: span, access: UNASSIGNED }];
+    remote.call_blocking("protect", remote.addrs().protect, wire::protect_args(handle, &whole), decode_error, drop)
+}
+
+/// The protection of chunks no pool holds (see [`make_readable`]).
+pub(crate) const UNASSIGNED: Access = Access::R;
+
+fn teardown_blocking(remote: &Arc<NativeRemote>, handle: u64) -> Result<(), RemoteError> {
+    remote.call_blocking("teardown", remote.addrs().teardown, wire::teardown_args(handle), decode_error, drop)
+}
+
+impl Native {
+    pub fn sharing(&self) -> SharingPath {
+        self.sharing
+    }
+
+    pub fn remote(&self) -> &Arc<NativeRemote> {
+        &self.remote
+    }
+
+    pub fn round_counts(&self) -> RoundCounts {
+        *lock(&self.counts)
+    }
+
+    /// Ends the region (waited for, at most the blocking-call timeout): the executor runs the
+    /// dealloc actions still pending and unmaps it.
+    pub fn teardown_blocking(&self) -> Result<(), RemoteError> {
+        teardown_blocking(&self.remote, self.handle)
+    }
+
+    /// Notes that the chunks of `chunks` must get `access` in the executor; the next round
+    /// sends it (the last one noted for a chunk wins).
+    pub fn note_protection(&self, chunks: Range, access: Access) {
+        let mut q = lock(&self.queue);
+        let mut at = chunks.start;
+        while at < chunks.end {
+            q.pending.insert(at, access);
+            at += self.chunk;
+        }
+    }
+
+    /// Whether a chunk under `ranges` still waits for its protection.
+    fn waits(&self, q: &Queue, ranges: &[(u64, u64)]) -> bool {
+        ranges.iter().filter(|(s, e)| e > s).any(|&(s, e)| {
+            let (first, last) = (s / self.chunk * self.chunk, (e - 1) / self.chunk * self.chunk);
+            q.pending.range(first..=last).next().is_some() || q.applying.range(first..=last).next().is_some()
+        })
+    }
+
+    /// Finalizes one allocation: `alloc` (its standard-lifetime segments and actions, under its
+    /// key), whose memory covers `ranges` (every segment, by offset). With no actions and every
+    /// chunk protected it completes at once, with no call; otherwise it goes in the next round.
+    pub fn finalize(self: &Arc<Self>, alloc: Allocation, ranges: &[(u64, u64)], done: NativeDone) {
+        let round = {
+            let mut q = lock(&self.queue);
+            if alloc.actions.is_empty() && !self.waits(&q, ranges) {
+                drop(q);
+                return done(Ok(()));
+            }
+            q.finalizes.push(Fin { alloc, done });
+            self.start(&mut q)
+        };
+        self.run(round);
+    }
+
+    /// Deallocates allocations registered in the executor under `keys` (their dealloc actions
+    /// run there), in the next round.
+    pub fn deallocate(self: &Arc<Self>, keys: Vec<u64>, done: NativeDone) {
+        let round = {
+            let mut q = lock(&self.queue);
+            q.deallocs.push(Dealloc { keys, done });
+            self.start(&mut q)
+        };
+        self.run(round);
+    }
+
+    /// Takes the next round out of the queue if none is in flight and there is work that
+    /// waits for one (noted protections alone wait for a finalize that needs them).
+    fn start(&self, q: &mut Queue) -> Option<Round> {
+        if q.busy || (q.finalizes.is_empty() && q.deallocs.is_empty()) {
+            return None;
+        }
+        q.busy = true;
+        let pending = std::mem::take(&mut q.pending);
+        let chunks: Vec<(u64, Access)> = pending.iter().map(|(&c, &a)| (c, a)).collect();
+        q.applying.extend(chunks.iter().map(|&(c, _)| c));
+        // Adjacent chunks with the same protection become one extent.
+        let mut protects: Vec<Extent> = Vec::new();
+        for (at, access) in pending {
+            match protects.last_mut() {
+                Some(e) if e.offset + e.len == at && e.access == access => e.len += self.chunk,
+                _ => protects.push(Extent { offset: at, len: self.chunk, access }),
+            }
+        }
+        Some(Round {
+            protects,
+            chunks,
+            finalizes: std::mem::take(&mut q.finalizes),
+            deallocs: std::mem::take(&mut q.deallocs),
+        })
+    }
+
+    fn run(self: &Arc<Self>, round: Option<Round>) {
+        let Some(round) = round else { return };
+        lock(&self.counts).rounds += 1;
+        let Round { protects, chunks, finalizes, deallocs } = round;
+        if protects.is_empty() {
+            return self.after_protect(Ok(()), chunks, finalizes, deallocs);
+        }
+        lock(&self.counts).protect_calls += 1;
+        let me = Arc::clone(self);
+        let args = wire::protect_args(self.handle, &protects);
+        self.remote.call("protect", self.remote.addrs().protect, args, decode_error, move |r| {
+            me.after_protect(r, chunks, finalizes, deallocs)
+        });
+    }
+
+    fn after_protect(
+        self: &Arc<Self>,
+        protected: Result<(), RemoteError>,
+        chunks: Vec<(u64, Access)>,
+        finalizes: Vec<Fin>,
+        deallocs: Vec<Dealloc>,
+    ) {
+        {
+            let mut q = lock(&self.queue);
+            for (c, _) in &chunks {
+                q.applying.remove(c);
+            }
+        }
+        if let Err(e) = protected {
+            // The chunks' protections are unknown now: every finalize of the round fails (its
+            // allocation is rolled back), and the chunks are noted again for a later round.
+            {
+                let mut q = lock(&self.queue);
+                for (c, a) in chunks {
+                    // A protection noted since then wins; otherwise the chunk is retried.
+                    q.pending.entry(c).or_insert(a);
+                }
+            }
+            for f in finalizes {
+                (f.done)(Err(e.clone()));
+            }
+            return self.deallocate_round(deallocs);
+        }
+        let (with_actions, without): (Vec<Fin>, Vec<Fin>) =
+            finalizes.into_iter().partition(|f| !f.alloc.actions.is_empty());
+        for f in without {
+            (f.done)(Ok(()));
+        }
+        if with_actions.is_empty() {
+            return self.deallocate_round(deallocs);
+        }
+        lock(&self.counts).finalize_calls += 1;
+        let allocs: Vec<Allocation> = with_actions.iter().map(|f| f.alloc.clone()).collect();
+        let args = wire::finalize_args(self.handle, &allocs);
+        let me = Arc::clone(self);
+        self.remote.call("finalize", self.remote.addrs().finalize, args, wire::decode_finalize_reply, move |r| {
+            match r {
+                Ok(results) if results.len() == with_actions.len() => {
+                    for (f, result) in with_actions.into_iter().zip(results) {
+                        (f.done)(
+                            result.map_err(|m| RemoteError::Executor(format!("the executor failed finalize: {m}"))),
+                        );
+                    }
+                }
+                Ok(results) => {
+                    let e = RemoteError::BadReply(format!(
+                        "bad reply from the executor to finalize: {} results for {} allocations",
+                        results.len(),
+                        with_actions.len()
+                    ));
+                    for f in with_actions {
+                        (f.done)(Err(e.clone()));
+                    }
+                }
+                Err(e) => {
+                    for f in with_actions {
+                        (f.done)(Err(e.clone()));
+                    }
+                }
+            }
+            me.deallocate_round(deallocs)
+        });
+    }
+
+    fn deallocate_round(self: &Arc<Self>, deallocs: Vec<Dealloc>) {
+        let keys: Vec<u64> = deallocs.iter().flat_map(|d| d.keys.iter().copied()).collect();
+        if keys.is_empty() {
+            for d in deallocs {
+                (d.done)(Ok(()));
+            }
+            return self.end_round();
+        }
+        lock(&self.counts).deallocate_calls += 1;
+        let args = wire::deallocate_args(self.handle, &keys);
+        let me = Arc::clone(self);
+        self.remote.call("deallocate", self.remote.addrs().deallocate, args, decode_error, move |r| {
+            for d in deallocs {
+                (d.done)(r.clone());
+            }
+            me.end_round()
+        });
+    }
+
+    /// Ends the round in flight and starts the next one if work arrived meanwhile.
+    fn end_round(self: &Arc<Self>) {
+        let next = {
+            let mut q = lock(&self.queue);
+            q.busy = false;
+            self.start(&mut q)
+        };
+        self.run(next);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
