@@ -458,17 +458,30 @@ private:
 class DefinitionRecorder : public ObjectLinkingLayer::Plugin {
 public:
   void modifyPassConfig(MaterializationResponsibility &MR, jitlink::LinkGraph &,
-                        jitlink::PassConfiguration &) override {
-    std::lock_guard<std::mutex> Lock(M);
-    auto &Names = Defined[&MR.getTargetJITDylib()];
-    for (auto &KV : MR.getSymbols())
-      Names.insert(KV.first);
+                        jitlink::PassConfiguration &Config) override {
+    {
+      std::lock_guard<std::mutex> Lock(M);
+      auto &Names = Defined[&MR.getTargetJITDylib()];
+      for (auto &KV : MR.getSymbols())
+        Names.insert(KV.first);
+    }
+    // What the graph puts in memory, whichever manager lays it out: the bytes of its blocks.
+    Config.PostAllocationPasses.push_back([this](jitlink::LinkGraph &G) {
+      uint64_t Bytes = 0;
+      for (auto *B : G.blocks())
+        Bytes += B->getSize();
+      Linked += Bytes;
+      return Error::success();
+    });
   }
   Error notifyFailed(MaterializationResponsibility &) override { return Error::success(); }
   Error notifyRemovingResources(JITDylib &, ResourceKey) override {
     return Error::success();
   }
   void notifyTransferringResources(JITDylib &, ResourceKey, ResourceKey) override {}
+
+  /// Bytes of every block of every graph linked so far (content and zero-fill).
+  uint64_t linkedBytes() const { return Linked; }
 
   /// Symbols recorded and not yet returned by a previous call.
   std::map<JITDylib *, SymbolNameSet> takeNew() {
@@ -484,6 +497,7 @@ public:
 private:
   std::mutex M;
   std::map<JITDylib *, SymbolNameSet> Defined, Returned;
+  std::atomic<uint64_t> Linked{0};
 };
 
 /// Looks up `Names` in `JD` alone, waiting until every one is ready (linked and finalized).
@@ -745,6 +759,12 @@ int main(int Argc, char **Argv) {
   std::optional<JitslabStats> SlabStats;
   if (Slab)
     SlabStats = failOn(Slab->stats(), "statistics");
+  // What the slab costs the executor: resident pages of its mappings of the reservation, from
+  // smaps (compared with linked_bytes).
+  uint64_t SlabRssKiB = 0;
+  if (SlabStats && ExecutorPid > 0)
+    SlabRssKiB = jitslab::residentKiBIn(std::to_string(ExecutorPid), SlabStats->base,
+                                        SlabStats->reserved);
   if (O.Times)
     errs() << format("jitslab-run: times: load %.1f ms, link %.1f ms, run %.1f ms\n", LoadMs,
                      LinkMs, RunMs)
@@ -766,7 +786,8 @@ int main(int Argc, char **Argv) {
       << format("load_ms=%.3f\nlink_ms=%.3f\nrun_ms=%.3f\n", LoadMs, LinkMs, RunMs)
       << "exit_status=" << Status << "\n"
       << "mappings=" << Mappings << "\n"
-      << "peak_rss_kib=" << PeakKiB << "\n";
+      << "peak_rss_kib=" << PeakKiB << "\n"
+      << "linked_bytes=" << Recorder->linkedBytes() << "\n";
     if (Wire)
       R << "rpc_calls=" << Wire->CallsToExecutor.load() << "\n"
         << "rpc_bytes_sent=" << Wire->BytesSent.load() << "\n"
@@ -781,6 +802,8 @@ int main(int Argc, char **Argv) {
         << "jitslab_rpc_bytes_received=" << SlabStats->rpc_bytes_received << "\n"
         << "jitslab_protocol="
         << (SlabStats->protocol == JITSLAB_PROTOCOL_NATIVE ? "native" : "stock") << "\n";
+    if (SlabStats && ExecutorPid > 0)
+      R << "executor_slab_rss_kib=" << SlabRssKiB << "\n";
   }
   if (O.Stats && Slab) {
     errs() << failOn(Slab->statsText(), "--stats") << "\n"
