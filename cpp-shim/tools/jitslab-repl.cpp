@@ -716,32 +716,11 @@ int main(int Argc, char **Argv) {
       if (!ExecutorGone && !(Hangup && (ShuttingDown || ExecutorPid > 0)))
         errs() << "error: " << Msg << "\n";
     });
-    std::unique_ptr<jitlink::JITLinkMemoryManager> MM;
-    auto &EPC = ES.getExecutorProcessControl();
-    if (O.Memory == "jitslab") {
-      auto J = O.outOfProcess() ? jitslab::MemoryManager::Create(EPC, O.Jitslab)
-                                : jitslab::MemoryManager::Create(O.Jitslab);
-      if (!J)
-        return J.takeError();
-      Slab = J->get();
-      MM = std::move(*J);
-    } else if (O.Memory == "llvm-epc") {
-      auto M = jitslab::createLLVMEPCManager(EPC);
-      if (!M)
-        return M.takeError();
-      MM = std::move(*M);
-    } else if (O.Memory == "llvm-shm") {
-      auto M = jitslab::createLLVMSharedMemoryManager(EPC, 1ULL << 30);
-      if (!M)
-        return M.takeError();
-      MM = std::move(*M);
-    } else {
-      auto M = jitlink::InProcessMemoryManager::Create();
-      if (!M)
-        return M.takeError();
-      MM = std::move(*M);
-    }
-    auto L = std::make_unique<ObjectLinkingLayer>(ES, std::move(MM));
+    auto MM = jitslab::createMemoryManagerByName(O.Memory, ES.getExecutorProcessControl(),
+                                                 O.outOfProcess(), O.Jitslab, Slab);
+    if (!MM)
+      return MM.takeError();
+    auto L = std::make_unique<ObjectLinkingLayer>(ES, std::move(*MM));
     // Out of process, the ORC runtime's platform registers exception frames itself.
     if (!O.outOfProcess()) {
       auto R = EPCEHFrameRegistrar::Create(ES);

@@ -620,37 +620,11 @@ int main(int Argc, char **Argv) {
       if (SessionError.empty())
         SessionError = std::move(Msg);
     });
-    std::unique_ptr<jitlink::JITLinkMemoryManager> MM;
-    auto &EPC = ES.getExecutorProcessControl();
-    if (O.Memory == "jitslab") {
-      auto J = O.outOfProcess() ? jitslab::MemoryManager::Create(EPC, O.Jitslab)
-                                : jitslab::MemoryManager::Create(O.Jitslab);
-      if (!J)
-        return J.takeError();
-      Slab = J->get();
-      MM = std::move(*J);
-    } else if (O.Memory == "llvm-epc") {
-      auto M = jitslab::createLLVMEPCManager(EPC);
-      if (!M)
-        return M.takeError();
-      MM = std::move(*M);
-    } else if (O.Memory == "llvm-shm") {
-      auto M = jitslab::createLLVMSharedMemoryManager(EPC, 1ULL << 30);
-      if (!M)
-        return M.takeError();
-      MM = std::move(*M);
-    } else if (O.Memory == "llvm-inprocess") {
-      auto M = jitlink::InProcessMemoryManager::Create();
-      if (!M)
-        return M.takeError();
-      MM = std::move(*M);
-    } else {
-      auto M = MapperJITLinkMemoryManager::CreateWithMapper<InProcessMemoryMapper>(1ULL << 30);
-      if (!M)
-        return M.takeError();
-      MM = std::move(*M);
-    }
-    auto L = std::make_unique<ObjectLinkingLayer>(ES, std::move(MM));
+    auto MM = jitslab::createMemoryManagerByName(O.Memory, ES.getExecutorProcessControl(),
+                                                 O.outOfProcess(), O.Jitslab, Slab);
+    if (!MM)
+      return MM.takeError();
+    auto L = std::make_unique<ObjectLinkingLayer>(ES, std::move(*MM));
     // With the ORC runtime, ELFNixPlatform registers exception frames itself.
     if (!WithRuntime) {
       auto R = EPCEHFrameRegistrar::Create(ES);

@@ -305,6 +305,32 @@ std::string executorFate(pid_t &Pid, unsigned WaitMs, int *StatusOut) {
   return llvm::formatv("the executor (pid {0}) exited with status {1}", Was, WEXITSTATUS(Status));
 }
 
+Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>>
+createMemoryManagerByName(const std::string &Name, ExecutorProcessControl &EPC, bool OutOfProcess,
+                          const Config &C, MemoryManager *&Slab) {
+  // Each branch's Expected converts to the base class's on return.
+  auto Upcast = [](auto M) -> Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>> {
+    if (!M)
+      return M.takeError();
+    return std::unique_ptr<jitlink::JITLinkMemoryManager>(std::move(*M));
+  };
+  if (Name == "jitslab") {
+    auto J = OutOfProcess ? MemoryManager::Create(EPC, C) : MemoryManager::Create(C);
+    if (J)
+      Slab = J->get();
+    return Upcast(std::move(J));
+  }
+  if (Name == "llvm-epc")
+    return createLLVMEPCManager(EPC);
+  if (Name == "llvm-shm")
+    return createLLVMSharedMemoryManager(EPC, 1ULL << 30);
+  if (Name == "llvm-inprocess")
+    return Upcast(jitlink::InProcessMemoryManager::Create());
+  if (Name == "llvm-mapper")
+    return Upcast(MapperJITLinkMemoryManager::CreateWithMapper<InProcessMemoryMapper>(1ULL << 30));
+  return make_error<StringError>("unknown memory manager '" + Name + "'", inconvertibleErrorCode());
+}
+
 uint64_t residentKiBIn(const std::string &Pid, uint64_t Base, uint64_t Size) {
   std::ifstream Smaps("/proc/" + Pid + "/smaps");
   uint64_t Total = 0;

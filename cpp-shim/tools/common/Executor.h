@@ -11,6 +11,8 @@
 #ifndef JITSLAB_TOOLS_EXECUTOR_H
 #define JITSLAB_TOOLS_EXECUTOR_H
 
+#include "jitslab/MemoryManager.h"
+
 #include "llvm/ExecutionEngine/JITLink/JITLinkMemoryManager.h"
 #include "llvm/ExecutionEngine/Orc/SimpleRemoteEPC.h"
 #include "llvm/Support/Error.h"
@@ -83,6 +85,14 @@ uint64_t residentKiBIn(const std::string &Pid, uint64_t Base, uint64_t Size);
 /// crashes the stock executor (see ReadableSharedMemoryMapper in Executor.cpp).
 llvm::Expected<std::unique_ptr<llvm::jitlink::JITLinkMemoryManager>>
 createLLVMSharedMemoryManager(llvm::orc::ExecutorProcessControl &EPC, uint64_t SlabSize);
+
+/// The memory manager that jitslab-run's and jitslab-repl's --memory=NAME names: "jitslab" (in
+/// this process, or in the executor's shared memory when `OutOfProcess`; `Slab` is then set to
+/// it), "llvm-inprocess", "llvm-mapper" (1 GiB slabs), "llvm-epc" or "llvm-shm" (1 GiB slabs).
+/// The caller has checked that the name fits `OutOfProcess`.
+llvm::Expected<std::unique_ptr<llvm::jitlink::JITLinkMemoryManager>>
+createMemoryManagerByName(const std::string &Name, llvm::orc::ExecutorProcessControl &EPC,
+                          bool OutOfProcess, const Config &C, MemoryManager *&Slab);
 
 /// LLVM's EPCGenericJITLinkMemoryManager (the default out of process: bytes copied over the
 /// connection at finalize).
