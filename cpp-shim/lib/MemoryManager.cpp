@@ -6,13 +6,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "jitslab/MemoryManager.h"
+#include "jitslab/EHFrameActions.h"
 #include "jitslab/EHFrameFix.h"
 #include "Transport.h"
 
 #include <mutex>
 
-#include "llvm/ExecutionEngine/JITLink/EHFrameSupport.h"
-#include "llvm/ExecutionEngine/Orc/EPCEHFrameRegistrar.h"
 #include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
 #include "llvm/ExecutionEngine/Orc/Shared/MemoryFlags.h"
 #include "llvm/ExecutionEngine/Orc/Shared/SimpleRemoteEPCUtils.h"
@@ -302,11 +301,12 @@ orc::LLJITBuilderState::ObjectLinkingLayerCreator objectLinkingLayerCreator(Conf
       return MM.takeError();
     auto Layer = std::make_unique<orc::ObjectLinkingLayer>(ES, std::move(*MM));
     if (RegisterEHFrames) {
-      auto Registrar = orc::EPCEHFrameRegistrar::Create(ES);
-      if (!Registrar)
-        return Registrar.takeError();
-      Layer->addPlugin(
-          std::make_unique<orc::EHFrameRegistrationPlugin>(ES, std::move(*Registrar)));
+      // Frames registered by the graph's finalize (one call per group-commit round out of
+      // process with the native protocol), not by a call of their own per graph.
+      auto Plugin = EHFrameActionsPlugin::Create(ES.getExecutorProcessControl());
+      if (!Plugin)
+        return Plugin.takeError();
+      Layer->addPlugin(std::move(*Plugin));
     }
     Layer->addPlugin(std::make_shared<ContiguousEHFramePlugin>());
     return Layer;

@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Executor.h"
+#include "jitslab/EHFrameActions.h"
 #include "jitslab/EHFrameFix.h"
 #include "jitslab/MemoryManager.h"
 
@@ -108,6 +109,10 @@ link error prints one line and exits with status 1.
                           static objects; in process, atexit handlers of JIT'd code go to this
                           process's libc and run when it exits (out of process, JIT'd code
                           that calls atexit does not link)
+  --eh-frames=HOW         without the ORC runtime, how exception frames are registered:
+                          actions (default: jitslab::EHFrameActionsPlugin, inside each graph's
+                          finalize) | calls (LLVM's EHFrameRegistrationPlugin, one call to the
+                          executor per graph after it is emitted)
   --test-gap=SIZE         testing aid: link the first input alone, then make all free
                           address space within SIZE of it inaccessible, then link the rest
   --test-kill-executor=N  testing aid: kill the executor (SIGKILL) when the Nth graph is being
@@ -194,6 +199,7 @@ struct Options {
   bool JitslabOptions = false; // --slab-size or --placement given
   bool ProtocolGiven = false;  // --protocol given
   std::string OrcRuntime = JITSLAB_ORC_RUNTIME;
+  bool EHFrameCalls = false; // --eh-frames=calls: LLVM's EHFrameRegistrationPlugin
   uint64_t TestGap = 0;
   std::string Executor, Connect; // --executor=PATH, --connect=HOST:PORT
   unsigned TestKillExecutor = 0;
@@ -332,6 +338,13 @@ Options parseArgs(int Argc, char **Argv) {
       O.OrcRuntime = A.str();
     } else if (A == "--no-orc-runtime") {
       O.OrcRuntime.clear();
+    } else if (A.consume_front("--eh-frames=")) {
+      if (A == "actions")
+        O.EHFrameCalls = false;
+      else if (A == "calls")
+        O.EHFrameCalls = true;
+      else
+        fail("--eh-frames=" + A + ": expected actions or calls");
     } else if (A.consume_front("--test-gap=")) {
       O.TestGap = parseSize("--test-gap", A);
       if (O.TestGap > (1ULL << 46))
@@ -373,6 +386,9 @@ Options parseArgs(int Argc, char **Argv) {
   }
   if (O.TestKillExecutor && O.Executor.empty())
     fail("--test-kill-executor needs --executor (a process this program starts)");
+  if (O.EHFrameCalls && !O.OrcRuntime.empty())
+    fail("--eh-frames=calls works with --no-orc-runtime only (with the ORC runtime, "
+         "ELFNixPlatform registers exception frames)");
   if (!O.OrcRuntime.empty() && !sys::fs::exists(O.OrcRuntime))
     fail("ORC runtime '" + O.OrcRuntime +
          "' not found (install libclang-rt-19-dev, give --orc-runtime=PATH, or run with "
@@ -625,12 +641,19 @@ int main(int Argc, char **Argv) {
     if (!MM)
       return MM.takeError();
     auto L = std::make_unique<ObjectLinkingLayer>(ES, std::move(*MM));
-    // With the ORC runtime, ELFNixPlatform registers exception frames itself.
-    if (!WithRuntime) {
+    // With the ORC runtime, ELFNixPlatform registers exception frames itself. Without it,
+    // as allocation actions that every manager runs with the graph's finalize (and that
+    // jitslab's native protocol batches), or, with --eh-frames=calls, by LLVM's plugin.
+    if (!WithRuntime && O.EHFrameCalls) {
       auto R = EPCEHFrameRegistrar::Create(ES);
       if (!R)
         return R.takeError();
       L->addPlugin(std::make_unique<EHFrameRegistrationPlugin>(ES, std::move(*R)));
+    } else if (!WithRuntime) {
+      auto P = jitslab::EHFrameActionsPlugin::Create(EPC);
+      if (!P)
+        return P.takeError();
+      L->addPlugin(std::move(*P));
     }
     L->addPlugin(std::make_shared<jitslab::ContiguousEHFramePlugin>());
     L->addPlugin(Recorder);

@@ -154,9 +154,11 @@ private:
 ///   LLJITBuilder().setObjectLinkingLayerCreator(jitslab::objectLinkingLayerCreator(C))
 /// Each call of the creator makes a new manager (one per LLJIT), in the executor when the
 /// session's EPC is out of process (see MemoryManager::CreateFor). The layer also gets
-/// ContiguousEHFramePlugin (jitslab/EHFrameFix.h) and, if `RegisterEHFrames`, the
-/// EHFrameRegistrationPlugin that LLJIT's own default layer has. Pass false with
-/// ExecutorNativePlatform: ELFNixPlatform registers exception frames itself.
+/// ContiguousEHFramePlugin (jitslab/EHFrameFix.h) and, if `RegisterEHFrames`,
+/// EHFrameActionsPlugin (jitslab/EHFrameActions.h), which does what the
+/// EHFrameRegistrationPlugin of LLJIT's own default layer does but inside each graph's finalize
+/// instead of with a call of its own. Pass false with ExecutorNativePlatform: ELFNixPlatform
+/// registers exception frames itself.
 llvm::orc::LLJITBuilderState::ObjectLinkingLayerCreator
 objectLinkingLayerCreator(Config C = Config(), bool RegisterEHFrames = true);
 
