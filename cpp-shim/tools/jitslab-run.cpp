@@ -650,7 +650,7 @@ int main(int Argc, char **Argv) {
         return R.takeError();
       L->addPlugin(std::make_unique<EHFrameRegistrationPlugin>(ES, std::move(*R)));
     } else if (!WithRuntime) {
-      auto P = jitslab::EHFrameActionsPlugin::Create(EPC);
+      auto P = jitslab::EHFrameActionsPlugin::Create(ES.getExecutorProcessControl());
       if (!P)
         return P.takeError();
       L->addPlugin(std::move(*P));
