@@ -22,6 +22,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Executor.h"
+#include "jitslab/PassPlugin.h"
 #include "jitslab/EHFrameFix.h"
 #include "jitslab/MemoryManager.h"
 
@@ -189,7 +190,7 @@ Options parseArgs(int Argc, char **Argv) {
 
 /// Where linked code and data landed: the lowest and highest address of any block of any
 /// graph this session linked, for the one-span check of %stats.
-class AddressRecorder : public ObjectLinkingLayer::Plugin {
+class AddressRecorder : public jitslab::PassPlugin {
 public:
   void modifyPassConfig(MaterializationResponsibility &, jitlink::LinkGraph &,
                         jitlink::PassConfiguration &Config) override {
@@ -206,9 +207,6 @@ public:
       return Error::success();
     });
   }
-  Error notifyFailed(MaterializationResponsibility &) override { return Error::success(); }
-  Error notifyRemovingResources(JITDylib &, ResourceKey) override { return Error::success(); }
-  void notifyTransferringResources(JITDylib &, ResourceKey, ResourceKey) override {}
 
   struct Range {
     uint64_t Lowest, Highest, Graphs;

@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Executor.h"
+#include "jitslab/PassPlugin.h"
 #include "jitslab/EHFrameActions.h"
 #include "jitslab/EHFrameFix.h"
 #include "jitslab/MemoryManager.h"
@@ -471,7 +472,7 @@ private:
 
 /// Records the symbols of every graph the layer links, by JITDylib, so that the driver can
 /// wait for all of them before running anything.
-class DefinitionRecorder : public ObjectLinkingLayer::Plugin {
+class DefinitionRecorder : public jitslab::PassPlugin {
 public:
   void modifyPassConfig(MaterializationResponsibility &MR, jitlink::LinkGraph &,
                         jitlink::PassConfiguration &Config) override {
@@ -490,11 +491,6 @@ public:
       return Error::success();
     });
   }
-  Error notifyFailed(MaterializationResponsibility &) override { return Error::success(); }
-  Error notifyRemovingResources(JITDylib &, ResourceKey) override {
-    return Error::success();
-  }
-  void notifyTransferringResources(JITDylib &, ResourceKey, ResourceKey) override {}
 
   /// Bytes of every block of every graph linked so far (content and zero-fill).
   uint64_t linkedBytes() const { return Linked; }
@@ -567,7 +563,7 @@ void fillAddressSpaceNear(uint64_t Addr, uint64_t Radius) {
 
 /// Testing aid (--test-kill-executor): kills the executor when the Nth graph is being linked,
 /// between allocation and finalize for most managers.
-class ExecutorKiller : public ObjectLinkingLayer::Plugin {
+class ExecutorKiller : public jitslab::PassPlugin {
 public:
   ExecutorKiller(pid_t Pid, unsigned N) : Pid(Pid), N(N) {}
   void modifyPassConfig(MaterializationResponsibility &, jitlink::LinkGraph &,
@@ -578,11 +574,6 @@ public:
       return Error::success();
     });
   }
-  Error notifyFailed(MaterializationResponsibility &) override { return Error::success(); }
-  Error notifyRemovingResources(JITDylib &, ResourceKey) override {
-    return Error::success();
-  }
-  void notifyTransferringResources(JITDylib &, ResourceKey, ResourceKey) override {}
 
 private:
   pid_t Pid;

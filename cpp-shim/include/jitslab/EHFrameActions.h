@@ -32,11 +32,12 @@
 #ifndef JITSLAB_EHFRAMEACTIONS_H
 #define JITSLAB_EHFRAMEACTIONS_H
 
+#include "jitslab/PassPlugin.h"
 #include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
 
 namespace jitslab {
 
-class EHFrameActionsPlugin : public llvm::orc::ObjectLinkingLayer::Plugin {
+class EHFrameActionsPlugin : public PassPlugin {
 public:
   /// Looks the registration wrappers up in `EPC`'s bootstrap symbols; fails, naming the
   /// missing symbol, when the executor does not publish them.
@@ -52,15 +53,6 @@ public:
   void modifyPassConfig(llvm::orc::MaterializationResponsibility &MR,
                         llvm::jitlink::LinkGraph &G,
                         llvm::jitlink::PassConfiguration &Config) override;
-  llvm::Error notifyFailed(llvm::orc::MaterializationResponsibility &) override {
-    return llvm::Error::success();
-  }
-  // Nothing to do: the dealloc action deregisters when the memory manager frees the graph.
-  llvm::Error notifyRemovingResources(llvm::orc::JITDylib &, llvm::orc::ResourceKey) override {
-    return llvm::Error::success();
-  }
-  void notifyTransferringResources(llvm::orc::JITDylib &, llvm::orc::ResourceKey,
-                                   llvm::orc::ResourceKey) override {}
 
   /// The pass itself, for pipelines outside ObjectLinkingLayer: for a graph whose .eh_frame
   /// (ELF) or __TEXT,__eh_frame (MachO) section is non-empty, appends the action pair to

@@ -20,23 +20,16 @@
 #ifndef JITSLAB_EHFRAMEFIX_H
 #define JITSLAB_EHFRAMEFIX_H
 
+#include "jitslab/PassPlugin.h"
 #include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
 
 namespace jitslab {
 
-class ContiguousEHFramePlugin : public llvm::orc::ObjectLinkingLayer::Plugin {
+class ContiguousEHFramePlugin : public PassPlugin {
 public:
   void modifyPassConfig(llvm::orc::MaterializationResponsibility &MR,
                         llvm::jitlink::LinkGraph &G,
                         llvm::jitlink::PassConfiguration &Config) override;
-  llvm::Error notifyFailed(llvm::orc::MaterializationResponsibility &) override {
-    return llvm::Error::success();
-  }
-  llvm::Error notifyRemovingResources(llvm::orc::JITDylib &, llvm::orc::ResourceKey) override {
-    return llvm::Error::success();
-  }
-  void notifyTransferringResources(llvm::orc::JITDylib &, llvm::orc::ResourceKey,
-                                   llvm::orc::ResourceKey) override {}
 
   /// The pass itself, for pipelines outside ObjectLinkingLayer.
   static llvm::Error packEHFrameRecords(llvm::jitlink::LinkGraph &G);
