@@ -22,27 +22,18 @@ BOUND=32
 SLACK=8
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/rpc_common.sh"
 for set in "$small" "$large"; do
-  if ! "$readelf" -S "$(head -n 1 "$set.rsp")" | grep -q eh_frame; then
+  if ! has_eh_frame "$set"; then
     echo "ehframe_rpc_count.sh: $(head -n 1 "$set.rsp") has no .eh_frame: nothing to register"
     exit 1
   fi
 done
-# calls NAME HOW SET: links and runs SET with --eh-frames=HOW, checks its output, prints
-# rpc_calls and jitslab_rpc_calls.
+# calls NAME HOW SET: prints all calls and jitslab's calls of a native run with --eh-frames=HOW.
 calls() {
-  "$run" --executor="$executor" --protocol=native --no-orc-runtime --eh-frames="$2" \
-    --report="$tmp/$1.report" --stats "@$3.rsp" >"$tmp/$1.out" 2>"$tmp/$1.err"
-  status=$?
-  "$3_native" >"$tmp/$1.native"
-  if [ $status != 0 ] || ! cmp -s "$tmp/$1.out" "$tmp/$1.native"; then
-    echo "ehframe_rpc_count.sh: $1: status $status or output differs from the native build" >&2
-    cat "$tmp/$1.err" >&2
-    return 1
-  fi
-  grep -q '^jitslab_protocol=native$' "$tmp/$1.report" || { echo "$1: not native" >&2; return 1; }
-  echo "$(sed -n 's/^rpc_calls=//p' "$tmp/$1.report")" \
-    "$(sed -n 's/^jitslab_rpc_calls=//p' "$tmp/$1.report")"
+  counted_run "$1" "$3" --protocol=native --eh-frames="$2" || return 1
+  [ "$(reported "$1" jitslab_protocol)" = native ] || { echo "$1: not native" >&2; return 1; }
+  echo "$(reported "$1" rpc_calls)" "$(reported "$1" jitslab_rpc_calls)"
 }
 a200=$(calls actions200 actions "$small") || exit 1
 a2000=$(calls actions2000 actions "$large") || exit 1

@@ -20,24 +20,16 @@ BOUND=16
 SLACK=6
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/rpc_common.sh"
 for set in "$small" "$large"; do
-  if "$readelf" -S "$(head -n 1 "$set.rsp")" | grep -q eh_frame; then
+  if has_eh_frame "$set"; then
     echo "rpc_count.sh: $(head -n 1 "$set.rsp") has an .eh_frame: frames would be registered"
     exit 1
   fi
 done
-# calls NAME PROTOCOL SET: links and runs SET, checks its output, prints jitslab_rpc_calls.
+# calls NAME PROTOCOL SET: prints the memory-manager calls jitslab made in that run.
 calls() {
-  "$run" --executor="$executor" --protocol="$2" --no-orc-runtime --report="$tmp/$1.report" --stats \
-    "@$3.rsp" >"$tmp/$1.out" 2>"$tmp/$1.err"
-  status=$?
-  "$3_native" >"$tmp/$1.native"
-  if [ $status != 0 ] || ! cmp -s "$tmp/$1.out" "$tmp/$1.native"; then
-    echo "rpc_count.sh: $1: status $status or output differs from the native build" >&2
-    cat "$tmp/$1.err" >&2
-    return 1
-  fi
-  sed -n 's/^jitslab_rpc_calls=//p' "$tmp/$1.report"
+  counted_run "$1" "$3" --protocol="$2" && reported "$1" jitslab_rpc_calls
 }
 n200=$(calls native200 native "$small") || exit 1
 n2000=$(calls native2000 native "$large") || exit 1
