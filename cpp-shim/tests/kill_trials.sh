@@ -11,14 +11,15 @@
 #     executor, or, when the kill came after the program finished, exits 0 with the native
 #     program's output (NATIVE is the natively linked program, run once for reference);
 #   - jitslab-run killed: the executor notices the closed connection and exits by itself;
-#   - no leftover files: /dev/shm holds no name of the trial's executor (LLVM's service names
-#     its objects /jitlink_PID_N, jitslab's named fallback /jitslab-PID-...); other tests may
-#     create and remove their own names meanwhile, so only the executor's are looked at.
-#     With --stock-names (LLVM's stock protocol), a /jitlink_PID_N name left when the linker
-#     died is counted, reported and removed instead: LLVM's service creates the object with a
-#     name that only the linker unlinks (after opening it), and does not unlink it when the
-#     connection closes, so a linker killed between the two leaves it behind. The native
-#     protocol has no name to leave (memfd); its trials run without the option.
+#   - no leftover files: no name that appeared in /dev/shm during the trial outlives its
+#     process (LLVM's service names its objects /jitlink_PID_N, jitslab's named fallback
+#     /jitslab-PID-...); other tests may create and remove their own names meanwhile, and
+#     names of live processes are theirs.
+#     With --stock-names (LLVM's stock protocol), a /jitlink_PID_N name left over is counted,
+#     reported and removed instead: LLVM's service creates the object with a name that only
+#     the linker unlinks (after opening it), and does not unlink it when the connection
+#     closes, so either side killed between the two leaves it behind. The native protocol has
+#     no name to leave (memfd); its trials run without the option.
 # The ctest suite runs 50 trials; for a soak, run more, e.g. with TRIALS=1000.
 set -u
 stock_names=0
@@ -40,6 +41,12 @@ fail() {
 # The first child of process $1, if any (read from /proc, without scanning every process).
 child_of() {
   cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | sed -n '/./{p;q;}'
+}
+
+# The names in /dev/shm that LLVM's service (jitlink_PID_N) or jitslab's named fallback
+# (jitslab-PID-...) make, sorted.
+shm_names() {
+  ls /dev/shm | grep -E '^(jitlink_[0-9]+_|jitslab-[0-9]+-)' | sort
 }
 
 # Whether process $1 is gone (a zombie counts as gone: it has exited).
@@ -71,6 +78,7 @@ awk -v seed="$seed" -v n="$trials" -v w="$window" \
   'BEGIN { srand(seed); for (i = 1; i <= n; i++) printf "%d %d %d\n", i, int(rand() * w), int(rand() * 2) }' \
   >"$tmp/plan"
 while read -r trial delay which; do
+  shm_names >"$tmp/names.before"
   side=executor
   [ "$which" = 1 ] && side=linker
   "$@" >"$tmp/out" 2>"$tmp/err" &
@@ -98,16 +106,24 @@ while read -r trial delay which; do
     [ -n "$executor" ] && wait_gone "$executor" "the executor (pid $executor)"
     killed_linker=$((killed_linker + 1))
   fi
-  if [ -n "$executor" ]; then
-    if [ $stock_names = 1 ] && [ "$side" = linker ] && ls /dev/shm | grep -q "^jitlink_${executor}_"; then
+  # Names that appeared during the trial and whose process is gone are left over: the
+  # executor's, even one that was forked just as the linker died and so never seen.
+  shm_names | comm -13 "$tmp/names.before" - >"$tmp/names.new"
+  while read -r name; do
+    owner=$(echo "$name" | sed -E 's/^(jitlink_|jitslab-)([0-9]+).*/\2/')
+    i=0
+    while ! gone "$owner" && [ $i -lt 40 ]; do sleep 0.05; i=$((i + 1)); done
+    gone "$owner" || continue # a live process's own name (another test running alongside)
+    [ -e "/dev/shm/$name" ] || continue
+    if [ $stock_names = 1 ] && [ "${name#jitlink_}" != "$name" ]; then
       stock_left=$((stock_left + 1))
-      rm -f /dev/shm/jitlink_"${executor}"_*
+      rm -f "/dev/shm/$name"
+    else
+      fail "/dev/shm still holds $name, whose process ($owner) is gone"
     fi
-    left=$(ls /dev/shm | grep -E "^(jitlink_${executor}_|jitslab-${executor}-)" | tr '\n' ' ')
-    [ -z "$left" ] || fail "/dev/shm still holds $left"
-  fi
+  done <"$tmp/names.new"
 done <"$tmp/plan"
 echo "kill_trials.sh: $trials trials passed: executor killed $killed_exec times (and $finished" \
   "runs finished first), jitslab-run killed $killed_linker times"
 [ $stock_names = 0 ] || echo "kill_trials.sh: LLVM's stock service left its named object" \
-  "behind (removed by this script) after $stock_left of the $killed_linker linker kills"
+  "behind (removed by this script) in $stock_left of the $trials trials"
