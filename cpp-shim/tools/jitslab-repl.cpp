@@ -126,17 +126,9 @@ struct Options {
 };
 
 uint64_t parseSize(StringRef Flag, StringRef S) {
-  uint64_t Scale = 1;
-  if (S.consume_back("G") || S.consume_back("g"))
-    Scale = 1ULL << 30;
-  else if (S.consume_back("M") || S.consume_back("m"))
-    Scale = 1ULL << 20;
-  else if (S.consume_back("K") || S.consume_back("k"))
-    Scale = 1ULL << 10;
-  uint64_t N;
-  if (S.getAsInteger(10, N) || N == 0 || N > (UINT64_MAX >> 30))
-    fail(Flag + ": expected a size such as 256M or 1G");
-  return N * Scale;
+  if (auto V = jitslab::parseSize(S))
+    return *V;
+  fail(Flag + ": '" + S + "' is not a size (examples: 4096, 64K, 512M, 1G)");
 }
 
 Options parseArgs(int Argc, char **Argv) {

@@ -172,21 +172,9 @@ template <typename T> T failOn(Expected<T> V, const Twine &Context = "") {
 }
 
 uint64_t parseSize(StringRef Opt, StringRef S) {
-  uint64_t Mult = 1;
-  if (!S.empty()) {
-    switch (toLower(S.back())) {
-    case 'k': Mult = 1ULL << 10; break;
-    case 'm': Mult = 1ULL << 20; break;
-    case 'g': Mult = 1ULL << 30; break;
-    default: break;
-    }
-    if (Mult != 1)
-      S = S.drop_back();
-  }
-  uint64_t V;
-  if (S.getAsInteger(0, V) || V == 0 || V > UINT64_MAX / Mult)
-    fail(Opt + ": '" + S + "' is not a size (examples: 4096, 64K, 512M, 1G)");
-  return V * Mult;
+  if (auto V = jitslab::parseSize(S))
+    return *V;
+  fail(Opt + ": '" + S + "' is not a size (examples: 4096, 64K, 512M, 1G)");
 }
 
 struct Options {

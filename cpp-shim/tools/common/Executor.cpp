@@ -2,6 +2,8 @@
 
 #include "Executor.h"
 
+#include "llvm/ADT/StringExtras.h"
+
 #include "llvm/ExecutionEngine/Orc/EPCGenericJITLinkMemoryManager.h"
 #include "llvm/ExecutionEngine/Orc/MapperJITLinkMemoryManager.h"
 #include "llvm/ExecutionEngine/Orc/MemoryMapper.h"
@@ -350,6 +352,24 @@ uint64_t residentKiBIn(const std::string &Pid, uint64_t Base, uint64_t Size) {
       Total += KiB;
   }
   return Total;
+}
+
+std::optional<uint64_t> parseSize(StringRef S) {
+  uint64_t Mult = 1;
+  if (!S.empty()) {
+    switch (toLower(S.back())) {
+    case 'k': Mult = 1ULL << 10; break;
+    case 'm': Mult = 1ULL << 20; break;
+    case 'g': Mult = 1ULL << 30; break;
+    default: break;
+    }
+    if (Mult != 1)
+      S = S.drop_back();
+  }
+  uint64_t V;
+  if (S.getAsInteger(0, V) || V == 0 || V > UINT64_MAX / Mult)
+    return std::nullopt;
+  return V * Mult;
 }
 
 Footprint processFootprint(const std::string &Pid) {

@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace jitslab {
@@ -61,6 +62,10 @@ int reapExecutor(pid_t Pid, unsigned TimeoutMs);
 /// it ended: "the executor (pid N) was killed by signal 9", with the raw wait status in
 /// `*Status` if given. Otherwise returns "".
 std::string executorFate(pid_t &Pid, unsigned WaitMs, int *Status = nullptr);
+
+/// A size given on a command line: a positive integer with an optional K, M or G suffix (any
+/// case), e.g. 4096, 64K, 512M, 1G. None if it is not one or does not fit 64 bits.
+std::optional<uint64_t> parseSize(llvm::StringRef S);
 
 /// What a process holds, from /proc (zeros for a process that is gone).
 struct Footprint {
