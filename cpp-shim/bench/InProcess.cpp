@@ -36,12 +36,12 @@
 #include "Executor.h"
 
 #include "jitslab/MemoryManager.h"
+#include "jitslab/OrcCompat.h"
 
 #include "llvm/ExecutionEngine/JITLink/EHFrameSupport.h"
 #include "llvm/ExecutionEngine/JITLink/JITLinkMemoryManager.h"
 #include "llvm/ExecutionEngine/Orc/Core.h"
 #include "llvm/ExecutionEngine/Orc/EPCDynamicLibrarySearchGenerator.h"
-#include "llvm/ExecutionEngine/Orc/EPCEHFrameRegistrar.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/ExecutorProcessControl.h"
 #include "llvm/ExecutionEngine/Orc/MapperJITLinkMemoryManager.h"
@@ -230,7 +230,7 @@ int churn(const ChildOptions &O) {
     Wire = Conn.Counts;
     EPC = std::move(Conn.EPC);
   } else {
-    EPC = orFail(SelfExecutorProcessControl::Create(), "creating the session");
+    EPC = orFail(jitslab::compat::createSelfEPC(), "creating the session");
   }
   ExecutionSession ES(std::move(EPC));
   auto &Control = ES.getExecutorProcessControl();
@@ -246,8 +246,12 @@ int churn(const ChildOptions &O) {
   Figures F;
   {
     ObjectLinkingLayer Layer(ES, std::move(MM));
-    Layer.addPlugin(std::make_unique<EHFrameRegistrationPlugin>(
-        ES, orFail(EPCEHFrameRegistrar::Create(ES), "EH-frame registrar")));
+    // LLVM's own registration of each major, as LLJIT's default layer has it: a call per graph
+    // on 19, allocation actions on 22.
+    Layer.addPlugin(orFail(jitslab::compat::LLVMRegistersEHFramesByActions
+                               ? jitslab::compat::createEHFrameActionsPlugin(ES)
+                               : jitslab::compat::createEHFrameCallsPlugin(ES),
+                           "EH-frame registration"));
     JITDylib &JD = ES.createBareJITDylib("churn");
     if (Remote)
       JD.addGenerator(orFail(EPCDynamicLibrarySearchGenerator::GetForTargetProcess(ES),
@@ -382,8 +386,8 @@ public:
     for (uint64_t C = 0; C < N; ++C, ++I) {
       const size_t Size[3] = {64 + (I * 37) % 2000, 16 + (I * 13) % 300, 8 + (I * 7) % 200};
       auto A = completed<SimpleSegmentAlloc>([&](auto OnCreated) {
-        SimpleSegmentAlloc::Create(
-            MM, nullptr,
+        jitslab::compat::createSegmentAlloc(
+            MM,
             {{RX, {Size[0], Align(16)}}, {RO, {Size[1], Align(8)}}, {RW, {Size[2], Align(8)}}},
             std::move(OnCreated));
       });

@@ -70,9 +70,8 @@ jitslab_orc_create_object_linking_layer(void *Ctx, LLVMOrcExecutionSessionRef ES
                                         const char *TripleStr) {
   // LLVM's C API passes sessions and layers as plain casts of the C++ pointers.
   auto &Session = *reinterpret_cast<orc::ExecutionSession *>(ES);
-  auto Creator =
-      jitslab::objectLinkingLayerCreator(configFrom(static_cast<const JitslabConfig *>(Ctx)));
-  auto Layer = Creator(Session, Triple(TripleStr));
+  auto Layer = jitslab::createObjectLinkingLayer(
+      Session, configFrom(static_cast<const JitslabConfig *>(Ctx)));
   if (!Layer) {
     std::string Why = toString(Layer.takeError());
     std::fprintf(stderr, "jitslab: %s\n", Why.c_str());

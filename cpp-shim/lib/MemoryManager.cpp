@@ -6,8 +6,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "jitslab/MemoryManager.h"
-#include "jitslab/EHFrameActions.h"
 #include "jitslab/EHFrameFix.h"
+#include "jitslab/OrcCompat.h"
 #include "Transport.h"
 
 #include <mutex>
@@ -292,25 +292,29 @@ Expected<std::string> MemoryManager::heapMap() const {
   return takeString(S, Str, "heap_map");
 }
 
+Expected<std::unique_ptr<orc::ObjectLayer>>
+createObjectLinkingLayer(orc::ExecutionSession &ES, const Config &C, bool RegisterEHFrames) {
+  auto MM = MemoryManager::CreateFor(ES.getExecutorProcessControl(), C);
+  if (!MM)
+    return MM.takeError();
+  auto Layer = std::make_unique<orc::ObjectLinkingLayer>(ES, std::move(*MM));
+  if (RegisterEHFrames) {
+    // Frames registered by the graph's finalize (one call per group-commit round out of
+    // process with the native protocol), not by a call of their own per graph.
+    auto Plugin = compat::createEHFrameActionsPlugin(ES);
+    if (!Plugin)
+      return Plugin.takeError();
+    Layer->addPlugin(std::move(*Plugin));
+  }
+  Layer->addPlugin(std::make_shared<ContiguousEHFramePlugin>());
+  return Layer;
+}
+
 orc::LLJITBuilderState::ObjectLinkingLayerCreator objectLinkingLayerCreator(Config C,
                                                                            bool RegisterEHFrames) {
-  return [C, RegisterEHFrames](orc::ExecutionSession &ES,
-                               const Triple &) -> Expected<std::unique_ptr<orc::ObjectLayer>> {
-    auto MM = MemoryManager::CreateFor(ES.getExecutorProcessControl(), C);
-    if (!MM)
-      return MM.takeError();
-    auto Layer = std::make_unique<orc::ObjectLinkingLayer>(ES, std::move(*MM));
-    if (RegisterEHFrames) {
-      // Frames registered by the graph's finalize (one call per group-commit round out of
-      // process with the native protocol), not by a call of their own per graph.
-      auto Plugin = EHFrameActionsPlugin::Create(ES.getExecutorProcessControl());
-      if (!Plugin)
-        return Plugin.takeError();
-      Layer->addPlugin(std::move(*Plugin));
-    }
-    Layer->addPlugin(std::make_shared<ContiguousEHFramePlugin>());
-    return Layer;
-  };
+  return compat::layerCreator([C, RegisterEHFrames](orc::ExecutionSession &ES) {
+    return createObjectLinkingLayer(ES, C, RegisterEHFrames);
+  });
 }
 
 } // namespace jitslab

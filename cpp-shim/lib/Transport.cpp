@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Transport.h"
+#include "jitslab/OrcCompat.h"
 
 #include "llvm/ExecutionEngine/Orc/ExecutorProcessControl.h"
 
@@ -34,7 +35,7 @@ public:
     if (Done)
       Done(Ctx, nullptr, 0, "the call was dropped unanswered (the executor session ended)");
   }
-  void operator()(const shared::WrapperFunctionResult &R) {
+  void operator()(const compat::WrapperResult &R) {
     auto D = std::exchange(Done, nullptr);
     if (const char *Err = R.getOutOfBandError())
       D(Ctx, nullptr, 0, Err);
@@ -55,7 +56,7 @@ void call(void *Ctx, uint64_t Fn, const uint8_t *Args, size_t Len, JitslabCallDo
   auto C = std::make_unique<Completion>(Done, DoneCtx);
   EPC.callWrapperAsync(
       ExecutorProcessControl::RunAsTask(EPC.getDispatcher()), ExecutorAddr(Fn),
-      [C = std::move(C)](shared::WrapperFunctionResult R) mutable { (*C)(R); },
+      [C = std::move(C)](compat::WrapperResult R) mutable { (*C)(R); },
       ArrayRef<char>(reinterpret_cast<const char *>(Args), Len));
 }
 

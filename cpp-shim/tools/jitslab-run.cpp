@@ -19,8 +19,8 @@
 
 #include "Executor.h"
 #include "jitslab/PassPlugin.h"
-#include "jitslab/EHFrameActions.h"
 #include "jitslab/EHFrameFix.h"
+#include "jitslab/OrcCompat.h"
 #include "jitslab/MemoryManager.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -28,7 +28,6 @@
 #include "llvm/ExecutionEngine/JITLink/EHFrameSupport.h"
 #include "llvm/ExecutionEngine/JITLink/JITLinkMemoryManager.h"
 #include "llvm/ExecutionEngine/Orc/EPCDynamicLibrarySearchGenerator.h"
-#include "llvm/ExecutionEngine/Orc/EPCEHFrameRegistrar.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/ExecutionEngine/Orc/MapperJITLinkMemoryManager.h"
@@ -87,7 +86,7 @@ link error prints one line and exits with status 1.
                           out of process: llvm-epc (LLVM's default: bytes copied over the
                           connection) | llvm-shm (LLVM's slab in shared memory)
   --executor=PATH         run the code in a new executor process, connected by pipes, e.g.
-                          /usr/lib/llvm-19/bin/llvm-jitlink-executor
+                          )" JITSLAB_LLVM_BIN R"(/llvm-jitlink-executor
   --connect=HOST:PORT     run the code in an executor listening on TCP, e.g. one started with
                           llvm-jitlink-executor listen=127.0.0.1:20000
   --protocol=native|stock|auto
@@ -111,8 +110,9 @@ link error prints one line and exits with status 1.
                           process's libc and run when it exits (out of process, JIT'd code
                           that calls atexit does not link)
   --eh-frames=HOW         without the ORC runtime, how exception frames are registered:
-                          actions (default: jitslab::EHFrameActionsPlugin, inside each graph's
-                          finalize) | calls (LLVM's EHFrameRegistrationPlugin, one call to the
+                          actions (default: inside each graph's finalize; on LLVM 19
+                          jitslab::EHFrameActionsPlugin, on 22 LLVM's own plugin) | calls
+                          (LLVM 19 only: LLVM's EHFrameRegistrationPlugin, one call to the
                           executor per graph after it is emitted)
   --test-gap=SIZE         testing aid: link the first input alone, then make all free
                           address space within SIZE of it inaccessible, then link the rest
@@ -375,12 +375,16 @@ Options parseArgs(int Argc, char **Argv) {
   }
   if (O.TestKillExecutor && O.Executor.empty())
     fail("--test-kill-executor needs --executor (a process this program starts)");
+  if (O.EHFrameCalls && jitslab::compat::LLVMRegistersEHFramesByActions)
+    fail("--eh-frames=calls needs LLVM 19: this jitslab-run is built on LLVM " +
+         Twine(LLVM_VERSION_MAJOR) + ", whose eh-frame registration is an allocation action only");
   if (O.EHFrameCalls && !O.OrcRuntime.empty())
     fail("--eh-frames=calls works with --no-orc-runtime only (with the ORC runtime, "
          "ELFNixPlatform registers exception frames)");
   if (!O.OrcRuntime.empty() && !sys::fs::exists(O.OrcRuntime))
     fail("ORC runtime '" + O.OrcRuntime +
-         "' not found (install libclang-rt-19-dev, give --orc-runtime=PATH, or run with "
+         "' not found (install libclang-rt-" + Twine(LLVM_VERSION_MAJOR) +
+         "-dev, give --orc-runtime=PATH, or run with "
          "--no-orc-runtime)");
   return O;
 }
@@ -597,15 +601,14 @@ int main(int Argc, char **Argv) {
     EPC = std::move(Conn.EPC);
   } else {
     auto MaterializationThreads = std::max(2u, std::thread::hardware_concurrency());
-    EPC = failOn(SelfExecutorProcessControl::Create(
-                     std::make_shared<SymbolStringPool>(),
+    EPC = failOn(jitslab::compat::createSelfEPC(
                      std::make_unique<DynamicThreadPoolTaskDispatcher>(MaterializationThreads)),
                  "creating the executor process control");
   }
 
   LLJITBuilder B;
   B.setExecutorProcessControl(std::move(EPC));
-  B.setObjectLinkingLayerCreator([&](ExecutionSession &ES, const Triple &)
+  B.setObjectLinkingLayerCreator(jitslab::compat::layerCreator([&](ExecutionSession &ES)
                                      -> Expected<std::unique_ptr<ObjectLayer>> {
     // The first moment this program sees the session: from here on ORC's own error reports
     // (a lost executor, link errors, the ORC runtime's) are kept, not printed as they come.
@@ -623,13 +626,9 @@ int main(int Argc, char **Argv) {
     // With the ORC runtime, ELFNixPlatform registers exception frames itself. Without it,
     // as allocation actions that every manager runs with the graph's finalize (and that
     // jitslab's native protocol batches), or, with --eh-frames=calls, by LLVM's plugin.
-    if (!WithRuntime && O.EHFrameCalls) {
-      auto R = EPCEHFrameRegistrar::Create(ES);
-      if (!R)
-        return R.takeError();
-      L->addPlugin(std::make_unique<EHFrameRegistrationPlugin>(ES, std::move(*R)));
-    } else if (!WithRuntime) {
-      auto P = jitslab::EHFrameActionsPlugin::Create(ES.getExecutorProcessControl());
+    if (!WithRuntime) {
+      auto P = O.EHFrameCalls ? jitslab::compat::createEHFrameCallsPlugin(ES)
+                              : jitslab::compat::createEHFrameActionsPlugin(ES);
       if (!P)
         return P.takeError();
       L->addPlugin(std::move(*P));
@@ -639,7 +638,7 @@ int main(int Argc, char **Argv) {
     if (O.TestKillExecutor)
       L->addPlugin(std::make_unique<ExecutorKiller>(ExecutorPid, O.TestKillExecutor));
     return L;
-  });
+  }));
   if (WithRuntime)
     B.setPlatformSetUp(ExecutorNativePlatform(O.OrcRuntime));
   else

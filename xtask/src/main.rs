@@ -1,5 +1,8 @@
 //! jitslab's build, test and demo tasks, run through `./x` (which first installs the Debian
-//! packages they need): `./x demo`, `./x test`, `./x bench [--quick] [--cycle]`.
+//! packages they need): `./x demo [--llvm=19]`, `./x test`, `./x bench [--llvm=19] [--quick]
+//! [--cycle]`. The C++ side is built once per LLVM major (`target/cmake-22`, `target/cmake-19`);
+//! the demo and the benchmark use the newest (22) unless told otherwise (`--llvm=19`, or
+//! `JITSLAB_LLVM=19` in the environment); the tests run on both.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -7,16 +10,21 @@ use std::process::{Command, ExitCode};
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("demo") => demo(),
+        Some("demo") => take_llvm_major(&args[1..]).and_then(|(major, rest)| match rest.as_slice() {
+            [] => demo(major),
+            _ => Err(format!("demo: unexpected arguments {rest:?}")),
+        }),
         Some("test") => test(),
-        Some("bench") => bench(&args[1..]),
-        _ => Err("usage: ./x <demo|test|bench [--quick] [--cycle] [jitslab-bench options]>\n  \
+        Some("bench") => take_llvm_major(&args[1..]).and_then(|(major, rest)| bench(major, &rest)),
+        _ => Err("usage: ./x <demo [--llvm=N] | test | bench [--llvm=N] [--quick] [--cycle] [jitslab-bench options]>\n  \
                   demo   build everything, then link and run a program using libsqlite3.a with jitslab-run\n  \
-                  test   every test: cargo's, ctest's (shim, jitslab-run, whole links), llvm-sys,\n         \
-                  jitslab-bench --quick (correctness only), header freshness, format, lints\n  \
+                  test   every test, on LLVM 22 and 19: cargo's, ctest's (shim, jitslab-run, whole links,\n         \
+                  jitslab-repl), llvm-sys, jitslab-bench --quick (correctness only), header freshness,\n         \
+                  format, lints\n  \
                   bench  jitslab-bench: jitslab against LLVM's memory managers; writes target/bench and\n         \
                   the results sections of README.md and docs/benchmarks.md (--quick: a smoke run,\n         \
-                  nothing rewritten); --cycle: the Rust allocate+finalize+free cycle benchmark"
+                  nothing rewritten); --cycle: the Rust allocate+finalize+free cycle benchmark\n  \
+                  --llvm=N  the LLVM major of demo and bench: 22 (default) or 19; also JITSLAB_LLVM=N"
             .to_string()),
     };
     match result {
@@ -61,21 +69,55 @@ fn has_cargo_tool(tool: &str) -> bool {
     Command::new("cargo").args([tool, "--version"]).current_dir(root()).output().is_ok_and(|o| o.status.success())
 }
 
-/// Debian's LLVM 19; the `llvm-config` on PATH may be another version.
-const LLVM_PREFIX: &str = "/usr/lib/llvm-19";
-/// Where `cmake` builds the C++ side (cpp-shim): the shim, jitslab-run, workloads, ctest.
-const CMAKE_BUILD_DIR: &str = "target/cmake";
-/// The benchmark harness, under CMAKE_BUILD_DIR.
+/// The LLVM majors the C++ side builds against (Debian's packages; the `llvm-config` on PATH
+/// is another version), newest first: the first is the default of the demo and the benchmark,
+/// and its build compiles the test workloads that the others' builds share.
+const LLVM_MAJORS: [u32; 2] = [22, 19];
+/// The benchmark harness, under a build directory.
 const BENCH_TOOL: &str = "bench/jitslab-bench";
 
-fn demo() -> Result<(), String> {
-    cmake_build()?;
+/// Where Debian installs LLVM `major`.
+fn llvm_prefix(major: u32) -> String {
+    format!("/usr/lib/llvm-{major}")
+}
+
+/// Where `cmake` builds the C++ side (cpp-shim) against LLVM `major`: the shim, the tools, the
+/// workloads, ctest.
+fn cmake_build_dir(major: u32) -> String {
+    format!("target/cmake-{major}")
+}
+
+/// Takes `--llvm=N` out of `args` (else `JITSLAB_LLVM`, else the newest major).
+fn take_llvm_major(args: &[String]) -> Result<(u32, Vec<String>), String> {
+    let mut major = std::env::var("JITSLAB_LLVM").ok();
+    let mut rest = Vec::new();
+    for a in args {
+        match a.strip_prefix("--llvm=") {
+            Some(m) => major = Some(m.to_string()),
+            None => rest.push(a.clone()),
+        }
+    }
+    let major = match major {
+        None => LLVM_MAJORS[0],
+        Some(m) => m
+            .parse::<u32>()
+            .ok()
+            .filter(|m| LLVM_MAJORS.contains(m))
+            .ok_or_else(|| format!("--llvm={m} (or JITSLAB_LLVM): expected one of {LLVM_MAJORS:?}"))?,
+    };
+    Ok((major, rest))
+}
+
+fn demo(major: u32) -> Result<(), String> {
+    cmake_build(major, None)?;
     eprintln!(
-        "xtask: the demo: a C program using Debian's libsqlite3.a, compiled with clang-19, linked \
-         and run in this process by jitslab-run on a jitslab slab; statistics and heap map follow"
+        "xtask: the demo on LLVM {major} (--llvm=N picks another): a C program using Debian's \
+         libsqlite3.a, compiled with clang-{major}, linked and run in this process by jitslab-run on \
+         a jitslab slab; statistics and heap map follow"
     );
-    let run_tool = format!("{CMAKE_BUILD_DIR}/jitslab-run");
-    let object = format!("{CMAKE_BUILD_DIR}/tests/wl/sqlite_main.o");
+    let dir = cmake_build_dir(major);
+    let run_tool = format!("{dir}/jitslab-run");
+    let object = format!("{dir}/tests/wl/sqlite_main.o");
     run(&run_tool, &["--stats", "--times", &object, "-lsqlite3", "-lm", "--", "1000"])
 }
 
@@ -83,16 +125,22 @@ fn test() -> Result<(), String> {
     // Debug build: the slab's invariant checker runs after every mutation.
     let (mut passed, mut failed) =
         cargo_test(&["test", "--workspace", "--locked", "--lib", "--bins", "--tests", "--examples"])?;
-    // The C++ side against Debian's LLVM 19: shim, jitslab-run, whole links, gtest suites.
-    cmake_build()?;
-    let (p, f) = ctest()?;
-    (passed, failed) = (passed + p, failed + f);
-    // Smoke check of the benchmark harness: every workload with every manager, once, small;
-    // it fails when any run's output differs from the native build's (it times nothing).
-    run(&format!("{CMAKE_BUILD_DIR}/{BENCH_TOOL}"), &["--quick"])?;
-    passed += 1;
-    // LLVM's C API (llvm-sys) driving the shim's C entry point.
-    let shim = root().join(CMAKE_BUILD_DIR).join("libjitslab-orc.so");
+    // The C++ side against each of Debian's LLVM majors: shim, tools, whole links, gtest
+    // suites. The newest builds the test workloads; the others take them from it.
+    let shared = root().join(cmake_build_dir(LLVM_MAJORS[0])).join("tests/wl");
+    for (i, major) in LLVM_MAJORS.into_iter().enumerate() {
+        cmake_build(major, (i > 0).then_some(shared.as_path()))?;
+        let (p, f) = ctest(major)?;
+        println!("xtask: ctest on LLVM {major}: {p} passed");
+        (passed, failed) = (passed + p, failed + f);
+        // Smoke check of the benchmark harness: every workload with every manager, once, small;
+        // it fails when any run's output differs from the native build's (it times nothing).
+        run(&format!("{}/{BENCH_TOOL}", cmake_build_dir(major)), &["--quick"])?;
+        passed += 1;
+    }
+    // LLVM's C API (llvm-sys, bound to LLVM 19: see .cargo/config.toml) driving the shim's C
+    // entry point.
+    let shim = root().join(cmake_build_dir(19)).join("libjitslab-orc-19.so");
     std::env::set_var("JITSLAB_ORC_LIB", &shim);
     let (p, f) = cargo_test(&["test", "--locked", "--features", "llvm", "--test", "llvm_sys"])?;
     (passed, failed) = (passed + p, failed + f);
@@ -118,14 +166,25 @@ fn test() -> Result<(), String> {
     Ok(())
 }
 
-/// Configures (with Debian's LLVM 19 and clang-19) and builds the C++ side; the build runs
-/// `cargo build --release` for libjitslab.so itself.
-fn cmake_build() -> Result<(), String> {
-    let llvm_dir = format!("-DLLVM_DIR={LLVM_PREFIX}/lib/cmake/llvm");
-    let cc = format!("-DCMAKE_C_COMPILER={LLVM_PREFIX}/bin/clang");
-    let cxx = format!("-DCMAKE_CXX_COMPILER={LLVM_PREFIX}/bin/clang++");
-    run("cmake", &["-S", "cpp-shim", "-B", CMAKE_BUILD_DIR, "-G", "Ninja", &llvm_dir, &cc, &cxx])?;
-    run("cmake", &["--build", CMAKE_BUILD_DIR])
+/// Configures (with Debian's LLVM `major` and its clang) and builds the C++ side; the build
+/// runs `cargo build --release` for libjitslab.so itself. `workloads`: another build's
+/// compiled test workloads to use instead of compiling them again.
+fn cmake_build(major: u32, workloads: Option<&std::path::Path>) -> Result<(), String> {
+    let prefix = llvm_prefix(major);
+    if !std::path::Path::new(&format!("{prefix}/lib/cmake/llvm/LLVMConfig.cmake")).exists() {
+        return Err(format!(
+            "LLVM {major} is not installed ({prefix}/lib/cmake/llvm/LLVMConfig.cmake is missing): \
+             install llvm-{major}-dev, clang-{major}, libclang-{major}-dev and \
+             libclang-rt-{major}-dev (./x installs them when run as root)"
+        ));
+    }
+    let dir = cmake_build_dir(major);
+    let llvm_dir = format!("-DLLVM_DIR={prefix}/lib/cmake/llvm");
+    let cc = format!("-DCMAKE_C_COMPILER={prefix}/bin/clang");
+    let cxx = format!("-DCMAKE_CXX_COMPILER={prefix}/bin/clang++");
+    let shared = format!("-DJITSLAB_SHARED_WORKLOADS={}", workloads.map(|p| p.display().to_string()).unwrap_or_default());
+    run("cmake", &["-S", "cpp-shim", "-B", &dir, "-G", "Ninja", &llvm_dir, &cc, &cxx, &shared])?;
+    run("cmake", &["--build", &dir])
 }
 
 /// Runs a command in the workspace root, echoing its stdout line by line as it comes and
@@ -149,12 +208,14 @@ fn run_echoing(
     child.wait().map_err(|e| format!("waiting for {program}: {e}"))
 }
 
-/// Runs ctest and reads its "N% tests passed, F tests failed out of T" line.
-fn ctest() -> Result<(u64, u64), String> {
+/// Runs ctest in LLVM `major`'s build and reads its "N% tests passed, F tests failed out of T"
+/// line.
+fn ctest(major: u32) -> Result<(u64, u64), String> {
     let mut summary = None;
+    let dir = cmake_build_dir(major);
     let status = run_echoing(
         "ctest",
-        &["--test-dir", CMAKE_BUILD_DIR, "-j2", "--output-on-failure", "--timeout", "300"],
+        &["--test-dir", &dir, "-j2", "--output-on-failure", "--timeout", "300"],
         |line| {
             let counts =
                 line.split_once("tests passed, ").and_then(|(_, rest)| rest.split_once(" tests failed out of "));
@@ -166,10 +227,10 @@ fn ctest() -> Result<(u64, u64), String> {
     match summary {
         Some((failed, total)) if status.success() && failed == 0 => Ok((total, 0)),
         Some((failed, total)) => {
-            println!("xtask: ctest: {} passed, {failed} failed", total - failed);
-            Err(format!("ctest failed ({failed} of {total} tests)"))
+            println!("xtask: ctest on LLVM {major}: {} passed, {failed} failed", total - failed);
+            Err(format!("ctest on LLVM {major} failed ({failed} of {total} tests)"))
         }
-        None => Err(format!("ctest ran no tests or printed no summary ({status})")),
+        None => Err(format!("ctest on LLVM {major} ran no tests or printed no summary ({status})")),
     }
 }
 
@@ -212,10 +273,11 @@ fn check_header() -> Result<(), String> {
     })
 }
 
-/// `./x bench [--cycle] [options]`: jitslab-bench (the full comparison rewrites the results
-/// regions of README.md and docs/benchmarks.md; --quick or --only rewrite nothing), or with `--cycle`
-/// the Rust cycle benchmark (`benches/cycle.rs`, which takes `--quick` too).
-fn bench(args: &[String]) -> Result<(), String> {
+/// `./x bench [--llvm=N] [--cycle] [options]`: jitslab-bench on LLVM `major` (the full
+/// comparison rewrites the results regions of README.md and docs/benchmarks.md; --quick or
+/// --only rewrite nothing), or with `--cycle` the Rust cycle benchmark (`benches/cycle.rs`,
+/// which takes `--quick` too).
+fn bench(major: u32, args: &[String]) -> Result<(), String> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     if args.contains(&"--cycle") {
         let mut a = vec!["bench", "--locked", "--bench", "cycle", "--"];
@@ -223,12 +285,12 @@ fn bench(args: &[String]) -> Result<(), String> {
         return run("cargo", &a);
     }
     // (Every command started here runs without cargo's LD_LIBRARY_PATH: see `command`.)
-    cmake_build()?;
-    let command = format!("--command=./x bench {}", args.join(" "));
+    cmake_build(major, None)?;
+    let command = format!("--command=./x bench --llvm={major} {}", args.join(" "));
     let mut a = vec![command.trim_end()];
     if !args.iter().any(|a| *a == "--quick" || a.starts_with("--only=")) {
         a.extend(["--readme=README.md", "--doc=docs/benchmarks.md"]);
     }
     a.extend(args.iter());
-    run(&format!("{CMAKE_BUILD_DIR}/{BENCH_TOOL}"), &a)
+    run(&format!("{}/{BENCH_TOOL}", cmake_build_dir(major)), &a)
 }

@@ -1,7 +1,8 @@
 //===- jitslab/EHFrameActions.h - eh-frames registered by finalize -*- C++ -*-===//
 //
 // Registration of a graph's .eh_frame as an allocation action, in place of LLVM 19's
-// EHFrameRegistrationPlugin when no platform (ORC runtime) registers frames.
+// EHFrameRegistrationPlugin when no platform (ORC runtime) registers frames. LLVM 19 only: from
+// LLVM 21 on, LLVM's own EHFrameRegistrationPlugin does exactly this (jitslab/OrcCompat.h picks).
 //
 // LLVM's plugin registers each graph's frames with its own synchronous call to the executor,
 // made after the graph is emitted (EPCEHFrameRegistrar), and deregisters them with another
@@ -33,6 +34,10 @@
 #define JITSLAB_EHFRAMEACTIONS_H
 
 #include "jitslab/PassPlugin.h"
+#include "llvm/Config/llvm-config.h"
+#if LLVM_VERSION_MAJOR >= 22
+#error "EHFrameActionsPlugin is for LLVM 19; LLVM 22's EHFrameRegistrationPlugin adds allocation actions itself (see jitslab/OrcCompat.h)"
+#endif
 #include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
 
 namespace jitslab {

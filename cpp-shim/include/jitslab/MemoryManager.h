@@ -1,6 +1,6 @@
 //===- jitslab/MemoryManager.h - jitslab as a JITLinkMemoryManager -*- C++ -*-===//
 //
-// The C++ face of jitslab for LLVM 19 ORC programs:
+// The C++ face of jitslab for ORC programs (LLVM 19 and 22):
 //
 //   auto MM = jitslab::MemoryManager::Create();          // one slab, 1 GiB by default
 //   ObjectLinkingLayer L(ES, std::move(*MM));
@@ -15,7 +15,7 @@
 // in Rust.
 //
 // Out of process: `Create(EPC)` puts the slab in the executor, in memory shared with it, through
-// LLVM 19's stock shared-memory service (llvm-jitlink-executor has it). Allocation is still
+// LLVM's stock shared-memory service (llvm-jitlink-executor has it), or jitslab's native one. Allocation is still
 // local bookkeeping; finalize and deallocate are one call to the executor each.
 //
 // Threading: every member is thread-safe (the Rust manager synchronises). The shim holds no
@@ -150,15 +150,21 @@ private:
   JitslabManager *Handle;
 };
 
+/// An ObjectLinkingLayer for `ES` whose memory manager is a new jitslab manager (in the
+/// executor when the session's EPC is out of process, see MemoryManager::CreateFor). The layer
+/// also gets ContiguousEHFramePlugin (jitslab/EHFrameFix.h) and, if `RegisterEHFrames`, a
+/// plugin that registers each graph's exception frames by allocation actions, inside the
+/// graph's finalize instead of with a call of its own: jitslab::EHFrameActionsPlugin on LLVM 19
+/// (jitslab/EHFrameActions.h), LLVM's own EHFrameRegistrationPlugin on 22, where registration
+/// is an allocation action already (jitslab/OrcCompat.h). Pass false with
+/// ExecutorNativePlatform: ELFNixPlatform registers exception frames itself.
+llvm::Expected<std::unique_ptr<llvm::orc::ObjectLayer>>
+createObjectLinkingLayer(llvm::orc::ExecutionSession &ES, const Config &C = Config(),
+                         bool RegisterEHFrames = true);
+
 /// An LLJITBuilder object-linking-layer creator that gives the layer a jitslab manager:
 ///   LLJITBuilder().setObjectLinkingLayerCreator(jitslab::objectLinkingLayerCreator(C))
-/// Each call of the creator makes a new manager (one per LLJIT), in the executor when the
-/// session's EPC is out of process (see MemoryManager::CreateFor). The layer also gets
-/// ContiguousEHFramePlugin (jitslab/EHFrameFix.h) and, if `RegisterEHFrames`,
-/// EHFrameActionsPlugin (jitslab/EHFrameActions.h), which does what the
-/// EHFrameRegistrationPlugin of LLJIT's own default layer does but inside each graph's finalize
-/// instead of with a call of its own. Pass false with ExecutorNativePlatform: ELFNixPlatform
-/// registers exception frames itself.
+/// Each call of the creator makes a new manager (one per LLJIT) with createObjectLinkingLayer.
 llvm::orc::LLJITBuilderState::ObjectLinkingLayerCreator
 objectLinkingLayerCreator(Config C = Config(), bool RegisterEHFrames = true);
 

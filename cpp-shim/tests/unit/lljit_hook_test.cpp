@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "jitslab/MemoryManager.h"
+#include "jitslab/OrcCompat.h"
 
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/Support/MemoryBuffer.h"

@@ -11,8 +11,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "jitslab/orc.h"
+#include "jitslab/OrcCompat.h" // SelfExecutorProcessControl's header (no code of the shim)
 
-#include "llvm/ADT/ScopeExit.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/ExecutionEngine/JITLink/JITLinkMemoryManager.h"
 #include "llvm/ExecutionEngine/Orc/Core.h"
@@ -81,7 +81,7 @@ TEST_F(PluginHostTest, LinksAndRunsAnObject) {
   ASSERT_EXPECTED(EPC);
   ExecutionSession ES(std::move(*EPC));
   ObjectLinkingLayer Layer(ES, std::move(MM));
-  auto EndSession = make_scope_exit([&] { consumeError(ES.endSession()); });
+  AtScopeExit EndSession([&] { consumeError(ES.endSession()); });
   JITDylib &JD = ES.createBareJITDylib("payload");
 
   auto Obj = MemoryBuffer::getFile(PayloadPath);

@@ -24,6 +24,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "jitslab/MemoryManager.h"
+#include "jitslab/OrcCompat.h"
 
 #include "llvm/ExecutionEngine/JITLink/JITLinkMemoryManager.h"
 #include "llvm/ExecutionEngine/Orc/ExecutorProcessControl.h"
@@ -113,14 +114,14 @@ Error callWith(const std::string &Reply, std::string &Sent, RetT &Result, const 
   return WrapperFunction<SigT>::call(
       [&](const char *Data, size_t Size) {
         Sent.assign(Data, Size);
-        return WrapperFunctionResult::copyFrom(Reply.data(), Reply.size());
+        return jitslab::compat::WrapperResult::copyFrom(Reply.data(), Reply.size());
       },
       Result, Args...);
 }
 
 /// Runs LLVM's service side with signature `SigT` on `Args`; the reply bytes.
 template <typename SigT, typename HandlerT> std::string handle(const std::string &Args, HandlerT &&H) {
-  WrapperFunctionResult R =
+  jitslab::compat::WrapperResult R =
       WrapperFunction<SigT>::handle(Args.data(), Args.size(), std::forward<HandlerT>(H));
   if (const char *Err = R.getOutOfBandError()) {
     ADD_FAILURE() << "LLVM could not decode the arguments: " << Err;
@@ -247,7 +248,7 @@ std::vector<std::string> takeLog() {
 } // namespace
 
 /// Records `Tag`; fails with "action <Tag> refused" when `Fail` is set.
-extern "C" CWrapperFunctionResult jitslabRemoteTestRecord(const char *Data, size_t Size) {
+extern "C" jitslab::compat::CWrapperResult jitslabRemoteTestRecord(const char *Data, size_t Size) {
   return WrapperFunction<SPSError(SPSString, bool)>::handle(
              Data, Size,
              [](std::string Tag, bool Fail) -> Error {
@@ -260,7 +261,7 @@ extern "C" CWrapperFunctionResult jitslabRemoteTestRecord(const char *Data, size
 }
 
 /// Records "peek:" and the `Len` bytes at executor address `Addr` (read in the executing view).
-extern "C" CWrapperFunctionResult jitslabRemoteTestPeek(const char *Data, size_t Size) {
+extern "C" jitslab::compat::CWrapperResult jitslabRemoteTestPeek(const char *Data, size_t Size) {
   return WrapperFunction<SPSError(SPSExecutorAddr, uint64_t)>::handle(
              Data, Size,
              [](ExecutorAddr Addr, uint64_t Len) -> Error {
@@ -312,15 +313,15 @@ public:
 
   /// Runs the wrapper function at `Fn` on a new thread, then `Reply` with its result (which
   /// frees the C result as ORC's rules say when it goes).
-  void run(ExecutorAddr Fn, ArrayRef<char> Args, unique_function<void(WrapperFunctionResult)> Reply) {
+  void run(ExecutorAddr Fn, ArrayRef<char> Args, unique_function<void(jitslab::compat::WrapperResult)> Reply) {
     {
       std::lock_guard<std::mutex> Lock(M);
       ++Running;
     }
     std::thread([this, Fn, Bytes = std::string(Args.data(), Args.size()),
                  Reply = std::move(Reply)]() mutable {
-      using WrapperFnTy = CWrapperFunctionResult (*)(const char *, size_t);
-      WrapperFunctionResult R(Fn.toPtr<WrapperFnTy>()(Bytes.data(), Bytes.size()));
+      using WrapperFnTy = jitslab::compat::CWrapperResult (*)(const char *, size_t);
+      jitslab::compat::WrapperResult R(Fn.toPtr<WrapperFnTy>()(Bytes.data(), Bytes.size()));
       {
         std::lock_guard<std::mutex> Lock(M);
         Calls.push_back({Fn.getValue(), Bytes, R.size()});
@@ -367,7 +368,7 @@ private:
                    void *DoneCtx) {
     static_cast<InProcessExecutor *>(Ctx)->run(
         ExecutorAddr(Fn), ArrayRef<char>(reinterpret_cast<const char *>(Args), Len),
-        [Done, DoneCtx](WrapperFunctionResult R) {
+        [Done, DoneCtx](jitslab::compat::WrapperResult R) {
           if (const char *Err = R.getOutOfBandError())
             Done(DoneCtx, nullptr, 0, Err);
           else
@@ -672,7 +673,7 @@ public:
   void callWrapperAsync(ExecutorAddr WrapperFnAddr, IncomingWFRHandler OnComplete,
                         ArrayRef<char> ArgBuffer) override {
     E.run(WrapperFnAddr, ArgBuffer,
-          [OnComplete = std::move(OnComplete)](WrapperFunctionResult R) mutable {
+          [OnComplete = std::move(OnComplete)](jitslab::compat::WrapperResult R) mutable {
             OnComplete(std::move(R));
           });
   }
@@ -693,8 +694,7 @@ TEST_F(RemoteService, SimpleSegmentAllocThroughTheShimsRemoteManager) {
     uint64_t CallsAtStart = Stats->rpc_calls;
 
     const MemProt RXP = MemProt::Read | MemProt::Exec, RWP = MemProt::Read | MemProt::Write;
-    auto Alloc = SimpleSegmentAlloc::Create(**MM, nullptr,
-                                            {{RXP, {100, Align(16)}}, {RWP, {64, Align(8)}}});
+    auto Alloc = jitslab::compat::createSegmentAlloc(**MM, {{RXP, {100, Align(16)}}, {RWP, {64, Align(8)}}});
     ASSERT_EXPECTED(Alloc);
     ExecutorAddr CodeAddr = Alloc->getSegInfo(RXP).Addr, DataAddr = Alloc->getSegInfo(RWP).Addr;
     std::memcpy(Alloc->getSegInfo(RXP).WorkingMem.data(), Code(), 6);

@@ -11,8 +11,8 @@
 
 #include "Executor.h"
 #include "jitslab/MemoryManager.h"
+#include "jitslab/OrcCompat.h"
 
-#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ExecutionEngine/Orc/Core.h"
 #include "llvm/ExecutionEngine/Orc/ExecutorProcessControl.h"
 #include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
@@ -53,7 +53,7 @@ TEST(ResourceTrackerTest, RemovingTheTrackerGivesTheMemoryBack) {
     ObjectLinkingLayer Layer(ES, std::move(*MMOr));
     // The session ends before the layer goes, on every path out of this scope.
     bool Ended = false;
-    auto EndSession = make_scope_exit([&] {
+    AtScopeExit EndSession([&] {
       if (!Ended)
         consumeError(ES.endSession());
     });
@@ -131,7 +131,7 @@ TEST(ResourceTrackerTest, RemovingTheTrackerFreesExecutorMemory) {
   auto Conn = jitslab::spawnExecutor(JITSLAB_EXECUTOR);
   ASSERT_EXPECTED(Conn);
   pid_t Pid = Conn->Pid;
-  auto Reap = make_scope_exit([&] { jitslab::reapExecutor(Pid, 5000); });
+  AtScopeExit Reap([&] { jitslab::reapExecutor(Pid, 5000); });
   ExecutionSession ES(std::move(Conn->EPC));
   auto &EPC = ES.getExecutorProcessControl();
   auto MMOr = jitslab::MemoryManager::Create(EPC, jitslab::Config());
@@ -140,7 +140,7 @@ TEST(ResourceTrackerTest, RemovingTheTrackerFreesExecutorMemory) {
   {
     ObjectLinkingLayer Layer(ES, std::move(*MMOr));
     bool Ended = false;
-    auto EndSession = make_scope_exit([&] {
+    AtScopeExit EndSession([&] {
       if (!Ended)
         consumeError(ES.endSession());
     });

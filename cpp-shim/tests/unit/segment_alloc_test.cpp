@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "jitslab/MemoryManager.h"
+#include "jitslab/OrcCompat.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ExecutionEngine/JITLink/JITLink.h"
@@ -59,7 +60,7 @@ std::vector<std::string> ActionLog;
 } // namespace
 
 /// Records `Tag`; fails with "action <Tag> refused" when `Fail` is set.
-extern "C" orc::shared::CWrapperFunctionResult jitslabUnitAction(const char *Data, size_t Size) {
+extern "C" jitslab::compat::CWrapperResult jitslabUnitAction(const char *Data, size_t Size) {
   using namespace orc::shared;
   return WrapperFunction<SPSError(SPSString, bool)>::handle(
              Data, Size,
@@ -74,7 +75,7 @@ extern "C" orc::shared::CWrapperFunctionResult jitslabUnitAction(const char *Dat
 }
 
 /// Records "peek:" followed by the `Len` bytes found at executor address `Addr`.
-extern "C" orc::shared::CWrapperFunctionResult jitslabUnitPeek(const char *Data, size_t Size) {
+extern "C" jitslab::compat::CWrapperResult jitslabUnitPeek(const char *Data, size_t Size) {
   using namespace orc::shared;
   return WrapperFunction<SPSError(SPSExecutorAddr, uint64_t)>::handle(
              Data, Size,
@@ -119,8 +120,7 @@ struct SectionSpec {
 };
 
 std::unique_ptr<LinkGraph> makeGraph(StringRef Name, std::initializer_list<SectionSpec> Specs) {
-  auto G = std::make_unique<LinkGraph>(Name.str(), Triple("x86_64-unknown-linux-gnu"), 8,
-                                       endianness::little, getGenericEdgeKindName);
+  auto G = jitslab::compat::createEmptyGraph(Name);
   // Addresses before layout are placeholders; give each block its own aligned range.
   uint64_t Placeholder = 0x100000;
   for (const SectionSpec &S : Specs) {
@@ -218,7 +218,7 @@ protected:
   }
 
   Expected<SimpleSegmentAlloc> segments(SimpleSegmentAlloc::SegmentMap Map) {
-    return SimpleSegmentAlloc::Create(*MM, nullptr, std::move(Map));
+    return jitslab::compat::createSegmentAlloc(*MM, std::move(Map));
   }
 
   std::unique_ptr<jitslab::MemoryManager> MM;
@@ -723,8 +723,7 @@ TEST_P(SegmentAllocTest, ConcurrentAllocationsStayDisjoint) {
     Workers.emplace_back([&, T] {
       for (int Round = 0; Round < Rounds && Failures == 0; ++Round) {
         const size_t Size = 16 + (Round * 37 + T * 101) % 2000;
-        auto A = SimpleSegmentAlloc::Create(*MM, nullptr,
-                                            {{R, {Size, Align(8)}}, {RW, {Size / 2 + 8, Align(8)}}});
+        auto A = jitslab::compat::createSegmentAlloc(*MM, {{R, {Size, Align(8)}}, {RW, {Size / 2 + 8, Align(8)}}});
         if (!A) {
           consumeError(A.takeError());
           ++Failures;

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
+
 /// Fails the test with the error's message if `Expr` (an llvm::Error) is a failure.
 #define ASSERT_NO_ERROR(Expr)                                                                    \
   do {                                                                                           \
@@ -18,6 +20,19 @@
 /// Fails the test with the error's message if `Value` (an llvm::Expected) holds an error.
 #define ASSERT_EXPECTED(Value)                                                                   \
   ASSERT_TRUE(static_cast<bool>(Value)) << llvm::toString((Value).takeError())
+
+/// Runs a function when the scope ends (llvm::make_scope_exit is deprecated in LLVM 22, whose
+/// replacement LLVM 19 lacks).
+template <typename F> class AtScopeExit {
+public:
+  explicit AtScopeExit(F Fn) : Fn(std::move(Fn)) {}
+  AtScopeExit(const AtScopeExit &) = delete;
+  AtScopeExit &operator=(const AtScopeExit &) = delete;
+  ~AtScopeExit() { Fn(); }
+
+private:
+  F Fn;
+};
 
 /// Live bytes of all three pools.
 inline uint64_t liveBytes(const JitslabStats &S) {

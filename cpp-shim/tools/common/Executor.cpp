@@ -1,10 +1,10 @@
 //===- Executor.cpp - start or attach to an out-of-process ORC executor ---===//
 
 #include "Executor.h"
+#include "jitslab/OrcCompat.h"
 
 #include "llvm/ADT/StringExtras.h"
 
-#include "llvm/ExecutionEngine/Orc/EPCGenericJITLinkMemoryManager.h"
 #include "llvm/ExecutionEngine/Orc/MapperJITLinkMemoryManager.h"
 #include "llvm/ExecutionEngine/Orc/MemoryMapper.h"
 #include "llvm/ExecutionEngine/Orc/Shared/OrcRTBridge.h"
@@ -71,7 +71,7 @@ public:
 
   Expected<HandleMessageAction> handleMessage(SimpleRemoteEPCOpcode OpC, uint64_t SeqNo,
                                               ExecutorAddr TagAddr,
-                                              SimpleRemoteEPCArgBytesVector ArgBytes) override {
+                                              compat::MessageBytes ArgBytes) override {
     Counts->BytesReceived += FrameHeaderBytes + ArgBytes.size();
     return Client.handleMessage(OpC, SeqNo, TagAddr, std::move(ArgBytes));
   }
@@ -107,11 +107,11 @@ Expected<ExecutorConnection> connectFDs(int InFD, int OutFD, SimpleRemoteEPC::Se
 /// __register_frame) before the graph is finalized: with the ORC runtime, the unmodified
 /// llvm-shm setup kills llvm-jitlink-executor with SIGSEGV (so does `llvm-jitlink
 /// -use-shared-memory -orc-runtime=...`). jitslab makes the same call for its own slab.
-class ReadableSharedMemoryMapper final : public MemoryMapper {
+class ReadableSharedMemoryMapper final : public compat::ForwardingMemoryMapper {
 public:
   ReadableSharedMemoryMapper(ExecutorProcessControl &EPC, SharedMemoryMapper::SymbolAddrs SAs,
                              std::unique_ptr<SharedMemoryMapper> Inner)
-      : EPC(EPC), SAs(SAs), Inner(std::move(Inner)) {}
+      : ForwardingMemoryMapper(std::move(Inner)), EPC(EPC), SAs(SAs) {}
 
   static Expected<std::unique_ptr<ReadableSharedMemoryMapper>>
   Create(ExecutorProcessControl &EPC, SharedMemoryMapper::SymbolAddrs SAs) {
@@ -121,10 +121,9 @@ public:
     return std::make_unique<ReadableSharedMemoryMapper>(EPC, SAs, std::move(*Inner));
   }
 
-  unsigned int getPageSize() override { return Inner->getPageSize(); }
   void reserve(size_t NumBytes, OnReservedFunction OnReserved) override {
-    Inner->reserve(NumBytes, [this, OnReserved = std::move(OnReserved)](
-                                 Expected<ExecutorAddrRange> R) mutable {
+    inner().reserve(NumBytes, [this, OnReserved = std::move(OnReserved)](
+                                  Expected<ExecutorAddrRange> R) mutable {
       if (!R)
         return OnReserved(R.takeError());
       tpctypes::SharedMemoryFinalizeRequest FR;
@@ -137,27 +136,14 @@ public:
       else if (!E)
         return OnReserved(std::move(*R));
       // Not usable: give the reservation back rather than leave it to the executor's exit.
-      Inner->release({R->Start}, [](Error Ignored) { consumeError(std::move(Ignored)); });
+      inner().release({R->Start}, [](Error Ignored) { consumeError(std::move(Ignored)); });
       OnReserved(std::move(E));
     });
-  }
-  char *prepare(ExecutorAddr Addr, size_t ContentSize) override {
-    return Inner->prepare(Addr, ContentSize);
-  }
-  void initialize(AllocInfo &AI, OnInitializedFunction OnInitialized) override {
-    Inner->initialize(AI, std::move(OnInitialized));
-  }
-  void deinitialize(ArrayRef<ExecutorAddr> Allocations, OnDeinitializedFunction OnDone) override {
-    Inner->deinitialize(Allocations, std::move(OnDone));
-  }
-  void release(ArrayRef<ExecutorAddr> Reservations, OnReleasedFunction OnReleased) override {
-    Inner->release(Reservations, std::move(OnReleased));
   }
 
 private:
   ExecutorProcessControl &EPC;
   SharedMemoryMapper::SymbolAddrs SAs;
-  std::unique_ptr<SharedMemoryMapper> Inner;
 };
 
 } // namespace
@@ -279,14 +265,7 @@ Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>> createLLVMSharedMemoryM
 }
 
 Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>> createLLVMEPCManager(ExecutorProcessControl &EPC) {
-  EPCGenericJITLinkMemoryManager::SymbolAddrs SAs;
-  if (Error E = EPC.getBootstrapSymbols(
-          {{SAs.Allocator, rt::SimpleExecutorMemoryManagerInstanceName},
-           {SAs.Reserve, rt::SimpleExecutorMemoryManagerReserveWrapperName},
-           {SAs.Finalize, rt::SimpleExecutorMemoryManagerFinalizeWrapperName},
-           {SAs.Deallocate, rt::SimpleExecutorMemoryManagerDeallocateWrapperName}}))
-    return std::move(E);
-  return std::make_unique<EPCGenericJITLinkMemoryManager>(EPC, SAs);
+  return compat::createEPCGenericManager(EPC);
 }
 
 std::string executorFate(pid_t &Pid, unsigned WaitMs, int *StatusOut) {
