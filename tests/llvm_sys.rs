@@ -1,14 +1,14 @@
 //! LLVM 19's C API, through llvm-sys, drives the C++ shim as a Rust or C host would: an LLJIT
 //! whose object linking layer comes from `jitslab_orc_create_object_linking_layer`, found with
-//! `dlopen`/`dlsym` in `libjitslab-orc.so`. The JIT'd module has code, read-only data and
+//! `dlopen`/`dlsym` in `libjitslab-orc-19.so`. The JIT'd module has code, read-only data and
 //! writable data; the tests call the code and then read `/proc/self/maps` to prove that all
 //! three live in one jitslab reservation of the configured span, with the pool's protection.
 //! A control test builds the same LLJIT with LLVM's own memory manager and checks that the
 //! same proof fails there, so the proof cannot pass vacuously.
 //!
 //! ```text
-//! cmake -S cpp-shim -B target/cmake -G Ninja -DLLVM_DIR=/usr/lib/llvm-19/lib/cmake/llvm && ninja -C target/cmake jitslab-orc
-//! JITSLAB_ORC_LIB=target/cmake/libjitslab-orc.so LLVM_SYS_191_PREFIX=/usr/lib/llvm-19 \
+//! cmake -S cpp-shim -B target/cmake-19 -G Ninja -DLLVM_DIR=/usr/lib/llvm-19/lib/cmake/llvm && ninja -C target/cmake-19 jitslab-orc
+//! JITSLAB_ORC_LIB=target/cmake-19/libjitslab-orc-19.so LLVM_SYS_191_PREFIX=/usr/lib/llvm-19 \
 //!     cargo test --locked --features llvm --test llvm_sys
 //! ```
 //!
@@ -45,7 +45,7 @@ use llvm_sys::target_machine::{
 };
 
 /// The shim's default location, relative to the crate root (where CMake builds it).
-const DEFAULT_SHIM: &str = "target/cmake/libjitslab-orc.so";
+const DEFAULT_SHIM: &str = "target/cmake-19/libjitslab-orc-19.so";
 /// The creator's name in `cpp-shim/include/jitslab/orc.h`.
 const CREATOR_SYMBOL: &CStr = c"jitslab_orc_create_object_linking_layer";
 /// The name the dual-view mapper gives its memfd (`src/mapper/dual.rs`), as `/proc/self/maps`
@@ -125,8 +125,8 @@ fn creator() -> LLVMOrcLLJITBuilderObjectLinkingLayerCreatorFunction {
         assert!(
             path.is_file(),
             "the jitslab ORC shim is not at {} (JITSLAB_ORC_LIB, default {DEFAULT_SHIM} under the crate root); build it \
-             with `cmake -S cpp-shim -B target/cmake -G Ninja -DLLVM_DIR=/usr/lib/llvm-19/lib/cmake/llvm && ninja -C \
-             target/cmake jitslab-orc`",
+             with `cmake -S cpp-shim -B target/cmake-19 -G Ninja -DLLVM_DIR=/usr/lib/llvm-19/lib/cmake/llvm && ninja -C \
+             target/cmake-19 jitslab-orc`",
             path.display()
         );
         let c_path = CString::new(path.as_os_str().as_encoded_bytes()).expect("the shim's path has no NUL byte");

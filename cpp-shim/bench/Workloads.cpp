@@ -1,7 +1,7 @@
 //===- Workloads.cpp - build the benchmark's workloads and native references ===//
 //
 // Everything the benchmark links is built here, from sources, into the work directory
-// (target/cmake/bench/wl by default); nothing is checked in but the sources:
+// (target/cmake-MAJOR/bench/wl by default); nothing is checked in but the sources:
 //
 //   synthN/      synth-gen N: N units + main.c, each compiled with clang-19 -O2 -c;
 //                synthN.rsp lists the objects; synthN_native is their native link

@@ -181,8 +181,18 @@ std::vector<Setting> makeSettings(const Paths &P, StringRef Help) {
            Group::InProcess, false, {"--memory=jitslab", "--jitslab-mapper=dual"}),
       Make("jitslab-single", "jitslab in process, single view (one anonymous mapping)",
            Group::InProcess, false, {"--memory=jitslab", "--jitslab-mapper=single"}),
+#if LLVM_VERSION_MAJOR >= 22
+      // With the ORC runtime, LLVM 22's llvm-jitlink-executor dies with SIGSEGV in
+      // __deregister_frame while it shuts down after an llvm-epc run (LLVM's manager and
+      // executor alone; jitslab is not involved), so its linked programs run without it.
+      Make("llvm-epc",
+           "LLVM EPCGenericJITLinkMemoryManager, llvm-jitlink-executor (links without the ORC "
+           "runtime: with it LLVM 22's executor crashes at exit)",
+           Group::OutOfProcess, true, {Stock, "--memory=llvm-epc", "--no-orc-runtime"}),
+#else
       Make("llvm-epc", "LLVM EPCGenericJITLinkMemoryManager, llvm-jitlink-executor",
            Group::OutOfProcess, true, {Stock, "--memory=llvm-epc"}),
+#endif
       Make("llvm-shm",
            "LLVM MapperJITLinkMemoryManager + SharedMemoryMapper, llvm-jitlink-executor",
            Group::OutOfProcess, true, {Stock, "--memory=llvm-shm"}),

@@ -5,14 +5,16 @@
 # setting, the median and min-max of the session's wall time and of its two parts as
 # `jitslab-repl --time` reports them: parsing (clang) and compiling, linking and running.
 #
-# Default BUILD_DIR target/cmake (after ./x test or ./x demo), REPETITIONS 11.
+# Default BUILD_DIR target/cmake-22 (after ./x test or ./x demo), REPETITIONS 11; the executor
+# is the llvm-jitlink-executor of the LLVM the build used.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${1:-$root/target/cmake}
+build=${1:-$root/target/cmake-22}
 reps=${2:-11}
 repl=$build/jitslab-repl
 script=$root/tests/repl/session.repl
-executor=/usr/lib/llvm-19/bin/llvm-jitlink-executor
+major=$(basename "$build" | sed -n 's/^cmake-\([0-9]*\)$/\1/p')
+executor=/usr/lib/llvm-${major:-22}/bin/llvm-jitlink-executor
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 settings="jitslab llvm-inprocess oop-jitslab oop-llvm-shm"

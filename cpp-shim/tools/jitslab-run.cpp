@@ -11,7 +11,9 @@
 // Two LLVM 19 behaviours shape the driver:
 //  - ObjectLinkingLayer drops dependencies between objects, so "main is ready" does not mean
 //    "its callees are". Every symbol of every linked object is looked up (to a fixpoint, as
-//    archive members get pulled in) before any JIT'd code runs.
+//    archive members get pulled in) before any JIT'd code runs. LLVM 22 tracks those
+//    dependencies (compat::LookupWaitsForDependencies): there the objects' own symbols are
+//    looked up once and what archive members define is left to main's lookup.
 //  - Materializing in place recurses once per dependent object and overflows the stack on
 //    thousands of objects; work is dispatched to a thread pool instead.
 //
@@ -520,6 +522,8 @@ void waitFor(ExecutionSession &ES, JITDylib &JD, const SymbolNameSet &Names) {
 void linkAll(ExecutionSession &ES, JITDylib &Main, const SymbolNameSet &Roots,
              DefinitionRecorder &Rec) {
   waitFor(ES, Main, Roots);
+  if (jitslab::compat::LookupWaitsForDependencies)
+    return;
   for (auto New = Rec.takeNew(); !New.empty(); New = Rec.takeNew())
     for (auto &[JD, Names] : New)
       waitFor(ES, *JD, Names);

@@ -16,7 +16,8 @@ fn main() -> ExitCode {
         }),
         Some("test") => test(),
         Some("bench") => take_llvm_major(&args[1..]).and_then(|(major, rest)| bench(major, &rest)),
-        _ => Err("usage: ./x <demo [--llvm=N] | test | bench [--llvm=N] [--quick] [--cycle] [jitslab-bench options]>\n  \
+        _ => Err(
+            "usage: ./x <demo [--llvm=N] | test | bench [--llvm=N] [--quick] [--cycle] [jitslab-bench options]>\n  \
                   demo   build everything, then link and run a program using libsqlite3.a with jitslab-run\n  \
                   test   every test, on LLVM 22 and 19: cargo's, ctest's (shim, jitslab-run, whole links,\n         \
                   jitslab-repl), llvm-sys, jitslab-bench --quick (correctness only), header freshness,\n         \
@@ -25,7 +26,8 @@ fn main() -> ExitCode {
                   the results sections of README.md and docs/benchmarks.md (--quick: a smoke run,\n         \
                   nothing rewritten); --cycle: the Rust allocate+finalize+free cycle benchmark\n  \
                   --llvm=N  the LLVM major of demo and bench: 22 (default) or 19; also JITSLAB_LLVM=N"
-            .to_string()),
+                .to_string(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -182,7 +184,8 @@ fn cmake_build(major: u32, workloads: Option<&std::path::Path>) -> Result<(), St
     let llvm_dir = format!("-DLLVM_DIR={prefix}/lib/cmake/llvm");
     let cc = format!("-DCMAKE_C_COMPILER={prefix}/bin/clang");
     let cxx = format!("-DCMAKE_CXX_COMPILER={prefix}/bin/clang++");
-    let shared = format!("-DJITSLAB_SHARED_WORKLOADS={}", workloads.map(|p| p.display().to_string()).unwrap_or_default());
+    let shared =
+        format!("-DJITSLAB_SHARED_WORKLOADS={}", workloads.map(|p| p.display().to_string()).unwrap_or_default());
     run("cmake", &["-S", "cpp-shim", "-B", &dir, "-G", "Ninja", &llvm_dir, &cc, &cxx, &shared])?;
     run("cmake", &["--build", &dir])
 }
@@ -213,17 +216,14 @@ fn run_echoing(
 fn ctest(major: u32) -> Result<(u64, u64), String> {
     let mut summary = None;
     let dir = cmake_build_dir(major);
-    let status = run_echoing(
-        "ctest",
-        &["--test-dir", &dir, "-j2", "--output-on-failure", "--timeout", "300"],
-        |line| {
+    let status =
+        run_echoing("ctest", &["--test-dir", &dir, "-j2", "--output-on-failure", "--timeout", "300"], |line| {
             let counts =
                 line.split_once("tests passed, ").and_then(|(_, rest)| rest.split_once(" tests failed out of "));
             if let Some((failed, total)) = counts {
                 summary = failed.trim().parse::<u64>().ok().zip(total.trim().parse::<u64>().ok());
             }
-        },
-    )?;
+        })?;
     match summary {
         Some((failed, total)) if status.success() && failed == 0 => Ok((total, 0)),
         Some((failed, total)) => {

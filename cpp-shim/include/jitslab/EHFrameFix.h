@@ -1,6 +1,6 @@
 //===- jitslab/EHFrameFix.h - keep .eh_frame records contiguous -*- C++ -*-===//
 //
-// A workaround for LLVM 19 JITLink on ELF, independent of the memory manager.
+// A workaround for LLVM JITLink on ELF (19, and still 22.1.8), independent of the memory manager.
 //
 // JITLink splits .eh_frame into one block per CIE/FDE record and keeps each block's original
 // address modulo its alignment. When dead-stripping removes a record (the FDE of an inline

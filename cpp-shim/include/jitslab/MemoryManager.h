@@ -60,7 +60,7 @@ enum class Mapper : uint32_t {
 enum class Protocol : uint32_t {
   /// jitslab's native service when the executor publishes it (jitslab-executor), else stock.
   Auto = JITSLAB_PROTOCOL_AUTO,
-  /// LLVM 19's ExecutorSharedMemoryMapperService (llvm-jitlink-executor).
+  /// LLVM's ExecutorSharedMemoryMapperService (llvm-jitlink-executor, 19 or 22: same wire).
   Stock = JITSLAB_PROTOCOL_STOCK,
   /// jitslab's native service, or an error if the executor does not publish it.
   Native = JITSLAB_PROTOCOL_NATIVE,

@@ -13,6 +13,7 @@
 //   layer creator (ExecutionSession &, const Triple &)  (ExecutionSession &)    layerCreator
 //   eh-frames: EPCEHFrameRegistrar, a call per graph    allocation actions     EHFrames*
 //   SimpleExecutorMemoryManager finalize/deallocate     initialize/release...  createEPCGenericManager
+//   lookup of main: callees may be unfinalized          dependencies tracked   LookupWaitsForDependencies
 //   MemoryMapper::prepare(Addr, Size)                   prepare(G, Addr, Size) ForwardingMemoryMapper
 //   SimpleSegmentAlloc::Create(MM, JD, Segs)            (MM, SSP, Triple, JD, Segs) createSegmentAlloc
 //   LinkGraph(Name, Triple, ...)                        (Name, SSP, Triple, ...) createEmptyGraph
@@ -72,6 +73,13 @@ using LayerFactory = std::function<llvm::Expected<std::unique_ptr<llvm::orc::Obj
 
 /// `F` as an LLJITBuilder object-linking-layer creator of this major.
 llvm::orc::LLJITBuilderState::ObjectLinkingLayerCreator layerCreator(LayerFactory F);
+
+/// Whether a symbol that a lookup returns as ready has everything it depends on finalized too.
+/// LLVM 19's ObjectLinkingLayer drops dependencies for direct calls between objects, so out of
+/// process a lookup of main can return before its callees' memory is finalized, and a tool
+/// must look up every symbol the linked objects define before it runs code. LLVM 22's ORC
+/// core tracks those dependencies (each graph waits for what it depends on), so it need not.
+inline constexpr bool LookupWaitsForDependencies = LLVM_VERSION_MAJOR >= 22;
 
 /// How LLVM itself registers a graph's .eh_frame when no platform does. On 19 its plugin makes
 /// a call of its own per graph (EPCEHFrameRegistrar), so jitslab adds EHFrameActionsPlugin to

@@ -1,5 +1,6 @@
 /*
- * jitslab/orc.h: C entry points of the jitslab ORC shim (libjitslab-orc.so).
+ * jitslab/orc.h: C entry points of the jitslab ORC shim (libjitslab-orc-MAJOR.so, MAJOR being
+ * the LLVM major it was built for: 22 or 19).
  *
  * Two ways in for programs that cannot use the C++ class directly:
  *
@@ -8,12 +9,12 @@
  *           builder, jitslab_orc_create_object_linking_layer, &config_or_NULL);
  *
  *  2. A plugin, for tools that dlopen the shim instead of linking it:
- *       void *lib = dlopen("libjitslab-orc.so", RTLD_NOW);
+ *       void *lib = dlopen("libjitslab-orc-22.so", RTLD_NOW);
  *       JitslabOrcPluginCreate create = (JitslabOrcPluginCreate)dlsym(lib, JITSLAB_ORC_PLUGIN_SYMBOL);
  *       void *mm = create(JITSLAB_ORC_PLUGIN_VERSION, LLVM_VERSION_MAJOR, NULL, &err);
  *       std::unique_ptr<llvm::jitlink::JITLinkMemoryManager> MM(
  *           static_cast<llvm::jitlink::JITLinkMemoryManager *>(mm));
- *     The host must use the same LLVM shared library as the shim (libLLVM-19.so).
+ *     The host must use the same LLVM shared library as the shim (libLLVM-22.so for the 22 shim).
  *
  * Thread-safe; error strings are per thread.
  */

@@ -1,6 +1,6 @@
-//===- plugin_host_test.cpp - libjitslab-orc.so as a dlopen'd plugin ------------===//
+//===- plugin_host_test.cpp - libjitslab-orc-MAJOR.so as a dlopen'd plugin ------===//
 //
-//   shim_plugin_host_test PATH/libjitslab-orc.so PATH/jit_payload.o
+//   shim_plugin_host_test PATH/libjitslab-orc-MAJOR.so PATH/jit_payload.o
 //
 // A host that does not link the shim (nor libjitslab): it dlopens the shim, finds the factory
 // named by JITSLAB_ORC_PLUGIN_SYMBOL, and links and runs an object through an
@@ -142,7 +142,7 @@ TEST_F(PluginHostTest, ReportsABadConfiguration) {
 int main(int argc, char **argv) {
   ::testing::InitGoogleTest(&argc, argv);
   if (argc != 3) {
-    std::fprintf(stderr, "usage: %s PATH/libjitslab-orc.so PATH/jit_payload.o\n", argv[0]);
+    std::fprintf(stderr, "usage: %s PATH/libjitslab-orc-MAJOR.so PATH/jit_payload.o\n", argv[0]);
     return 2;
   }
   PluginPath = argv[1];

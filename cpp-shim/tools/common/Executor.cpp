@@ -89,6 +89,17 @@ private:
   std::unique_ptr<FDSimpleRemoteEPCTransport> Inner;
 };
 
+/// The ORC handshake's error, with a hint when the executor lacks a bootstrap symbol this LLVM
+/// expects: the usual cause is an executor built for another LLVM major (their bootstrap
+/// symbols differ, e.g. 19's dylib lookup wrapper is 22's resolve wrapper).
+Error explainHandshake(Error E) {
+  std::string Msg = toString(std::move(E));
+  if (StringRef(Msg).contains("not found in bootstrap symbols map"))
+    Msg += " (an executor and its controller must be built for one LLVM major; this tool is "
+           "built for LLVM " + std::to_string(LLVM_VERSION_MAJOR) + ")";
+  return make_error<StringError>(Msg, inconvertibleErrorCode());
+}
+
 Expected<ExecutorConnection> connectFDs(int InFD, int OutFD, SimpleRemoteEPC::Setup S, pid_t Pid) {
   // As many materialization threads as cores (at least two); result handlers and other tasks
   // get threads of their own.
@@ -97,7 +108,7 @@ Expected<ExecutorConnection> connectFDs(int InFD, int OutFD, SimpleRemoteEPC::Se
   auto EPC = SimpleRemoteEPC::Create<CountingTransport>(
       std::make_unique<DynamicThreadPoolTaskDispatcher>(Threads), std::move(S), InFD, OutFD, Counts);
   if (!EPC)
-    return EPC.takeError();
+    return explainHandshake(EPC.takeError());
   return ExecutorConnection{std::move(*EPC), Pid, std::move(Counts)};
 }
 
