@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
 """Writes session.repl (a jitslab-repl script of more than 200 inputs) and session.expected (its
-standard output), computing every expected line here, independently of the code under test.
+standard output), computing every expected line here, independently of the code under test;
+and session.plain.repl, the same session for stock clang-repl: every input on one line, no
+jitslab-repl command (%undo and the definition it takes back are left out), same output.
 
 Run it after changing the session: python3 tests/repl/gen_session.py. The tests read only the
 two files it writes."""
 import os
 
 inputs = []  # one entry per input (an input may span lines)
+plain = []  # the inputs of the plain session
 expected = []  # lines the session prints, in order
 
-def inp(code, *out):
+def inp(code, *out, in_plain=True):
     inputs.append(code)
+    if in_plain:
+        plain.append(" ".join(line.strip() for line in code.split("\n")))
     expected.extend(out)
 
 # --- headers ---------------------------------------------------------------------------------
@@ -133,8 +138,8 @@ inp("int run_steps(int x) { for (auto &s : steps) x = s(x); return x; }")
 inp('printf("run_steps(0) = %d\\n", run_steps(0));', f"run_steps(0) = {sum(range(1, 9))}")
 
 # --- %undo inside the session: a definition removed, then made again differently ------------
-inp("int tmp = 1;")
-inp("%undo")
+inp("int tmp = 1;", in_plain=False)
+inp("%undo", in_plain=False)
 inp("int tmp = 2;")
 inp('printf("tmp = %d\\n", tmp);', "tmp = 2")
 
@@ -151,6 +156,9 @@ here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "session.repl"), "w") as f:
     f.write("// jitslab-repl session: written by gen_session.py; see that file.\n")
     for code in inputs:
+        f.write(code + "\n")
+with open(os.path.join(here, "session.plain.repl"), "w") as f:
+    for code in plain:
         f.write(code + "\n")
 with open(os.path.join(here, "session.expected"), "w") as f:
     f.write("\n".join(expected) + "\n")
