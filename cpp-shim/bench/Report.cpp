@@ -19,6 +19,7 @@
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -727,7 +728,9 @@ Error rewriteRegion(const std::string &File, StringRef Text) {
   if (!Buf)
     return makeErr("cannot read " + File + ": " + Buf.getError().message());
   StringRef Old = (*Buf)->getBuffer();
-  const StringRef Begin = "<!-- bench:begin", End = "<!-- bench:end -->";
+  // One region per LLVM major: the results of each are kept side by side.
+  const std::string Major = "llvm-" + std::to_string(LLVM_VERSION_MAJOR);
+  const std::string Begin = "<!-- bench:begin " + Major, End = "<!-- bench:end " + Major + " -->";
   size_t B = Old.find(Begin), E = Old.find(End);
   if (B == StringRef::npos || E == StringRef::npos || E < B)
     return makeErr(File + " has no '" + Begin + " ... -->' ... '" + End +

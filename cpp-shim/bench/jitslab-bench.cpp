@@ -57,8 +57,9 @@ results.md, results.csv, runs.csv and ratios.svg to the output directory.
   --jitslab-executor=PATH jitslab's native executor (default: jitslab-executor beside
                           jitslab-run, if built)
   --no-strace             skip the system-call counting pass
-  --readme=FILE, --doc=FILE  rewrite the <!-- bench:begin --> ... <!-- bench:end -->
-                          region of FILE with the results (full runs only)
+  --readme=FILE, --doc=FILE  rewrite the <!-- bench:begin llvm-MAJOR --> ... <!-- bench:end
+                          llvm-MAJOR --> region of FILE (MAJOR: this build's LLVM) with the
+                          results (full runs only)
   --command=TEXT          the command to name in the results (default: this command line)
 )";
 
