@@ -33,7 +33,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "Bench.h"
-#include "Executor.h"
+#include "Executors.h"
+#include "Managers.h"
 
 #include "jitslab/MemoryManager.h"
 #include "jitslab/OrcCompat.h"

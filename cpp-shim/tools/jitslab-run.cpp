@@ -19,7 +19,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Executor.h"
+#include "Executors.h"
+#include "Managers.h"
+#include "ProcFS.h"
+#include "Sizes.h"
 #include "jitslab/PassPlugin.h"
 #include "jitslab/EHFrameFix.h"
 #include "jitslab/OrcCompat.h"

@@ -12,7 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Executor.h"
+#include "Executors.h"
 #include "jitslab/OrcCompat.h"
 
 #include "llvm/ExecutionEngine/Orc/Shared/AllocationActions.h"

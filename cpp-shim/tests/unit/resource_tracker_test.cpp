@@ -9,7 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Executor.h"
+#include "Executors.h"
 #include "jitslab/MemoryManager.h"
 #include "jitslab/OrcCompat.h"
 

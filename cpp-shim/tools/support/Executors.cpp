@@ -1,14 +1,9 @@
-//===- Executor.cpp - start or attach to an out-of-process ORC executor ---===//
+//===- Executors.cpp - start or attach to an out-of-process ORC executor ---===//
 
-#include "Executor.h"
+#include "Executors.h"
 #include "jitslab/OrcCompat.h"
 
-#include "llvm/ADT/StringExtras.h"
-
-#include "llvm/ExecutionEngine/Orc/MapperJITLinkMemoryManager.h"
-#include "llvm/ExecutionEngine/Orc/MemoryMapper.h"
-#include "llvm/ExecutionEngine/Orc/Shared/OrcRTBridge.h"
-#include "llvm/ExecutionEngine/Orc/Shared/TargetProcessControlTypes.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/ExecutionEngine/Orc/TaskDispatch.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -22,7 +17,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fstream>
 #include <thread>
 
 using namespace llvm;
@@ -111,51 +105,6 @@ Expected<ExecutorConnection> connectFDs(int InFD, int OutFD, SimpleRemoteEPC::Se
     return explainHandshake(EPC.takeError());
   return ExecutorConnection{std::move(*EPC), Pid, std::move(Counts)};
 }
-
-/// LLVM's SharedMemoryMapper, plus one call after each reservation that makes the executor's
-/// view of it readable. The stock service maps a reservation with no access, and LLVM 19's ORC
-/// has the executor read a graph's .eh_frame (ELFNixPlatform's registration, libgcc's
-/// __register_frame) before the graph is finalized: with the ORC runtime, the unmodified
-/// llvm-shm setup kills llvm-jitlink-executor with SIGSEGV (so does `llvm-jitlink
-/// -use-shared-memory -orc-runtime=...`). jitslab makes the same call for its own slab.
-class ReadableSharedMemoryMapper final : public compat::ForwardingMemoryMapper {
-public:
-  ReadableSharedMemoryMapper(ExecutorProcessControl &EPC, SharedMemoryMapper::SymbolAddrs SAs,
-                             std::unique_ptr<SharedMemoryMapper> Inner)
-      : ForwardingMemoryMapper(std::move(Inner)), EPC(EPC), SAs(SAs) {}
-
-  static Expected<std::unique_ptr<ReadableSharedMemoryMapper>>
-  Create(ExecutorProcessControl &EPC, SharedMemoryMapper::SymbolAddrs SAs) {
-    auto Inner = SharedMemoryMapper::Create(EPC, SAs);
-    if (!Inner)
-      return Inner.takeError();
-    return std::make_unique<ReadableSharedMemoryMapper>(EPC, SAs, std::move(*Inner));
-  }
-
-  void reserve(size_t NumBytes, OnReservedFunction OnReserved) override {
-    inner().reserve(NumBytes, [this, OnReserved = std::move(OnReserved)](
-                                  Expected<ExecutorAddrRange> R) mutable {
-      if (!R)
-        return OnReserved(R.takeError());
-      tpctypes::SharedMemoryFinalizeRequest FR;
-      FR.Segments.push_back({tpctypes::RemoteAllocGroup(MemProt::Read), R->Start, R->size()});
-      Expected<ExecutorAddr> Key((ExecutorAddr()));
-      Error E = EPC.callSPSWrapper<rt::SPSExecutorSharedMemoryMapperServiceInitializeSignature>(
-          SAs.Initialize, Key, SAs.Instance, R->Start, FR);
-      if (!E && !Key)
-        E = Key.takeError();
-      else if (!E)
-        return OnReserved(std::move(*R));
-      // Not usable: give the reservation back rather than leave it to the executor's exit.
-      inner().release({R->Start}, [](Error Ignored) { consumeError(std::move(Ignored)); });
-      OnReserved(std::move(E));
-    });
-  }
-
-private:
-  ExecutorProcessControl &EPC;
-  SharedMemoryMapper::SymbolAddrs SAs;
-};
 
 } // namespace
 
@@ -258,27 +207,6 @@ int reapExecutor(pid_t Pid, unsigned TimeoutMs) {
   }
   return Status;
 }
-
-Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>> createLLVMSharedMemoryManager(ExecutorProcessControl &EPC,
-                                                                                      uint64_t SlabSize) {
-  SharedMemoryMapper::SymbolAddrs SAs;
-  if (Error E = EPC.getBootstrapSymbols(
-          {{SAs.Instance, rt::ExecutorSharedMemoryMapperServiceInstanceName},
-           {SAs.Reserve, rt::ExecutorSharedMemoryMapperServiceReserveWrapperName},
-           {SAs.Initialize, rt::ExecutorSharedMemoryMapperServiceInitializeWrapperName},
-           {SAs.Deinitialize, rt::ExecutorSharedMemoryMapperServiceDeinitializeWrapperName},
-           {SAs.Release, rt::ExecutorSharedMemoryMapperServiceReleaseWrapperName}}))
-    return std::move(E);
-  auto M = MapperJITLinkMemoryManager::CreateWithMapper<ReadableSharedMemoryMapper>(SlabSize, EPC, SAs);
-  if (!M)
-    return M.takeError();
-  return std::unique_ptr<jitlink::JITLinkMemoryManager>(std::move(*M));
-}
-
-Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>> createLLVMEPCManager(ExecutorProcessControl &EPC) {
-  return compat::createEPCGenericManager(EPC);
-}
-
 std::string executorFate(pid_t &Pid, unsigned WaitMs, int *StatusOut) {
   if (Pid <= 0)
     return "";
@@ -295,89 +223,6 @@ std::string executorFate(pid_t &Pid, unsigned WaitMs, int *StatusOut) {
     return llvm::formatv("the executor (pid {0}) was killed by signal {1}", Was,
                          WTERMSIG(Status));
   return llvm::formatv("the executor (pid {0}) exited with status {1}", Was, WEXITSTATUS(Status));
-}
-
-Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>>
-createMemoryManagerByName(const std::string &Name, ExecutorProcessControl &EPC, bool OutOfProcess,
-                          const Config &C, MemoryManager *&Slab) {
-  // Each branch's Expected converts to the base class's on return.
-  auto Upcast = [](auto M) -> Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>> {
-    if (!M)
-      return M.takeError();
-    return std::unique_ptr<jitlink::JITLinkMemoryManager>(std::move(*M));
-  };
-  if (Name == "jitslab") {
-    auto J = OutOfProcess ? MemoryManager::Create(EPC, C) : MemoryManager::Create(C);
-    if (J)
-      Slab = J->get();
-    return Upcast(std::move(J));
-  }
-  if (Name == "llvm-epc")
-    return createLLVMEPCManager(EPC);
-  if (Name == "llvm-shm")
-    return createLLVMSharedMemoryManager(EPC, 1ULL << 30);
-  if (Name == "llvm-inprocess")
-    return Upcast(jitlink::InProcessMemoryManager::Create());
-  if (Name == "llvm-mapper")
-    return Upcast(MapperJITLinkMemoryManager::CreateWithMapper<InProcessMemoryMapper>(1ULL << 30));
-  return make_error<StringError>("unknown memory manager '" + Name + "'", inconvertibleErrorCode());
-}
-
-uint64_t residentKiBIn(const std::string &Pid, uint64_t Base, uint64_t Size) {
-  std::ifstream Smaps("/proc/" + Pid + "/smaps");
-  uint64_t Total = 0;
-  bool Inside = false;
-  for (std::string Line; std::getline(Smaps, Line);) {
-    llvm::StringRef L = Line;
-    uint64_t Lo, Hi;
-    // A mapping's header: "lo-hi perms offset dev inode [path]"; its fields follow.
-    auto [Range, Rest] = L.split(' ');
-    auto [LoText, HiText] = Range.split('-');
-    if (!Rest.empty() && !LoText.getAsInteger(16, Lo) && !HiText.getAsInteger(16, Hi)) {
-      Inside = Lo < Base + Size && Base < Hi;
-      continue;
-    }
-    uint64_t KiB;
-    if (Inside && L.consume_front("Rss:") && !L.trim().consumeInteger(10, KiB))
-      Total += KiB;
-  }
-  return Total;
-}
-
-std::optional<uint64_t> parseSize(StringRef S) {
-  uint64_t Mult = 1;
-  if (!S.empty()) {
-    switch (toLower(S.back())) {
-    case 'k': Mult = 1ULL << 10; break;
-    case 'm': Mult = 1ULL << 20; break;
-    case 'g': Mult = 1ULL << 30; break;
-    default: break;
-    }
-    if (Mult != 1)
-      S = S.drop_back();
-  }
-  uint64_t V;
-  if (S.getAsInteger(0, V) || V == 0 || V > UINT64_MAX / Mult)
-    return std::nullopt;
-  return V * Mult;
-}
-
-Footprint processFootprint(const std::string &Pid) {
-  Footprint F;
-  std::ifstream Maps("/proc/" + Pid + "/maps");
-  for (std::string Line; std::getline(Maps, Line);)
-    ++F.Mappings;
-  std::ifstream Status("/proc/" + Pid + "/status");
-  for (std::string Line; std::getline(Status, Line);) {
-    llvm::StringRef L = Line;
-    if (L.consume_front("VmHWM:"))
-      L.trim().consumeInteger(10, F.PeakKiB);
-    else if (L.consume_front("VmRSS:"))
-      L.trim().consumeInteger(10, F.RssKiB);
-    else if (L.consume_front("RssShmem:"))
-      L.trim().consumeInteger(10, F.ShmemKiB);
-  }
-  return F;
 }
 
 } // namespace jitslab

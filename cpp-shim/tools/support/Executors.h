@@ -1,0 +1,65 @@
+//===- Executors.h - start or attach to an out-of-process ORC executor ----===//
+//
+// Part of the tools' support library (jitslab-run, jitslab-repl, jitslab-bench, the tests):
+// start an executor (Debian's llvm-jitlink-executor, or jitslab-executor) connected by two
+// pipes, or attach to one listening on TCP, count what crosses the connection, and say how a
+// child executor ended.
+//
+// Starting an executor ignores SIGPIPE in this process (once): writing to the pipe of an
+// executor that died must come back as an error, not kill the linker.
+//
+//===----------------------------------------------------------------------===//
+#ifndef JITSLAB_TOOLS_EXECUTORS_H
+#define JITSLAB_TOOLS_EXECUTORS_H
+
+#include "llvm/ExecutionEngine/Orc/SimpleRemoteEPC.h"
+#include "llvm/Support/Error.h"
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+namespace jitslab {
+
+/// What crossed the connection, counted at the transport for every memory manager alike:
+/// wrapper calls the linker made to the executor (memory managers, eh-frame registration,
+/// symbol lookups, running main...) and bytes each way, framing included.
+struct TransportCounts {
+  std::atomic<uint64_t> CallsToExecutor{0};
+  std::atomic<uint64_t> BytesSent{0};
+  std::atomic<uint64_t> BytesReceived{0};
+};
+
+/// A connected executor. `Pid` is the child's pid when this program started it, -1 when it
+/// attached over TCP. `Counts` lives as long as the EPC.
+struct ExecutorConnection {
+  std::unique_ptr<llvm::orc::SimpleRemoteEPC> EPC;
+  pid_t Pid = -1;
+  std::shared_ptr<const TransportCounts> Counts;
+};
+
+/// Starts `Path filedescs=R,W` with a pipe each way and connects to it. `S` chooses the EPC's
+/// default memory manager (LLVM's EPCGenericJITLinkMemoryManager when left empty).
+llvm::Expected<ExecutorConnection> spawnExecutor(const std::string &Path,
+                                                 llvm::orc::SimpleRemoteEPC::Setup S = {});
+
+/// Attaches to an executor listening on `HostPort` ("host:port", e.g. started with
+/// `llvm-jitlink-executor listen=127.0.0.1:20000`).
+llvm::Expected<ExecutorConnection> connectExecutor(const std::string &HostPort,
+                                                   llvm::orc::SimpleRemoteEPC::Setup S = {});
+
+/// Waits up to `TimeoutMs` for a child executor to exit, then kills it with SIGKILL and reaps
+/// it. Returns the raw wait status, or -1 if `Pid` is not a child of this process.
+int reapExecutor(pid_t Pid, unsigned TimeoutMs);
+
+/// If child executor `Pid` has ended, or ends within `WaitMs` (a connection error can arrive a
+/// moment before the dying process can be waited for), reaps it, sets `Pid` to -1 and says how
+/// it ended: "the executor (pid N) was killed by signal 9", with the raw wait status in
+/// `*Status` if given. Otherwise returns "".
+std::string executorFate(pid_t &Pid, unsigned WaitMs, int *Status = nullptr);
+
+} // namespace jitslab
+
+#endif
