@@ -1,0 +1,73 @@
+//===- Session.cpp - jitslab-run's process-wide state and its one way to fail -===//
+//
+// See Session.h.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Session.h"
+
+#include "Executors.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+
+using namespace llvm;
+
+namespace jitslab::run {
+
+pid_t ExecutorPid = -1;
+
+namespace {
+
+/// Why the executor is gone, if it is: "the executor (pid N) was killed by signal 9; ". A
+/// connection error can arrive a moment before the dying process can be waited for, so this
+/// waits up to half a second for a verdict.
+std::string executorDeath() {
+  std::string Fate = jitslab::executorFate(ExecutorPid, 500);
+  return Fate.empty() ? Fate : Fate + "; ";
+}
+
+std::mutex SessionErrorMutex;
+std::string SessionError; // see keepSessionError
+
+void oneLine(std::string &Msg) {
+  for (char &C : Msg)
+    if (C == '\n')
+      C = ' ';
+}
+
+} // namespace
+
+void keepSessionError(std::string Msg) {
+  std::lock_guard<std::mutex> Lock(SessionErrorMutex);
+  if (SessionError.empty())
+    SessionError = std::move(Msg);
+}
+
+[[noreturn]] void fail(const Twine &Msg) {
+  std::fflush(stdout);
+  std::string Text = Msg.str();
+  {
+    std::lock_guard<std::mutex> Lock(SessionErrorMutex);
+    if (!SessionError.empty())
+      Text = SessionError;
+  }
+  Text = executorDeath() + Text;
+  oneLine(Text);
+  errs() << "jitslab-run: error: " << Text << "\n";
+  if (ExecutorPid > 0)
+    jitslab::reapExecutor(ExecutorPid, 0);
+  std::exit(1);
+}
+
+void failOn(Error Err, const Twine &Context) {
+  if (!Err)
+    return;
+  std::string Msg = toString(std::move(Err));
+  fail(Context.isTriviallyEmpty() ? Twine(Msg) : Context + ": " + Msg);
+}
+
+} // namespace jitslab::run
