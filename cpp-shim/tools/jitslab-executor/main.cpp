@@ -1,4 +1,4 @@
-//===- jitslab-executor.cpp - an ORC executor with jitslab's native service -===//
+//===- main.cpp - jitslab-executor: an ORC executor with jitslab's native service ===//
 //
 // An out-of-process executor for ORC, started the way llvm-jitlink and jitslab-run start
 // Debian's llvm-jitlink-executor:
