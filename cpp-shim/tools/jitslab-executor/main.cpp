@@ -29,6 +29,8 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -115,6 +117,8 @@ Expected<int> acceptOne(StringRef Spec) {
   close(Sock);
   if (Conn < 0)
     return fail("accept on port " + PortStr + ": " + Why);
+  // Small request-reply messages: do not let Nagle's algorithm hold replies back.
+  setsockopt(Conn, IPPROTO_TCP, TCP_NODELAY, &Yes, sizeof(Yes));
   return Conn;
 }
 

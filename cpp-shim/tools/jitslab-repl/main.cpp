@@ -1,4 +1,4 @@
-//===- jitslab-repl.cpp - incremental C++ on clang's Interpreter and jitslab ----===//
+//===- main.cpp - jitslab-repl: incremental C++ on clang's Interpreter and jitslab ===//
 //
 //   jitslab-repl [options] [SCRIPT]
 //
@@ -7,45 +7,38 @@
 // by input from SCRIPT or stdin: declarations, statements and expressions, `%undo [N]` (removes
 // the last N inputs and frees their memory), `%stats`, `%quit`.
 //
-// How it plugs in: LLVM 19's clang::Interpreter takes an LLJITBuilder only through its protected
-// constructor, so JitslabInterpreter derives from it and hands over a builder whose object
-// linking layer uses jitslab (or, for comparison, one of LLVM's managers). Three things
-// Interpreter::create does are private and done here instead:
-//  - the value-printing runtime's declarations are parsed and executed as the first input
-//    (in process only: that runtime lives in libclang-cpp, in this process);
-//  - the table those declarations are looked up into is sized (through the const accessor,
-//    see enableValuePrinting);
-//  - the boundary below which %undo must not go is kept by this driver (UserInputs).
-// Out of process, an expression's value cannot be printed (LLVM 19's value printing calls back
-// into the Interpreter object): the expression is evaluated and a note says so.
+// How it plugs in: clang::Interpreter is handed an LLJITBuilder whose object linking layer
+// uses jitslab (or, for comparison, one of LLVM's managers); the driver runs each input itself
+// (runInput) and keeps the boundary below which %undo must not go (UserInputs). How the builder
+// reaches clang, and how an expression's value comes back, differ between LLVM 19 and 22: that
+// is repl/InterpreterCompat.h, the one place where this tool's code depends on the major.
+// Out of process an expression's value cannot be printed (clang's value printing stores it
+// from inside the interpreter's own process): the expression is evaluated and a note says so.
 //
 //===----------------------------------------------------------------------===//
 
-#include "Executor.h"
-#include "jitslab/PassPlugin.h"
+#include "Executors.h"
+#include "Managers.h"
+#include "ProcFS.h"
+#include "Sizes.h"
 #include "jitslab/EHFrameFix.h"
 #include "jitslab/MemoryManager.h"
+#include "jitslab/OrcCompat.h"
+#include "jitslab/PassPlugin.h"
+#include "InterpreterCompat.h"
 
-#include "clang/AST/Expr.h"
-#include "clang/Basic/Diagnostic.h"
 #include "clang/Frontend/CompilerInstance.h"
 #include "clang/Interpreter/Interpreter.h"
-#include "clang/Sema/Ownership.h"
-#include "clang/Sema/Sema.h"
 
 #include "llvm/ADT/StringExtras.h"
-#include "llvm/ExecutionEngine/JITLink/EHFrameSupport.h"
 #include "llvm/ExecutionEngine/JITLink/JITLinkMemoryManager.h"
-#include "llvm/ExecutionEngine/Orc/EPCEHFrameRegistrar.h"
-#include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/Module.h"
-#include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/ManagedStatic.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -81,7 +74,7 @@ back, as if it had been undone.
 
 Options:
   --executor=PATH         run every input in a new executor process connected by pipes:
-                          jitslab-executor or /usr/lib/llvm-19/bin/llvm-jitlink-executor
+                          jitslab-executor or )" JITSLAB_LLVM_BIN R"(/llvm-jitlink-executor
   --connect=HOST:PORT     run every input in an executor listening on TCP
   --memory=NAME           jitslab (default; in the executor's shared memory out of process)
                           in process: llvm-inprocess (clang-repl's and LLJIT's default)
@@ -101,6 +94,8 @@ std::atomic<bool> ShuttingDown{false};
 std::atomic<bool> ExecutorGone{false};
 // The executor this program started, if any (-1 once it has been reaped).
 pid_t ExecutorPid = -1;
+// The lock clang should take while it parses (see ContextGuard).
+jitslab::repl::ContextGuard SharedContext;
 
 [[noreturn]] void fail(const Twine &Msg) {
   errs() << "jitslab-repl: " << Msg << "\n";
@@ -213,100 +208,10 @@ private:
   uint64_t Lowest = UINT64_MAX, Highest = 0, Graphs = 0;
 };
 
-/// How an expression's value reaches the driver. clang::Interpreter turns an input that ends in
-/// an expression into a call that stores the value into its own private Value, which only its
-/// ParseAndExecute reads. This driver runs inputs itself (see runInput), so in process the call
-/// is built by LLVM's runtime interface but made to store into `Out`, a Value of the driver's.
-/// Out of process, the store would call into this process, which code in the executor cannot
-/// reach: the expression is left as it is (evaluated, value discarded) and `Skipped` is set.
-class ValueCapture : public clang::RuntimeInterfaceBuilder {
-public:
-  ValueCapture(std::unique_ptr<clang::RuntimeInterfaceBuilder> InProcess, clang::Sema &S)
-      : Base(std::move(InProcess)), S(S) {}
-  TransformExprFunction *getPrintValueTransformer() override { return &transform; }
-
-  clang::Value Out;
-  bool Skipped = false;
-
-private:
-  static clang::ExprResult transform(RuntimeInterfaceBuilder *Self, clang::Expr *E,
-                                     ArrayRef<clang::Expr *> Args) {
-    auto &C = *static_cast<ValueCapture *>(Self);
-    if (!C.Base) {
-      C.Skipped = true;
-      return E;
-    }
-    // Args are (the interpreter, where to store the value); only the second changes.
-    clang::ASTContext &Ctx = C.S.getASTContext();
-    auto *Addr = clang::IntegerLiteral::Create(
-        Ctx, APInt(Ctx.getTypeSize(Ctx.UnsignedLongLongTy), uintptr_t(&C.Out)),
-        Ctx.UnsignedLongLongTy, clang::SourceLocation());
-    clang::ExprResult Ptr = C.S.BuildCStyleCastExpr(
-        clang::SourceLocation(), Ctx.getTrivialTypeSourceInfo(Ctx.VoidPtrTy),
-        clang::SourceLocation(), Addr);
-    if (Ptr.isInvalid() || Args.size() != 2)
-      return E;
-    clang::Expr *Redirected[] = {Args[0], Ptr.get()};
-    return C.Base->getPrintValueTransformer()(C.Base.get(), E, Redirected);
-  }
-
-  std::unique_ptr<clang::RuntimeInterfaceBuilder> Base; // null out of process
-  clang::Sema &S;
-};
-
-/// Out of process, LLVM 19's ORC runtime runs a JITDylib's initializers at its first dlopen
-/// only (later ones just count references), and LLJIT asks for a dlopen after every input. So
-/// the first initialize goes to the runtime (which sets up the JITDylib, and with it
-/// __cxa_atexit), later ones do nothing: each input's initializers are run by the driver
-/// instead (see hoistInitializers). Deinitialize closes what the first initialize opened,
-/// which runs the destructors that JIT'd code registered.
-class IncrementalORCPlatformSupport : public ORCPlatformSupport {
-public:
-  using ORCPlatformSupport::ORCPlatformSupport;
-  Error initialize(JITDylib &JD) override {
-    if (!Opened.insert(&JD).second)
-      return Error::success();
-    return ORCPlatformSupport::initialize(JD);
-  }
-  Error deinitialize(JITDylib &JD) override {
-    if (!Opened.erase(&JD))
-      return Error::success();
-    return ORCPlatformSupport::deinitialize(JD);
-  }
-
-private:
-  SmallPtrSet<JITDylib *, 2> Opened;
-};
-
-/// The LLVMContext that clang generates IR into and that the JIT compiles and frees modules in.
-/// clang::Interpreter parses without taking the context's lock (it keeps its ThreadSafeContext
-/// private), which is safe only while the JIT does its work on the same thread. Out of process,
-/// ORC materializes on the executor connection's thread pool, and a compiled module is freed
-/// there (under the lock) while the next input is being parsed: the driver takes the lock around
-/// parsing. The context is learned from the first module the JIT transforms.
-class ContextGuard {
-public:
-  void learn(const ThreadSafeContext &C) {
-    std::lock_guard<std::mutex> L(M);
-    if (!Ctx)
-      Ctx = C;
-  }
-  std::optional<ThreadSafeContext::Lock> lock() {
-    std::lock_guard<std::mutex> L(M);
-    if (!Ctx)
-      return std::nullopt; // no module compiled yet, so none can be freed concurrently
-    return Ctx->getLock();
-  }
-
-private:
-  std::mutex M;
-  std::optional<ThreadSafeContext> Ctx;
-};
-ContextGuard SharedContext;
-
-/// Moves an input's static initializers (the functions llvm.global_ctors
-/// lists, in priority order) into one new exported function, and returns its name, or "" if
-/// the input has none. The driver runs it (in the executor) once the input is linked.
+/// Moves an input's static initializers (the functions llvm.global_ctors lists, in priority
+/// order) into one new exported function, and returns its name, or "" if the input has none.
+/// The driver runs it (in the executor) once the input is linked, where the JIT's platform
+/// cannot be left to (ReplInterpreter::platformRunsInitializers).
 std::string hoistInitializers(Module &M, unsigned Input) {
   GlobalVariable *Ctors = M.getNamedGlobal("llvm.global_ctors");
   if (!Ctors)
@@ -333,83 +238,6 @@ std::string hoistInitializers(Module &M, unsigned Input) {
   B.CreateRetVoid();
   return Name;
 }
-
-// Declarations of the value-printing runtime that LLVM 19's clang::Interpreter looks up by name
-// (the definitions are in libclang-cpp, in this process). Interpreter::create parses the same
-// interface before any user input; a derived class has to supply it.
-const char *const ValuePrintingRuntime = R"(
-#define __CLANG_REPL__ 1
-void *__clang_Interpreter_SetValueWithAlloc(void *, void *, void *);
-struct __clang_Interpreter_NewTag {} __ci_newtag;
-void *operator new(__SIZE_TYPE__, void *, __clang_Interpreter_NewTag) noexcept;
-template <class T, class = T (*)()>
-void __clang_Interpreter_SetValueCopyArr(T *From, void *To, unsigned long N) {
-  for (unsigned long I = 0; I < N; ++I)
-    new ((void *)(((T *)To) + I), __ci_newtag) T(From[I]);
-}
-template <class T, unsigned long M>
-void __clang_Interpreter_SetValueCopyArr(const T (*From)[M], void *To, unsigned long N) {
-  __clang_Interpreter_SetValueCopyArr(From[0], To, N);
-}
-extern "C" void __clang_Interpreter_SetValueNoAlloc(void *, void *, void *, ...);
-)";
-
-/// clang::Interpreter with an LLJITBuilder of our choosing. See the file comment.
-class JitslabInterpreter : public clang::Interpreter {
-public:
-  static Expected<std::unique_ptr<JitslabInterpreter>>
-  create(std::unique_ptr<clang::CompilerInstance> CI, std::unique_ptr<LLJITBuilder> JB,
-         bool InProcess) {
-    Error Err = Error::success();
-    std::unique_ptr<JitslabInterpreter> I(
-        new JitslabInterpreter(std::move(CI), Err, std::move(JB), InProcess));
-    if (Err)
-      return std::move(Err);
-    if (InProcess) {
-      if (Error E = I->enableValuePrinting())
-        return std::move(E);
-    }
-    return std::move(I);
-  }
-
-  /// The value of the last input that ended in an expression, if it was captured (cleared by
-  /// the call), and whether one went unprinted because the code runs out of process.
-  std::optional<clang::Value> takeValue() {
-    if (!Capture || !Capture->Out.isValid())
-      return std::nullopt;
-    std::optional<clang::Value> V(std::move(Capture->Out));
-    Capture->Out.clear();
-    return V;
-  }
-  bool takeSkippedValue() { return Capture && std::exchange(Capture->Skipped, false); }
-
-protected:
-  // Called once, at the first input that ends in an expression.
-  std::unique_ptr<clang::RuntimeInterfaceBuilder> FindRuntimeInterface() override {
-    auto C = std::make_unique<ValueCapture>(InProcess ? Interpreter::FindRuntimeInterface()
-                                                      : nullptr,
-                                            getCompilerInstance()->getSema());
-    Capture = C.get();
-    return C;
-  }
-
-private:
-  JitslabInterpreter(std::unique_ptr<clang::CompilerInstance> CI, Error &Err,
-                     std::unique_ptr<LLJITBuilder> JB, bool InProcess)
-      : Interpreter(std::move(CI), Err, std::move(JB)), InProcess(InProcess) {}
-
-  Error enableValuePrinting() {
-    // The base class looks the four runtime entry points up into a table that only
-    // Interpreter::create sizes (the member is private; its accessor is const, the object
-    // is not).
-    auto &Table = const_cast<SmallVectorImpl<clang::Expr *> &>(getValuePrintingInfo());
-    Table.resize(4);
-    return ParseAndExecute(ValuePrintingRuntime);
-  }
-
-  bool InProcess;
-  ValueCapture *Capture = nullptr; // owned by the base class once made
-};
 
 /// Reads inputs: one line, or several joined when a line ends in '\' or leaves brackets open.
 /// Inputs of nothing but blanks and comments are skipped (clang would make each an empty
@@ -492,45 +320,6 @@ private:
   bool Prompt;
 };
 
-/// Prints an expression's value as "(type) value". LLVM 19's Value::print says "Not implement
-/// yet." for every value, so the driver prints what the Value holds itself: scalars by kind,
-/// everything else (pointers, objects held by address) as an address.
-void printValue(const clang::Value &V, raw_ostream &OS) {
-  OS << "(" << V.getType().getAsString(V.getASTContext().getPrintingPolicy()) << ") ";
-  using K = clang::Value::Kind;
-  switch (V.getKind()) {
-  case K::K_Bool:
-    OS << (V.getBool() ? "true" : "false");
-    break;
-  case K::K_Char_S:
-  case K::K_SChar:
-  case K::K_Char_U:
-  case K::K_UChar: {
-    int C = V.getKind() == K::K_Char_S || V.getKind() == K::K_SChar ? V.getSChar() : V.getUChar();
-    if (C >= 0x20 && C < 0x7f)
-      OS << "'" << char(C) << "'";
-    else
-      OS << C;
-    break;
-  }
-  case K::K_Short: OS << V.getShort(); break;
-  case K::K_UShort: OS << V.getUShort(); break;
-  case K::K_Int: OS << V.getInt(); break;
-  case K::K_UInt: OS << V.getUInt(); break;
-  case K::K_Long: OS << V.getLong(); break;
-  case K::K_ULong: OS << V.getULong(); break;
-  case K::K_LongLong: OS << V.getLongLong(); break;
-  case K::K_ULongLong: OS << V.getULongLong(); break;
-  case K::K_Float: OS << format("%g", V.getFloat()); break;
-  case K::K_Double: OS << format("%g", V.getDouble()); break;
-  case K::K_LongDouble: OS << format("%Lg", V.getLongDouble()); break;
-  default:
-    OS << format("0x%llx", (unsigned long long)(uintptr_t)V.getPtr());
-    break;
-  }
-  OS << "\n";
-}
-
 /// The names an input's module defines for other inputs to use (what ORC puts in the
 /// JITDylib's symbol table).
 std::vector<std::string> definedSymbols(const Module &M) {
@@ -542,18 +331,23 @@ std::vector<std::string> definedSymbols(const Module &M) {
   return Names;
 }
 
-/// Links a parsed input, then runs its initializers (`Init`, "" for none).
+/// Links a parsed input (Execute, which runs its initializers where the platform does), then
+/// runs its hoisted initializers (`Init`, "" for none).
 ///
-/// The input is linked in full before any of its code runs, by looking up everything it defines.
-/// LLVM 19's ObjectLinkingLayer records no dependencies between graphs, so a lookup can return
-/// while a graph it calls into is still being finalized on another thread; out of process that
-/// is a jump into a page the executor has not made executable yet. Linking every input at its
-/// own turn means a later input only ever calls into finalized code.
-Error linkAndInitialize(JitslabInterpreter &Interp, clang::PartialTranslationUnit &PTU,
+/// The input is linked in full at its own turn, by looking up everything it defines, so that
+/// a mistake in any of its definitions fails this input, which is then taken back, and not a
+/// later one that calls into it (leaving a definition that can be neither used nor redefined).
+/// On LLVM 19 the lookup also keeps code from running too early: its ObjectLinkingLayer records
+/// no dependencies between graphs, so a lookup can return while a graph it calls into is still
+/// being finalized on another thread; out of process that is a jump into a page the executor
+/// has not made executable yet. Linking every input at its own turn means a later input only
+/// ever calls into finalized code (LLVM 22 waits for the graphs a lookup depends on:
+/// jitslab::compat::LookupWaitsForDependencies).
+Error linkAndInitialize(jitslab::repl::ReplInterpreter &Interp, clang::PartialTranslationUnit &PTU,
                         const std::string &Init, const std::vector<std::string> &Defined) {
-  if (Error E = Interp.Execute(PTU))
+  if (Error E = Interp.clang().Execute(PTU))
     return E;
-  auto J = Interp.getExecutionEngine();
+  auto J = Interp.jit();
   if (!J)
     return J.takeError();
   ExecutionSession &ES = J->getExecutionSession();
@@ -574,54 +368,55 @@ Error linkAndInitialize(JitslabInterpreter &Interp, clang::PartialTranslationUni
   return Status ? Error::success() : Status.takeError();
 }
 
-/// Runs one input: parse, hoist its initializers, link it, run them, and print the value of
-/// a final expression. Returns false if clang rejected the input (it has printed why); an input
-/// that fails to link or run is taken back, as if undone, and the error returned.
+/// Runs one input: parse, hoist its initializers (where the platform cannot run them), link it,
+/// run them, and print the value of a final expression. Returns false if clang rejected the
+/// input (it has printed why); an input that fails to link or run is taken back, as if undone,
+/// and the error returned.
 ///
-/// Not Interpreter::ParseAndExecute, for two reasons. LLVM 19 runs each input's initializers
-/// through the JIT's platform, and both platforms fail this REPL: the ORC runtime (out of
-/// process) runs initializers at the first dlopen only, and LLJIT's in-process platform keeps
-/// asking for the initializers of an input that failed to link, even after it is undone, so
-/// every later input fails too. And the values ParseAndExecute prints all read "Not implement
-/// yet." (see printValue).
+/// Not Interpreter::ParseAndExecute: its caller cannot tell an input that clang rejected (and
+/// that Undo must not take back) from one that failed to link, cannot reach the module between
+/// parsing and linking, and on LLVM 19 gets values that all print "Not implement yet.".
 // Where --time says the session's time went: parsing and generating IR, and linking and
 // running (the JIT's compile of the IR, the link, the memory manager, the input's code).
 double ParseMs = 0, LinkRunMs = 0;
 
-Expected<bool> runInput(JitslabInterpreter &Interp, StringRef Input) {
+Expected<bool> runInput(jitslab::repl::ReplInterpreter &Interp, StringRef Input) {
   static unsigned Hoisted = 0; // names the initializer functions, never reused after %undo
   std::string Init;
   std::vector<std::string> Defined;
-  clang::PartialTranslationUnit *PTU;
+  clang::PartialTranslationUnit *PTU = nullptr;
   auto T0 = std::chrono::steady_clock::now();
-  {
-    auto Lock = SharedContext.lock();
-    auto Parsed = Interp.Parse(Input);
+  SharedContext.whileLocked([&] {
+    auto Parsed = Interp.clang().Parse(Input);
     if (!Parsed) {
       consumeError(Parsed.takeError()); // "Parsing failed."; clang printed the diagnostics
-      return false;
+      return;
     }
     PTU = &*Parsed;
     if (!PTU->TheModule)
-      return true;
-    Init = hoistInitializers(*PTU->TheModule, ++Hoisted);
+      return;
+    Interp.prepareModule(*PTU->TheModule);
+    if (!Interp.platformRunsInitializers())
+      Init = hoistInitializers(*PTU->TheModule, ++Hoisted);
     Defined = definedSymbols(*PTU->TheModule);
-  }
+  });
+  if (!PTU)
+    return false;
+  if (!PTU->TheModule)
+    return true;
   auto T1 = std::chrono::steady_clock::now();
   Error Linked = linkAndInitialize(Interp, *PTU, Init, Defined);
   auto T2 = std::chrono::steady_clock::now();
   ParseMs += std::chrono::duration<double, std::milli>(T1 - T0).count();
   LinkRunMs += std::chrono::duration<double, std::milli>(T2 - T1).count();
   if (Error E = std::move(Linked)) {
-    if (Error U = Interp.Undo(1))
+    if (Error U = Interp.clang().Undo(1))
       E = joinErrors(std::move(E), std::move(U));
     return std::move(E);
   }
-  if (auto V = Interp.takeValue()) {
-    std::fflush(stdout); // JIT'd code's output first
-    printValue(*V, outs());
+  std::fflush(stdout); // JIT'd code's output first
+  if (Interp.printValue(outs()))
     outs().flush();
-  }
   return true;
 }
 
@@ -682,7 +477,7 @@ int main(int Argc, char **Argv) {
     ExecutorPid = Conn.Pid;
     EPC = std::move(Conn.EPC);
   } else {
-    EPC = failOn(SelfExecutorProcessControl::Create(), "creating the executor process control");
+    EPC = failOn(jitslab::compat::createSelfEPC(), "creating the executor process control");
   }
   auto JTMB = failOn(JITTargetMachineBuilder::detectHost(), "detecting the host");
   // What LLJIT picks by itself for JITLink, but only when it creates the linking layer.
@@ -694,7 +489,7 @@ int main(int Argc, char **Argv) {
   auto JB = std::make_unique<LLJITBuilder>();
   JB->setJITTargetMachineBuilder(std::move(JTMB));
   JB->setExecutorProcessControl(std::move(EPC));
-  JB->setObjectLinkingLayerCreator([&](ExecutionSession &ES, const Triple &)
+  JB->setObjectLinkingLayerCreator(jitslab::compat::layerCreator([&](ExecutionSession &ES)
                                        -> Expected<std::unique_ptr<ObjectLayer>> {
     // Session errors (a failed link, a lost executor) are printed like any other error, from
     // the first moment this program sees the session. The connection's own end is not one when
@@ -711,17 +506,20 @@ int main(int Argc, char **Argv) {
     if (!MM)
       return MM.takeError();
     auto L = std::make_unique<ObjectLinkingLayer>(ES, std::move(*MM));
-    // Out of process, the ORC runtime's platform registers exception frames itself.
+    // Out of process, the ORC runtime's platform registers exception frames itself. In
+    // process, LLVM's own plugin does: a call per graph on 19, an allocation action on 22.
     if (!O.outOfProcess()) {
-      auto R = EPCEHFrameRegistrar::Create(ES);
-      if (!R)
-        return R.takeError();
-      L->addPlugin(std::make_unique<EHFrameRegistrationPlugin>(ES, std::move(*R)));
+      auto P = jitslab::compat::LLVMRegistersEHFramesByActions
+                   ? jitslab::compat::createEHFrameActionsPlugin(ES)
+                   : jitslab::compat::createEHFrameCallsPlugin(ES);
+      if (!P)
+        return P.takeError();
+      L->addPlugin(std::move(*P));
     }
     L->addPlugin(std::make_shared<jitslab::ContiguousEHFramePlugin>());
     L->addPlugin(Addresses);
     return L;
-  });
+  }));
   // Learns the LLVMContext for ContextGuard from the first module the JIT transforms.
   JB->setPrePlatformSetup([](LLJIT &J) {
     J.getIRTransformLayer().setTransform(
@@ -732,12 +530,7 @@ int main(int Argc, char **Argv) {
     return Error::success();
   });
   if (O.outOfProcess())
-    JB->setPlatformSetUp([&](LLJIT &J) -> Expected<JITDylibSP> {
-      auto PlatformJD = ExecutorNativePlatform(O.OrcRuntime)(J);
-      if (PlatformJD)
-        J.setPlatformSupport(std::make_unique<IncrementalORCPlatformSupport>(J));
-      return PlatformJD;
-    });
+    JB->setPlatformSetUp(jitslab::repl::orcRuntimePlatform(O.OrcRuntime));
 
   clang::IncrementalCompilerBuilder CB;
   std::vector<const char *> ClangArgs;
@@ -745,8 +538,9 @@ int main(int Argc, char **Argv) {
     ClangArgs.push_back(A.c_str());
   CB.SetCompilerArgs(ClangArgs);
   auto CI = failOn(CB.CreateCpp(), "creating the compiler");
-  auto Interp = failOn(JitslabInterpreter::create(std::move(CI), std::move(JB), !O.outOfProcess()),
-                       "creating the interpreter");
+  auto Interp = failOn(
+      jitslab::repl::ReplInterpreter::create(std::move(CI), std::move(JB), !O.outOfProcess()),
+      "creating the interpreter");
 
   unsigned UserInputs = 0, Failures = 0;
   InputReader Reader(In, O.Script == "-" && isatty(0) && isatty(1));
@@ -772,7 +566,7 @@ int main(int Argc, char **Argv) {
         ++Failures;
         continue;
       }
-      if (Error E = Interp->Undo(N)) {
+      if (Error E = Interp->clang().Undo(N)) {
         errs() << "error: " << toString(std::move(E)) << "\n";
         ++Failures;
         continue;
@@ -802,8 +596,8 @@ int main(int Argc, char **Argv) {
         errs() << "error: " << Msg << "\n";
     }
     if (Interp->takeSkippedValue())
-      errs() << "note: the value of an expression is not printed out of process (LLVM 19 "
-                "prints values from inside the interpreter's own process); it was evaluated\n";
+      errs() << "note: the value of an expression is not printed out of process (clang stores "
+                "values from inside the interpreter's own process); it was evaluated\n";
     std::fflush(stdout);
   }
 
@@ -824,9 +618,12 @@ int main(int Argc, char **Argv) {
   // process), the executor is told to hang up, and this program exits without tearing the
   // interpreter down, as jitslab-run does. Tearing it down out of process is unsafe in LLVM 19:
   // DynamicThreadPoolTaskDispatcher frees its mutex while a worker thread can still lock it,
-  // which corrupted the heap in about one session in ten under load.
+  // which corrupted the heap in about one session in ten under load. LLVM 22 did not show that
+  // race (80 sessions torn down), but its ~Interpreter deinitializes the JITDylib once more and
+  // ends the program with report_fatal_error if that fails (a dead executor), and out of
+  // process, after the disconnect below, it did not return at all.
   ShuttingDown = true;
-  if (auto J = Interp->getExecutionEngine()) {
+  if (auto J = Interp->jit()) {
     Error E = J->deinitialize(J->getMainJITDylib());
     if (E && ExecutorGone) {
       consumeError(std::move(E)); // nothing to run the destructors in, as already said
@@ -834,7 +631,10 @@ int main(int Argc, char **Argv) {
       errs() << "error: running static destructors: " << toString(std::move(E)) << "\n";
       ++Failures;
     }
-    if (O.outOfProcess() && !ExecutorGone)
+    // A child executor exits when told to hang up. One reached with --connect just sees the
+    // connection close when this program exits: disconnect would wait for ever on a socket
+    // that executor keeps open.
+    if (ExecutorPid > 0 && !ExecutorGone)
       if (Error E = J->getExecutionSession().getExecutorProcessControl().disconnect())
         errs() << "error: disconnecting from the executor: " << toString(std::move(E)) << "\n";
   } else {

@@ -1,0 +1,434 @@
+//===- repl/InterpreterCompat.cpp - clang's Interpreter as jitslab-repl uses it ------===//
+//
+// See InterpreterCompat.h. One section per major, then what both share.
+//
+//===----------------------------------------------------------------------------------===//
+
+#include "InterpreterCompat.h"
+
+#include "clang/AST/ASTConsumer.h"
+#include "clang/AST/Decl.h"
+#include "clang/AST/Expr.h"
+#include "clang/Interpreter/Value.h"
+#include "clang/Sema/Ownership.h"
+#include "clang/Sema/Sema.h"
+
+#include "llvm/ADT/SmallPtrSet.h"
+#include "llvm/Config/llvm-config.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/Instructions.h"
+#include "llvm/Support/Format.h"
+
+#if LLVM_VERSION_MAJOR != 19 && LLVM_VERSION_MAJOR != 22
+#error "jitslab-repl builds against LLVM 19 or LLVM 22"
+#endif
+
+using namespace llvm;
+using namespace llvm::orc;
+
+namespace jitslab {
+namespace repl {
+
+#if LLVM_VERSION_MAJOR >= 22
+//===----------------------------------------------------------------------------------===//
+// LLVM 22
+//===----------------------------------------------------------------------------------===//
+
+namespace {
+
+/// The value-printing runtime functions that clang's code for a final expression calls:
+/// (interpreter, where the value goes, its type[, the value]).
+constexpr StringRef ValueStores[] = {"__clang_Interpreter_SetValueNoAlloc",
+                                     "__clang_Interpreter_SetValueWithAlloc"};
+
+/// Out of process: takes the place of clang's value-printing consumer (clang installs its own
+/// only when given none), so that an input's final expression is compiled as it is written,
+/// as a statement, and notes that one was seen.
+class UnprintedValues : public clang::ASTConsumer {
+public:
+  explicit UnprintedValues(bool &Skipped) : Skipped(Skipped) {}
+
+  bool HandleTopLevelDecl(clang::DeclGroupRef DGR) override {
+    for (clang::Decl *D : DGR)
+      if (auto *S = dyn_cast<clang::TopLevelStmtDecl>(D); S && S->isSemiMissing())
+        Skipped = true;
+    return true;
+  }
+
+private:
+  bool &Skipped;
+};
+
+/// clang::Interpreter through the constructor that takes an ASTConsumer (protected). What
+/// Interpreter::create adds, the value-printing runtime's declarations and the boundary below
+/// which Undo must not go, is not wanted without value printing: the driver keeps that
+/// boundary itself.
+class InterpreterWithConsumer : public clang::Interpreter {
+public:
+  InterpreterWithConsumer(std::unique_ptr<clang::CompilerInstance> CI, Error &Err,
+                          std::unique_ptr<clang::IncrementalExecutorBuilder> IEB,
+                          std::unique_ptr<clang::ASTConsumer> Consumer)
+      : Interpreter(std::move(CI), Err, std::move(IEB), std::move(Consumer)) {}
+};
+
+} // namespace
+
+struct ReplInterpreter::Impl {
+  LLJIT *J = nullptr; // set by the builder's NotifyCreated callback
+  bool InProcess = true;
+  clang::Value Captured; // in process: where a final expression's value is stored
+  bool Skipped = false;  // out of process: set by UnprintedValues
+};
+
+Expected<std::unique_ptr<ReplInterpreter>>
+ReplInterpreter::create(std::unique_ptr<clang::CompilerInstance> CI,
+                        std::unique_ptr<LLJITBuilder> JB, bool InProcess) {
+  std::unique_ptr<ReplInterpreter> R(new ReplInterpreter);
+  R->I = std::make_unique<Impl>();
+  R->I->InProcess = InProcess;
+  JB->setNotifyCreatedCallback([Impl = R->I.get()](LLJIT &J) {
+    Impl->J = &J;
+    return Error::success();
+  });
+  auto IEB = std::make_unique<clang::IncrementalExecutorBuilder>();
+  IEB->IsOutOfProcess = !InProcess;
+  IEB->JITBuilder = std::move(JB);
+
+  if (InProcess) {
+    auto Interp = clang::Interpreter::create(std::move(CI), std::move(IEB));
+    if (!Interp)
+      return Interp.takeError();
+    R->Interp = std::move(*Interp);
+  } else {
+    Error Err = Error::success();
+    R->Interp = std::make_unique<InterpreterWithConsumer>(
+        std::move(CI), Err, std::move(IEB), std::make_unique<UnprintedValues>(R->I->Skipped));
+    if (Err)
+      return std::move(Err);
+  }
+  LLJIT *J = R->I->J;
+  if (!J)
+    return make_error<StringError>("clang's interpreter did not create its JIT",
+                                   inconvertibleErrorCode());
+  // Interpreter::create's first input (the runtime) opens the JITDylib through the platform;
+  // without it, open it here, or the session's final deinitialize has nothing to close and
+  // fails ("dlclose failed").
+  if (!InProcess)
+    if (Error E = J->initialize(J->getMainJITDylib()))
+      return std::move(E);
+  return std::move(R);
+}
+
+Expected<LLJIT &> ReplInterpreter::jit() { return *I->J; }
+
+void ReplInterpreter::prepareModule(Module &M) {
+  if (!I->InProcess)
+    return;
+  // clang's code stores the value into the interpreter's private Value, whose address it
+  // passes as the second argument; only ParseAndExecute reads that one. Store into ours.
+  Constant *Ours = nullptr;
+  for (StringRef Name : ValueStores) {
+    Function *F = M.getFunction(Name);
+    if (!F)
+      continue;
+    for (User *U : F->users()) {
+      auto *Call = dyn_cast<CallBase>(U);
+      if (!Call || Call->getCalledOperand() != F || Call->arg_size() < 2)
+        continue;
+      if (!Ours) {
+        Type *IntPtr = M.getDataLayout().getIntPtrType(M.getContext());
+        Ours = ConstantExpr::getIntToPtr(
+            ConstantInt::get(IntPtr, reinterpret_cast<uintptr_t>(&I->Captured)),
+            Call->getArgOperand(1)->getType());
+      }
+      Call->setArgOperand(1, Ours);
+    }
+  }
+}
+
+bool ReplInterpreter::printValue(raw_ostream &OS) {
+  bool Print = I->Captured.hasValue(); // a void expression has none
+  if (Print)
+    I->Captured.print(OS);
+  I->Captured.clear();
+  return Print;
+}
+
+bool ReplInterpreter::platformRunsInitializers() const { return !I->InProcess; }
+
+bool ReplInterpreter::takeSkippedValue() { return std::exchange(I->Skipped, false); }
+
+void ContextGuard::whileLocked(function_ref<void()> F) {
+  std::optional<ThreadSafeContext> C;
+  {
+    std::lock_guard<std::mutex> L(M);
+    C = Ctx;
+  }
+  if (!C)
+    return F();
+  C->withContextDo([&](LLVMContext *) { F(); });
+}
+
+LLJITBuilderState::PlatformSetupFunction orcRuntimePlatform(std::string OrcRuntimePath) {
+  // ORCPlatformSupport as it is: dlopen at the first initialize, dlupdate (which runs the
+  // initializers added since) at the later ones.
+  return ExecutorNativePlatform(std::move(OrcRuntimePath));
+}
+
+#else
+//===----------------------------------------------------------------------------------===//
+// LLVM 19
+//===----------------------------------------------------------------------------------===//
+
+namespace {
+
+/// How an expression's value reaches the driver. clang::Interpreter turns an input that ends
+/// in an expression into a call that stores the value into its own private Value, which only
+/// its ParseAndExecute reads. In process the call is built by LLVM's runtime interface but made
+/// to store into `Out`, a Value of the driver's. Out of process the expression is left as it is
+/// (evaluated, value discarded) and `Skipped` is set.
+class ValueCapture : public clang::RuntimeInterfaceBuilder {
+public:
+  ValueCapture(std::unique_ptr<clang::RuntimeInterfaceBuilder> InProcess, clang::Sema &S)
+      : Base(std::move(InProcess)), S(S) {}
+  TransformExprFunction *getPrintValueTransformer() override { return &transform; }
+
+  clang::Value Out;
+  bool Skipped = false;
+
+private:
+  static clang::ExprResult transform(RuntimeInterfaceBuilder *Self, clang::Expr *E,
+                                     ArrayRef<clang::Expr *> Args) {
+    auto &C = *static_cast<ValueCapture *>(Self);
+    if (!C.Base) {
+      C.Skipped = true;
+      return E;
+    }
+    // Args are (the interpreter, where to store the value); only the second changes.
+    clang::ASTContext &Ctx = C.S.getASTContext();
+    auto *Addr = clang::IntegerLiteral::Create(
+        Ctx, APInt(Ctx.getTypeSize(Ctx.UnsignedLongLongTy), uintptr_t(&C.Out)),
+        Ctx.UnsignedLongLongTy, clang::SourceLocation());
+    clang::ExprResult Ptr = C.S.BuildCStyleCastExpr(
+        clang::SourceLocation(), Ctx.getTrivialTypeSourceInfo(Ctx.VoidPtrTy),
+        clang::SourceLocation(), Addr);
+    if (Ptr.isInvalid() || Args.size() != 2)
+      return E;
+    clang::Expr *Redirected[] = {Args[0], Ptr.get()};
+    return C.Base->getPrintValueTransformer()(C.Base.get(), E, Redirected);
+  }
+
+  std::unique_ptr<clang::RuntimeInterfaceBuilder> Base; // null out of process
+  clang::Sema &S;
+};
+
+// Declarations of the value-printing runtime that LLVM 19's clang::Interpreter looks up by name
+// (the definitions are in libclang-cpp, in this process). Interpreter::create parses the same
+// interface before any user input; a derived class has to supply it.
+const char *const ValuePrintingRuntime = R"(
+#define __CLANG_REPL__ 1
+void *__clang_Interpreter_SetValueWithAlloc(void *, void *, void *);
+struct __clang_Interpreter_NewTag {} __ci_newtag;
+void *operator new(__SIZE_TYPE__, void *, __clang_Interpreter_NewTag) noexcept;
+template <class T, class = T (*)()>
+void __clang_Interpreter_SetValueCopyArr(T *From, void *To, unsigned long N) {
+  for (unsigned long I = 0; I < N; ++I)
+    new ((void *)(((T *)To) + I), __ci_newtag) T(From[I]);
+}
+template <class T, unsigned long M>
+void __clang_Interpreter_SetValueCopyArr(const T (*From)[M], void *To, unsigned long N) {
+  __clang_Interpreter_SetValueCopyArr(From[0], To, N);
+}
+extern "C" void __clang_Interpreter_SetValueNoAlloc(void *, void *, void *, ...);
+)";
+
+/// clang::Interpreter with an LLJITBuilder of our choosing, through the protected constructor
+/// (LLVM 19's only way to hand one over). Three things Interpreter::create does are private and
+/// done here instead: the value-printing runtime's declarations are parsed and executed as the
+/// first input (in process only: that runtime lives in libclang-cpp, in this process); the table
+/// those declarations are looked up into is sized (through the const accessor, see
+/// enableValuePrinting); the boundary below which Undo must not go is kept by the driver.
+class JitslabInterpreter : public clang::Interpreter {
+public:
+  static Expected<std::unique_ptr<JitslabInterpreter>>
+  create(std::unique_ptr<clang::CompilerInstance> CI, std::unique_ptr<LLJITBuilder> JB,
+         bool InProcess) {
+    Error Err = Error::success();
+    std::unique_ptr<JitslabInterpreter> I(
+        new JitslabInterpreter(std::move(CI), Err, std::move(JB), InProcess));
+    if (Err)
+      return std::move(Err);
+    if (InProcess) {
+      if (Error E = I->enableValuePrinting())
+        return std::move(E);
+    }
+    return std::move(I);
+  }
+
+  ValueCapture *Capture = nullptr; // owned by the base class once made
+
+protected:
+  // Called once, at the first input that ends in an expression.
+  std::unique_ptr<clang::RuntimeInterfaceBuilder> FindRuntimeInterface() override {
+    auto C = std::make_unique<ValueCapture>(InProcess ? Interpreter::FindRuntimeInterface()
+                                                      : nullptr,
+                                            getCompilerInstance()->getSema());
+    Capture = C.get();
+    return C;
+  }
+
+private:
+  JitslabInterpreter(std::unique_ptr<clang::CompilerInstance> CI, Error &Err,
+                     std::unique_ptr<LLJITBuilder> JB, bool InProcess)
+      : Interpreter(std::move(CI), Err, std::move(JB)), InProcess(InProcess) {}
+
+  Error enableValuePrinting() {
+    // The base class looks the four runtime entry points up into a table that only
+    // Interpreter::create sizes (the member is private; its accessor is const, the object
+    // is not).
+    auto &Table = const_cast<SmallVectorImpl<clang::Expr *> &>(getValuePrintingInfo());
+    Table.resize(4);
+    return ParseAndExecute(ValuePrintingRuntime);
+  }
+
+  bool InProcess;
+};
+
+/// Prints a value as "(type) value". LLVM 19's Value::print says "Not implement yet." for every
+/// value, so scalars are printed by kind, everything else (pointers, objects held by address)
+/// as an address.
+void printValueOf(const clang::Value &V, raw_ostream &OS) {
+  OS << "(" << V.getType().getAsString(V.getASTContext().getPrintingPolicy()) << ") ";
+  using K = clang::Value::Kind;
+  switch (V.getKind()) {
+  case K::K_Bool:
+    OS << (V.getBool() ? "true" : "false");
+    break;
+  case K::K_Char_S:
+  case K::K_SChar:
+  case K::K_Char_U:
+  case K::K_UChar: {
+    int C = V.getKind() == K::K_Char_S || V.getKind() == K::K_SChar ? V.getSChar() : V.getUChar();
+    if (C >= 0x20 && C < 0x7f)
+      OS << "'" << char(C) << "'";
+    else
+      OS << C;
+    break;
+  }
+  case K::K_Short: OS << V.getShort(); break;
+  case K::K_UShort: OS << V.getUShort(); break;
+  case K::K_Int: OS << V.getInt(); break;
+  case K::K_UInt: OS << V.getUInt(); break;
+  case K::K_Long: OS << V.getLong(); break;
+  case K::K_ULong: OS << V.getULong(); break;
+  case K::K_LongLong: OS << V.getLongLong(); break;
+  case K::K_ULongLong: OS << V.getULongLong(); break;
+  case K::K_Float: OS << format("%g", V.getFloat()); break;
+  case K::K_Double: OS << format("%g", V.getDouble()); break;
+  case K::K_LongDouble: OS << format("%Lg", V.getLongDouble()); break;
+  default:
+    OS << format("0x%llx", (unsigned long long)(uintptr_t)V.getPtr());
+    break;
+  }
+  OS << "\n";
+}
+
+/// Out of process, LLVM 19's ORC runtime runs a JITDylib's initializers at its first dlopen
+/// only (later ones just count references), and LLJIT asks for a dlopen after every input. So
+/// the first initialize goes to the runtime (which sets up the JITDylib, and with it
+/// __cxa_atexit), later ones do nothing. Deinitialize closes what the first initialize opened.
+class IncrementalORCPlatformSupport : public ORCPlatformSupport {
+public:
+  using ORCPlatformSupport::ORCPlatformSupport;
+  Error initialize(JITDylib &JD) override {
+    if (!Opened.insert(&JD).second)
+      return Error::success();
+    return ORCPlatformSupport::initialize(JD);
+  }
+  Error deinitialize(JITDylib &JD) override {
+    if (!Opened.erase(&JD))
+      return Error::success();
+    return ORCPlatformSupport::deinitialize(JD);
+  }
+
+private:
+  SmallPtrSet<JITDylib *, 2> Opened;
+};
+
+} // namespace
+
+struct ReplInterpreter::Impl {
+  JitslabInterpreter *Interp = nullptr;
+};
+
+Expected<std::unique_ptr<ReplInterpreter>>
+ReplInterpreter::create(std::unique_ptr<clang::CompilerInstance> CI,
+                        std::unique_ptr<LLJITBuilder> JB, bool InProcess) {
+  auto Interp = JitslabInterpreter::create(std::move(CI), std::move(JB), InProcess);
+  if (!Interp)
+    return Interp.takeError();
+  std::unique_ptr<ReplInterpreter> R(new ReplInterpreter);
+  R->I = std::make_unique<Impl>();
+  R->I->Interp = Interp->get();
+  R->Interp = std::move(*Interp);
+  return std::move(R);
+}
+
+Expected<LLJIT &> ReplInterpreter::jit() { return I->Interp->getExecutionEngine(); }
+
+void ReplInterpreter::prepareModule(Module &) {}
+
+bool ReplInterpreter::printValue(raw_ostream &OS) {
+  ValueCapture *C = I->Interp->Capture;
+  if (!C)
+    return false;
+  bool Print = C->Out.hasValue(); // a void expression has none
+  if (Print)
+    printValueOf(C->Out, OS);
+  C->Out.clear();
+  return Print;
+}
+
+bool ReplInterpreter::platformRunsInitializers() const { return false; }
+
+bool ReplInterpreter::takeSkippedValue() {
+  ValueCapture *C = I->Interp->Capture;
+  return C && std::exchange(C->Skipped, false);
+}
+
+void ContextGuard::whileLocked(function_ref<void()> F) {
+  std::optional<ThreadSafeContext::Lock> Lock;
+  {
+    std::lock_guard<std::mutex> L(M);
+    if (Ctx)
+      Lock.emplace(Ctx->getLock());
+  }
+  F();
+}
+
+LLJITBuilderState::PlatformSetupFunction orcRuntimePlatform(std::string OrcRuntimePath) {
+  return [Path = std::move(OrcRuntimePath)](LLJIT &J) -> Expected<JITDylibSP> {
+    auto PlatformJD = ExecutorNativePlatform(Path)(J);
+    if (PlatformJD)
+      J.setPlatformSupport(std::make_unique<IncrementalORCPlatformSupport>(J));
+    return PlatformJD;
+  };
+}
+
+#endif
+
+//===----------------------------------------------------------------------------------===//
+// Both
+//===----------------------------------------------------------------------------------===//
+
+ReplInterpreter::~ReplInterpreter() = default;
+
+void ContextGuard::learn(const ThreadSafeContext &C) {
+  std::lock_guard<std::mutex> L(M);
+  if (!Ctx)
+    Ctx = C;
+}
+
+} // namespace repl
+} // namespace jitslab

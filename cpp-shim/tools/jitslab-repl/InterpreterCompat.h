@@ -1,0 +1,134 @@
+//===- repl/InterpreterCompat.h - clang's Interpreter as jitslab-repl uses it -*- C++ -*-===//
+//
+// jitslab-repl drives clang::Interpreter with an LLJITBuilder of its own and runs each input
+// itself: Parse, then Execute, then the input's initializers (see main.cpp). What that
+// asks of clang is spelled differently by the two LLVM majors jitslab builds on; this unit adapts
+// it, so that the driver reads the same on both. ORC-level differences are in jitslab/OrcCompat.h.
+//
+//   the driver needs               LLVM 19                              LLVM 22
+//   clang to build its JIT from    the protected constructor that takes IncrementalExecutorBuilder::
+//   the driver's LLJITBuilder      one (a derived class)                JITBuilder (public)
+//   the LLJIT                      Interpreter::getExecutionEngine      the builder's NotifyCreated
+//                                                                       callback (clang's engine is
+//                                                                       an opaque IncrementalExecutor)
+//   in process, the value of an    a RuntimeInterfaceBuilder whose      the value store in the input's
+//   input's final expression       store goes to the driver's Value     IR, redirected to it (clang's
+//                                                                       own Value is private)
+//   ...printed                     here (Value::print says "Not         Value::print
+//                                  implement yet.")
+//   out of process, no value store a runtime interface that leaves the  an ASTConsumer in place of
+//   (it calls into this process)   expression as it is                  clang's printing one: the same
+//   the LLVMContext's lock while   ThreadSafeContext::getLock           ThreadSafeContext::
+//   clang parses                                                        withContextDo
+//   who runs an input's            the driver                           the driver in process, the
+//   initializers                                                        ORC runtime out of process
+//   the ORC runtime's platform     initialize opens the JITDylib once;  as it is (dlopen, then
+//                                  later ones do nothing                dlupdate); the JITDylib is
+//                                                                       opened at creation
+//
+// Why the driver runs initializers itself: LLJIT's in-process platform, on 19 and 22 alike, keeps
+// asking for the initializers of an input that failed to link, even after Undo, so every later
+// input fails too (stock clang-repl 22 shows it); and 19's ORC runtime runs a JITDylib's
+// initializers at its first dlopen only. 22's ORC runtime runs the initializers each input adds
+// at the next dlupdate, and gets past an input that failed, so out of process 22 is left to it.
+//
+// Concurrency: everything here runs on the driver's thread, except ContextGuard::learn, which
+// the JIT calls from whichever thread materializes a module.
+//
+//===----------------------------------------------------------------------------------------===//
+#ifndef JITSLAB_REPL_INTERPRETERCOMPAT_H
+#define JITSLAB_REPL_INTERPRETERCOMPAT_H
+
+#include "clang/Frontend/CompilerInstance.h"
+#include "clang/Interpreter/Interpreter.h"
+
+#include "llvm/ADT/STLFunctionalExtras.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/ExecutionEngine/Orc/ThreadSafeModule.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace jitslab {
+namespace repl {
+
+/// clang::Interpreter whose JIT is built from the driver's LLJITBuilder, and the value of the
+/// expression an input ends in. The driver never destroys it (see the end of main.cpp).
+///
+/// In process, that value is captured into a Value of this object's and printed by
+/// printValue. Out of process it cannot be: clang's value printing stores it by calling into
+/// the interpreter's own process, which code in the executor cannot reach. There the expression
+/// is compiled as a plain statement (evaluated, value discarded) and takeSkippedValue says so.
+class ReplInterpreter {
+public:
+  /// The interpreter, its JIT created from `JB` (whose NotifyCreated callback this takes).
+  /// `InProcess` says whether `JB` runs code in this process.
+  static llvm::Expected<std::unique_ptr<ReplInterpreter>>
+  create(std::unique_ptr<clang::CompilerInstance> CI,
+         std::unique_ptr<llvm::orc::LLJITBuilder> JB, bool InProcess);
+
+  ~ReplInterpreter();
+
+  /// clang's interpreter itself: Parse, Execute and Undo as they are.
+  clang::Interpreter &clang() { return *Interp; }
+
+  /// The JIT that clang created from the builder.
+  llvm::Expected<llvm::orc::LLJIT &> jit();
+
+  /// Adapts a parsed input's module before it is executed (on 22, in process: the value store).
+  void prepareModule(llvm::Module &M);
+
+  /// Whether Execute may be left to run an input's initializers, through the JIT's platform.
+  /// Where not, the driver moves them out of its reach and runs them itself.
+  bool platformRunsInitializers() const;
+
+  /// Prints the value of the expression the last executed input ended in, as "(type) value"
+  /// and a newline, and forgets it. False if there is none.
+  bool printValue(llvm::raw_ostream &OS);
+
+  /// Whether the last input ended in an expression whose value could not be printed because
+  /// the code runs out of process (cleared by the call).
+  bool takeSkippedValue();
+
+private:
+  ReplInterpreter() = default;
+
+  struct Impl; // what differs between the majors
+
+  std::unique_ptr<clang::Interpreter> Interp;
+  std::unique_ptr<Impl> I;
+};
+
+/// The LLVMContext that clang generates IR into and that the JIT compiles and frees modules in.
+/// clang::Interpreter parses without taking the context's lock (it keeps its ThreadSafeContext
+/// private), which is safe only while the JIT does its work on the same thread. Out of process,
+/// ORC materializes on the executor connection's thread pool, and a compiled module is freed
+/// there (under the lock) while the next input is being parsed: the driver parses through
+/// whileLocked. The context is learned from the first module the JIT transforms.
+class ContextGuard {
+public:
+  void learn(const llvm::orc::ThreadSafeContext &C);
+
+  /// Runs `F` holding the context's lock, or without a lock if no module has been compiled yet
+  /// (then none can be freed concurrently either).
+  void whileLocked(llvm::function_ref<void()> F);
+
+private:
+  std::mutex M;
+  std::optional<llvm::orc::ThreadSafeContext> Ctx;
+};
+
+/// The platform out of process: the ORC runtime at `OrcRuntimePath`, fit for a JITDylib that
+/// grows input by input. The first initialize opens the JITDylib (which sets up __cxa_atexit for
+/// it), deinitialize closes it (which runs what JIT'd code registered there).
+llvm::orc::LLJITBuilderState::PlatformSetupFunction orcRuntimePlatform(std::string OrcRuntimePath);
+
+} // namespace repl
+} // namespace jitslab
+
+#endif // JITSLAB_REPL_INTERPRETERCOMPAT_H
