@@ -3,7 +3,7 @@
 // Everything the benchmark links is built here, from sources, into the work directory
 // (target/cmake-MAJOR/bench/wl by default); nothing is checked in but the sources:
 //
-//   synthN/      synth-gen N: N units + main.c, each compiled with clang-19 -O2 -c;
+//   synthN/      synth-gen N: N units + main.c, each compiled with the build's clang -O2 -c;
 //                synthN.rsp lists the objects; synthN_native is their native link
 //   sqlite_main.o, sqlite_native    tests/workloads/sqlite_main.c against libsqlite3.a
 //   zlib_main.o, zlib_native        tests/workloads/zlib_main.c against libz.a
@@ -189,9 +189,9 @@ Expected<std::vector<Workload>> prepareWorkloads(const Paths &P, const WorkloadP
       return Bytes.takeError();
     Workload W;
     W.Id = "synth-" + std::to_string(N);
-    W.Description = formatv("{0} generated C units + main (synth-gen, clang-19 -O2 -c): {1} "
-                            "objects, {2} allocatable",
-                            N, N + 1, kib(*Bytes));
+    W.Description = formatv("{0} generated C units + main (synth-gen, {1} -O2 -c): {2} "
+                            "objects, {3} allocatable",
+                            N, sys::path::filename(P.Clang), N + 1, kib(*Bytes));
     W.Args = {"@" + Rsp};
     W.Objects = N + 1;
     W.ContentBytes = *Bytes;
