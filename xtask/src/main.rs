@@ -130,10 +130,12 @@ fn test() -> Result<(), String> {
     // The C++ side against each of Debian's LLVM majors: shim, tools, whole links, gtest
     // suites. The newest builds the test workloads; the others take them from it.
     let shared = root().join(cmake_build_dir(LLVM_MAJORS[0])).join("tests/wl");
+    let mut per_major = Vec::new();
     for (i, major) in LLVM_MAJORS.into_iter().enumerate() {
         cmake_build(major, (i > 0).then_some(shared.as_path()))?;
         let (p, f) = ctest(major)?;
         println!("xtask: ctest on LLVM {major}: {p} passed");
+        per_major.push(format!("ctest on LLVM {major}: {p}"));
         (passed, failed) = (passed + p, failed + f);
         // Smoke check of the benchmark harness: every workload with every manager, once, small;
         // it fails when any run's output differs from the native build's (it times nothing).
@@ -164,7 +166,7 @@ fn test() -> Result<(), String> {
         eprintln!("xtask: WARNING: clippy is not installed; the lint check was skipped");
     }
     // One closing line for every test run above.
-    println!("xtask: {passed} passed, {failed} failed");
+    println!("xtask: {passed} passed, {failed} failed ({})", per_major.join(", "));
     Ok(())
 }
 
