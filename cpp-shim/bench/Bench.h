@@ -1,15 +1,18 @@
 //===- Bench.h - jitslab-bench: what its parts share -----------------------===//
 //
-// jitslab-bench compares jitslab with LLVM 19's memory managers in one run: the same driver,
-// the same objects and the same executor for every manager, managers interleaved within each
-// repetition, only the memory manager changing.
+// jitslab-bench compares jitslab with the memory managers of the LLVM it is built with (19 or
+// 22) in one run: the same driver, the same objects and the same executor for every manager,
+// managers interleaved within each repetition, only the memory manager changing. On 22 it also
+// times LLVM's own tool, llvm-jitlink, out of process on the same programs, as an anchor.
 //
 //   jitslab-bench.cpp  options, the settings (managers) and the run plan, main
 //   Workloads.cpp      builds the workloads and their native references into the build dir
 //   Runner.cpp         runs one child process, checks its output, reads its report; strace
 //   InProcess.cpp      the workloads that run inside a jitslab-bench child: churn and the
 //                      allocator cycle through jitlink::SimpleSegmentAlloc
-//   Report.cpp         medians and ratios; Markdown, CSV and SVG; the README/doc regions
+//   Analysis.{h,cpp}   medians and ratios, the tables' columns
+//   Report.cpp         Markdown and CSV, the files, the README/doc regions
+//   Targets.cpp        the targets of issue 5 checked against a run; Chart.cpp: the SVG
 //
 // Whole programs run under jitslab-run (--report=FILE); churn and the allocator cycle run in
 // a child jitslab-bench (--child=...), one process per run, so that every figure (mappings,
@@ -40,6 +43,10 @@ struct Setting {
   Group Where = Group::InProcess;
   bool LLVM = false;                // one of LLVM's managers: a candidate ratio base
   std::vector<std::string> RunArgs; // the jitslab-run options that select it (--executor too)
+  // A tool other than jitslab-run that runs whole programs itself (llvm-jitlink), "" for
+  // jitslab-run: it is given RunArgs and the program's inputs in its own syntax
+  // (toolArgs), writes no report, and only its wall and CPU times are figures.
+  std::string Tool;
   std::string Missing;              // why it cannot be measured ("" when it can)
 };
 
@@ -85,6 +92,8 @@ struct Paths {
   std::string Work;          // where workloads are built
   std::string Out;           // where results go
   std::string StockExecutor; // llvm-jitlink-executor
+  std::string LLVMJITLink;   // llvm-jitlink, for the anchor settings (LLVM 22)
+  std::string OrcRuntime;    // the ORC runtime the anchors load, as jitslab-run does
   std::string NativeExecutor; // jitslab-executor ("" when not built)
   std::string Strace;        // "" when not installed
 };

@@ -34,6 +34,7 @@
 #include <ctime>
 #include <fstream>
 #include <thread>
+#include <tuple>
 
 using namespace llvm;
 using namespace jitslab::bench;
@@ -88,6 +89,8 @@ Options parseArgs(int Argc, char **Argv) {
   O.P.WorkloadSrc = JITSLAB_BENCH_WORKLOAD_SRC;
   O.P.Work = JITSLAB_BENCH_WORK;
   O.P.StockExecutor = JITSLAB_BENCH_STOCK_EXECUTOR;
+  O.P.LLVMJITLink = JITSLAB_BENCH_LLVM_JITLINK;
+  O.P.OrcRuntime = JITSLAB_BENCH_ORC_RUNTIME;
   std::string OutDir, NativeExecutor;
   std::vector<std::string> Words;
   for (int I = 0; I < Argc; ++I)
@@ -204,7 +207,32 @@ std::vector<Setting> makeSettings(const Paths &P, StringRef Help) {
            {"--executor=" + P.NativeExecutor, "--memory=jitslab", "--protocol=native"}),
   };
 
+#if LLVM_VERSION_MAJOR >= 22
+  // Anchors: LLVM's own tool on the same programs, out of process in the same executor, with
+  // its default manager and with its shared-memory one (its links recurse on the caller's
+  // stack in process, which 2000 objects overflow; out of process they do not). LLVM 19's
+  // llvm-jitlink -oop-executor runs main before its callees are finalized (DESIGN.md), so these
+  // exist on 22 only. Not a ratio base: the driver differs, not just the manager.
+  for (auto [Id, Label, Flags] :
+       {std::tuple<const char *, const char *, std::vector<std::string>>{
+            "llvm-jitlink-oop", "LLVM's llvm-jitlink -oop-executor (its default manager)", {}},
+        {"llvm-jitlink-oop-shm",
+         "LLVM's llvm-jitlink -oop-executor --use-memmgr=shared (its slab in shared memory)",
+         {"--use-memmgr=shared"}}}) {
+    std::vector<std::string> Args = {"-oop-executor=" + P.StockExecutor,
+                                     "-orc-runtime=" + P.OrcRuntime};
+    Args.insert(Args.end(), Flags.begin(), Flags.end());
+    Setting X = Make(Id, Label, Group::OutOfProcess, false, Args);
+    X.Tool = P.LLVMJITLink;
+    if (!sys::fs::can_execute(P.LLVMJITLink))
+      X.Missing = "no llvm-jitlink at " + P.LLVMJITLink;
+    S.push_back(std::move(X));
+  }
+#endif
+
   for (Setting &X : S) {
+    if (!X.Tool.empty())
+      continue;
     if (StringRef(X.Id).starts_with("jitslab-") && X.Where == Group::InProcess && !HasMapper)
       X.Missing = "jitslab-run has no --jitslab-mapper";
     if (X.Where == Group::InProcess)
@@ -287,7 +315,8 @@ std::string todayUTC() {
   return Buf;
 }
 
-/// One line per repetition and workload: each setting's time, or FAILED.
+/// One line per repetition and workload: each setting's time (link time for jitslab-run,
+/// total time for another tool), or FAILED.
 void progress(unsigned Rep, unsigned Reps, const Workload &W,
               const std::vector<std::pair<const Setting *, const RunResult *>> &Done) {
   std::string Line = formatv("jitslab-bench: {0}/{1} {2}:", Rep + 1, Reps, W.Id);
@@ -299,6 +328,8 @@ void progress(unsigned Rep, unsigned Reps, const Workload &W,
     const char *Key = W.K == Kind::Program ? "link_ms" : W.K == Kind::Churn ? "per_link_us"
                                                                            : "ns_per_cycle";
     auto It = R->F.find(Key);
+    if (It == R->F.end()) // a tool's run: its total time
+      It = R->F.find("wall_ms");
     Line += formatv(" {0} {1:f1}", S->Id, It == R->F.end() ? 0.0 : It->second).str();
   }
   errs() << Line << "\n";
