@@ -11,33 +11,32 @@
 // uses jitslab (or, for comparison, one of LLVM's managers); the driver runs each input itself
 // (runInput) and keeps the boundary below which %undo must not go (UserInputs). How the builder
 // reaches clang, and how an expression's value comes back, differ between LLVM 19 and 22: that
-// is repl/InterpreterCompat.h, the one place where this tool's code depends on the major.
+// is InterpreterCompat.h, the one place where this tool's code depends on the major.
 // Out of process an expression's value cannot be printed (clang's value printing stores it
 // from inside the interpreter's own process): the expression is evaluated and a note says so.
+//
+//
+// The tool's parts: Options (the command line), Session (process-wide state, fail), Inputs
+// (reading, running and counting inputs), InterpreterCompat, and this driver.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Executors.h"
+#include "Inputs.h"
+#include "InterpreterCompat.h"
 #include "Managers.h"
-#include "ProcFS.h"
-#include "Sizes.h"
+#include "Options.h"
+#include "Session.h"
 #include "jitslab/EHFrameFix.h"
 #include "jitslab/MemoryManager.h"
 #include "jitslab/OrcCompat.h"
-#include "jitslab/PassPlugin.h"
-#include "InterpreterCompat.h"
 
 #include "clang/Frontend/CompilerInstance.h"
 #include "clang/Interpreter/Interpreter.h"
 
-#include "llvm/ADT/StringExtras.h"
-#include "llvm/ExecutionEngine/JITLink/JITLinkMemoryManager.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
-#include "llvm/IR/Constants.h"
-#include "llvm/IR/IRBuilder.h"
-#include "llvm/IR/Module.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
@@ -45,417 +44,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <mutex>
-#include <optional>
 #include <string>
-#include <vector>
 
 using namespace llvm;
 using namespace llvm::orc;
-
-namespace {
-
-const char *const Usage = R"(usage: jitslab-repl [options] [SCRIPT]
-
-Runs C++ input by input, like clang-repl, from SCRIPT or stdin ('-'). Each input is a line;
-a line ending in '\' continues on the next, and so does one that leaves a '{', '(' or '['
-open. An input ending without ';' is an expression whose value is printed (in process).
-Errors are printed and the session goes on; an input that fails to link or run is taken
-back, as if it had been undone.
-
-  %undo [N]               remove the last N inputs (default 1) and free their memory
-  %stats                  print one line of figures on stderr (see README.md)
-  %quit                   end the session (so does the end of the input)
-
-Options:
-  --executor=PATH         run every input in a new executor process connected by pipes:
-                          jitslab-executor or )" JITSLAB_LLVM_BIN R"(/llvm-jitlink-executor
-  --connect=HOST:PORT     run every input in an executor listening on TCP
-  --memory=NAME           jitslab (default; in the executor's shared memory out of process)
-                          in process: llvm-inprocess (clang-repl's and LLJIT's default)
-                          out of process: llvm-epc | llvm-shm
-  --slab-size=SIZE        jitslab's reservation, e.g. 256M (default 1G)
-  --orc-runtime=PATH      the ORC runtime archive, out of process (default: )" JITSLAB_ORC_RUNTIME R"()
-  --strict                exit with status 1 if any input failed
-  --stats                 print jitslab's statistics and heap map on stderr at exit
-  --time                  print the session's wall time on stderr at exit, and how much of it
-                          went to parsing and to compiling, linking and running
-  -Xcc ARG                pass ARG to the compiler (e.g. -Xcc -std=c++20 -Xcc -O2)
-)";
-
-// Set once the session is over and the JIT is being torn down.
-std::atomic<bool> ShuttingDown{false};
-// Set when the executor is gone: what fails after that only repeats it.
-std::atomic<bool> ExecutorGone{false};
-// The executor this program started, if any (-1 once it has been reaped).
-pid_t ExecutorPid = -1;
-// The lock clang should take while it parses (see ContextGuard).
-jitslab::repl::ContextGuard SharedContext;
-
-[[noreturn]] void fail(const Twine &Msg) {
-  errs() << "jitslab-repl: " << Msg << "\n";
-  std::exit(1);
-}
-
-template <typename T> T failOn(Expected<T> V, const Twine &Context) {
-  if (!V)
-    fail(Context + ": " + toString(V.takeError()));
-  return std::move(*V);
-}
-
-struct Options {
-  std::string Script = "-";
-  std::string Executor, Connect;
-  std::string Memory = "jitslab";
-  std::string OrcRuntime = JITSLAB_ORC_RUNTIME;
-  jitslab::Config Jitslab;
-  std::vector<std::string> CompilerArgs;
-  bool Strict = false, Stats = false, Time = false;
-
-  bool outOfProcess() const { return !Executor.empty() || !Connect.empty(); }
-};
-
-uint64_t parseSize(StringRef Flag, StringRef S) {
-  if (auto V = jitslab::parseSize(S))
-    return *V;
-  fail(Flag + ": '" + S + "' is not a size (examples: 4096, 64K, 512M, 1G)");
-}
-
-Options parseArgs(int Argc, char **Argv) {
-  Options O;
-  bool SawScript = false;
-  for (int I = 1; I < Argc; ++I) {
-    StringRef A = Argv[I];
-    if (A == "-h" || A == "--help") {
-      outs() << Usage;
-      std::exit(0);
-    } else if (A.consume_front("--executor=")) {
-      O.Executor = A.str();
-    } else if (A.consume_front("--connect=")) {
-      O.Connect = A.str();
-    } else if (A.consume_front("--memory=")) {
-      O.Memory = A.str();
-    } else if (A.consume_front("--slab-size=")) {
-      O.Jitslab.setSlabSize(parseSize("--slab-size", A));
-    } else if (A.consume_front("--orc-runtime=")) {
-      O.OrcRuntime = A.str();
-    } else if (A == "--strict") {
-      O.Strict = true;
-    } else if (A == "--stats") {
-      O.Stats = true;
-    } else if (A == "--time") {
-      O.Time = true;
-    } else if (A == "-Xcc") {
-      if (++I == Argc)
-        fail("-Xcc needs an argument");
-      O.CompilerArgs.push_back(Argv[I]);
-    } else if (A.starts_with("-") && A != "-") {
-      fail("unknown option '" + A + "' (see --help)");
-    } else if (SawScript) {
-      fail("only one SCRIPT can be given (see --help)");
-    } else {
-      O.Script = A.str();
-      SawScript = true;
-    }
-  }
-  if (!O.Executor.empty() && !O.Connect.empty())
-    fail("--executor and --connect cannot be used together");
-  static const char *const InProcess[] = {"jitslab", "llvm-inprocess"};
-  static const char *const OutOfProcess[] = {"jitslab", "llvm-epc", "llvm-shm"};
-  ArrayRef<const char *> Known = O.outOfProcess() ? ArrayRef(OutOfProcess) : ArrayRef(InProcess);
-  if (!is_contained(Known, O.Memory))
-    fail("--memory=" + O.Memory + " is not available " +
-         (O.outOfProcess() ? "out of process" : "in process") + "; choose one of: " +
-         join(Known, ", "));
-  return O;
-}
-
-/// Where linked code and data landed: the lowest and highest address of any block of any
-/// graph this session linked, for the one-span check of %stats.
-class AddressRecorder : public jitslab::PassPlugin {
-public:
-  void modifyPassConfig(MaterializationResponsibility &, jitlink::LinkGraph &,
-                        jitlink::PassConfiguration &Config) override {
-    Config.PostAllocationPasses.push_back([this](jitlink::LinkGraph &G) {
-      std::lock_guard<std::mutex> Lock(M);
-      for (auto *B : G.blocks()) {
-        if (B->getSize() == 0)
-          continue;
-        uint64_t Lo = B->getAddress().getValue(), Hi = Lo + B->getSize();
-        Lowest = std::min(Lowest, Lo);
-        Highest = std::max(Highest, Hi);
-      }
-      ++Graphs;
-      return Error::success();
-    });
-  }
-
-  struct Range {
-    uint64_t Lowest, Highest, Graphs;
-  };
-  Range get() {
-    std::lock_guard<std::mutex> Lock(M);
-    return {Graphs ? Lowest : 0, Highest, Graphs};
-  }
-
-private:
-  std::mutex M;
-  uint64_t Lowest = UINT64_MAX, Highest = 0, Graphs = 0;
-};
-
-/// Moves an input's static initializers (the functions llvm.global_ctors lists, in priority
-/// order) into one new exported function, and returns its name, or "" if the input has none.
-/// The driver runs it (in the executor) once the input is linked, where the JIT's platform
-/// cannot be left to (ReplInterpreter::platformRunsInitializers).
-std::string hoistInitializers(Module &M, unsigned Input) {
-  GlobalVariable *Ctors = M.getNamedGlobal("llvm.global_ctors");
-  if (!Ctors)
-    return "";
-  std::vector<std::tuple<uint64_t, size_t, Function *>> Fns; // priority, then list order
-  if (auto *List = dyn_cast<ConstantArray>(Ctors->getInitializer()))
-    for (Value *Entry : List->operands()) {
-      auto *E = cast<ConstantStruct>(Entry);
-      auto *F = dyn_cast<Function>(E->getOperand(1)->stripPointerCasts());
-      if (F)
-        Fns.emplace_back(cast<ConstantInt>(E->getOperand(0))->getZExtValue(), Fns.size(), F);
-    }
-  Ctors->eraseFromParent();
-  if (Fns.empty())
-    return "";
-  std::sort(Fns.begin(), Fns.end());
-  std::string Name = "__jitslab_repl_init." + std::to_string(Input);
-  LLVMContext &Ctx = M.getContext();
-  Function *Init = Function::Create(FunctionType::get(Type::getVoidTy(Ctx), false),
-                                    GlobalValue::ExternalLinkage, Name, M);
-  IRBuilder<> B(BasicBlock::Create(Ctx, "entry", Init));
-  for (auto &[Priority, Order, F] : Fns)
-    B.CreateCall(F->getFunctionType(), F);
-  B.CreateRetVoid();
-  return Name;
-}
-
-/// Reads inputs: one line, or several joined when a line ends in '\' or leaves brackets open.
-/// Inputs of nothing but blanks and comments are skipped (clang would make each an empty
-/// translation unit, which %undo would then count).
-class InputReader {
-public:
-  /// With `Prompt`, each line is asked for on stdout (a terminal): "jitslab-repl> " for the first
-  /// line of an input, "... " for the next ones.
-  InputReader(std::istream &In, bool Prompt) : In(In), Prompt(Prompt) {}
-
-  bool next(std::string &Input) {
-    Input.clear();
-    int Depth = 0;
-    for (std::string Line; prompt(Input.empty()), std::getline(In, Line);) {
-      bool Continued = !Line.empty() && Line.back() == '\\';
-      if (Continued)
-        Line.pop_back();
-      Depth += bracketBalance(Line);
-      Input += Line;
-      Input += '\n';
-      if (!Continued && Depth <= 0) {
-        if (!hasCode(Input)) {
-          Input.clear();
-          Depth = 0;
-          continue;
-        }
-        return true;
-      }
-    }
-    return hasCode(Input);
-  }
-
-private:
-  void prompt(bool First) {
-    if (!Prompt)
-      return;
-    std::fputs(First ? "jitslab-repl> " : "... ", stdout);
-    std::fflush(stdout);
-  }
-
-  // Whether `Text` holds anything but white space and comments.
-  static bool hasCode(StringRef Text) {
-    while (!(Text = Text.ltrim()).empty()) {
-      if (Text.consume_front("//"))
-        Text = Text.drop_until([](char C) { return C == '\n'; });
-      else if (Text.consume_front("/*"))
-        Text = Text.drop_front(std::min(Text.size(), Text.find("*/") + 2));
-      else
-        return true;
-    }
-    return false;
-  }
-
-  // Opening minus closing brackets in `Line`, skipping string and character literals and
-  // comments to the end of the line.
-  static int bracketBalance(StringRef Line) {
-    int D = 0;
-    char Quote = 0;
-    for (size_t I = 0; I < Line.size(); ++I) {
-      char C = Line[I];
-      if (Quote) {
-        if (C == '\\')
-          ++I;
-        else if (C == Quote)
-          Quote = 0;
-      } else if (C == '"' || C == '\'') {
-        Quote = C;
-      } else if (C == '/' && I + 1 < Line.size() && Line[I + 1] == '/') {
-        break;
-      } else if (C == '{' || C == '(' || C == '[') {
-        ++D;
-      } else if (C == '}' || C == ')' || C == ']') {
-        --D;
-      }
-    }
-    return D;
-  }
-
-  std::istream &In;
-  bool Prompt;
-};
-
-/// The names an input's module defines for other inputs to use (what ORC puts in the
-/// JITDylib's symbol table).
-std::vector<std::string> definedSymbols(const Module &M) {
-  std::vector<std::string> Names;
-  for (const GlobalValue &GV : M.global_values())
-    if (!GV.isDeclaration() && !GV.hasLocalLinkage() && GV.hasName() &&
-        !GV.getName().starts_with("llvm."))
-      Names.push_back(GV.getName().str());
-  return Names;
-}
-
-/// Links a parsed input (Execute, which runs its initializers where the platform does), then
-/// runs its hoisted initializers (`Init`, "" for none).
-///
-/// The input is linked in full at its own turn, by looking up everything it defines, so that
-/// a mistake in any of its definitions fails this input, which is then taken back, and not a
-/// later one that calls into it (leaving a definition that can be neither used nor redefined).
-/// On LLVM 19 the lookup also keeps code from running too early: its ObjectLinkingLayer records
-/// no dependencies between graphs, so a lookup can return while a graph it calls into is still
-/// being finalized on another thread; out of process that is a jump into a page the executor
-/// has not made executable yet. Linking every input at its own turn means a later input only
-/// ever calls into finalized code (LLVM 22 waits for the graphs a lookup depends on:
-/// jitslab::compat::LookupWaitsForDependencies).
-Error linkAndInitialize(jitslab::repl::ReplInterpreter &Interp, clang::PartialTranslationUnit &PTU,
-                        const std::string &Init, const std::vector<std::string> &Defined) {
-  if (Error E = Interp.clang().Execute(PTU))
-    return E;
-  auto J = Interp.jit();
-  if (!J)
-    return J.takeError();
-  ExecutionSession &ES = J->getExecutionSession();
-  SymbolLookupSet Wanted;
-  for (auto &Name : Defined)
-    Wanted.add(J->mangleAndIntern(Name), SymbolLookupFlags::WeaklyReferencedSymbol);
-  auto Found = ES.lookup({{&J->getMainJITDylib(), JITDylibLookupFlags::MatchAllSymbols}},
-                         std::move(Wanted));
-  if (!Found)
-    return Found.takeError();
-  if (Init.empty())
-    return Error::success();
-  auto Addr = Found->find(J->mangleAndIntern(Init));
-  if (Addr == Found->end())
-    return make_error<StringError>("the input's initializers were not linked",
-                                   inconvertibleErrorCode());
-  auto Status = ES.getExecutorProcessControl().runAsVoidFunction(Addr->second.getAddress());
-  return Status ? Error::success() : Status.takeError();
-}
-
-/// Runs one input: parse, hoist its initializers (where the platform cannot run them), link it,
-/// run them, and print the value of a final expression. Returns false if clang rejected the
-/// input (it has printed why); an input that fails to link or run is taken back, as if undone,
-/// and the error returned.
-///
-/// Not Interpreter::ParseAndExecute: its caller cannot tell an input that clang rejected (and
-/// that Undo must not take back) from one that failed to link, cannot reach the module between
-/// parsing and linking, and on LLVM 19 gets values that all print "Not implement yet.".
-// Where --time says the session's time went: parsing and generating IR, and linking and
-// running (the JIT's compile of the IR, the link, the memory manager, the input's code).
-double ParseMs = 0, LinkRunMs = 0;
-
-Expected<bool> runInput(jitslab::repl::ReplInterpreter &Interp, StringRef Input) {
-  static unsigned Hoisted = 0; // names the initializer functions, never reused after %undo
-  std::string Init;
-  std::vector<std::string> Defined;
-  clang::PartialTranslationUnit *PTU = nullptr;
-  auto T0 = std::chrono::steady_clock::now();
-  SharedContext.whileLocked([&] {
-    auto Parsed = Interp.clang().Parse(Input);
-    if (!Parsed) {
-      consumeError(Parsed.takeError()); // "Parsing failed."; clang printed the diagnostics
-      return;
-    }
-    PTU = &*Parsed;
-    if (!PTU->TheModule)
-      return;
-    Interp.prepareModule(*PTU->TheModule);
-    if (!Interp.platformRunsInitializers())
-      Init = hoistInitializers(*PTU->TheModule, ++Hoisted);
-    Defined = definedSymbols(*PTU->TheModule);
-  });
-  if (!PTU)
-    return false;
-  if (!PTU->TheModule)
-    return true;
-  auto T1 = std::chrono::steady_clock::now();
-  Error Linked = linkAndInitialize(Interp, *PTU, Init, Defined);
-  auto T2 = std::chrono::steady_clock::now();
-  ParseMs += std::chrono::duration<double, std::milli>(T1 - T0).count();
-  LinkRunMs += std::chrono::duration<double, std::milli>(T2 - T1).count();
-  if (Error E = std::move(Linked)) {
-    if (Error U = Interp.clang().Undo(1))
-      E = joinErrors(std::move(E), std::move(U));
-    return std::move(E);
-  }
-  std::fflush(stdout); // JIT'd code's output first
-  if (Interp.printValue(outs()))
-    outs().flush();
-  return true;
-}
-
-/// The figures %stats prints: one line of key=value pairs, for tests and tools.
-std::string statsLine(jitslab::MemoryManager *Slab, AddressRecorder &Addresses, pid_t Executor,
-                      unsigned UserInputs) {
-  std::string S;
-  raw_string_ostream OS(S);
-  auto R = Addresses.get();
-  OS << "jitslab-repl: inputs=" << UserInputs << " graphs=" << R.Graphs
-     << format(" lowest=0x%llx highest=0x%llx", (unsigned long long)R.Lowest,
-               (unsigned long long)R.Highest);
-  if (Slab) {
-    if (auto St = Slab->stats()) {
-      uint64_t Live = 0, Segments = 0;
-      for (auto &P : St->pools) {
-        Live += P.live;
-        Segments += P.live_segments;
-      }
-      OS << format(" slab_base=0x%llx slab_size=%llu", (unsigned long long)St->base,
-                   (unsigned long long)St->reserved)
-         << " live_bytes=" << Live << " live_segments=" << Segments
-         << " live_allocations=" << St->live_allocations;
-    } else {
-      OS << " stats_error=\"" << toString(St.takeError()) << "\"";
-    }
-  }
-  if (Executor > 0) {
-    auto F = jitslab::processFootprint(std::to_string(Executor));
-    OS << " executor_rss_kib=" << F.RssKiB << " executor_shmem_kib=" << F.ShmemKiB
-       << " executor_mappings=" << F.Mappings;
-  }
-  return S;
-}
-
-} // namespace
+using namespace jitslab::repl;
 
 int main(int Argc, char **Argv) {
-  Options O = parseArgs(Argc, Argv);
+  Options O = parseOptions(Argc, Argv);
   InitializeNativeTarget();
   InitializeNativeTargetAsmPrinter();
   auto T0 = std::chrono::steady_clock::now();

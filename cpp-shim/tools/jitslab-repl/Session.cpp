@@ -1,0 +1,27 @@
+//===- Session.cpp - jitslab-repl's process-wide state and its one way to fail -===//
+//
+// See Session.h.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Session.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstdlib>
+
+using namespace llvm;
+
+namespace jitslab::repl {
+
+std::atomic<bool> ShuttingDown{false};
+std::atomic<bool> ExecutorGone{false};
+pid_t ExecutorPid = -1;
+ContextGuard SharedContext;
+
+void fail(const Twine &Msg) {
+  errs() << "jitslab-repl: " << Msg << "\n";
+  std::exit(1);
+}
+
+} // namespace jitslab::repl
