@@ -4,9 +4,18 @@
 
 use std::path::Path;
 
+/// The shared library's SONAME; keep it equal to `JITSLAB_SONAME` in `cpp-shim/cmake/Install.cmake`.
+const SONAME: &str = "libjitslab.so.0";
+
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let dir = Path::new(&dir);
+    // An installed shared library is found by its SONAME, which changes only when the ABI
+    // breaks (`cpp-shim/cmake/Install.cmake` installs libjitslab.so.0 and the link). Release
+    // builds only: `cargo test` links its debug copy by file name, with no .so.0 beside it.
+    if std::env::var("PROFILE").as_deref() == Ok("release") {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{SONAME}");
+    }
     println!("cargo:rerun-if-changed=src/ffi.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     // Also when someone edits or commits a stale header: it is rewritten from the sources.

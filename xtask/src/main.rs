@@ -1,11 +1,14 @@
 //! jitslab's build, test and demo tasks, run through `./x` (which first installs the Debian
 //! packages they need): `./x demo [--llvm=19]`, `./x test`, `./x bench [--llvm=19] [--quick]
-//! [--cycle]`. The C++ side is built once per LLVM major (`target/cmake-22`, `target/cmake-19`);
-//! the demo and the benchmark use the newest (22) unless told otherwise (`--llvm=19`, or
-//! `JITSLAB_LLVM=19` in the environment); the tests run on both.
+//! [--cycle]`, `./x package [--check-install]`. The C++ side is built once per LLVM major
+//! (`target/cmake-22`, `target/cmake-19`); the demo and the benchmark use the newest (22) unless
+//! told otherwise (`--llvm=19`, or `JITSLAB_LLVM=19` in the environment); the tests and the
+//! packages use both.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
+
+mod package;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -16,8 +19,9 @@ fn main() -> ExitCode {
         }),
         Some("test") => test(),
         Some("bench") => take_llvm_major(&args[1..]).and_then(|(major, rest)| bench(major, &rest)),
+        Some("package") => package_command(&args[1..]),
         _ => Err(
-            "usage: ./x <demo [--llvm=N] | test | bench [--llvm=N] [--quick] [--cycle] [jitslab-bench options]>\n  \
+            "usage: ./x <demo [--llvm=N] | test | bench [--llvm=N] [--quick] [--cycle] [jitslab-bench options] | package [--check-install]>\n  \
                   demo   build everything, then link and run a program using libsqlite3.a with jitslab-run\n  \
                   test   every test, on LLVM 22 and 19: cargo's, ctest's (shim, jitslab-run, whole links,\n         \
                   jitslab-repl), llvm-sys, jitslab-bench --quick (correctness only), header freshness,\n         \
@@ -25,6 +29,8 @@ fn main() -> ExitCode {
                   bench  jitslab-bench: jitslab against LLVM's memory managers; writes target/bench and\n         \
                   the results sections of README.md and docs/benchmarks.md (--quick: a smoke run,\n         \
                   nothing rewritten); --cycle: the Rust allocate+finalize+free cycle benchmark\n  \
+                  package  Debian packages of both majors into target/package, then the consumers' test\n         \
+                  against them unpacked; --check-install: also apt-get install and remove them (root)\n  \
                   --llvm=N  the LLVM major of demo and bench: 22 (default) or 19; also JITSLAB_LLVM=N"
                 .to_string(),
         ),
@@ -142,6 +148,10 @@ fn test() -> Result<(), String> {
         run(&format!("{}/{BENCH_TOOL}", cmake_build_dir(major)), &["--quick"])?;
         passed += 1;
     }
+    // The Debian packages of both majors, unpacked into a fresh root, and programs built against
+    // them: a CMake project, a C program through pkg-config, a Rust program on llvm-sys.
+    let debs = package::build()?;
+    passed += package::test_consumers(&debs)?;
     // LLVM's C API (llvm-sys, bound to LLVM 19: see .cargo/config.toml) driving the shim's C
     // entry point.
     let shim = root().join(cmake_build_dir(19)).join("libjitslab-orc-19.so");
@@ -188,8 +198,38 @@ fn cmake_build(major: u32, workloads: Option<&std::path::Path>) -> Result<(), St
     let cxx = format!("-DCMAKE_CXX_COMPILER={prefix}/bin/clang++");
     let shared =
         format!("-DJITSLAB_SHARED_WORKLOADS={}", workloads.map(|p| p.display().to_string()).unwrap_or_default());
-    run("cmake", &["-S", "cpp-shim", "-B", &dir, "-G", "Ninja", &llvm_dir, &cc, &cxx, &shared])?;
+    // Installs (and the packages) go under /usr, into lib/x86_64-linux-gnu, as Debian's own;
+    // `cmake --install DIR --prefix P` still puts them elsewhere.
+    run(
+        "cmake",
+        &["-S", "cpp-shim", "-B", &dir, "-G", "Ninja", &llvm_dir, &cc, &cxx, &shared, "-DCMAKE_INSTALL_PREFIX=/usr"],
+    )?;
     run("cmake", &["--build", &dir])
+}
+
+/// `./x package [--check-install]`: builds both majors' trees, the Debian packages and the
+/// consumers' test against them; `--check-install` then installs them with apt-get, checks the
+/// installed tools and CMake package, and removes them.
+fn package_command(args: &[String]) -> Result<(), String> {
+    let check_install = match args {
+        [] => false,
+        [a] if a == "--check-install" => true,
+        _ => return Err(format!("package: unexpected arguments {args:?} (only --check-install)")),
+    };
+    let shared = root().join(cmake_build_dir(LLVM_MAJORS[0])).join("tests/wl");
+    for (i, major) in LLVM_MAJORS.into_iter().enumerate() {
+        cmake_build(major, (i > 0).then_some(shared.as_path()))?;
+    }
+    let debs = package::build()?;
+    let checks = package::test_consumers(&debs)?;
+    println!("xtask: {} packages in {}; the consumers' test: {checks} checks passed", debs.len(), package::OUT_DIR);
+    for deb in &debs {
+        println!("  {}", deb.display());
+    }
+    if check_install {
+        package::check_install(&debs)?;
+    }
+    Ok(())
 }
 
 /// Runs a command in the workspace root, echoing its stdout line by line as it comes and
