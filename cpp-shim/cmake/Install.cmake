@@ -83,9 +83,10 @@ option(JITSLAB_INSTALL_TOOL_LINKS
 set(JITSLAB_TOOLDIR "${CMAKE_INSTALL_LIBDIR}/jitslab/llvm-${MAJOR}/bin")
 file(RELATIVE_PATH JITSLAB_TOOL_TO_LIB "/p/${JITSLAB_TOOLDIR}" "/p/${CMAKE_INSTALL_LIBDIR}")
 file(RELATIVE_PATH JITSLAB_BIN_TO_TOOL "/p/${CMAKE_INSTALL_BINDIR}" "/p/${JITSLAB_TOOLDIR}")
+# jitslab-executor links everything statically and needs no run path.
+set_target_properties(jitslab-run jitslab-repl PROPERTIES
+  INSTALL_RPATH "\$ORIGIN/${JITSLAB_TOOL_TO_LIB};${LLVM_LIBRARY_DIR}")
 foreach(tool jitslab-run jitslab-repl jitslab-executor)
-  set_target_properties(${tool} PROPERTIES
-    INSTALL_RPATH "\$ORIGIN/${JITSLAB_TOOL_TO_LIB};${LLVM_LIBRARY_DIR}")
   install(TARGETS ${tool} RUNTIME DESTINATION "${JITSLAB_TOOLDIR}" COMPONENT tools)
   file(CREATE_LINK "${JITSLAB_BIN_TO_TOOL}/${tool}" "${JITSLAB_STAGE}/${tool}-${MAJOR}" SYMBOLIC)
   install(FILES "${JITSLAB_STAGE}/${tool}-${MAJOR}" DESTINATION "${CMAKE_INSTALL_BINDIR}"

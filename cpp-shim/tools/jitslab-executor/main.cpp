@@ -17,12 +17,18 @@
 // its own, as LLVM's does, and ends when the connection closes, after ending every jitslab
 // region (their pending dealloc actions run).
 //
+// It links LLVM's static libraries (only the target-process side) and libjitslab.a, so it
+// starts as fast as llvm-jitlink-executor and is about as small in memory (docs/design.md).
+//
 //===----------------------------------------------------------------------===//
 
 #include "jitslab.h"
 
 #include "llvm/ADT/StringRef.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/ExecutionEngine/Orc/TargetProcess/ExecutorSharedMemoryMapperService.h"
+#include "llvm/ExecutionEngine/Orc/TargetProcess/JITLoaderGDB.h"
+#include "llvm/ExecutionEngine/Orc/TargetProcess/JITLoaderPerf.h"
 #include "llvm/ExecutionEngine/Orc/TargetProcess/SimpleExecutorMemoryManager.h"
 #include "llvm/ExecutionEngine/Orc/TargetProcess/SimpleRemoteEPCServer.h"
 #include "llvm/Support/Error.h"
@@ -43,6 +49,21 @@ using namespace llvm;
 using namespace llvm::orc;
 
 namespace {
+
+/// Functions that controllers find by name in the executor's process rather than among the
+/// bootstrap symbols: the GDB JIT interface (llvm-jitlink --debugger-support, on by default)
+/// and perf support. jitslab-executor links LLVM's static libraries, so a function nothing
+/// references is not in it at all; this table references them, and the exported symbol table
+/// then names them, as Debian's llvm-jitlink-executor does.
+__attribute__((used)) const void *const LinkedForLookupByName[] = {
+#if LLVM_VERSION_MAJOR < 21
+    reinterpret_cast<const void *>(&llvm_orc_registerJITLoaderGDBWrapper),
+#endif
+    reinterpret_cast<const void *>(&llvm_orc_registerJITLoaderGDBAllocAction),
+    reinterpret_cast<const void *>(&llvm_orc_registerJITLoaderPerfStart),
+    reinterpret_cast<const void *>(&llvm_orc_registerJITLoaderPerfEnd),
+    reinterpret_cast<const void *>(&llvm_orc_registerJITLoaderPerfImpl),
+};
 
 const char *Usage = "usage: jitslab-executor filedescs=<in-fd>,<out-fd> | listen=<host>:<port>";
 
