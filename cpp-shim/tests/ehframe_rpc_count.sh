@@ -14,9 +14,9 @@
 # --control=stock takes as the control the same actions under jitslab's stock protocol, which
 # makes one finalize call per object. With --per-object=K the bound on each set of N units is
 # the larger of BOUND and N/K and the 200-vs-2000 check is left out: the number of group-commit
-# rounds follows the length of the link, and LLVM 22's ORC core links synth-2000 about 4x
-# slower than 19's (every manager alike, and stock llvm-jitlink: 6x), so its rounds grow with
-# the link instead of staying a handful. And with actions the native protocol's group commit
+# rounds follows the length of the link (a round leaves when the previous one is back), so on
+# a slow or loaded machine, and on LLVM 22, whose ORC core links synth-2000 about 4x slower than
+# 19's, the rounds grow with the link instead of staying a handful. And with actions the native protocol's group commit
 # made finalize calls (the --stats line "group commit: ..."): the registrations did travel in
 # them.
 set -u
