@@ -24,6 +24,7 @@ std::vector<Column> columns(Kind K) {
             {"rpc_calls", "RPCs", "count", 1, 0, false, true},
             {"rpc_bytes_sent", "RPC KiB sent", "KiB", MiB, 0, false, true},
             {"rpc_bytes_received", "RPC KiB received", "KiB", MiB, 0, false, true},
+            {"executor_start_ms", "executor start ms", "ms", 1, 1, false, true},
             {"executor_peak_rss_kib", "executor peak RSS MiB", "MiB", MiB, 1, false, true},
             {"executor_mappings", "executor mappings", "count", 1, 0, false, true},
             {"executor_shmem_kib", "executor shared MiB", "MiB", MiB, 1, false, true},
@@ -32,6 +33,9 @@ std::vector<Column> columns(Kind K) {
             {"sys_mprotect", "mprotect", "count", 1, 0, false, false},
             {"sys_madvise", "madvise", "count", 1, 0, false, false},
             {"sys_fallocate", "fallocate", "count", 1, 0, false, false}};
+  case Kind::Session:
+    return {{"wall_ms", "total ms", "ms", 1, 1, true, false},
+            {"cpu_ms", "CPU ms", "ms", 1, 0, false, false}};
   case Kind::Churn:
     return {{"per_link_us", "µs per link", "us", 1, 1, true, false},
             {"held_anon_kib", "JIT memory held KiB", "KiB", 1, 0, false, false},

@@ -192,7 +192,10 @@ private:
   }
 };
 
-/// "### Targets" of the issue, each checked against the numbers.
+/// "### Side by side": the tools in process, out of process and out of process with shared
+/// memory, on the session and the whole programs, with the executors' start and RSS.
+void overview(llvm::raw_ostream &OS, const Analysis &A);
+/// "### Targets" of the issues, each checked against the numbers.
 void targets(llvm::raw_ostream &OS, const Analysis &A);
 /// "### Not measured": the figures this run could not take, and why.
 void notMeasured(llvm::raw_ostream &OS, const Analysis &A);

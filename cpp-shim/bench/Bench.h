@@ -3,7 +3,9 @@
 // jitslab-bench compares jitslab with the memory managers of the LLVM it is built with (19 or
 // 22) in one run: the same driver, the same objects and the same executor for every manager,
 // managers interleaved within each repetition, only the memory manager changing. On 22 it also
-// times LLVM's own tool, llvm-jitlink, out of process on the same programs, as an anchor.
+// times LLVM's own tool, llvm-jitlink, out of process on the same programs, as an anchor. And it
+// times one plain C++ REPL session with jitslab-repl on the same managers and with the stock
+// clang-repl of the same LLVM (on 22 in process and out of process), side by side.
 //
 //   jitslab-bench.cpp  options, the settings (managers) and the run plan, main
 //   Workloads.cpp      builds the workloads and their native references into the build dir
@@ -14,9 +16,10 @@
 //   Report.cpp         Markdown and CSV, the files, the README/doc regions
 //   Targets.cpp        the targets of issue 5 checked against a run; Chart.cpp: the SVG
 //
-// Whole programs run under jitslab-run (--report=FILE); churn and the allocator cycle run in
-// a child jitslab-bench (--child=...), one process per run, so that every figure (mappings,
-// RSS, system calls) belongs to one manager.
+// Whole programs run under jitslab-run (--report=FILE); the session under jitslab-repl or
+// clang-repl, fed on stdin; churn and the allocator cycle run in a child jitslab-bench
+// (--child=...), one process per run, so that every figure (mappings, RSS, system calls)
+// belongs to one manager.
 //
 //===----------------------------------------------------------------------===//
 #ifndef JITSLAB_BENCH_BENCH_H
@@ -41,17 +44,21 @@ struct Setting {
   std::string Id;    // short name in tables and files: "jitslab-dual", "llvm-mapper", ...
   std::string Label; // what it is, for the Markdown legend
   Group Where = Group::InProcess;
-  bool LLVM = false;                // one of LLVM's managers: a candidate ratio base
+  bool LLVM = false;                // one of LLVM's managers or tools: a candidate ratio base
   std::vector<std::string> RunArgs; // the jitslab-run options that select it (--executor too)
-  // A tool other than jitslab-run that runs whole programs itself (llvm-jitlink), "" for
-  // jitslab-run: it is given RunArgs and the program's inputs in its own syntax
-  // (toolArgs), writes no report, and only its wall and CPU times are figures.
+  // A tool other than jitslab-run and jitslab-repl (llvm-jitlink for programs, clang-repl for
+  // the session), "" for jitslab's: it is given RunArgs (and a program's inputs in its own
+  // syntax, toolArgs), writes no report, and only its wall and CPU times are figures.
   std::string Tool;
+  bool Programs = true;              // runs the whole programs (jitslab-run, or Tool)
+  bool Session = false;              // runs the REPL session (jitslab-repl, or Tool)
+  std::vector<std::string> ReplArgs; // the jitslab-repl options that select it
   std::string Missing;              // why it cannot be measured ("" when it can)
 };
 
 enum class Kind {
   Program, // a whole program under jitslab-run
+  Session, // a REPL session on stdin, under jitslab-repl or clang-repl
   Churn,   // link and remove small graphs under ResourceTrackers (child mode)
   Alloc,   // allocate + finalize + deallocate through SimpleSegmentAlloc (child mode)
 };
@@ -61,12 +68,13 @@ struct Workload {
   std::string Id;          // "synth-2000", "sqlite", "churn", "alloc-1t"...
   std::string Description; // one line for the Markdown
   Kind K = Kind::Program;
-  std::vector<std::string> Args; // jitslab-run inputs/options, or the child's options
+  // jitslab-run inputs/options, the child's options, or (Session) the script fed on stdin.
+  std::vector<std::string> Args;
   // Child workloads: the options of a run that does no work (the system-call baseline), and
   // how many units of work (links, cycles) a run does; per-unit figures divide by it.
   std::vector<std::string> ZeroArgs;
   uint64_t Units = 0;
-  std::string Expected;          // the native build's stdout
+  std::string Expected;          // the native build's stdout (Session: its expected output)
   int ExpectedStatus = 0;        // and its exit status
   unsigned Objects = 0;          // object files linked (Program, Churn)
   uint64_t ContentBytes = 0;     // allocatable bytes of those objects
@@ -86,6 +94,9 @@ struct RunResult {
 struct Paths {
   std::string Self;          // this program, for child runs
   std::string JitslabRun;    // jitslab-run
+  std::string JitslabRepl;   // jitslab-repl
+  std::string ClangRepl;     // the stock clang-repl of the build's LLVM ("" when not installed)
+  std::string ReplDir;       // tests/repl: the session script and its expected output
   std::string SynthGen;      // synth-gen
   std::string Clang;         // clang-19
   std::string WorkloadSrc;   // tests/workloads
@@ -101,7 +112,7 @@ struct Paths {
 // --- Workloads.cpp ------------------------------------------------------------------------
 struct WorkloadPlan {
   std::vector<unsigned> SynthSizes; // synth-N for each N
-  bool Sqlite = true, Zlib = true;
+  bool Hello = true, Sqlite = true, Zlib = true, Session = true;
   unsigned ChurnUnits = 64, ChurnRounds = 50, ChurnLive = 32;
   uint64_t AllocCycles = 20000;
 };
@@ -118,10 +129,10 @@ struct ChildExit {
   std::string Stdout, Stderr;
   std::string Error; // why it could not run, if it could not
 };
-/// Runs `Program Args...` with stdin from /dev/null, stdout and stderr captured through files
-/// in `TmpDir`, killed after `TimeoutS` seconds.
+/// Runs `Program Args...` with stdin from `Stdin` (/dev/null when ""), stdout and stderr
+/// captured through files in `TmpDir`, killed after `TimeoutS` seconds.
 ChildExit runChild(const std::string &Program, const std::vector<std::string> &Args,
-                   const std::string &TmpDir, unsigned TimeoutS);
+                   const std::string &TmpDir, unsigned TimeoutS, const std::string &Stdin = "");
 /// Runs workload `W` with setting `S` once, timed: checks the output against the native
 /// build and returns the figures (the tool's --report keys plus wall_ms and cpu_ms).
 RunResult runTimed(const Paths &P, const Workload &W, const Setting &S, const std::string &TmpDir);
@@ -141,9 +152,18 @@ int childMain(llvm::ArrayRef<std::string> Args);
 /// Whether the child mode of kind `K` (Churn, Alloc) can make the manager of setting `Id`:
 /// both the in-process ones; churn also the out-of-process ones of the stock executor.
 bool childKnowsManager(Kind K, llvm::StringRef Id);
-/// Whether workloads of kind `K` run with setting `S` (whole programs: every setting).
+/// Whether workloads of kind `K` run with setting `S`.
 inline bool runsWith(Kind K, const Setting &S) {
-  return K == Kind::Program || childKnowsManager(K, S.Id);
+  switch (K) {
+  case Kind::Program:
+    return S.Programs;
+  case Kind::Session:
+    return S.Session;
+  case Kind::Churn:
+  case Kind::Alloc:
+    return S.Tool.empty() && childKnowsManager(K, S.Id);
+  }
+  return false;
 }
 
 // --- Report.cpp ---------------------------------------------------------------------------

@@ -32,10 +32,14 @@ std::string svgChart(const Analysis &A) {
   };
   std::vector<Panel> Panels(4);
   Panels[0].Title = "Time: link (programs), per link (churn), per cycle (allocator)";
-  Panels[1].Title = "Total time of the process (programs)";
+  Panels[1].Title = "Total time of the process (programs, the REPL session)";
   Panels[2].Title = "Memory mappings of the linking process at exit (programs)";
   Panels[3].Title = "Memory mappings of the executor at exit (programs, out of process)";
   for (const Workload &W : A.R.Workloads) {
+    if (W.K == Kind::Session) {
+      Panels[1].Rows.push_back({&W, "wall_ms"});
+      continue;
+    }
     const char *Time = W.K == Kind::Program ? "link_ms"
                        : W.K == Kind::Churn ? "per_link_us"
                                             : "ns_per_cycle";

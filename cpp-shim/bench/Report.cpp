@@ -1,7 +1,7 @@
 //===- Report.cpp - the results as Markdown and CSV, and the files written -===//
 //
-// The figures and ratios come from Analysis.h; the targets from Targets.cpp, the chart from
-// Chart.cpp.
+// The figures and ratios come from Analysis.h; the overview table from Overview.cpp, the
+// targets from Targets.cpp, the chart from Chart.cpp.
 //
 // Output, in the results directory:
 //   results.md   the tables, the targets checked against the numbers, what is missing
@@ -116,6 +116,7 @@ std::string markdown(const Analysis &A) {
   for (const Setting &S : R.Settings)
     OS << "| " << S.Id << " | " << S.Label << " | "
        << (S.Missing.empty() ? "measured" : "missing: " + S.Missing) << " |\n";
+  overview(OS, A);
   if (any_of(R.Workloads, [](const Workload &W) { return W.K == Kind::Program; })) {
     OS << "\n### Whole programs under jitslab-run\n\n";
     for (const Workload &W : R.Workloads)
@@ -126,6 +127,16 @@ std::string markdown(const Analysis &A) {
           "mappings and peak RSS: the process's at exit; system calls: the whole run.\n\n";
     markdownTable(OS, A, Kind::Program);
   }
+  for (const Workload &W : R.Workloads)
+    if (W.K == Kind::Session) {
+      OS << "\n### The REPL session\n\n" << W.Description
+         << ". jitslab-repl runs it with the setting's manager (and executor), stock clang-repl "
+            "as it comes; total: the whole process, start and exit included; the output must "
+            "equal tests/repl/session.expected. (×): the ratio to the best of LLVM's settings "
+            "and stock clang-repl in the same group.\n\n";
+      markdownTable(OS, A, Kind::Session);
+      break;
+    }
   for (const Workload &W : R.Workloads)
     if (W.K == Kind::Churn) {
       OS << "\n### Churn\n\n" << W.Description

@@ -1,8 +1,9 @@
 //===- Runner.cpp - one run of one workload with one setting ---------------===//
 //
-// A run is a child process: jitslab-run for whole programs, jitslab-bench --child=... for
-// churn and the allocator cycle. The child's stdout and exit status are compared with the
-// native build's; its figures come from its --report file (key=value lines), plus the wall
+// A run is a child process: jitslab-run (or llvm-jitlink) for whole programs, jitslab-repl (or
+// clang-repl) for the session, jitslab-bench --child=... for churn and the allocator cycle.
+// The child's stdout and exit status are compared with the native build's (the session's:
+// with its expected output, empty lines left out, as clang-repl prints one when its input ends); its figures come from its --report file (key=value lines), plus the wall
 // time and CPU time seen from here. A run whose output differs is failed, and its figures
 // are dropped: a failed run is never timed.
 //
@@ -114,6 +115,13 @@ std::pair<std::string, std::vector<std::string>>
 command(const Paths &P, const Workload &W, const Setting &S, const std::string &Report,
         const std::vector<std::string> &WorkloadArgs) {
   std::vector<std::string> Args;
+  if (W.K == Kind::Session) { // the script comes on stdin (see stdinOf)
+    if (!S.Tool.empty())
+      return {S.Tool, S.RunArgs};
+    Args = S.ReplArgs;
+    Args.push_back("--strict"); // an input that fails fails the run
+    return {P.JitslabRepl, Args};
+  }
   if (W.K == Kind::Program && !S.Tool.empty()) {
     // The tool does not wait for the executor it started to exit, and the executor writes the
     // program's output at its exit: through a pipe, the run ends when every writer has closed
@@ -150,6 +158,19 @@ std::string whyFailed(const ChildExit &E) {
   return First.empty() ? "no message" : First;
 }
 
+/// What a run of `W` reads on stdin: the session's script, else nothing.
+std::string stdinOf(const Workload &W) { return W.K == Kind::Session ? W.Args.at(0) : ""; }
+
+/// `Text` without its empty lines.
+std::string withoutEmptyLines(StringRef Text) {
+  SmallVector<StringRef, 64> Lines;
+  Text.split(Lines, '\n', -1, /*KeepEmpty=*/false);
+  std::string Out;
+  for (StringRef L : Lines)
+    Out += L.str() + "\n";
+  return Out;
+}
+
 /// "" when `E` is what a correct run of `W` gives, else why not. Stdout is compared only when
 /// `CheckStdout`.
 std::string checkExit(const Workload &W, const ChildExit &E, bool CheckStdout) {
@@ -160,9 +181,10 @@ std::string checkExit(const Workload &W, const ChildExit &E, bool CheckStdout) {
   if (E.Status != W.ExpectedStatus)
     return formatv("exit status {0} (native: {1}): {2}", E.Status, W.ExpectedStatus,
                    whyFailed(E));
-  if (CheckStdout && E.Stdout != W.Expected) {
+  const std::string Stdout = W.K == Kind::Session ? withoutEmptyLines(E.Stdout) : E.Stdout;
+  if (CheckStdout && Stdout != W.Expected) {
     SmallVector<StringRef, 64> Got, Want;
-    StringRef(E.Stdout).split(Got, '\n');
+    StringRef(Stdout).split(Got, '\n');
     StringRef(W.Expected).split(Want, '\n');
     size_t I = 0;
     while (I < Got.size() && I < Want.size() && Got[I] == Want[I])
@@ -176,11 +198,11 @@ std::string checkExit(const Workload &W, const ChildExit &E, bool CheckStdout) {
 } // namespace
 
 ChildExit runChild(const std::string &Program, const std::vector<std::string> &Args,
-                   const std::string &TmpDir, unsigned TimeoutS) {
+                   const std::string &TmpDir, unsigned TimeoutS, const std::string &Stdin) {
   SmallString<256> Out = tempFile(TmpDir, "stdout"), Err = tempFile(TmpDir, "stderr");
   std::vector<StringRef> Argv{Program};
   Argv.insert(Argv.end(), Args.begin(), Args.end());
-  std::optional<StringRef> Redirects[] = {StringRef(""), StringRef(Out), StringRef(Err)};
+  std::optional<StringRef> Redirects[] = {StringRef(Stdin), StringRef(Out), StringRef(Err)};
   ChildExit E;
   std::optional<sys::ProcessStatistics> Stats;
   bool ExecFailed = false;
@@ -202,12 +224,12 @@ RunResult runTimed(const Paths &P, const Workload &W, const Setting &S, const st
   RunResult R;
   SmallString<256> Report = tempFile(TmpDir, "report");
   auto [Program, Args] = command(P, W, S, std::string(Report), W.Args);
-  ChildExit E = runChild(Program, Args, TmpDir, 300);
+  ChildExit E = runChild(Program, Args, TmpDir, 300, stdinOf(W));
   std::string ReportText = readAndRemove(Report);
   R.Failure = checkExit(W, E, /*CheckStdout=*/true);
   if (!R.Failure.empty())
     return R;
-  if (!S.Tool.empty()) { // another tool: its times are all there is
+  if (!S.Tool.empty() || W.K == Kind::Session) { // no report: the times are all there is
     R.F["wall_ms"] = E.WallMs;
     R.F["cpu_ms"] = E.CpuMs;
     R.Ok = true;
@@ -306,7 +328,9 @@ RunResult straceOnce(const Paths &P, const Workload &W, const Setting &S,
 
 RunResult runStraced(const Paths &P, const Workload &W, const Setting &S,
                      const std::string &TmpDir) {
-  if (!S.Tool.empty()) { // it runs under bash and cat (see command): their calls would count
+  // A tool runs under bash and cat (see command), whose calls would count; a session's calls
+  // are clang's as much as the memory manager's.
+  if (!S.Tool.empty() || W.K == Kind::Session) {
     RunResult None;
     None.Ok = true;
     return None;

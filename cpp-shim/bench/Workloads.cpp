@@ -5,10 +5,14 @@
 //
 //   synthN/      synth-gen N: N units + main.c, each compiled with the build's clang -O2 -c;
 //                synthN.rsp lists the objects; synthN_native is their native link
+//   hello.o, hello_native           tests/workloads/hello.c
 //   sqlite_main.o, sqlite_native    tests/workloads/sqlite_main.c against libsqlite3.a
 //   zlib_main.o, zlib_native        tests/workloads/zlib_main.c against libz.a
 //   churn/       churn_unit.c compiled once per unit (-DUNIT=k); churn_native links them all
 //                with churn_main.c
+//
+// The REPL session is checked in (tests/repl/session.plain.repl and session.expected, written
+// by tests/repl/gen_session.py): nothing to build.
 //
 // A step is skipped when its outputs are newer than its inputs. Compiles run on as many
 // threads as there are cores; each thread starts its own clang processes. The native builds
@@ -24,6 +28,7 @@
 #include "llvm/Object/ObjectFile.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
 #include <atomic>
@@ -206,6 +211,11 @@ Expected<std::vector<Workload>> prepareWorkloads(const Paths &P, const WorkloadP
     std::vector<std::string> Libs, ProgramArgs;
   };
   std::vector<Real> Reals;
+  if (Plan.Hello)
+    Reals.push_back({"hello", "hello.c",
+                     "puts(\"hello, world\"): the tool's and the executor's start and the "
+                     "teardown are nearly all of it",
+                     {}, {}});
   if (Plan.Sqlite)
     Reals.push_back({"sqlite", "sqlite_main.c",
                      "a main against Debian's libsqlite3.a (1000 rows, a few queries)",
@@ -233,6 +243,27 @@ Expected<std::vector<Workload>> prepareWorkloads(const Paths &P, const WorkloadP
     W.Objects = 1;
     if (Error E = expectNative(W, Native, X.ProgramArgs, Tmp))
       return std::move(E);
+    Out.push_back(std::move(W));
+  }
+
+  // The session: the same plain C++ inputs for jitslab-repl and stock clang-repl.
+  if (Plan.Session) {
+    const std::string Script = path(P.ReplDir, "session.plain.repl");
+    auto Inputs = MemoryBuffer::getFile(Script, /*IsText=*/true);
+    auto Expected = MemoryBuffer::getFile(path(P.ReplDir, "session.expected"), /*IsText=*/true);
+    if (!Inputs || !Expected)
+      return makeErr("cannot read the REPL session in " + P.ReplDir);
+    Workload W;
+    W.Id = "repl-session";
+    W.K = Kind::Session;
+    W.Description = formatv(
+        "one plain C++ session of {0} inputs, one per line (tests/repl/session.plain.repl: "
+        "functions, classes, templates, lambdas, exceptions, <string>, <vector>, <map>, "
+        "<memory>, <functional>), fed on stdin",
+        count_if(split((*Inputs)->getBuffer(), '\n'),
+                 [](StringRef L) { return !L.trim().empty(); }));
+    W.Args = {Script};
+    W.Expected = (*Expected)->getBuffer().str();
     Out.push_back(std::move(W));
   }
 

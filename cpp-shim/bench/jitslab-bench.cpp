@@ -48,8 +48,8 @@ results.md, results.csv, runs.csv and ratios.svg to the output directory.
 
   --quick                 every workload once, small sizes: checks correctness (for ./x test)
   --reps=N                repetitions (default 21; --quick: 1)
-  --only=W,...            only these workloads (synth-200, synth-2000, sqlite, zlib, churn,
-                          alloc-1t, alloc-2t)
+  --only=W,...            only these workloads (synth-200, synth-2000, hello, sqlite, zlib,
+                          repl-session, churn, alloc-1t, alloc-2t)
   --out=DIR               results (default: target/bench, --quick: target/bench/quick)
   --work=DIR              where workloads are built (default: the build dir's bench/wl)
   --jitslab-run=PATH      the driver of whole programs (default: the one built here)
@@ -84,6 +84,10 @@ Options parseArgs(int Argc, char **Argv) {
   Options O;
   O.P.Self = sys::fs::getMainExecutable(Argv[0], reinterpret_cast<void *>(&parseCount));
   O.P.JitslabRun = JITSLAB_BENCH_JITSLAB_RUN;
+  O.P.JitslabRepl = JITSLAB_BENCH_JITSLAB_REPL;
+  O.P.ReplDir = JITSLAB_BENCH_REPL_DIR;
+  if (sys::fs::can_execute(JITSLAB_BENCH_CLANG_REPL))
+    O.P.ClangRepl = JITSLAB_BENCH_CLANG_REPL;
   O.P.SynthGen = JITSLAB_BENCH_SYNTH_GEN;
   O.P.Clang = JITSLAB_BENCH_CLANG;
   O.P.WorkloadSrc = JITSLAB_BENCH_WORKLOAD_SRC;
@@ -152,7 +156,7 @@ Options parseArgs(int Argc, char **Argv) {
   O.P.NativeExecutor = NativeExecutor;
   if (auto S = sys::findProgramByName("strace"))
     O.P.Strace = *S;
-  for (auto *Tool : {&O.P.JitslabRun, &O.P.SynthGen, &O.P.Clang})
+  for (auto *Tool : {&O.P.JitslabRun, &O.P.JitslabRepl, &O.P.SynthGen, &O.P.Clang})
     if (!sys::fs::can_execute(*Tool))
       fail("'" + *Tool + "' is not an executable (build first: ./x test or cmake --build)");
   return O;
@@ -174,15 +178,25 @@ std::vector<Setting> makeSettings(const Paths &P, StringRef Help) {
     X.RunArgs = std::move(RunArgs);
     return X;
   };
+  // The same manager under jitslab-repl, for the session.
+  auto WithRepl = [](Setting X, std::vector<std::string> ReplArgs) {
+    X.Session = true;
+    X.ReplArgs = std::move(ReplArgs);
+    return X;
+  };
   std::vector<Setting> S = {
-      Make("llvm-inprocess", "LLVM InProcessMemoryManager (LLJIT's default: one mmap per graph)",
-           Group::InProcess, true, {"--memory=llvm-inprocess"}),
+      WithRepl(Make("llvm-inprocess",
+                    "LLVM InProcessMemoryManager (LLJIT's default: one mmap per graph)",
+                    Group::InProcess, true, {"--memory=llvm-inprocess"}),
+               {"--memory=llvm-inprocess"}),
       Make("llvm-mapper",
            "LLVM MapperJITLinkMemoryManager + InProcessMemoryMapper, 1 GiB slabs (llvm-jitlink's "
            "default)",
            Group::InProcess, true, {"--memory=llvm-mapper"}),
-      Make("jitslab-dual", "jitslab in process, dual view (memfd mapped twice; the default)",
-           Group::InProcess, false, {"--memory=jitslab", "--jitslab-mapper=dual"}),
+      WithRepl(Make("jitslab-dual",
+                    "jitslab in process, dual view (memfd mapped twice; the default)",
+                    Group::InProcess, false, {"--memory=jitslab", "--jitslab-mapper=dual"}),
+               {"--memory=jitslab"}),
       Make("jitslab-single", "jitslab in process, single view (one anonymous mapping)",
            Group::InProcess, false, {"--memory=jitslab", "--jitslab-mapper=single"}),
 #if LLVM_VERSION_MAJOR >= 22
@@ -197,14 +211,17 @@ std::vector<Setting> makeSettings(const Paths &P, StringRef Help) {
       Make("llvm-epc", "LLVM EPCGenericJITLinkMemoryManager, llvm-jitlink-executor",
            Group::OutOfProcess, true, {Stock, "--memory=llvm-epc"}),
 #endif
-      Make("llvm-shm",
-           "LLVM MapperJITLinkMemoryManager + SharedMemoryMapper, llvm-jitlink-executor",
-           Group::OutOfProcess, true, {Stock, "--memory=llvm-shm"}),
-      Make("jitslab-stock", "jitslab out of process, LLVM's llvm-jitlink-executor",
-           Group::OutOfProcess, false, {Stock, "--memory=jitslab", "--protocol=stock"}),
-      Make("jitslab-native", "jitslab out of process, native (jitslab-executor)",
-           Group::OutOfProcess, false,
-           {"--executor=" + P.NativeExecutor, "--memory=jitslab", "--protocol=native"}),
+      WithRepl(Make("llvm-shm",
+                    "LLVM MapperJITLinkMemoryManager + SharedMemoryMapper, llvm-jitlink-executor",
+                    Group::OutOfProcess, true, {Stock, "--memory=llvm-shm"}),
+               {Stock, "--memory=llvm-shm"}),
+      WithRepl(Make("jitslab-stock", "jitslab out of process, LLVM's llvm-jitlink-executor",
+                    Group::OutOfProcess, false, {Stock, "--memory=jitslab", "--protocol=stock"}),
+               {Stock, "--memory=jitslab"}),
+      WithRepl(Make("jitslab-native", "jitslab out of process, native (jitslab-executor)",
+                    Group::OutOfProcess, false,
+                    {"--executor=" + P.NativeExecutor, "--memory=jitslab", "--protocol=native"}),
+               {"--executor=" + P.NativeExecutor, "--memory=jitslab"}),
   };
 
 #if LLVM_VERSION_MAJOR >= 22
@@ -229,6 +246,36 @@ std::vector<Setting> makeSettings(const Paths &P, StringRef Help) {
     S.push_back(std::move(X));
   }
 #endif
+
+  // The stock clang-repl of this LLVM on the session: in process with LLVM's default manager,
+  // and on 22 (19's cannot) out of process in the same executor, with its default manager and
+  // with its slab in shared memory. It is LLVM's tool, so a candidate ratio base of its group.
+  std::vector<std::tuple<const char *, const char *, Group, std::vector<std::string>>> Repls = {
+      {"clang-repl", "stock clang-repl, in process", Group::InProcess, {}}};
+#if LLVM_VERSION_MAJOR >= 22
+  // Debian's clang-repl does not find the ORC runtime by itself: it is given the one
+  // jitslab-repl uses.
+  const std::vector<std::string> Oop = {"--oop-executor=" + P.StockExecutor,
+                                        "--orc-runtime=" + P.OrcRuntime};
+  std::vector<std::string> OopShm = Oop;
+  OopShm.push_back("--use-shared-memory");
+  Repls.push_back({"clang-repl-oop", "stock clang-repl --oop-executor (llvm-jitlink-executor)",
+                   Group::OutOfProcess, Oop});
+  Repls.push_back({"clang-repl-oop-shm",
+                   "stock clang-repl --oop-executor --use-shared-memory (its slab in shared "
+                   "memory)",
+                   Group::OutOfProcess, OopShm});
+#endif
+  for (auto &[Id, Label, Where, Args] : Repls) {
+    Setting X = Make(Id, Label, Where, true, Args);
+    X.Tool = P.ClangRepl;
+    X.Programs = false;
+    X.Session = true;
+    if (P.ClangRepl.empty())
+      X.Missing = "no " JITSLAB_BENCH_CLANG_REPL " (clang-tools-" +
+                  std::to_string(LLVM_VERSION_MAJOR) + ")";
+    S.push_back(std::move(X));
+  }
 
   for (Setting &X : S) {
     if (!X.Tool.empty())
@@ -325,8 +372,10 @@ void progress(unsigned Rep, unsigned Reps, const Workload &W,
       Line += " " + S->Id + " FAILED (" + R->Failure + ")";
       continue;
     }
-    const char *Key = W.K == Kind::Program ? "link_ms" : W.K == Kind::Churn ? "per_link_us"
-                                                                           : "ns_per_cycle";
+    const char *Key = W.K == Kind::Program ? "link_ms"
+                      : W.K == Kind::Churn ? "per_link_us"
+                      : W.K == Kind::Alloc ? "ns_per_cycle"
+                                           : "wall_ms";
     auto It = R->F.find(Key);
     if (It == R->F.end()) // a tool's run: its total time
       It = R->F.find("wall_ms");

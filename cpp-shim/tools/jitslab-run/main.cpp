@@ -79,10 +79,12 @@ int main(int Argc, char **Argv) {
 
   std::unique_ptr<ExecutorProcessControl> EPC;
   std::shared_ptr<const jitslab::TransportCounts> Wire; // out of process: what crossed it
+  double ExecutorStartMs = -1; // spawn (or connect) to the end of the ORC handshake
   if (O.outOfProcess()) {
     auto Conn = failOn(O.Executor.empty() ? jitslab::connectExecutor(O.Connect)
                                           : jitslab::spawnExecutor(O.Executor),
                        "starting the executor");
+    ExecutorStartMs = msSince(T0);
     ExecutorPid = Conn.Pid;
     Wire = Conn.Counts;
     EPC = std::move(Conn.EPC);
@@ -229,6 +231,9 @@ int main(int Argc, char **Argv) {
                      LinkMs, RunMs)
            << "jitslab-run: process: " << Mappings << " mappings, peak RSS " << PeakKiB
            << " kB\n";
+  if (O.Times && ExecutorStartMs >= 0)
+    errs() << format("jitslab-run: executor started and connected in %.1f ms\n",
+                     ExecutorStartMs);
   if (O.Times && ExecutorPid > 0)
     errs() << "jitslab-run: executor: " << Exec.Mappings << " mappings, peak RSS " << Exec.PeakKiB
            << " kB, shared memory resident " << Exec.ShmemKiB << " kB\n";
@@ -247,6 +252,8 @@ int main(int Argc, char **Argv) {
       << "mappings=" << Mappings << "\n"
       << "peak_rss_kib=" << PeakKiB << "\n"
       << "linked_bytes=" << Recorder->linkedBytes() << "\n";
+    if (ExecutorStartMs >= 0)
+      R << format("executor_start_ms=%.3f\n", ExecutorStartMs);
     if (Wire)
       R << "rpc_calls=" << Wire->CallsToExecutor.load() << "\n"
         << "rpc_bytes_sent=" << Wire->BytesSent.load() << "\n"
