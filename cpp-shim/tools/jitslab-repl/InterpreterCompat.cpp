@@ -120,7 +120,12 @@ ReplInterpreter::create(std::unique_ptr<clang::CompilerInstance> CI,
   return std::move(R);
 }
 
-Expected<LLJIT &> ReplInterpreter::jit() { return *I->J; }
+Expected<LLJIT &> ReplInterpreter::jit() {
+  if (!I->J)
+    return make_error<StringError>("no JIT: clang generates no code with these options",
+                                   inconvertibleErrorCode());
+  return *I->J;
+}
 
 void ReplInterpreter::prepareModule(Module &M) {
   if (!I->InProcess)
@@ -225,9 +230,11 @@ private:
 
 // Declarations of the value-printing runtime that LLVM 19's clang::Interpreter looks up by name
 // (the definitions are in libclang-cpp, in this process). Interpreter::create parses the same
-// interface before any user input; a derived class has to supply it.
+// interface before any user input; a derived class has to supply it. In C only the store of a
+// scalar exists (clang looks up the others in C++ only).
 const char *const ValuePrintingRuntime = R"(
 #define __CLANG_REPL__ 1
+#ifdef __cplusplus
 void *__clang_Interpreter_SetValueWithAlloc(void *, void *, void *);
 struct __clang_Interpreter_NewTag {} __ci_newtag;
 void *operator new(__SIZE_TYPE__, void *, __clang_Interpreter_NewTag) noexcept;
@@ -240,7 +247,9 @@ template <class T, unsigned long M>
 void __clang_Interpreter_SetValueCopyArr(const T (*From)[M], void *To, unsigned long N) {
   __clang_Interpreter_SetValueCopyArr(From[0], To, N);
 }
-extern "C" void __clang_Interpreter_SetValueNoAlloc(void *, void *, void *, ...);
+extern "C"
+#endif
+void __clang_Interpreter_SetValueNoAlloc(void *, void *, void *, ...);
 )";
 
 /// clang::Interpreter with an LLJITBuilder of our choosing, through the protected constructor
