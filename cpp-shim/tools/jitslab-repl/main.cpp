@@ -153,6 +153,11 @@ int main(int Argc, char **Argv) {
 
   jitslab::MemoryManager *Slab = nullptr;
   auto Addresses = std::make_shared<AddressRecorder>();
+  // Out of process, values are read back where the linker's view of the executor's memory
+  // stays mapped: jitslab's and LLVM's shared-memory managers (not llvm-epc, which copies).
+  std::shared_ptr<SharedValueBuffer> Values;
+  if (OutOfProcess && O.Memory != "llvm-epc")
+    Values = std::make_shared<SharedValueBuffer>();
   auto JB = std::make_unique<LLJITBuilder>();
   JB->setJITTargetMachineBuilder(std::move(JTMB));
   JB->setExecutorProcessControl(std::move(EPC));
@@ -185,6 +190,8 @@ int main(int Argc, char **Argv) {
     }
     L->addPlugin(std::make_shared<jitslab::ContiguousEHFramePlugin>());
     L->addPlugin(Addresses);
+    if (Values)
+      L->addPlugin(Values);
     return L;
   }));
   // Learns the LLVMContext for ContextGuard from the first module the JIT transforms.
@@ -200,7 +207,7 @@ int main(int Argc, char **Argv) {
     JB->setPlatformSetUp(jitslab::repl::orcRuntimePlatform(O.OrcRuntime));
 
   auto Interp = failOn(
-      jitslab::repl::ReplInterpreter::create(std::move(CI), std::move(JB), !OutOfProcess),
+      jitslab::repl::ReplInterpreter::create(std::move(CI), std::move(JB), !OutOfProcess, Values),
       "creating the interpreter");
 
   // One input or %command. False once the session cannot go on (%quit, a lost executor).
@@ -273,8 +280,9 @@ int main(int Argc, char **Argv) {
         errs() << "error: " << Msg << "\n";
     }
     if (Interp->takeSkippedValue())
-      errs() << "note: the value of an expression is not printed out of process (clang stores "
-                "values from inside the interpreter's own process); it was evaluated\n";
+      errs() << "note: the value of this expression is not printed out of process (only "
+                "scalars and strings are, with a memory manager that shares memory with the "
+                "executor); it was evaluated\n";
     std::fflush(stdout);
     return true;
   };
