@@ -111,14 +111,12 @@ ReplInterpreter::create(std::unique_ptr<clang::CompilerInstance> CI,
     if (Err)
       return std::move(Err);
   }
+  // clang creates no JIT when it only parses (-fsyntax-only, -ast-dump): jit() says so.
   LLJIT *J = R->I->J;
-  if (!J)
-    return make_error<StringError>("clang's interpreter did not create its JIT",
-                                   inconvertibleErrorCode());
   // Interpreter::create's first input (the runtime) opens the JITDylib through the platform;
   // without it, open it here, or the session's final deinitialize has nothing to close and
   // fails ("dlclose failed").
-  if (!InProcess)
+  if (J && !InProcess)
     if (Error E = J->initialize(J->getMainJITDylib()))
       return std::move(E);
   return std::move(R);
