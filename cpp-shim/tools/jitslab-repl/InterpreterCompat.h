@@ -16,8 +16,9 @@
 //                                                                       own Value is private)
 //   ...printed                     here (Value::print says "Not         Value::print
 //                                  implement yet.")
-//   out of process, no value store a runtime interface that leaves the  an ASTConsumer in place of
-//   (it calls into this process)   expression as it is                  clang's printing one: the same
+//   out of process, no value store a runtime interface that stores a     an ASTConsumer in place of
+//   (it calls into this process)   scalar into a SharedValueBuffer,     clang's printing one: the
+//                                  leaves anything else as it is        expression as it is
 //   the LLVMContext's lock while   ThreadSafeContext::getLock           ThreadSafeContext::
 //   clang parses                                                        withContextDo
 //   who runs an input's            the driver                           the driver in process, the
