@@ -14,8 +14,9 @@
 #       goes on to the end (an input that failed to link is taken back and harms no later one),
 #       the exit status is 0, and 1 with --strict.
 #   values REPL [repl options...]
-#       an expression's value: printed in process; out of process, evaluated (its side effect
-#       is seen) and a note says the value is not printed.
+#       an expression's value: printed in process, and out of process on LLVM 19
+#       (REPL_LLVM_MAJOR=19: read from the slab shared with the executor); out of process on 22,
+#       evaluated (its side effect is seen) and a note says the value is not printed.
 #   killed REPL EXECUTOR
 #       JIT'd code kills its executor: one clear line, the session ends with status 1, promptly,
 #       and /dev/shm is as it was.
@@ -119,9 +120,16 @@ values)
   [ $status -eq 0 ] || fail "exit status $status"
   case " $* " in
   *" --executor="* | *" --connect="*)
-    printf 'x = 42\n' >"$tmp/want"
-    grep -q "note: the value of an expression is not printed out of process" "$tmp/err" ||
-      fail "no note about value printing"
+    if [ "${REPL_LLVM_MAJOR:-}" = 19 ]; then
+      # The executor's own stdout reaches the pipe when it flushes (at its exit), so only the
+      # lines are compared, not their order.
+      printf '(bool) true\n(int) 42\nx = 42\n' >"$tmp/want"
+      sort "$tmp/out" >"$tmp/out.sorted" && mv "$tmp/out.sorted" "$tmp/out"
+    else
+      printf 'x = 42\n' >"$tmp/want"
+      grep -q "note: the value of this expression is not printed out of process" "$tmp/err" ||
+        fail "no note about value printing"
+    fi
     ;;
   *) printf '(int) 42\nx = 42\n(bool) true\n' >"$tmp/want" ;;
   esac

@@ -161,6 +161,18 @@ void createSegmentAlloc(llvm::jitlink::JITLinkMemoryManager &MM,
 /// An empty LinkGraph for this host's triple (for tests that drive a manager directly).
 std::unique_ptr<llvm::jitlink::LinkGraph> createEmptyGraph(llvm::StringRef Name);
 
+/// A JITLink symbol's name as text (19 keeps a StringRef, 22 an interned SymbolStringPtr);
+/// empty for an anonymous symbol.
+inline llvm::StringRef symbolName(const llvm::jitlink::Symbol &S) {
+  if (!S.hasName())
+    return {};
+#if LLVM_VERSION_MAJOR >= 22
+  return *S.getName();
+#else
+  return S.getName();
+#endif
+}
+
 } // namespace compat
 } // namespace jitslab
 

@@ -18,7 +18,9 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <istream>
 #include <mutex>
 #include <string>
@@ -26,34 +28,39 @@
 namespace jitslab::repl {
 
 /// Reads inputs: one line, or several joined when a line ends in '\' or leaves brackets open.
+/// As in clang-repl, a line ending in '\' (blanks after it allowed) loses the '\', its
+/// blanks at either end and its line break, and so does the line that follows it; a line
+/// joined because brackets are open keeps its line break (a '//' comment in it ends there).
 /// Inputs of nothing but blanks and comments are skipped (clang would make each an empty
-/// translation unit, which %undo would then count).
+/// translation unit, which %undo would then count), unless `KeepComments`: clang's -verify
+/// reads its expectations from comments.
 class InputReader {
 public:
   /// With `Prompt`, each line is asked for on stdout (a terminal): "jitslab-repl> " for the first
   /// line of an input, "... " for the next ones.
-  InputReader(std::istream &In, bool Prompt) : In(In), Prompt(Prompt) {}
+  InputReader(std::istream &In, bool Prompt, bool KeepComments)
+      : In(In), Prompt(Prompt), KeepComments(KeepComments) {}
 
   bool next(std::string &Input) {
     Input.clear();
-    int Depth = 0;
-    for (std::string Line; prompt(Input.empty()), std::getline(In, Line);) {
-      bool Continued = !Line.empty() && Line.back() == '\\';
+    bool Joining = false; // the previous line ended in '\'
+    for (std::string Raw; prompt(Input.empty()), std::getline(In, Raw);) {
+      llvm::StringRef Line = Raw;
+      bool Continued = Line.rtrim().ends_with("\\");
+      if (Continued || Joining)
+        Line = Line.trim();
+      Input += Continued ? Line.drop_back() : Line;
+      Joining = Continued;
       if (Continued)
-        Line.pop_back();
-      Depth += bracketBalance(Line);
-      Input += Line;
+        continue;
       Input += '\n';
-      if (!Continued && Depth <= 0) {
-        if (!hasCode(Input)) {
-          Input.clear();
-          Depth = 0;
-          continue;
-        }
+      if (bracketBalance(Input) > 0)
+        continue;
+      if (worthRunning(Input))
         return true;
-      }
+      Input.clear();
     }
-    return hasCode(Input);
+    return worthRunning(Input);
   }
 
 private:
@@ -62,6 +69,10 @@ private:
       return;
     std::fputs(First ? "jitslab-repl> " : "... ", stdout);
     std::fflush(stdout);
+  }
+
+  bool worthRunning(llvm::StringRef Text) const {
+    return hasCode(Text) || (KeepComments && !Text.trim().empty());
   }
 
   // Whether `Text` holds anything but white space and comments.
@@ -77,13 +88,13 @@ private:
     return false;
   }
 
-  // Opening minus closing brackets in `Line`, skipping string and character literals and
-  // comments to the end of the line.
-  static int bracketBalance(llvm::StringRef Line) {
+  // Opening minus closing brackets in `Text`, skipping string and character literals and
+  // '//' comments.
+  static int bracketBalance(llvm::StringRef Text) {
     int D = 0;
     char Quote = 0;
-    for (size_t I = 0; I < Line.size(); ++I) {
-      char C = Line[I];
+    for (size_t I = 0; I < Text.size(); ++I) {
+      char C = Text[I];
       if (Quote) {
         if (C == '\\')
           ++I;
@@ -91,8 +102,8 @@ private:
           Quote = 0;
       } else if (C == '"' || C == '\'') {
         Quote = C;
-      } else if (C == '/' && I + 1 < Line.size() && Line[I + 1] == '/') {
-        break;
+      } else if (C == '/' && I + 1 < Text.size() && Text[I + 1] == '/') {
+        I = std::min(Text.size(), Text.find('\n', I));
       } else if (C == '{' || C == '(' || C == '[') {
         ++D;
       } else if (C == '}' || C == ')' || C == ']') {
@@ -103,7 +114,7 @@ private:
   }
 
   std::istream &In;
-  bool Prompt;
+  bool Prompt, KeepComments;
 };
 
 /// Where linked code and data landed: the lowest and highest address of any block of any

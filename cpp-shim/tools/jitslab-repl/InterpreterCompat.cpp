@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------------------===//
 
 #include "InterpreterCompat.h"
+#include "jitslab/OrcCompat.h"
 
 #include "clang/AST/ASTConsumer.h"
 #include "clang/AST/Decl.h"
@@ -19,6 +20,8 @@
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/Instructions.h"
 #include "llvm/Support/Format.h"
+
+#include <cstring>
 
 #if LLVM_VERSION_MAJOR != 19 && LLVM_VERSION_MAJOR != 22
 #error "jitslab-repl builds against LLVM 19 or LLVM 22"
@@ -83,7 +86,8 @@ struct ReplInterpreter::Impl {
 
 Expected<std::unique_ptr<ReplInterpreter>>
 ReplInterpreter::create(std::unique_ptr<clang::CompilerInstance> CI,
-                        std::unique_ptr<LLJITBuilder> JB, bool InProcess) {
+                        std::unique_ptr<LLJITBuilder> JB, bool InProcess,
+                        std::shared_ptr<SharedValueBuffer>) {
   std::unique_ptr<ReplInterpreter> R(new ReplInterpreter);
   R->I = std::make_unique<Impl>();
   R->I->InProcess = InProcess;
@@ -107,20 +111,23 @@ ReplInterpreter::create(std::unique_ptr<clang::CompilerInstance> CI,
     if (Err)
       return std::move(Err);
   }
+  // clang creates no JIT when it only parses (-fsyntax-only, -ast-dump): jit() says so.
   LLJIT *J = R->I->J;
-  if (!J)
-    return make_error<StringError>("clang's interpreter did not create its JIT",
-                                   inconvertibleErrorCode());
   // Interpreter::create's first input (the runtime) opens the JITDylib through the platform;
   // without it, open it here, or the session's final deinitialize has nothing to close and
   // fails ("dlclose failed").
-  if (!InProcess)
+  if (J && !InProcess)
     if (Error E = J->initialize(J->getMainJITDylib()))
       return std::move(E);
   return std::move(R);
 }
 
-Expected<LLJIT &> ReplInterpreter::jit() { return *I->J; }
+Expected<LLJIT &> ReplInterpreter::jit() {
+  if (!I->J)
+    return make_error<StringError>("no JIT: clang generates no code with these options",
+                                   inconvertibleErrorCode());
+  return *I->J;
+}
 
 void ReplInterpreter::prepareModule(Module &M) {
   if (!I->InProcess)
@@ -183,11 +190,38 @@ LLJITBuilderState::PlatformSetupFunction orcRuntimePlatform(std::string OrcRunti
 
 namespace {
 
+// Out of process: the buffer a final expression's value is stored into, and the store of a
+// string, which copies its characters after the pointer (see SharedValueBuffer). The buffer
+// has an initializer so that it has bytes in the linked image (zero-filled blocks have none).
+const char *const OutOfProcessValueRuntime = R"(
+#ifdef __cplusplus
+extern "C" {
+#endif
+__attribute__((aligned(16))) unsigned char __jitslab_repl_value[16 + 256] = {1};
+void __jitslab_repl_keep_string(const char *S) {
+  unsigned long I = 0;
+  *(const char **)__jitslab_repl_value = S;
+  for (; S && I < 255 && S[I]; ++I)
+    __jitslab_repl_value[16 + I] = S[I];
+  __jitslab_repl_value[16 + I] = 0;
+}
+#ifdef __cplusplus
+}
+#endif
+)";
+constexpr const char *KeepString = "__jitslab_repl_keep_string";
+
+/// Whether a value of type `T` prints as a string: a pointer to a character type.
+bool isString(clang::QualType T) {
+  return T->isPointerType() && T->getPointeeType()->isAnyCharacterType();
+}
+
 /// How an expression's value reaches the driver. clang::Interpreter turns an input that ends
 /// in an expression into a call that stores the value into its own private Value, which only
 /// its ParseAndExecute reads. In process the call is built by LLVM's runtime interface but made
-/// to store into `Out`, a Value of the driver's. Out of process the expression is left as it is
-/// (evaluated, value discarded) and `Skipped` is set.
+/// to store into `Out`, a Value of the driver's. Out of process a scalar is stored into the
+/// SharedValueBuffer (`OutType` says the type) and anything else is left as it is (evaluated,
+/// value discarded; `Skipped` is set).
 class ValueCapture : public clang::RuntimeInterfaceBuilder {
 public:
   ValueCapture(std::unique_ptr<clang::RuntimeInterfaceBuilder> InProcess, clang::Sema &S)
@@ -195,16 +229,15 @@ public:
   TransformExprFunction *getPrintValueTransformer() override { return &transform; }
 
   clang::Value Out;
+  clang::QualType OutType; // out of process: the type of the value in the buffer
   bool Skipped = false;
 
 private:
   static clang::ExprResult transform(RuntimeInterfaceBuilder *Self, clang::Expr *E,
                                      ArrayRef<clang::Expr *> Args) {
     auto &C = *static_cast<ValueCapture *>(Self);
-    if (!C.Base) {
-      C.Skipped = true;
-      return E;
-    }
+    if (!C.Base)
+      return C.storeInBuffer(E);
     // Args are (the interpreter, where to store the value); only the second changes.
     clang::ASTContext &Ctx = C.S.getASTContext();
     auto *Addr = clang::IntegerLiteral::Create(
@@ -219,15 +252,72 @@ private:
     return C.Base->getPrintValueTransformer()(C.Base.get(), E, Redirected);
   }
 
+  // `E` rewritten to store its value into the buffer: `__jitslab_repl_keep_string(E)` for a
+  // string, `*(T *)__jitslab_repl_value = E` for any other scalar. Anything else, or a
+  // rewrite that fails, leaves `E` as it is.
+  clang::ExprResult storeInBuffer(clang::Expr *E) {
+    clang::QualType T = E->getType().getUnqualifiedType();
+    if (T->isVoidType())
+      return E;
+    bool Scalar = T->isIntegralOrEnumerationType() || T->isRealFloatingType() ||
+                  T->isPointerType() || T->isNullPtrType();
+    clang::ExprResult R =
+        isString(T) ? callKeepString(E) : Scalar ? assignToBuffer(E, T) : clang::ExprError();
+    if (R.isInvalid()) {
+      Skipped = true;
+      return E;
+    }
+    OutType = T;
+    return R;
+  }
+
+  clang::ExprResult callKeepString(clang::Expr *E) {
+    auto *F = dyn_cast_or_null<clang::FunctionDecl>(lookup(KeepString));
+    if (!F)
+      return clang::ExprError();
+    clang::SourceLocation Loc = E->getExprLoc();
+    clang::ExprResult Callee = S.BuildDeclRefExpr(F, F->getType(), clang::VK_LValue, Loc);
+    if (Callee.isInvalid())
+      return clang::ExprError();
+    clang::Expr *Arg[] = {E};
+    return S.BuildCallExpr(nullptr, Callee.get(), Loc, Arg, Loc);
+  }
+
+  clang::ExprResult assignToBuffer(clang::Expr *E, clang::QualType T) {
+    auto *V = dyn_cast_or_null<clang::VarDecl>(lookup(SharedValueBuffer::Symbol));
+    if (!V)
+      return clang::ExprError();
+    clang::ASTContext &Ctx = S.getASTContext();
+    clang::SourceLocation Loc = E->getExprLoc();
+    clang::ExprResult Buffer = S.BuildDeclRefExpr(V, V->getType(), clang::VK_LValue, Loc);
+    if (Buffer.isInvalid())
+      return clang::ExprError();
+    clang::ExprResult Ptr = S.BuildCStyleCastExpr(
+        Loc, Ctx.getTrivialTypeSourceInfo(Ctx.getPointerType(T)), Loc, Buffer.get());
+    if (Ptr.isInvalid())
+      return clang::ExprError();
+    clang::ExprResult Slot = S.CreateBuiltinUnaryOp(Loc, clang::UO_Deref, Ptr.get());
+    if (Slot.isInvalid())
+      return clang::ExprError();
+    return S.BuildBinOp(nullptr, Loc, clang::BO_Assign, Slot.get(), E);
+  }
+
+  clang::NamedDecl *lookup(StringRef Name) {
+    return S.LookupSingleName(S.TUScope, &S.getASTContext().Idents.get(Name),
+                              clang::SourceLocation(), clang::Sema::LookupOrdinaryName);
+  }
+
   std::unique_ptr<clang::RuntimeInterfaceBuilder> Base; // null out of process
   clang::Sema &S;
 };
 
 // Declarations of the value-printing runtime that LLVM 19's clang::Interpreter looks up by name
 // (the definitions are in libclang-cpp, in this process). Interpreter::create parses the same
-// interface before any user input; a derived class has to supply it.
+// interface before any user input; a derived class has to supply it. In C only the store of a
+// scalar exists (clang looks up the others in C++ only).
 const char *const ValuePrintingRuntime = R"(
 #define __CLANG_REPL__ 1
+#ifdef __cplusplus
 void *__clang_Interpreter_SetValueWithAlloc(void *, void *, void *);
 struct __clang_Interpreter_NewTag {} __ci_newtag;
 void *operator new(__SIZE_TYPE__, void *, __clang_Interpreter_NewTag) noexcept;
@@ -240,7 +330,9 @@ template <class T, unsigned long M>
 void __clang_Interpreter_SetValueCopyArr(const T (*From)[M], void *To, unsigned long N) {
   __clang_Interpreter_SetValueCopyArr(From[0], To, N);
 }
-extern "C" void __clang_Interpreter_SetValueNoAlloc(void *, void *, void *, ...);
+extern "C"
+#endif
+void __clang_Interpreter_SetValueNoAlloc(void *, void *, void *, ...);
 )";
 
 /// clang::Interpreter with an LLJITBuilder of our choosing, through the protected constructor
@@ -253,7 +345,7 @@ class JitslabInterpreter : public clang::Interpreter {
 public:
   static Expected<std::unique_ptr<JitslabInterpreter>>
   create(std::unique_ptr<clang::CompilerInstance> CI, std::unique_ptr<LLJITBuilder> JB,
-         bool InProcess) {
+         bool InProcess, bool StoreValues) {
     Error Err = Error::success();
     std::unique_ptr<JitslabInterpreter> I(
         new JitslabInterpreter(std::move(CI), Err, std::move(JB), InProcess));
@@ -261,6 +353,9 @@ public:
       return std::move(Err);
     if (InProcess) {
       if (Error E = I->enableValuePrinting())
+        return std::move(E);
+    } else if (StoreValues) {
+      if (Error E = I->enableValueBuffer())
         return std::move(E);
     }
     return std::move(I);
@@ -292,13 +387,28 @@ private:
     return ParseAndExecute(ValuePrintingRuntime);
   }
 
+  // Out of process: the buffer and the string store, linked before any input can use them
+  // (LLVM 19's lookups do not wait for the graphs a symbol depends on).
+  Error enableValueBuffer() {
+    if (Error E = ParseAndExecute(OutOfProcessValueRuntime))
+      return E;
+    auto J = getExecutionEngine();
+    if (!J)
+      return J.takeError();
+    for (const char *Name : {SharedValueBuffer::Symbol, KeepString})
+      if (auto Addr = J->lookup(Name); !Addr)
+        return Addr.takeError();
+    return Error::success();
+  }
+
   bool InProcess;
 };
 
 /// Prints a value as "(type) value". LLVM 19's Value::print says "Not implement yet." for every
-/// value, so scalars are printed by kind, everything else (pointers, objects held by address)
-/// as an address.
-void printValueOf(const clang::Value &V, raw_ostream &OS) {
+/// value, so scalars are printed by kind, a string (`Str`, the characters of a non-null pointer
+/// to characters) quoted as clang-repl 22 does, everything else (pointers, objects held by
+/// address) as an address.
+void printValueOf(const clang::Value &V, raw_ostream &OS, const char *Str) {
   OS << "(" << V.getType().getAsString(V.getASTContext().getPrintingPolicy()) << ") ";
   using K = clang::Value::Kind;
   switch (V.getKind()) {
@@ -328,10 +438,38 @@ void printValueOf(const clang::Value &V, raw_ostream &OS) {
   case K::K_Double: OS << format("%g", V.getDouble()); break;
   case K::K_LongDouble: OS << format("%Lg", V.getLongDouble()); break;
   default:
-    OS << format("0x%llx", (unsigned long long)(uintptr_t)V.getPtr());
+    if (Str && V.getPtr())
+      OS << '"' << Str << '"';
+    else
+      OS << format("0x%llx", (unsigned long long)(uintptr_t)V.getPtr());
     break;
   }
   OS << "\n";
+}
+
+/// The value of type `T` that the executor stored at `Bytes` (see SharedValueBuffer).
+clang::Value valueFromBytes(clang::Interpreter &Interp, clang::QualType T,
+                            const unsigned char *Bytes) {
+  clang::Value V(&Interp, T.getAsOpaquePtr());
+  auto Load = [Bytes](auto &Out) { std::memcpy(&Out, Bytes, sizeof Out); };
+  switch (V.getKind()) {
+#define X(type, name)                                                                          \
+  case clang::Value::K_##name: {                                                               \
+    type Val;                                                                                  \
+    Load(Val);                                                                                 \
+    V.set##name(Val);                                                                          \
+    break;                                                                                     \
+  }
+    REPL_BUILTIN_TYPES
+#undef X
+  default: {
+    void *P;
+    Load(P);
+    V.setPtr(P);
+    break;
+  }
+  }
+  return V;
 }
 
 /// Out of process, LLVM 19's ORC runtime runs a JITDylib's initializers at its first dlopen
@@ -360,17 +498,21 @@ private:
 
 struct ReplInterpreter::Impl {
   JitslabInterpreter *Interp = nullptr;
+  std::shared_ptr<SharedValueBuffer> Values; // out of process, where memory is shared
 };
 
 Expected<std::unique_ptr<ReplInterpreter>>
 ReplInterpreter::create(std::unique_ptr<clang::CompilerInstance> CI,
-                        std::unique_ptr<LLJITBuilder> JB, bool InProcess) {
-  auto Interp = JitslabInterpreter::create(std::move(CI), std::move(JB), InProcess);
+                        std::unique_ptr<LLJITBuilder> JB, bool InProcess,
+                        std::shared_ptr<SharedValueBuffer> Values) {
+  auto Interp = JitslabInterpreter::create(std::move(CI), std::move(JB), InProcess,
+                                           Values != nullptr);
   if (!Interp)
     return Interp.takeError();
   std::unique_ptr<ReplInterpreter> R(new ReplInterpreter);
   R->I = std::make_unique<Impl>();
   R->I->Interp = Interp->get();
+  R->I->Values = std::move(Values);
   R->Interp = std::move(*Interp);
   return std::move(R);
 }
@@ -383,9 +525,20 @@ bool ReplInterpreter::printValue(raw_ostream &OS) {
   ValueCapture *C = I->Interp->Capture;
   if (!C)
     return false;
+  if (!C->OutType.isNull()) {
+    clang::QualType T = std::exchange(C->OutType, clang::QualType());
+    const unsigned char *Bytes = I->Values ? I->Values->bytes() : nullptr;
+    if (!Bytes)
+      return false;
+    printValueOf(valueFromBytes(*I->Interp, T, Bytes), OS,
+                 reinterpret_cast<const char *>(Bytes + SharedValueBuffer::ValueBytes));
+    return true;
+  }
   bool Print = C->Out.hasValue(); // a void expression has none
   if (Print)
-    printValueOf(C->Out, OS);
+    printValueOf(C->Out, OS, isString(C->Out.getType())
+                                 ? static_cast<const char *>(C->Out.getPtr())
+                                 : nullptr);
   C->Out.clear();
   return Print;
 }
@@ -423,6 +576,17 @@ LLJITBuilderState::PlatformSetupFunction orcRuntimePlatform(std::string OrcRunti
 //===----------------------------------------------------------------------------------===//
 
 ReplInterpreter::~ReplInterpreter() = default;
+
+void SharedValueBuffer::modifyPassConfig(MaterializationResponsibility &, jitlink::LinkGraph &,
+                                         jitlink::PassConfiguration &Config) {
+  Config.PostFixupPasses.push_back([this](jitlink::LinkGraph &G) {
+    for (jitlink::Symbol *S : G.defined_symbols())
+      if (jitslab::compat::symbolName(*S) == Symbol && !S->getBlock().isZeroFill())
+        Bytes = reinterpret_cast<const unsigned char *>(
+            S->getBlock().getAlreadyMutableContent().data() + S->getOffset());
+    return Error::success();
+  });
+}
 
 void ContextGuard::learn(const ThreadSafeContext &C) {
   std::lock_guard<std::mutex> L(M);

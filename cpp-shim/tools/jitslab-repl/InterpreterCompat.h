@@ -16,8 +16,9 @@
 //                                                                       own Value is private)
 //   ...printed                     here (Value::print says "Not         Value::print
 //                                  implement yet.")
-//   out of process, no value store a runtime interface that leaves the  an ASTConsumer in place of
-//   (it calls into this process)   expression as it is                  clang's printing one: the same
+//   out of process, no value store a runtime interface that stores a     an ASTConsumer in place of
+//   (it calls into this process)   scalar into a SharedValueBuffer,     clang's printing one: the
+//                                  leaves anything else as it is        expression as it is
 //   the LLVMContext's lock while   ThreadSafeContext::getLock           ThreadSafeContext::
 //   clang parses                                                        withContextDo
 //   who runs an input's            the driver                           the driver in process, the
@@ -39,6 +40,8 @@
 #ifndef JITSLAB_REPL_INTERPRETERCOMPAT_H
 #define JITSLAB_REPL_INTERPRETERCOMPAT_H
 
+#include "jitslab/PassPlugin.h"
+
 #include "clang/Frontend/CompilerInstance.h"
 #include "clang/Interpreter/Interpreter.h"
 
@@ -49,6 +52,8 @@
 #include "llvm/Support/Error.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <atomic>
+#include <cstddef>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -57,20 +62,47 @@
 namespace jitslab {
 namespace repl {
 
+/// Out of process: where the executor leaves the value of an input's final expression, as this
+/// process sees it. The buffer is a global of the interpreter's first input, linked into memory
+/// that the linker shares with the executor (jitslab's slab, or LLVM's shared-memory mapper);
+/// this plugin finds it while its graph is linked and keeps its address in the linker's view,
+/// so reading a value back takes no round trip to the executor.
+class SharedValueBuffer : public jitslab::PassPlugin {
+public:
+  /// The buffer's symbol, and its layout: the value in the first 16 bytes (any scalar fits),
+  /// then, for a string, up to 255 of its characters and a terminating zero.
+  static constexpr const char *Symbol = "__jitslab_repl_value";
+  static constexpr size_t ValueBytes = 16, StringChars = 255;
+
+  void modifyPassConfig(llvm::orc::MaterializationResponsibility &, llvm::jitlink::LinkGraph &,
+                        llvm::jitlink::PassConfiguration &Config) override;
+
+  /// The buffer, once linked (else null).
+  const unsigned char *bytes() const { return Bytes.load(); }
+
+private:
+  std::atomic<const unsigned char *> Bytes{nullptr};
+};
+
 /// clang::Interpreter whose JIT is built from the driver's LLJITBuilder, and the value of the
 /// expression an input ends in. The driver never destroys it (see the end of main.cpp).
 ///
 /// In process, that value is captured into a Value of this object's and printed by
-/// printValue. Out of process it cannot be: clang's value printing stores it by calling into
-/// the interpreter's own process, which code in the executor cannot reach. There the expression
-/// is compiled as a plain statement (evaluated, value discarded) and takeSkippedValue says so.
+/// printValue. Out of process clang's value printing cannot work (it stores the value by
+/// calling into the interpreter's own process): on LLVM 19 a scalar's value (and a string's
+/// characters) is stored into a SharedValueBuffer and read from there; other values, and any
+/// value where there is no such buffer, are computed and not printed, which takeSkippedValue
+/// says.
 class ReplInterpreter {
 public:
   /// The interpreter, its JIT created from `JB` (whose NotifyCreated callback this takes).
-  /// `InProcess` says whether `JB` runs code in this process.
+  /// `InProcess` says whether `JB` runs code in this process; out of process, `Values` (null
+  /// when the memory manager shares no memory with the executor) is a plugin of JB's linking
+  /// layer.
   static llvm::Expected<std::unique_ptr<ReplInterpreter>>
   create(std::unique_ptr<clang::CompilerInstance> CI,
-         std::unique_ptr<llvm::orc::LLJITBuilder> JB, bool InProcess);
+         std::unique_ptr<llvm::orc::LLJITBuilder> JB, bool InProcess,
+         std::shared_ptr<SharedValueBuffer> Values);
 
   ~ReplInterpreter();
 

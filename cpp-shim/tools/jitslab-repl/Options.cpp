@@ -10,7 +10,9 @@
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdlib>
@@ -20,16 +22,23 @@ using namespace llvm;
 namespace jitslab::repl {
 namespace {
 
-const char *const Usage = R"(usage: jitslab-repl [options] [SCRIPT]
+const char *const Usage = R"(usage: jitslab-repl [options] [SCRIPT | CODE]...
 
-Runs C++ input by input, like clang-repl, from SCRIPT or stdin ('-'). Each input is a line;
-a line ending in '\' continues on the next, and so does one that leaves a '{', '(' or '['
-open. An input ending without ';' is an expression whose value is printed (in process).
-Errors are printed and the session goes on; an input that fails to link or run is taken
-back, as if it had been undone.
+Runs C or C++ input by input, like clang-repl, from SCRIPT or stdin ('-'). Each input is a
+line; a line ending in '\' (blanks after it allowed) continues on the next, joined without
+the line break, and a line that leaves a '{', '(' or '[' open continues too. An input ending
+without ';' is an expression whose value is printed. Errors are printed and the session goes
+on; an input that fails to link or run is taken back, as if it had been undone.
+
+An argument that is not '-' and names no file is CODE, an input of its own: given any, they
+run first, in order, and stdin is read only if '-' is given too; the exit status is then 1
+if one of them failed (clang-repl's "calculator" use).
 
   %undo [N]               remove the last N inputs (default 1) and free their memory
+  %lib PATH               load a shared library; its symbols become visible to later inputs
+                          (out of process, it is loaded into the executor)
   %stats                  print one line of figures on stderr (see README.md)
+  %help                   list these commands
   %quit                   end the session (so does the end of the input)
 
 Options:
@@ -45,8 +54,17 @@ Options:
   --stats                 print jitslab's statistics and heap map on stderr at exit
   --time                  print the session's wall time on stderr at exit, and how much of it
                           went to parsing and to compiling, linking and running
-  -Xcc ARG                pass ARG to the compiler (e.g. -Xcc -std=c++20 -Xcc -O2)
+  -Xcc ARG, -Xcc=ARG      pass ARG to the compiler (e.g. -Xcc -std=c++20 -Xcc -O2); as with
+                          clang-repl, commas separate several (-Xcc=-Xclang,-verify)
 )";
+
+// -Xcc's value, split at commas as clang-repl's (a cl::list with CommaSeparated) is.
+void addCompilerArgs(Options &O, StringRef Value) {
+  SmallVector<StringRef, 4> Parts;
+  Value.split(Parts, ',');
+  for (StringRef P : Parts)
+    O.CompilerArgs.push_back(P.str());
+}
 
 uint64_t parseSize(StringRef Flag, StringRef S) {
   if (auto V = jitslab::parseSize(S))
@@ -80,12 +98,16 @@ Options parseOptions(int Argc, char **Argv) {
       O.Stats = true;
     } else if (A == "--time") {
       O.Time = true;
-    } else if (A == "-Xcc") {
+    } else if (A == "-Xcc" || A == "--Xcc") {
       if (++I == Argc)
         fail("-Xcc needs an argument");
-      O.CompilerArgs.push_back(Argv[I]);
+      addCompilerArgs(O, Argv[I]);
+    } else if (A.consume_front("-Xcc=") || A.consume_front("--Xcc=")) {
+      addCompilerArgs(O, A);
     } else if (A.starts_with("-") && A != "-") {
       fail("unknown option '" + A + "' (see --help)");
+    } else if (A != "-" && !sys::fs::exists(A)) {
+      O.Code.push_back(A.str());
     } else if (SawScript) {
       fail("only one SCRIPT can be given (see --help)");
     } else {
@@ -93,6 +115,8 @@ Options parseOptions(int Argc, char **Argv) {
       SawScript = true;
     }
   }
+  if (!O.Code.empty() && !SawScript)
+    O.Script.clear();
   if (!O.Executor.empty() && !O.Connect.empty())
     fail("--executor and --connect cannot be used together");
   static const char *const InProcess[] = {"jitslab", "llvm-inprocess"};

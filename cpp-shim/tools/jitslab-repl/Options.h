@@ -15,7 +15,11 @@
 namespace jitslab::repl {
 
 struct Options {
+  /// Where inputs are read from: a file, or '-' for stdin. Empty when code was given on the
+  /// command line and no SCRIPT: then only that code runs, as with clang-repl.
   std::string Script = "-";
+  /// Inputs given on the command line (clang-repl's positional "[code to run]"), run first.
+  std::vector<std::string> Code;
   std::string Executor, Connect;
   std::string Memory = "jitslab";
   std::string OrcRuntime = JITSLAB_ORC_RUNTIME;

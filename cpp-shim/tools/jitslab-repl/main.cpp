@@ -1,20 +1,18 @@
 //===- main.cpp - jitslab-repl: incremental C++ on clang's Interpreter and jitslab ===//
 //
-//   jitslab-repl [options] [SCRIPT]
+//   jitslab-repl [options] [SCRIPT | CODE]...
 //
 // A clang-repl-like interpreter whose JIT'd inputs all live in one jitslab slab: in this
-// process, or in an executor process (--executor) over memory shared with it. Reads C++ input
-// by input from SCRIPT or stdin: declarations, statements and expressions, `%undo [N]` (removes
-// the last N inputs and frees their memory), `%stats`, `%quit`.
+// process, or in an executor process (--executor) over memory shared with it. Runs CODE given
+// on the command line, then reads C or C++ input by input from SCRIPT or stdin: declarations,
+// statements and expressions, `%undo [N]` (removes the last N inputs and frees their memory),
+// `%lib PATH`, `%stats`, `%help`, `%quit`.
 //
 // How it plugs in: clang::Interpreter is handed an LLJITBuilder whose object linking layer
 // uses jitslab (or, for comparison, one of LLVM's managers); the driver runs each input itself
 // (runInput) and keeps the boundary below which %undo must not go (UserInputs). How the builder
 // reaches clang, and how an expression's value comes back, differ between LLVM 19 and 22: that
 // is InterpreterCompat.h, the one place where this tool's code depends on the major.
-// Out of process an expression's value cannot be printed (clang's value printing stores it
-// from inside the interpreter's own process): the expression is evaluated and a note says so.
-//
 //
 // The tool's parts: Options (the command line), Session (process-wide state, fail), Inputs
 // (reading, running and counting inputs), InterpreterCompat, and this driver.
@@ -31,9 +29,12 @@
 #include "jitslab/MemoryManager.h"
 #include "jitslab/OrcCompat.h"
 
+#include "clang/Basic/Diagnostic.h"
 #include "clang/Frontend/CompilerInstance.h"
+#include "clang/Frontend/FrontendOptions.h"
 #include "clang/Interpreter/Interpreter.h"
 
+#include "llvm/ExecutionEngine/Orc/EPCDynamicLibrarySearchGenerator.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
@@ -54,23 +55,89 @@ using namespace llvm;
 using namespace llvm::orc;
 using namespace jitslab::repl;
 
+namespace {
+
+const char *const CommandHelp = R"(%undo [N]     remove the last N inputs (default 1)
+%lib PATH     load a shared library for later inputs
+%stats        print one line of figures on stderr
+%help         list these commands
+%quit         end the session
+)";
+
+/// Whether clang generates code for the inputs. With -fsyntax-only, -ast-dump or -ast-print it
+/// only parses them (clang's interpreter picks the action the same way): nothing would ever run
+/// in an executor, so none is started.
+bool generatesCode(const clang::CompilerInstance &CI) {
+  switch (CI.getFrontendOpts().ProgramAction) {
+  case clang::frontend::ParseSyntaxOnly:
+  case clang::frontend::ASTDump:
+  case clang::frontend::ASTPrint:
+    return false;
+  default:
+    return true;
+  }
+}
+
+/// Whether clang's diagnostics are checked against `expected-*` comments (-Xclang -verify).
+bool verifiesDiagnostics(const clang::CompilerInstance &CI) {
+  return CI.getDiagnosticOpts().VerifyDiagnostics;
+}
+
+/// With -verify, ends the verifier's source file, which is when it reports the expected
+/// diagnostics not seen and the unexpected ones; true if it reported any. The verifier is left
+/// begun again, as clang's interpreter expects its begin and end calls to pair.
+bool verifierFailed(clang::CompilerInstance &CI) {
+  clang::DiagnosticConsumer *Client = CI.getDiagnostics().getClient();
+  Client->EndSourceFile();
+  bool Failed = Client->getNumErrors() != 0;
+  Client->BeginSourceFile(CI.getLangOpts(), &CI.getPreprocessor());
+  return Failed;
+}
+
+/// %lib: the library is opened where the code runs (this process, or the executor) and its
+/// symbols are found by later inputs.
+Error loadLibrary(ReplInterpreter &Interp, StringRef Path) {
+  auto J = Interp.jit();
+  if (!J)
+    return J.takeError();
+  auto G = EPCDynamicLibrarySearchGenerator::Load(J->getExecutionSession(), Path.str().c_str());
+  if (!G)
+    return G.takeError();
+  J->getMainJITDylib().addGenerator(std::move(*G));
+  return Error::success();
+}
+
+} // namespace
+
 int main(int Argc, char **Argv) {
   Options O = parseOptions(Argc, Argv);
   InitializeNativeTarget();
   InitializeNativeTargetAsmPrinter();
+  InitializeNativeTargetAsmParser(); // inline assembly in an input
   auto T0 = std::chrono::steady_clock::now();
 
   std::ifstream File;
-  if (O.Script != "-") {
+  if (!O.Script.empty() && O.Script != "-") {
     File.open(O.Script);
     if (!File)
       fail("cannot read '" + O.Script + "'");
   }
   std::istream &In = O.Script == "-" ? std::cin : File;
 
+  clang::IncrementalCompilerBuilder CB;
+  std::vector<const char *> ClangArgs;
+  for (auto &A : O.CompilerArgs)
+    ClangArgs.push_back(A.c_str());
+  CB.SetCompilerArgs(ClangArgs);
+  auto CI = failOn(CB.CreateCpp(), "creating the compiler");
+  const bool Codegen = generatesCode(*CI), Verify = verifiesDiagnostics(*CI);
+  const bool OutOfProcess = O.outOfProcess() && Codegen;
+  if (!Codegen)
+    O.Memory = "jitslab"; // valid in process, and never used: nothing is linked
+
   // The executor (out of process) and the LLJIT that links into it.
   std::unique_ptr<ExecutorProcessControl> EPC;
-  if (O.outOfProcess()) {
+  if (OutOfProcess) {
     auto Conn = failOn(O.Executor.empty() ? jitslab::connectExecutor(O.Connect)
                                           : jitslab::spawnExecutor(O.Executor),
                        "starting the executor");
@@ -86,6 +153,11 @@ int main(int Argc, char **Argv) {
 
   jitslab::MemoryManager *Slab = nullptr;
   auto Addresses = std::make_shared<AddressRecorder>();
+  // Out of process, values are read back where the linker's view of the executor's memory
+  // stays mapped: jitslab's and LLVM's shared-memory managers (not llvm-epc, which copies).
+  std::shared_ptr<SharedValueBuffer> Values;
+  if (OutOfProcess && O.Memory != "llvm-epc")
+    Values = std::make_shared<SharedValueBuffer>();
   auto JB = std::make_unique<LLJITBuilder>();
   JB->setJITTargetMachineBuilder(std::move(JTMB));
   JB->setExecutorProcessControl(std::move(EPC));
@@ -102,13 +174,13 @@ int main(int Argc, char **Argv) {
         errs() << "error: " << Msg << "\n";
     });
     auto MM = jitslab::createMemoryManagerByName(O.Memory, ES.getExecutorProcessControl(),
-                                                 O.outOfProcess(), O.Jitslab, Slab);
+                                                 OutOfProcess, O.Jitslab, Slab);
     if (!MM)
       return MM.takeError();
     auto L = std::make_unique<ObjectLinkingLayer>(ES, std::move(*MM));
     // Out of process, the ORC runtime's platform registers exception frames itself. In
     // process, LLVM's own plugin does: a call per graph on 19, an allocation action on 22.
-    if (!O.outOfProcess()) {
+    if (!OutOfProcess) {
       auto P = jitslab::compat::LLVMRegistersEHFramesByActions
                    ? jitslab::compat::createEHFrameActionsPlugin(ES)
                    : jitslab::compat::createEHFrameCallsPlugin(ES);
@@ -118,6 +190,8 @@ int main(int Argc, char **Argv) {
     }
     L->addPlugin(std::make_shared<jitslab::ContiguousEHFramePlugin>());
     L->addPlugin(Addresses);
+    if (Values)
+      L->addPlugin(Values);
     return L;
   }));
   // Learns the LLVMContext for ContextGuard from the first module the JIT transforms.
@@ -129,55 +203,65 @@ int main(int Argc, char **Argv) {
         });
     return Error::success();
   });
-  if (O.outOfProcess())
+  if (OutOfProcess)
     JB->setPlatformSetUp(jitslab::repl::orcRuntimePlatform(O.OrcRuntime));
 
-  clang::IncrementalCompilerBuilder CB;
-  std::vector<const char *> ClangArgs;
-  for (auto &A : O.CompilerArgs)
-    ClangArgs.push_back(A.c_str());
-  CB.SetCompilerArgs(ClangArgs);
-  auto CI = failOn(CB.CreateCpp(), "creating the compiler");
   auto Interp = failOn(
-      jitslab::repl::ReplInterpreter::create(std::move(CI), std::move(JB), !O.outOfProcess()),
+      jitslab::repl::ReplInterpreter::create(std::move(CI), std::move(JB), !OutOfProcess, Values),
       "creating the interpreter");
 
+  // One input or %command. False once the session cannot go on (%quit, a lost executor).
   unsigned UserInputs = 0, Failures = 0;
-  InputReader Reader(In, O.Script == "-" && isatty(0) && isatty(1));
-  for (std::string Input; Reader.next(Input);) {
+  bool CodeFailed = false;
+  auto Handle = [&](const std::string &Input) -> bool {
     StringRef Cmd = StringRef(Input).trim();
     if (Cmd == "%quit")
-      break;
+      return false;
+    if (Cmd == "%help") {
+      outs() << CommandHelp;
+      outs().flush();
+      return true;
+    }
     if (Cmd == "%stats") {
       std::fflush(stdout);
       errs() << statsLine(Slab, *Addresses, ExecutorPid, UserInputs) << "\n";
-      continue;
+      return true;
+    }
+    if (Cmd.consume_front("%lib")) {
+      if (!Cmd.starts_with(" ") || Cmd.trim().empty()) {
+        errs() << "error: %lib takes the path of a shared library\n";
+        ++Failures;
+      } else if (Error E = loadLibrary(*Interp, Cmd.trim())) {
+        errs() << "error: %lib: " << toString(std::move(E)) << "\n";
+        ++Failures;
+      }
+      return true;
     }
     if (Cmd.consume_front("%undo")) {
       unsigned N = 1;
       if (!Cmd.trim().empty() && (Cmd.trim().getAsInteger(10, N) || N == 0)) {
         errs() << "error: %undo takes a positive count of inputs\n";
         ++Failures;
-        continue;
+        return true;
       }
       if (N > UserInputs) {
         errs() << "error: %undo " << N << ": there " << (UserInputs == 1 ? "is" : "are") << " only "
                << UserInputs << " input" << (UserInputs == 1 ? "" : "s") << " to undo\n";
         ++Failures;
-        continue;
+        return true;
       }
       if (Error E = Interp->clang().Undo(N)) {
         errs() << "error: " << toString(std::move(E)) << "\n";
         ++Failures;
-        continue;
+        return true;
       }
       UserInputs -= N;
-      continue;
+      return true;
     }
     if (Cmd.starts_with("%")) {
-      errs() << "error: unknown command '" << Cmd << "' (%undo [N], %stats, %quit)\n";
+      errs() << "error: unknown command '" << Cmd << "' (%help lists them)\n";
       ++Failures;
-      continue;
+      return true;
     }
 
     auto Ran = runInput(*Interp, Input);
@@ -190,15 +274,32 @@ int main(int Argc, char **Argv) {
       if (!Fate.empty()) {
         ExecutorGone = true;
         errs() << "error: " << Fate << "; the session cannot go on\n";
-        break;
+        return false;
       }
       if (!Msg.empty())
         errs() << "error: " << Msg << "\n";
     }
     if (Interp->takeSkippedValue())
-      errs() << "note: the value of an expression is not printed out of process (clang stores "
-                "values from inside the interpreter's own process); it was evaluated\n";
+      errs() << "note: the value of this expression is not printed out of process (only "
+                "scalars and strings are, with a memory manager that shares memory with the "
+                "executor); it was evaluated\n";
     std::fflush(stdout);
+    return true;
+  };
+
+  // Code given on the command line, then the script. A failure in the former fails the
+  // program, as clang-repl's does when used as a calculator in a shell script.
+  bool Going = true;
+  for (const std::string &Code : O.Code)
+    if (Going) {
+      unsigned Before = Failures;
+      Going = Handle(Code);
+      CodeFailed |= Failures != Before;
+    }
+  if (Going && !O.Script.empty()) {
+    InputReader Reader(In, O.Script == "-" && isatty(0) && isatty(1), Verify);
+    for (std::string Input; Going && Reader.next(Input);)
+      Going = Handle(Input);
   }
 
   std::fflush(stdout);
@@ -223,7 +324,9 @@ int main(int Argc, char **Argv) {
   // ends the program with report_fatal_error if that fails (a dead executor), and out of
   // process, after the disconnect below, it did not return at all.
   ShuttingDown = true;
-  if (auto J = Interp->jit()) {
+  if (!Codegen) {
+    // Nothing was linked or run: no destructors, no executor.
+  } else if (auto J = Interp->jit()) {
     Error E = J->deinitialize(J->getMainJITDylib());
     if (E && ExecutorGone) {
       consumeError(std::move(E)); // nothing to run the destructors in, as already said
@@ -256,7 +359,8 @@ int main(int Argc, char **Argv) {
       ExecutorGone = true;
     }
   }
+  bool Mismatch = Verify && verifierFailed(*Interp->clang().getCompilerInstance());
   errs().flush();
   (void)Interp.release();
-  std::exit(ExecutorGone || (O.Strict && Failures) ? 1 : 0);
+  std::exit(ExecutorGone || Mismatch || CodeFailed || (O.Strict && Failures) ? 1 : 0);
 }
