@@ -10,7 +10,8 @@
 #             lib/libjitslab.so (link), lib/libjitslab.a, lib/cmake/jitslab/jitslabConfig*.cmake,
 #             lib/pkgconfig/jitslab.pc
 #   orc       lib/libjitslab-orc-MAJOR.so, lib/cmake/jitslab/jitslab-orc-MAJOR.cmake,
-#             lib/pkgconfig/jitslab-orc-MAJOR.pc
+#             lib/pkgconfig/jitslab-orc-MAJOR.pc, lib/libjitslab-preload-MAJOR.so and the
+#             lib/libjitslab-preload-impl-MAJOR.so it loads from its own directory
 #   tools     lib/jitslab/llvm-MAJOR/bin/jitslab-{run,repl,executor}, linked from
 #             bin/jitslab-{run,repl,executor}-MAJOR (and from the plain names for the newest
 #             major: JITSLAB_INSTALL_TOOL_LINKS)
@@ -66,6 +67,10 @@ install(FILES "${JITSLAB_STAGE}/jitslabConfig.cmake" "${JITSLAB_STAGE}/jitslabCo
 # --- orc: this major's shim and what a consumer needs to use it -----------------------------
 set_target_properties(jitslab-orc PROPERTIES INSTALL_RPATH "\$ORIGIN")
 install(TARGETS jitslab-orc LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT orc)
+# The preload: the stub finds the implementation beside it, which finds the shim by $ORIGIN.
+set_target_properties(jitslab-preload-impl PROPERTIES INSTALL_RPATH "\$ORIGIN")
+install(TARGETS jitslab-preload jitslab-preload-impl LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
+  COMPONENT orc)
 install(DIRECTORY include/jitslab DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}" COMPONENT dev
   FILES_MATCHING PATTERN "*.h")
 configure_file(cmake/jitslab-orc.pc.in "${JITSLAB_STAGE}/jitslab-orc-${MAJOR}.pc" @ONLY)

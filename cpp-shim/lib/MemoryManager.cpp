@@ -298,16 +298,23 @@ createObjectLinkingLayer(orc::ExecutionSession &ES, const Config &C, bool Regist
   if (!MM)
     return MM.takeError();
   auto Layer = std::make_unique<orc::ObjectLinkingLayer>(ES, std::move(*MM));
+  if (auto Err = addLayerPlugins(*Layer, ES, RegisterEHFrames))
+    return std::move(Err);
+  return Layer;
+}
+
+Error addLayerPlugins(orc::ObjectLinkingLayer &Layer, orc::ExecutionSession &ES,
+                      bool RegisterEHFrames) {
   if (RegisterEHFrames) {
     // Frames registered by the graph's finalize (one call per group-commit round out of
     // process with the native protocol), not by a call of their own per graph.
     auto Plugin = compat::createEHFrameActionsPlugin(ES);
     if (!Plugin)
       return Plugin.takeError();
-    Layer->addPlugin(std::move(*Plugin));
+    Layer.addPlugin(std::move(*Plugin));
   }
-  Layer->addPlugin(std::make_shared<ContiguousEHFramePlugin>());
-  return Layer;
+  Layer.addPlugin(std::make_shared<ContiguousEHFramePlugin>());
+  return Error::success();
 }
 
 orc::LLJITBuilderState::ObjectLinkingLayerCreator objectLinkingLayerCreator(Config C,

@@ -38,6 +38,15 @@ LLJITBuilderState::ObjectLinkingLayerCreator layerCreator(LayerFactory F) {
 #endif
 }
 
+Expected<std::unique_ptr<ObjectLayer>>
+callLayerCreator(const LLJITBuilderState::ObjectLinkingLayerCreator &C, ExecutionSession &ES) {
+#if LLVM_VERSION_MAJOR >= 22
+  return C(ES);
+#else
+  return C(ES, ES.getExecutorProcessControl().getTargetTriple());
+#endif
+}
+
 Expected<std::shared_ptr<ObjectLinkingLayer::Plugin>>
 createEHFrameActionsPlugin(ExecutionSession &ES) {
 #if LLVM_VERSION_MAJOR >= 22

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Writes session.repl (a jitslab-repl script of more than 200 inputs) and session.expected (its
 standard output), computing every expected line here, independently of the code under test;
-and session.plain.repl, the same session for stock clang-repl: every input on one line, no
-jitslab-repl command (%undo and the definition it takes back are left out), same output.
+session.plain.repl, the same session for stock clang-repl: every input on one line, no
+jitslab-repl command (%undo and the definition it takes back are left out), same output; and
+session.stock.repl, the plain session with clang-repl's own %undo kept, for the tests of
+jitslab's preload under stock clang-repl (same output again).
 
 Run it after changing the session: python3 tests/repl/gen_session.py. The tests read only the
 two files it writes."""
@@ -10,12 +12,17 @@ import os
 
 inputs = []  # one entry per input (an input may span lines)
 plain = []  # the inputs of the plain session
+stock = []  # the inputs of the stock session
 expected = []  # lines the session prints, in order
 
-def inp(code, *out, in_plain=True):
-    inputs.append(code)
+def inp(code, *out, in_plain=True, in_stock=None, in_repl=True):
+    one_line = " ".join(line.strip() for line in code.split("\n"))
+    if in_repl:
+        inputs.append(code)
     if in_plain:
-        plain.append(" ".join(line.strip() for line in code.split("\n")))
+        plain.append(one_line)
+    if in_plain if in_stock is None else in_stock:
+        stock.append(one_line)
     expected.extend(out)
 
 # --- headers ---------------------------------------------------------------------------------
@@ -138,8 +145,12 @@ inp("int run_steps(int x) { for (auto &s : steps) x = s(x); return x; }")
 inp('printf("run_steps(0) = %d\\n", run_steps(0));', f"run_steps(0) = {sum(range(1, 9))}")
 
 # --- %undo inside the session: a definition removed, then made again differently ------------
-inp("int tmp = 1;", in_plain=False)
-inp("%undo", in_plain=False)
+inp("int tmp = 1;", in_plain=False, in_stock=True)
+inp("%undo", in_plain=False, in_stock=True)
+# More of them for stock clang-repl: each round links a graph and takes it back.
+for k in range(1, 6):
+    inp(f"int scratch_{k} = f_{k}(1);", in_plain=False, in_stock=True, in_repl=False)
+    inp("%undo", in_plain=False, in_stock=True, in_repl=False)
 inp("int tmp = 2;")
 inp('printf("tmp = %d\\n", tmp);', "tmp = 2")
 
@@ -160,6 +171,10 @@ with open(os.path.join(here, "session.repl"), "w") as f:
 with open(os.path.join(here, "session.plain.repl"), "w") as f:
     for code in plain:
         f.write(code + "\n")
+with open(os.path.join(here, "session.stock.repl"), "w") as f:
+    for code in stock:
+        f.write(code + "\n")
 with open(os.path.join(here, "session.expected"), "w") as f:
     f.write("\n".join(expected) + "\n")
-print(f"{len(inputs)} inputs, {len(expected)} lines of output")
+print(f"{len(inputs)} inputs ({len(plain)} plain, {len(stock)} stock), "
+      f"{len(expected)} lines of output")

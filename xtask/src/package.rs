@@ -7,7 +7,7 @@
 //! |----------------------|---------------------------------------------------------------------|
 //! | libjitslab0          | lib/x86_64-linux-gnu/libjitslab.so.0                                 |
 //! | libjitslab-dev       | headers, libjitslab.so, libjitslab.a, CMake package, jitslab.pc, docs |
-//! | libjitslab-orc-MAJOR | the shim for LLVM MAJOR, its CMake file and jitslab-orc-MAJOR.pc      |
+//! | libjitslab-orc-MAJOR | the shim for LLVM MAJOR, its CMake file and jitslab-orc-MAJOR.pc, the preload |
 //! | jitslab-tools-MAJOR  | jitslab-run, jitslab-repl, jitslab-executor for LLVM MAJOR            |
 //!
 //! Dependencies on Debian's packages (libc6, libllvm22, libclang-cpp22...) come from
@@ -85,7 +85,9 @@ fn packages() -> Vec<Package> {
             summary: format!("jitslab's JITLinkMemoryManager and LLJIT hook for LLVM {major}"),
             description: "The C++ shim that adapts jitslab to llvm::jitlink::JITLinkMemoryManager,\n\
                           with its C entry point and dlopen factory, and its CMake and\n\
-                          pkg-config files (the headers are in libjitslab-dev).",
+                          pkg-config files (the headers are in libjitslab-dev); and\n\
+                          libjitslab-preload-MAJOR.so, which puts Debian's own clang-repl and\n\
+                          lli on jitslab through LD_PRELOAD.",
             needs: vec!["libjitslab0".into()],
             system: vec![format!("libllvm{major}")],
             recommends: vec!["libjitslab-dev".into(), format!("llvm-{major}-dev")],

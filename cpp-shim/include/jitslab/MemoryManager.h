@@ -162,6 +162,12 @@ llvm::Expected<std::unique_ptr<llvm::orc::ObjectLayer>>
 createObjectLinkingLayer(llvm::orc::ExecutionSession &ES, const Config &C = Config(),
                          bool RegisterEHFrames = true);
 
+/// The plugins createObjectLinkingLayer gives its layer, for a layer whose jitslab manager was
+/// made elsewhere (jitslab's preload wraps the manager to report on it): ContiguousEHFramePlugin
+/// and, if `RegisterEHFrames`, the plugin that registers exception frames by allocation actions.
+llvm::Error addLayerPlugins(llvm::orc::ObjectLinkingLayer &Layer, llvm::orc::ExecutionSession &ES,
+                            bool RegisterEHFrames = true);
+
 /// An LLJITBuilder object-linking-layer creator that gives the layer a jitslab manager:
 ///   LLJITBuilder().setObjectLinkingLayerCreator(jitslab::objectLinkingLayerCreator(C))
 /// Each call of the creator makes a new manager (one per LLJIT) with createObjectLinkingLayer.

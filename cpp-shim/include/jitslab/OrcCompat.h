@@ -10,7 +10,8 @@
 //   shared::CWrapperFunctionResult                CWrapperFunctionBuffer        CWrapperResult
 //   SimpleRemoteEPCArgBytesVector                 shared::WrapperFunctionBuffer MessageBytes
 //   SelfExecutorProcessControl (in ExecutorProcessControl.h; own header in 22) createSelfEPC
-//   layer creator (ExecutionSession &, const Triple &)  (ExecutionSession &)    layerCreator
+//   layer creator (ExecutionSession &, const Triple &)  (ExecutionSession &)    layerCreator,
+//                                                                               callLayerCreator
 //   eh-frames: EPCEHFrameRegistrar, a call per graph    allocation actions     EHFrames*
 //   SimpleExecutorMemoryManager finalize/deallocate     initialize/release...  createEPCGenericManager
 //   lookup of main: callees may be unfinalized          dependencies tracked   LookupWaitsForDependencies
@@ -73,6 +74,12 @@ using LayerFactory = std::function<llvm::Expected<std::unique_ptr<llvm::orc::Obj
 
 /// `F` as an LLJITBuilder object-linking-layer creator of this major.
 llvm::orc::LLJITBuilderState::ObjectLinkingLayerCreator layerCreator(LayerFactory F);
+
+/// Calls an LLJITBuilder object-linking-layer creator of this major for `ES` (on 19, with the
+/// triple of the session's executor, which is what LLJIT passes).
+llvm::Expected<std::unique_ptr<llvm::orc::ObjectLayer>>
+callLayerCreator(const llvm::orc::LLJITBuilderState::ObjectLinkingLayerCreator &C,
+                 llvm::orc::ExecutionSession &ES);
 
 /// Whether a symbol that a lookup returns as ready has everything it depends on finalized too.
 /// LLVM 19's ObjectLinkingLayer drops dependencies for direct calls between objects, so out of
