@@ -30,7 +30,7 @@ use crate::manager::{AllocId, Config, Done, Error, Lifetime, Manager, Prot, Prot
 use crate::mapper::remote::native::SharingPath;
 use crate::mapper::remote::{Completion, Transport};
 use crate::mapper::{MapperChoice, MapperKind, Placement};
-use crate::wrapper::{ActionPair, WrapperCall};
+use crate::protocol::wrapper::{ActionPair, WrapperCall};
 
 /// The version of this C ABI. It changes when a function or struct of the header changes
 /// incompatibly.
@@ -1071,9 +1071,9 @@ unsafe impl Sync for BootstrapListing {}
 unsafe impl Send for BootstrapListing {}
 
 /// The wrapper function behind each call of the service.
-fn executor_wrapper(op: crate::executor::Op) -> crate::wrapper::WrapperFn {
-    use crate::executor::Op;
-    use crate::wrapper::CWrapperFunctionResult as Result;
+fn executor_wrapper(op: crate::protocol::native::Op) -> crate::protocol::wrapper::WrapperFn {
+    use crate::protocol::native::Op;
+    use crate::protocol::wrapper::CWrapperFunctionResult as Result;
     unsafe extern "C" fn setup(args: *const c_char, len: usize) -> Result {
         // SAFETY: ORC's wrapper ABI: `args` holds `len` bytes.
         unsafe { executor_call(Op::Setup, args, len) }
@@ -1109,10 +1109,10 @@ fn executor_wrapper(op: crate::executor::Op) -> crate::wrapper::WrapperFn {
 /// # Safety
 /// `args` must be null or point to `len` readable bytes.
 unsafe fn executor_call(
-    op: crate::executor::Op,
+    op: crate::protocol::native::Op,
     args: *const c_char,
     len: usize,
-) -> crate::wrapper::CWrapperFunctionResult {
+) -> crate::protocol::wrapper::CWrapperFunctionResult {
     let reply = catch_unwind(AssertUnwindSafe(|| {
         let bytes: &[u8] = if len == 0 {
             &[]
@@ -1125,8 +1125,10 @@ unsafe fn executor_call(
         crate::executor::call(op, bytes)
     }));
     match reply {
-        Ok(bytes) => crate::wrapper::CWrapperFunctionResult::from_bytes(&bytes),
-        Err(_) => crate::wrapper::CWrapperFunctionResult::out_of_band(c"jitslab executor service: internal error"),
+        Ok(bytes) => crate::protocol::wrapper::CWrapperFunctionResult::from_bytes(&bytes),
+        Err(_) => {
+            crate::protocol::wrapper::CWrapperFunctionResult::out_of_band(c"jitslab executor service: internal error")
+        }
     }
 }
 
@@ -1149,7 +1151,7 @@ pub unsafe extern "C" fn jitslab_executor_bootstrap_symbols(
         static LISTING: OnceLock<BootstrapListing> = OnceLock::new();
         let listing = LISTING.get_or_init(|| {
             BootstrapListing(
-                crate::executor::Op::ALL
+                crate::protocol::native::Op::ALL
                     .iter()
                     .map(|&op| JitslabBootstrapSymbol {
                         name: op.symbol().as_ptr(),
@@ -1206,7 +1208,7 @@ mod tests {
 
     #[test]
     fn the_header_names_the_executor_protocol_version_the_service_speaks() {
-        assert_eq!(JITSLAB_EXECUTOR_PROTOCOL_VERSION, crate::executor::PROTOCOL_VERSION);
+        assert_eq!(JITSLAB_EXECUTOR_PROTOCOL_VERSION, crate::protocol::native::PROTOCOL_VERSION);
     }
 
     #[test]

@@ -14,9 +14,8 @@ pub mod executor;
 pub mod ffi;
 pub mod manager;
 pub mod mapper;
+pub mod protocol;
 pub mod slab;
-pub mod sps;
 pub mod sys;
 #[doc(hidden)]
 pub mod testing;
-pub mod wrapper;

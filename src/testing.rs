@@ -51,8 +51,8 @@ pub fn with_seed(test: &str, body: impl FnOnce(&mut Rng)) {
 
 use std::sync::Mutex;
 
-use crate::sps;
-use crate::wrapper::{ActionPair, CWrapperFunctionResult, WrapperCall};
+use crate::protocol::sps;
+use crate::protocol::wrapper::{ActionPair, CWrapperFunctionResult, WrapperCall};
 
 static ACTION_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -71,7 +71,10 @@ pub unsafe extern "C" fn record_action(args: *const std::ffi::c_char, len: usize
 
 /// A call of [`record_action`] with `tag` as its arguments.
 pub fn recorded(tag: &str) -> WrapperCall {
-    WrapperCall { fn_addr: record_action as crate::wrapper::WrapperFn as usize as u64, args: tag.as_bytes().to_vec() }
+    WrapperCall {
+        fn_addr: record_action as crate::protocol::wrapper::WrapperFn as usize as u64,
+        args: tag.as_bytes().to_vec(),
+    }
 }
 
 /// A pair of recorded calls.

@@ -30,14 +30,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use stats::{PoolStatsEntry, Stats};
 
-use crate::executor::wire::Extent;
 use crate::mapper::remote::native::{self, Native, NativeAddrs, SharingPath};
-use crate::mapper::remote::stock::{self, SegFinalize};
 use crate::mapper::remote::{Remote, RemoteError, RpcCounts, Transport};
 use crate::mapper::{self, pool_access, Mapper, MapperChoice, MapperConfig, MapperKind, Placement};
+use crate::protocol::native::Extent;
+use crate::protocol::stock::{self, SegFinalize};
+use crate::protocol::wrapper::{self, ActionPair, WrapperCall};
 use crate::slab::{Layout, NumberHasher, Pool, Range, Slab, SlabError};
 use crate::sys;
-use crate::wrapper::{self, ActionPair, WrapperCall};
 
 /// The default span: 1 GiB.
 pub const DEFAULT_SPAN: u64 = 1 << 30;
@@ -716,7 +716,7 @@ impl Manager {
             .filter(|s| has_actions && s.lifetime == Lifetime::Standard)
             .map(|s| Extent { offset: s.range.start, len: s.range.len(), access: pool_access(s.pool) })
             .collect();
-        let alloc = crate::executor::wire::Allocation { key: id.0, segments: extents, actions };
+        let alloc = crate::protocol::native::Allocation { key: id.0, segments: extents, actions };
         let me = Arc::clone(self);
         link.finalize(
             alloc,

@@ -26,7 +26,6 @@
 //! Concurrency: `Remote` is shared by every thread of a manager; no lock is held across a call.
 
 pub mod native;
-pub mod stock;
 pub mod transport;
 
 use std::ffi::CString;
@@ -36,13 +35,13 @@ use std::time::Duration;
 
 pub use transport::{Completion, Reply, RpcCounts, Transport};
 
-use self::stock::{SegFinalize, ServiceAddrs};
 use self::transport::RpcCounters;
-use super::{Mapper, MapperKind, Mapping, SysCounters};
+use super::{Mapper, MapperKind, SysCounters};
+use crate::protocol::sps::SpsError;
+use crate::protocol::stock::{self, SegFinalize, ServiceAddrs};
+use crate::protocol::wrapper::ActionPair;
 use crate::slab::{Pool, Range};
-use crate::sps::SpsError;
-use crate::sys::{self, OsError};
-use crate::wrapper::ActionPair;
+use crate::sys::{self, Mapping, OsError};
 
 /// How long each call made while creating or dropping a manager waits for its reply (short in
 /// unit tests, which wait it out).

@@ -1,5 +1,5 @@
 //! The linker side of jitslab's native protocol (the messages are documented in
-//! [`crate::executor`], their bytes in [`crate::executor::wire`]): the slab in a region the
+//! [`crate::executor`], their bytes in [`crate::protocol::native`]): the slab in a region the
 //! executor's service created, dual-mapped, with group-commit finalize.
 //!
 //! ```text
@@ -50,10 +50,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::stock::error_result as decode_error;
 use super::{Remote, RemoteError, RemoteView};
-use crate::executor::wire::{self, Allocation, Extent, SetupArgs, SetupReply, Sharing};
-use crate::executor::{Op, PROTOCOL_VERSION};
+use crate::protocol::native::{self as wire, Allocation, Extent, SetupArgs, SetupReply, Sharing};
+use crate::protocol::native::{Op, PROTOCOL_VERSION};
+use crate::protocol::stock::error_result as decode_error;
 use crate::slab::Range;
 use crate::sys::{self, Access};
 

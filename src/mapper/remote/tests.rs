@@ -29,14 +29,14 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::stock::{self, GROUP_EXEC, GROUP_FINALIZE_LIFETIME, GROUP_READ, GROUP_WRITE};
 use super::{Completion, Transport};
 use crate::manager::{AllocId, Config, Done, Error, Lifetime, Manager, Prot, Segment, SegmentRequest};
 use crate::mapper::MapperKind;
-use crate::sps::{self, Reader, SpsError, Writer};
+use crate::protocol::sps::{self, Reader, SpsError, Writer};
+use crate::protocol::stock::{self, GROUP_EXEC, GROUP_FINALIZE_LIFETIME, GROUP_READ, GROUP_WRITE};
+use crate::protocol::wrapper::{self, ActionPair, CWrapperFunctionResult, WrapperCall, WrapperFn};
 use crate::sys::{self, Access};
 use crate::testing::{recorded_pair, take_log};
-use crate::wrapper::{self, ActionPair, CWrapperFunctionResult, WrapperCall, WrapperFn};
 
 const MB: u64 = 1 << 20;
 const RX: u8 = Prot::READ | Prot::EXEC;

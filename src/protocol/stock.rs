@@ -18,8 +18,8 @@
 //!
 //! Concurrency: pure functions.
 
-use crate::sps::{Reader, SpsError, Writer};
-use crate::wrapper::{ActionPair, WrapperCall};
+use crate::protocol::sps::{Reader, SpsError, Writer};
+use crate::protocol::wrapper::{ActionPair, WrapperCall};
 
 /// Bootstrap symbol names, as the executor publishes them.
 pub const INSTANCE: &str = "__llvm_orc_ExecutorSharedMemoryMapperService_Instance";
@@ -123,7 +123,7 @@ pub fn addrs_args(instance: u64, addrs: &[u64]) -> Vec<u8> {
 
 /// The result of `Deinitialize` and `Release`: `Ok(Ok(()))` or the executor's message.
 pub fn error_result(bytes: &[u8]) -> Result<Result<(), String>, SpsError> {
-    Ok(crate::sps::decode_error(bytes)?.map_or(Ok(()), Err))
+    Ok(crate::protocol::sps::decode_error(bytes)?.map_or(Ok(()), Err))
 }
 
 #[cfg(test)]
