@@ -10,6 +10,8 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod backend;
+pub mod error;
 pub mod executor;
 pub mod ffi;
 pub mod manager;

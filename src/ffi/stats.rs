@@ -11,8 +11,8 @@ use super::{
     JITSLAB_MAPPER_SINGLE_VIEW, JITSLAB_PROTOCOL_NATIVE, JITSLAB_PROTOCOL_STOCK, JITSLAB_SHARING_NAMED,
     JITSLAB_SHARING_NONE, JITSLAB_SHARING_PIDFD_GETFD, JITSLAB_SHARING_PROC_FD,
 };
+use crate::backend::SharingPath;
 use crate::manager::Stats;
-use crate::mapper::remote::native::SharingPath;
 use crate::mapper::MapperKind;
 
 fn c_stats(s: &Stats) -> JitslabStats {

@@ -7,11 +7,20 @@
 //! The fake counts the calls by operation, can hold the next call at a gate, and can lose the
 //! connection.
 
-use super::*;
+use super::{SharingPath, FD_PATHS};
+use crate::backend::stock::fake::*;
 use crate::executor;
 use crate::manager::Protocol;
-use crate::mapper::remote::native::{SharingPath, FD_PATHS};
+use crate::manager::{AllocId, Config, Error, Lifetime, Manager};
+use crate::mapper::remote::{Completion, Transport};
+use crate::mapper::MapperKind;
 use crate::protocol::native as wire;
+use crate::protocol::wrapper::ActionPair;
+use crate::sys::{self};
+use crate::testing::{recorded_pair, take_log};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
 const SETUP_FN: u64 = 0x7a00_0001;
 
