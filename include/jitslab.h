@@ -31,6 +31,12 @@
 #include <stdint.h>
 
 /**
+ * The version of jitslab's native executor protocol that this library serves (see
+ * jitslab_executor_bootstrap_symbols). A linker of another version is refused at setup.
+ */
+#define JITSLAB_EXECUTOR_PROTOCOL_VERSION 1
+
+/**
  * The version of this C ABI. It changes when a function or struct of the header changes
  * incompatibly.
  */
@@ -146,12 +152,6 @@
 #define JITSLAB_POOL_READ_WRITE 2
 
 /**
- * The version of jitslab's native executor protocol that this library serves (see
- * jitslab_executor_bootstrap_symbols). A linker of another version is refused at setup.
- */
-#define JITSLAB_EXECUTOR_PROTOCOL_VERSION 1
-
-/**
  * Result of every fallible call. The numbers are stable.
  */
 typedef enum JitslabStatus {
@@ -209,6 +209,21 @@ typedef enum JitslabStatus {
  * An opaque manager handle (a number in disguise: jitslab never dereferences it).
  */
 typedef struct JitslabManager JitslabManager;
+
+/**
+ * One bootstrap symbol of jitslab's executor service: an ORC wrapper function
+ * CWrapperFunctionResult f(const char *args, size_t len) in this process.
+ */
+typedef struct JitslabBootstrapSymbol {
+  /**
+   * The name the executor publishes it under: a static NUL-terminated string.
+   */
+  const char *name;
+  /**
+   * The function's address.
+   */
+  uint64_t addr;
+} JitslabBootstrapSymbol;
 
 /**
  * How to build a manager. Get the defaults from jitslab_config_default() and change fields.
@@ -440,21 +455,6 @@ typedef struct JitslabStats {
   uint32_t sharing;
 } JitslabStats;
 
-/**
- * One bootstrap symbol of jitslab's executor service: an ORC wrapper function
- * CWrapperFunctionResult f(const char *args, size_t len) in this process.
- */
-typedef struct JitslabBootstrapSymbol {
-  /**
-   * The name the executor publishes it under: a static NUL-terminated string.
-   */
-  const char *name;
-  /**
-   * The function's address.
-   */
-  uint64_t addr;
-} JitslabBootstrapSymbol;
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -478,10 +478,27 @@ const char *jitslab_last_error(void);
 const char *jitslab_status_name(uint32_t status);
 
 /**
- * The default configuration, returned by value (the caller owns the copy): 1 GiB span,
- * 256 KiB chunks, placed anywhere, mapper auto, fallback logged.
+ * Lists the wrapper functions of jitslab's executor-side service (the native protocol,
+ * version JITSLAB_EXECUTOR_PROTOCOL_VERSION), to publish as bootstrap symbols from an
+ * executor built on LLVM's SimpleRemoteEPCServer: add each {name, addr} to
+ * Setup::bootstrapSymbols(). On success *out points to *count entries owned by jitslab,
+ * valid for the life of the process (never free them). Each message's layout, checks and
+ * errors are documented in jitslab's src/executor/mod.rs; jitslab-executor is an executor
+ * that publishes them.
+ *
+ * Safety:
+ * out and count must be null or writable.
  */
-struct JitslabConfig jitslab_config_default(void);
+enum JitslabStatus jitslab_executor_bootstrap_symbols(const struct JitslabBootstrapSymbol **out,
+                                                      size_t *count);
+
+/**
+ * Ends every region of the executor service in this process, as its teardown call does:
+ * the dealloc actions of live allocations run (most recent first), the regions are unmapped.
+ * For an executor's shutdown, when the linker is gone. JITSLAB_ERR_ACTION_FAILED when an
+ * action failed (the regions end anyway; jitslab_last_error has the messages).
+ */
+enum JitslabStatus jitslab_executor_shutdown(void);
 
 /**
  * Creates a manager: reserves its slab and sets up its mapper. config may be null for the
@@ -658,27 +675,10 @@ enum JitslabStatus jitslab_heap_map(struct JitslabManager *m, char **out);
 void jitslab_string_free(char *s);
 
 /**
- * Lists the wrapper functions of jitslab's executor-side service (the native protocol,
- * version JITSLAB_EXECUTOR_PROTOCOL_VERSION), to publish as bootstrap symbols from an
- * executor built on LLVM's SimpleRemoteEPCServer: add each {name, addr} to
- * Setup::bootstrapSymbols(). On success *out points to *count entries owned by jitslab,
- * valid for the life of the process (never free them). Each message's layout, checks and
- * errors are documented in jitslab's src/executor/mod.rs; jitslab-executor is an executor
- * that publishes them.
- *
- * Safety:
- * out and count must be null or writable.
+ * The default configuration, returned by value (the caller owns the copy): 1 GiB span,
+ * 256 KiB chunks, placed anywhere, mapper auto, fallback logged.
  */
-enum JitslabStatus jitslab_executor_bootstrap_symbols(const struct JitslabBootstrapSymbol **out,
-                                                      size_t *count);
-
-/**
- * Ends every region of the executor service in this process, as its teardown call does:
- * the dealloc actions of live allocations run (most recent first), the regions are unmapped.
- * For an executor's shutdown, when the linker is gone. JITSLAB_ERR_ACTION_FAILED when an
- * action failed (the regions end anyway; jitslab_last_error has the messages).
- */
-enum JitslabStatus jitslab_executor_shutdown(void);
+struct JitslabConfig jitslab_config_default(void);
 
 #ifdef __cplusplus
 }  // extern "C"

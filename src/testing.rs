@@ -57,7 +57,7 @@ use crate::protocol::wrapper::{ActionPair, CWrapperFunctionResult, WrapperCall};
 static ACTION_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// A wrapper function for tests: appends its argument bytes (as text) to a global log, and fails
-/// with the message "refused: <args>" when they start with `fail:`.
+/// with the message `refused: <args>` when they start with `fail:`.
 ///
 /// # Safety
 /// `args` must point to `len` readable bytes.
@@ -108,4 +108,12 @@ pub fn writable_and_executable_mappings() -> Vec<String> {
 /// How many of the pages in `[addr, addr+len)` are resident; panics if `mincore` fails.
 pub fn resident_pages(addr: u64, len: u64) -> u64 {
     crate::sys::resident_pages(addr, len).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Internals that the integration tests, examples and benchmarks reach (they are separate
+/// crates); not part of the supported API.
+pub mod internals {
+    pub use crate::executor::call as executor_call;
+    pub use crate::protocol::{native, sps, wrapper};
+    pub use crate::sys::{mapped_ranges, page_size, Access};
 }

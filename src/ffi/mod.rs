@@ -1,14 +1,14 @@
-//! The C ABI: the only `extern "C"` functions of jitslab, split by concern: [`types`] (the
-//! constants, status codes and structs of the header, and their decoding), [`manager`] (a
-//! manager's lifecycle, allocate, finalize, abandon, deallocate), [`transport`] (how a remote
-//! manager reaches its executor), [`stats`] (figures and text), [`executor`] (the native
+//! The C ABI: the only `extern "C"` functions of jitslab, split by concern: `types` (the
+//! constants, status codes and structs of the header, and their decoding), `manager` (a
+//! manager's lifecycle, allocate, finalize, abandon, deallocate), `transport` (how a remote
+//! manager reaches its executor), `stats` (figures and text), `executor` (the native
 //! service's exports for an executor). `include/jitslab.h` is generated from these files by
 //! `build.rs` (cbindgen); `./x header` copies it into `include/`, and `./x test` checks that the
 //! checked-in copy is current.
 //!
 //! The rules that hold for every function (status codes, out-parameters, handles, the panic
 //! boundary, thread safety, `_async` callbacks) are written once, in the header's preamble
-//! (`cbindgen.toml`), where C users read them. This module implements them: [`guard`] is the one
+//! (`cbindgen.toml`), where C users read them. This module implements them: `guard` is the one
 //! panic boundary and records the message for `jitslab_last_error`; handles are numbers in a
 //! table, never dereferenced.
 //!

@@ -175,7 +175,7 @@ impl Manager {
     /// the protocol `config.protocol` chooses (auto: jitslab's native service when the executor
     /// publishes it, LLVM 19's shared-memory service otherwise). Stock: one `Reserve` and one
     /// `Initialize` (waited for) map the slab in both processes. Native: one `setup` (waited
-    /// for; a second when the memfd cannot be taken, see [`crate::backend::native`]).
+    /// for; a second when the memfd cannot be taken, see `backend/native`).
     /// `config.placement` must be anywhere (the executor chooses the address) and
     /// `config.mapper` is not used.
     pub fn new_remote(config: &Config, transport: Box<dyn Transport>) -> Result<Manager, Error> {

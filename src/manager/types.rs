@@ -14,7 +14,7 @@ pub const DEFAULT_CHUNK: u64 = 256 << 10;
 /// Default bytes of whole free pages each pool keeps resident for reuse: one default chunk.
 pub const DEFAULT_RETAIN_FREE: u64 = DEFAULT_CHUNK;
 
-/// How to build a [`Manager`].
+/// How to build a [`Manager`](crate::Manager).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
     /// Bytes of address space to reserve, a multiple of `chunk`, at most 2 GiB.

@@ -84,7 +84,7 @@ pub(crate) struct SysCounters {
     fallocate: AtomicU64,
 }
 
-/// A snapshot of [`SysCounters`].
+/// A snapshot of the system calls a manager's mapper made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SysCounts {
     pub mmap: u64,

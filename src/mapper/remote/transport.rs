@@ -32,7 +32,7 @@ pub(crate) struct RpcCounters {
     received: AtomicU64,
 }
 
-/// A snapshot of [`RpcCounters`].
+/// A snapshot of the calls a remote manager made to its executor, and their bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RpcCounts {
     pub calls: u64,
