@@ -18,8 +18,8 @@ use std::time::Instant;
 
 use jitslab::ffi::JitslabStatus::JITSLAB_OK;
 use jitslab::ffi::*;
-use jitslab::manager::{AllocId, Config, Lifetime, Manager, Prot, SegmentRequest};
-use jitslab::mapper::MapperChoice;
+use jitslab::MapperChoice;
+use jitslab::{AllocId, Config, Lifetime, Manager, Prot, SegmentRequest};
 
 const BATCHES: usize = 31;
 const PER_BATCH: usize = 20_000;
@@ -201,7 +201,7 @@ fn main() {
             let second = CAbi { m: first.m, live: VecDeque::new(), label: "dual view", i: 7 };
             TwoThreads { halves: [first, second] }
         }),
-        Box::new(MmapPerGraph { live: VecDeque::new(), page: jitslab::sys::page_size() as usize, i: 0 }),
+        Box::new(MmapPerGraph { live: VecDeque::new(), page: jitslab::testing::internals::page_size() as usize, i: 0 }),
     ];
     for c in &mut cases {
         c.run(per); // warm up: fill the live set, grow the pools

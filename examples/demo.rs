@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use jitslab::ffi::JitslabStatus::JITSLAB_OK;
 use jitslab::ffi::*;
-use jitslab::wrapper::CWrapperFunctionResult;
+use jitslab::testing::internals::wrapper::CWrapperFunctionResult;
 
 fn check(status: JitslabStatus, what: &str) {
     if status != JITSLAB_OK {
@@ -109,7 +109,7 @@ fn main() {
     code.extend(rel32(t + 13, text.addr));
     code.extend([0x01, 0xd8, 0x5b, 0xc3]); // add eax, ebx; pop rbx; ret
     write(&b[0], &code);
-    let f = register as jitslab::wrapper::WrapperFn as usize as u64;
+    let f = register as jitslab::testing::internals::wrapper::WrapperFn as usize as u64;
     let call = |s: &'static [u8]| JitslabWrapperCall { fn_addr: f, args: s.as_ptr(), args_len: s.len() };
     let action = JitslabAction { finalize: call(b"register"), dealloc: call(b"deregister") };
     // SAFETY: `register` is a wrapper function of this process.

@@ -415,3 +415,19 @@ pub fn resident_pages(addr: u64, len: u64) -> OsResult<u64> {
     }
     Ok(v.iter().filter(|&&b| b & 1 != 0).count() as u64)
 }
+
+/// Address space owned by a mapper or by an executor-side region: unmapped on drop.
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    pub(crate) addr: u64,
+    pub(crate) len: u64,
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is owned by this value and dropped with its owner, after nothing
+        // hands out its addresses any more. A failure here cannot be reported; it leaves
+        // address space behind, nothing worse.
+        let _ = unsafe { unmap(self.addr, self.len) };
+    }
+}

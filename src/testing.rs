@@ -51,13 +51,13 @@ pub fn with_seed(test: &str, body: impl FnOnce(&mut Rng)) {
 
 use std::sync::Mutex;
 
-use crate::sps;
-use crate::wrapper::{ActionPair, CWrapperFunctionResult, WrapperCall};
+use crate::protocol::sps;
+use crate::protocol::wrapper::{ActionPair, CWrapperFunctionResult, WrapperCall};
 
 static ACTION_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// A wrapper function for tests: appends its argument bytes (as text) to a global log, and fails
-/// with the message "refused: <args>" when they start with `fail:`.
+/// with the message `refused: <args>` when they start with `fail:`.
 ///
 /// # Safety
 /// `args` must point to `len` readable bytes.
@@ -71,7 +71,10 @@ pub unsafe extern "C" fn record_action(args: *const std::ffi::c_char, len: usize
 
 /// A call of [`record_action`] with `tag` as its arguments.
 pub fn recorded(tag: &str) -> WrapperCall {
-    WrapperCall { fn_addr: record_action as crate::wrapper::WrapperFn as usize as u64, args: tag.as_bytes().to_vec() }
+    WrapperCall {
+        fn_addr: record_action as crate::protocol::wrapper::WrapperFn as usize as u64,
+        args: tag.as_bytes().to_vec(),
+    }
 }
 
 /// A pair of recorded calls.
@@ -105,4 +108,12 @@ pub fn writable_and_executable_mappings() -> Vec<String> {
 /// How many of the pages in `[addr, addr+len)` are resident; panics if `mincore` fails.
 pub fn resident_pages(addr: u64, len: u64) -> u64 {
     crate::sys::resident_pages(addr, len).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Internals that the integration tests, examples and benchmarks reach (they are separate
+/// crates); not part of the supported API.
+pub mod internals {
+    pub use crate::executor::call as executor_call;
+    pub use crate::protocol::{native, sps, wrapper};
+    pub use crate::sys::{mapped_ranges, page_size, Access};
 }

@@ -2,10 +2,11 @@
 //! ends, the dealloc actions still pending run, most recent first. A test binary of its own,
 //! since shutdown ends every region of the process.
 
-use jitslab::executor::wire::{self, Allocation, Extent, SetupArgs, Sharing};
-use jitslab::executor::{call, Op, PROTOCOL_VERSION};
 use jitslab::ffi::{jitslab_executor_shutdown, JitslabStatus};
-use jitslab::sys::{self, Access};
+use jitslab::testing::internals::executor_call as call;
+use jitslab::testing::internals::native::{self as wire, Allocation, Extent, SetupArgs, Sharing};
+use jitslab::testing::internals::native::{Op, PROTOCOL_VERSION};
+use jitslab::testing::internals::{self as sys, Access};
 use jitslab::testing::{recorded_pair, take_log};
 
 fn setup() -> wire::SetupReply {
@@ -16,7 +17,7 @@ fn setup() -> wire::SetupReply {
 fn finalize_one(handle: u64, key: u64, tag: &str) {
     let page = sys::page_size();
     let r = call(Op::Protect, &wire::protect_args(handle, &[Extent { offset: 0, len: page, access: Access::R }]));
-    assert_eq!(jitslab::sps::decode_error(&r), Ok(None));
+    assert_eq!(jitslab::testing::internals::sps::decode_error(&r), Ok(None));
     let a = Allocation {
         key,
         segments: vec![Extent { offset: key * 8, len: 8, access: Access::R }],
@@ -41,6 +42,6 @@ fn shutdown_ends_every_region_and_runs_pending_dealloc_actions() {
         assert!(!mapped.iter().any(|&(s, e)| (s..e).contains(&base)), "{base:#x} still mapped");
     }
     let r = call(Op::Teardown, &wire::teardown_args(a.handle));
-    assert!(jitslab::sps::decode_error(&r).unwrap().unwrap().contains("unknown handle"));
+    assert!(jitslab::testing::internals::sps::decode_error(&r).unwrap().unwrap().contains("unknown handle"));
     assert_eq!(jitslab_executor_shutdown(), JitslabStatus::JITSLAB_OK, "nothing left is fine");
 }

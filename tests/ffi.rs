@@ -85,7 +85,7 @@ fn actions_run_through_the_c_abi_and_a_failure_rolls_back() {
     let (st, _, id) = allocate(m, &[req(RW, JITSLAB_LIFETIME_STANDARD, 100, 8)]);
     assert_eq!(st, JITSLAB_OK);
     let call = |tag: &'static str| JitslabWrapperCall {
-        fn_addr: record_action as jitslab::wrapper::WrapperFn as usize as u64,
+        fn_addr: record_action as jitslab::testing::internals::wrapper::WrapperFn as usize as u64,
         args: tag.as_ptr(),
         args_len: tag.len(),
     };
@@ -336,7 +336,7 @@ unsafe extern "C" fn loopback_call(
 ) {
     // SAFETY: `fn_addr` came from `loopback_lookup`, which gives out only the service's
     // wrapper functions; `args` holds `args_len` bytes for this call.
-    let f: jitslab::wrapper::WrapperFn = unsafe { std::mem::transmute(fn_addr as usize) };
+    let f: jitslab::testing::internals::wrapper::WrapperFn = unsafe { std::mem::transmute(fn_addr as usize) };
     // SAFETY: as above.
     let result = unsafe { f(args as *const c_char, args_len) };
     // SAFETY: the result was just returned by a wrapper function and is taken once.

@@ -22,7 +22,7 @@
 //! The executor publishes five wrapper functions as bootstrap symbols ([`Op::symbol`]; listed
 //! for C by `jitslab_executor_bootstrap_symbols`). Each is called as
 //! `CWrapperFunctionResult f(const char *args, size_t len)` with the SPS bytes below (SPS as in
-//! [`crate::sps`]: little-endian integers, `[T]` is a `u64` count then the elements, a string or
+//! [`crate::protocol::sps`]: little-endian integers, `[T]` is a `u64` count then the elements, a string or
 //! byte buffer is a `u64` length then the bytes, tuples are their fields in order). Every reply
 //! is SPS: failures are always *in band* (an error value), never an out-of-band error, because
 //! LLVM 19's server does not transport those.
@@ -69,7 +69,7 @@
 //!   names a live allocation; every non-zero action address lies in an executable mapping of
 //!   the executor. A failed check refuses the whole batch (the outer error) and nothing runs.
 //!   Then, per allocation in order: the instruction cache is flushed over executable segments
-//!   and the finalize actions run in LLVM 19's order ([`crate::wrapper::run_finalize_actions`]);
+//!   and the finalize actions run in LLVM 19's order ([`crate::protocol::wrapper::run_finalize_actions`]);
 //!   an allocation whose action failed is not kept (the dealloc actions of the actions that had
 //!   run have run) and its result is the error; the others are live, with their dealloc actions
 //!   kept.
@@ -91,56 +91,18 @@
 //! registry (a mutex held only to look a handle up); each region's bookkeeping has its own
 //! mutex, held while checking and recording, never while actions run.
 
-pub mod wire;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use self::wire::{Allocation, Extent, SetupArgs, SetupReply, Sharing};
-use crate::mapper::Mapping;
-use crate::slab::MAX_SPAN;
-use crate::sys::{self, Access};
-use crate::wrapper::{self, WrapperCall};
-
-/// The version of the native protocol. It changes whenever a message's layout or meaning does.
-pub const PROTOCOL_VERSION: u32 = 1;
-
-/// The service's calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Setup,
-    Protect,
-    Finalize,
-    Deallocate,
-    Teardown,
-}
-
-impl Op {
-    pub const ALL: [Op; 5] = [Op::Setup, Op::Protect, Op::Finalize, Op::Deallocate, Op::Teardown];
-
-    /// The bootstrap symbol name the executor publishes the call under.
-    pub fn symbol(self) -> &'static CStr {
-        match self {
-            Op::Setup => c"__jitslab_executor_setup",
-            Op::Protect => c"__jitslab_executor_protect",
-            Op::Finalize => c"__jitslab_executor_finalize",
-            Op::Deallocate => c"__jitslab_executor_deallocate",
-            Op::Teardown => c"__jitslab_executor_teardown",
-        }
-    }
-
-    /// The reply for a failure, in this call's reply type.
-    fn failure(self, msg: &str) -> Vec<u8> {
-        match self {
-            Op::Setup | Op::Finalize => crate::sps::encode_expected_error(msg),
-            Op::Protect | Op::Deallocate | Op::Teardown => crate::sps::encode_error(Some(msg)),
-        }
-    }
-}
+use crate::protocol::native::{
+    self as wire, Allocation, Extent, Op, SetupArgs, SetupReply, Sharing, MAX_SPAN, PROTOCOL_VERSION,
+};
+use crate::protocol::wrapper::{self, WrapperCall};
+use crate::sys::{self, Access, Mapping};
 
 /// Serves one call: decodes `args`, carries the call out, and returns the SPS reply. Never
 /// panics: a panic inside becomes an error reply.

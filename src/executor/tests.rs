@@ -4,12 +4,12 @@
 
 use std::os::fd::OwnedFd;
 
-use super::wire::{self, Allocation, Extent, SetupArgs, SetupReply, Sharing};
-use super::{Op, PROTOCOL_VERSION};
 use crate::ffi::{jitslab_executor_bootstrap_symbols, JitslabBootstrapSymbol, JitslabStatus};
+use crate::protocol::native::{self as wire, Allocation, Extent, SetupArgs, SetupReply, Sharing};
+use crate::protocol::native::{Op, PROTOCOL_VERSION};
+use crate::protocol::wrapper::{ActionPair, WrapperCall, WrapperFn};
 use crate::sys::{self, Access};
 use crate::testing::{self, recorded_pair, take_log};
-use crate::wrapper::{ActionPair, WrapperCall, WrapperFn};
 
 fn listing() -> &'static [JitslabBootstrapSymbol] {
     let mut p: *const JitslabBootstrapSymbol = std::ptr::null();
@@ -46,7 +46,7 @@ fn setup(sharing: Sharing) -> SetupReply {
 }
 
 fn status(op: Op, args: &[u8]) -> Result<(), String> {
-    crate::sps::decode_error(&invoke(op, args)).expect("an Error reply decodes").map_or(Ok(()), Err)
+    crate::protocol::sps::decode_error(&invoke(op, args)).expect("an Error reply decodes").map_or(Ok(()), Err)
 }
 
 fn protect(h: u64, ranges: &[Extent]) -> Result<(), String> {
@@ -291,7 +291,7 @@ fn access_bytes_that_are_writable_and_executable_are_refused() {
         (9, "none of"),
     ] {
         *args.last_mut().unwrap() = byte;
-        let e = crate::sps::decode_error(&invoke(Op::Protect, &args)).unwrap().expect("refused");
+        let e = crate::protocol::sps::decode_error(&invoke(Op::Protect, &args)).unwrap().expect("refused");
         assert!(e.contains(want), "{byte}: {e}");
     }
     assert_eq!(perms_at(r.base), "---s");
@@ -419,11 +419,11 @@ fn malformed_messages_get_error_replies() {
         let reply = invoke(op, b);
         match op {
             Op::Setup | Op::Finalize => {
-                let mut rd = crate::sps::Reader::new(&reply);
+                let mut rd = crate::protocol::sps::Reader::new(&reply);
                 assert!(!rd.bool("flag").unwrap(), "{op:?} {b:x?} must fail");
                 rd.string("msg").unwrap()
             }
-            _ => crate::sps::decode_error(&reply).unwrap().expect("must fail"),
+            _ => crate::protocol::sps::decode_error(&reply).unwrap().expect("must fail"),
         }
     };
     let valid_protect = wire::protect_args(h, &[ext(0, page(), Access::R)]);
@@ -494,7 +494,7 @@ fn reply_error(op: Op, reply: &[u8]) -> Option<String> {
     match op {
         Op::Setup => wire::decode_setup_reply(reply).expect("a setup reply").err(),
         Op::Finalize => wire::decode_finalize_reply(reply).expect("a finalize reply").err(),
-        _ => crate::sps::decode_error(reply).expect("an Error reply"),
+        _ => crate::protocol::sps::decode_error(reply).expect("an Error reply"),
     }
 }
 

@@ -22,233 +22,32 @@
 //! caller then).
 
 mod stats;
+mod types;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::BuildHasherDefault;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
+pub use crate::error::Error;
 pub use stats::{PoolStatsEntry, Stats};
+pub use types::{
+    AllocId, Config, Lifetime, Prot, Segment, SegmentRequest, DEFAULT_CHUNK, DEFAULT_RETAIN_FREE, DEFAULT_SPAN,
+};
 
-use crate::executor::wire::Extent;
-use crate::mapper::remote::native::{self, Native, NativeAddrs, SharingPath};
-use crate::mapper::remote::stock::{self, SegFinalize};
-use crate::mapper::remote::{Remote, RemoteError, RpcCounts, Transport};
-use crate::mapper::{self, pool_access, Mapper, MapperChoice, MapperConfig, MapperKind, Placement};
+use crate::backend::in_process::InProcess;
+use crate::backend::native::FD_PATHS;
+use crate::backend::{self, Backend, FinalizeSeg, Kept};
+pub use crate::backend::{Protocol, RoundCounts, SharingPath};
+use crate::mapper::remote::Transport;
+use crate::mapper::{self, Mapper, MapperConfig};
+pub use crate::mapper::{MapperChoice, MapperKind, Placement};
+use crate::protocol::wrapper::ActionPair;
 use crate::slab::{Layout, NumberHasher, Pool, Range, Slab, SlabError};
 use crate::sys;
-use crate::wrapper::{self, ActionPair, WrapperCall};
-
-/// The default span: 1 GiB.
-pub const DEFAULT_SPAN: u64 = 1 << 30;
-/// The default chunk by which pools grow: 256 KiB.
-pub const DEFAULT_CHUNK: u64 = 256 << 10;
-/// Default bytes of whole free pages each pool keeps resident for reuse: one default chunk.
-pub const DEFAULT_RETAIN_FREE: u64 = DEFAULT_CHUNK;
-
-/// Which protocol a remote manager speaks with its executor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Protocol {
-    /// Native when the executor publishes jitslab's native service, stock otherwise.
-    #[default]
-    Auto,
-    /// LLVM 19's `ExecutorSharedMemoryMapperService` (any `llvm-jitlink-executor`).
-    Stock,
-    /// jitslab's own service (`jitslab-executor`), or an error.
-    Native,
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Protocol::Auto => "auto",
-            Protocol::Stock => "stock",
-            Protocol::Native => "native",
-        })
-    }
-}
-
-/// How to build a [`Manager`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Config {
-    /// Bytes of address space to reserve, a multiple of `chunk`, at most 2 GiB.
-    pub span: u64,
-    /// Bytes by which a pool grows, a power of two of at least a page.
-    pub chunk: u64,
-    pub placement: Placement,
-    pub mapper: MapperChoice,
-    /// Print a line on stderr when the dual view is refused and the single view is used.
-    pub log_fallback: bool,
-    /// Bytes of whole free pages each pool may keep resident (zeroed) for reuse instead of
-    /// giving them back at once; 0 gives every free page back at once. See `slab`.
-    pub retain_free: u64,
-    /// The protocol of a remote manager (not used by a local one).
-    pub protocol: Protocol,
-}
-
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            span: DEFAULT_SPAN,
-            chunk: DEFAULT_CHUNK,
-            placement: Placement::Anywhere,
-            mapper: MapperChoice::Auto,
-            log_fallback: true,
-            retain_free: DEFAULT_RETAIN_FREE,
-            protocol: Protocol::Auto,
-        }
-    }
-}
-
-/// Memory protection of a segment, with LLVM's `MemProt` bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Prot(pub u8);
-
-impl Prot {
-    pub const READ: u8 = 1;
-    pub const WRITE: u8 = 2;
-    pub const EXEC: u8 = 4;
-
-    /// The pool for this protection. Writable and executable at once is refused (W^X), and so
-    /// is "no access" and any unknown bit.
-    pub fn pool(self) -> Result<Pool, String> {
-        let (w, x) = (self.0 & Prot::WRITE != 0, self.0 & Prot::EXEC != 0);
-        match self.0 {
-            b if b & !7 != 0 => Err(format!("protection {b:#x} has unknown bits (read=1, write=2, exec=4)")),
-            0 => Err("protection 0 (no access) is not supported for an allocated segment".into()),
-            _ if w && x => Err("a writable and executable segment is refused (W^X)".into()),
-            _ if x => Ok(Pool::Code),
-            _ if w => Ok(Pool::ReadWrite),
-            _ => Ok(Pool::ReadOnly),
-        }
-    }
-}
-
-/// How long a segment lives (LLVM's `MemLifetime`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lifetime {
-    /// Until deallocate (or abandon).
-    Standard,
-    /// Until the finalize actions have run: given back right after finalize.
-    Finalize,
-    /// Never allocated: no executor memory, no working memory.
-    NoAlloc,
-}
-
-/// One segment of an allocation request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SegmentRequest {
-    pub prot: Prot,
-    pub lifetime: Lifetime,
-    pub size: u64,
-    /// A power of two up to the page size; 0 counts as 1.
-    pub align: u64,
-}
-
-/// Where one segment went: its executor address and where the linker writes it. Both are zero
-/// and null for a `NoAlloc` segment. The working bytes start out zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Segment {
-    pub addr: u64,
-    pub working: *mut u8,
-}
-
-/// Names one allocation for its whole life; never 0, never reused, unique across all managers
-/// of the process (so an id given to the wrong manager is refused, not mistaken for another).
-#[repr(transparent)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AllocId(pub u64);
-
-/// What went wrong, by kind; the text says what was asked and what was available.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Error {
-    /// A request that can never succeed (bad protection, alignment, empty request…).
-    InvalidArgument(String),
-    /// The reservation has no room for the request.
-    Full(String),
-    /// The reservation could not be placed as asked.
-    Placement(String),
-    /// An OS call failed.
-    Os(String),
-    /// The id names no live allocation (never issued, already freed or abandoned).
-    UnknownAllocation(String),
-    /// The allocation exists but is in the wrong state for the call.
-    BadState(String),
-    /// An allocation action failed; the allocation was rolled back (finalize) or freed anyway
-    /// (deallocate).
-    ActionFailed(String),
-    /// An earlier call panicked inside the manager (a bug); it refuses further changes.
-    Broken(String),
-    /// The executor process is unreachable (it died or the connection dropped) or sent a reply
-    /// that does not decode.
-    Executor(String),
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (Error::InvalidArgument(m)
-        | Error::Full(m)
-        | Error::Placement(m)
-        | Error::Os(m)
-        | Error::UnknownAllocation(m)
-        | Error::BadState(m)
-        | Error::ActionFailed(m)
-        | Error::Broken(m)
-        | Error::Executor(m)) = self;
-        f.write_str(m)
-    }
-}
-
-impl std::error::Error for Error {}
-
-impl Error {
-    /// The error's text, to edit in place.
-    fn message_mut(&mut self) -> &mut String {
-        let (Error::InvalidArgument(m)
-        | Error::Full(m)
-        | Error::Placement(m)
-        | Error::Os(m)
-        | Error::UnknownAllocation(m)
-        | Error::BadState(m)
-        | Error::ActionFailed(m)
-        | Error::Broken(m)
-        | Error::Executor(m)) = self;
-        m
-    }
-
-    /// The same error with `prefix` before its text.
-    fn prefixed(mut self, prefix: &str) -> Error {
-        self.message_mut().insert_str(0, prefix);
-        self
-    }
-
-    /// The same error with a second one's text appended (when cleaning up after a failure
-    /// failed too).
-    fn and(mut self, more: Result<(), Error>) -> Error {
-        if let Err(more) = more {
-            let m = self.message_mut();
-            m.push_str("; then: ");
-            m.push_str(&more.to_string());
-        }
-        self
-    }
-}
 
 fn os(e: sys::OsError) -> Error {
     Error::Os(e.to_string())
-}
-
-/// Any failure while setting a remote manager up is the executor's, not an allocation action's.
-fn setup_error(e: RemoteError) -> Error {
-    let (RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) | RemoteError::Executor(m)) = e;
-    Error::Executor(m)
-}
-
-fn remote_error(e: RemoteError) -> Error {
-    match e {
-        RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) => Error::Executor(m),
-        RemoteError::Executor(m) => Error::ActionFailed(m),
-    }
 }
 
 /// Called once when an asynchronous operation completes.
@@ -263,26 +62,12 @@ struct Seg {
     protected: bool,
 }
 
-/// What undoes a finalized allocation.
-#[derive(Debug)]
-enum Teardown {
-    /// Dealloc calls, run in this process.
-    Local(Vec<WrapperCall>),
-    /// The key the executor gave the allocation at `Initialize`; its dealloc calls run there.
-    Remote(u64),
-    /// The key (the allocation id) under which jitslab's native service keeps the allocation's
-    /// dealloc calls.
-    Native(u64),
-    /// Nothing to undo anywhere: a remote allocation with no memory and no actions, which
-    /// needed no call to the executor.
-    Nothing,
-}
-
 #[derive(Debug)]
 enum State {
     InFlight,
     Finalizing,
-    Finalized(Teardown),
+    /// With what its backend keeps to undo it.
+    Finalized(Kept),
     Deallocating,
 }
 
@@ -328,31 +113,8 @@ pub struct Manager {
     inner: Mutex<Inner>,
     page: u64,
     mapper: Box<dyn Mapper>,
+    backend: Box<dyn Backend>,
     fallback: Option<String>,
-    /// The executor connection of a remote manager.
-    remote: Option<Link>,
-}
-
-/// The connection of a remote manager, by protocol.
-enum Link {
-    Stock(Arc<Remote>),
-    Native(Arc<Native>),
-}
-
-impl Link {
-    fn lost(&self) -> Option<String> {
-        match self {
-            Link::Stock(r) => r.lost(),
-            Link::Native(n) => n.remote().lost(),
-        }
-    }
-
-    fn rpc_counts(&self) -> RpcCounts {
-        match self {
-            Link::Stock(r) => r.rpc_counts(),
-            Link::Native(n) => n.remote().rpc_counts(),
-        }
-    }
 }
 
 impl fmt::Debug for Manager {
@@ -379,28 +141,45 @@ impl Manager {
         Manager::with_mapper(config, mapper, fallback)
     }
 
-    /// A manager over a mapper made elsewhere (tests inject faulty mappers this way).
+    /// A local manager over a mapper made elsewhere (tests inject faulty mappers this way).
     pub(crate) fn with_mapper(
         config: &Config,
         mapper: Box<dyn Mapper>,
         fallback: Option<String>,
     ) -> Result<Manager, Error> {
+        Manager::with_backend(config, mapper, Box::new(InProcess), fallback)
+    }
+
+    /// A manager over a mapper and a backend made elsewhere. On failure the backend is torn
+    /// down (a remote one lets its executor go).
+    fn with_backend(
+        config: &Config,
+        mapper: Box<dyn Mapper>,
+        backend: Box<dyn Backend>,
+        fallback: Option<String>,
+    ) -> Result<Manager, Error> {
         let page = sys::page_size();
-        let layout = Layout::new(config.span, page, config.chunk, mapper.packs_subpage())
-            .map_err(Error::InvalidArgument)?
-            .with_retain(config.retain_free);
+        let layout = match Layout::new(config.span, page, config.chunk, mapper.packs_subpage()) {
+            Ok(layout) => layout.with_retain(config.retain_free),
+            Err(e) => {
+                // SAFETY: nothing was finalized: no action runs.
+                unsafe { backend.teardown(Vec::new()) };
+                return Err(Error::InvalidArgument(e));
+            }
+        };
         let inner = Inner { slab: Slab::new(layout), allocs: HashMap::default(), counts: Counts::default() };
-        Ok(Manager { inner: Mutex::new(inner), page, mapper, fallback, remote: None })
+        Ok(Manager { inner: Mutex::new(inner), page, mapper, backend, fallback })
     }
 
     /// A manager whose slab lives in an executor process, reached through `transport`, with
     /// the protocol `config.protocol` chooses (auto: jitslab's native service when the executor
     /// publishes it, LLVM 19's shared-memory service otherwise). Stock: one `Reserve` and one
     /// `Initialize` (waited for) map the slab in both processes. Native: one `setup` (waited
-    /// for; a second when the memfd cannot be taken, see [`native`]). `config.placement` must
-    /// be anywhere (the executor chooses the address) and `config.mapper` is not used.
+    /// for; a second when the memfd cannot be taken, see `backend/native`).
+    /// `config.placement` must be anywhere (the executor chooses the address) and
+    /// `config.mapper` is not used.
     pub fn new_remote(config: &Config, transport: Box<dyn Transport>) -> Result<Manager, Error> {
-        Manager::new_remote_with(config, transport, &native::FD_PATHS)
+        Manager::new_remote_with(config, transport, &FD_PATHS)
     }
 
     /// [`Manager::new_remote`], taking the native region's memfd only by `fd_paths` (tests
@@ -415,66 +194,49 @@ impl Manager {
                 "placement is not available out of process: the executor chooses the address itself".into(),
             ));
         }
-        let page = sys::page_size();
-        Layout::new(config.span, page, config.chunk, false).map_err(Error::InvalidArgument)?;
-        let native_addrs = NativeAddrs::lookup(|name| transport.lookup(name));
-        let native_addrs = match (config.protocol, native_addrs) {
-            (Protocol::Stock, _) => None,
-            (Protocol::Auto, Err(_)) => None,
-            (Protocol::Auto | Protocol::Native, Ok(a)) => Some(a),
-            (Protocol::Native, Err(e)) => {
-                return Err(Error::Executor(format!("the native protocol was asked for, but {e}")));
-            }
-        };
-        if let Some(addrs) = native_addrs {
-            let remote = Arc::new(Remote::with_addrs(transport, addrs));
-            let (link, view) = native::connect(remote, config.span, config.chunk, fd_paths).map_err(setup_error)?;
-            let mut m = Manager::with_mapper(config, Box::new(view), None).inspect_err(|_| {
-                let _ = link.teardown_blocking();
-            })?;
-            m.remote = Some(Link::Native(link));
-            return Ok(m);
-        }
-        let remote = Arc::new(Remote::connect(transport).map_err(Error::Executor)?);
-        let view = remote.reserve(config.span).map_err(setup_error)?;
-        let base = view.base();
-        let mut m = Manager::with_mapper(config, Box::new(view), None).inspect_err(|_| {
-            let _ = remote.release_blocking(base);
-        })?;
-        m.remote = Some(Link::Stock(remote));
-        Ok(m)
+        // The geometry is checked before the executor is asked for anything.
+        Layout::new(config.span, sys::page_size(), config.chunk, false).map_err(Error::InvalidArgument)?;
+        let (backend, view) = backend::connect_remote(transport, config.protocol, config.span, config.chunk, fd_paths)?;
+        Manager::with_backend(config, view, backend, None)
     }
 
     /// How a native remote manager shares its region with the executor.
     pub fn sharing_path(&self) -> Option<SharingPath> {
-        match &self.remote {
-            Some(Link::Native(n)) => Some(n.sharing()),
-            _ => None,
-        }
+        self.backend.sharing()
     }
 
     /// The rounds and calls of a native remote manager's group commit.
-    pub fn native_round_counts(&self) -> Option<native::RoundCounts> {
-        match &self.remote {
-            Some(Link::Native(n)) => Some(n.round_counts()),
-            _ => None,
-        }
+    pub fn native_round_counts(&self) -> Option<RoundCounts> {
+        self.backend.round_counts()
     }
 
     /// Whether the slab lives in an executor process.
     pub fn is_remote(&self) -> bool {
-        self.remote.is_some()
+        self.backend.is_remote()
     }
 
     /// The connection loss that stops a remote manager, if any.
     fn check_connection(&self) -> Result<(), Error> {
-        match self.remote.as_ref().and_then(|r| r.lost()) {
+        match self.backend.lost() {
             Some(why) => {
                 self.mapper.detach();
                 Err(Error::Executor(why))
             }
             None => Ok(()),
         }
+    }
+
+    /// Gives a pool the chunks `run`, in this process's views and in the backend's.
+    fn commit(&self, run: Range, pool: Pool) -> Result<(), Error> {
+        self.mapper.commit(run, pool).map_err(os)?;
+        self.backend.chunk_taken(run, pool);
+        Ok(())
+    }
+
+    /// Takes the chunks `run` back from their pool. A failure leaves them accessible, no worse.
+    fn decommit(&self, run: Range) {
+        let _ = self.mapper.decommit(run);
+        self.backend.chunk_given_back(run);
     }
 
     /// The lock, for a call that changes state. If an earlier call panicked while holding it (a
@@ -552,10 +314,10 @@ impl Manager {
                 SlabError::Full { .. } => Error::Full(String::new()),
                 e => Error::InvalidArgument(e.to_string()),
             });
-            let step = step.and_then(|(range, fx)| match fx.commit.map(|run| (run, self.mapper.commit(run, pool))) {
+            let step = step.and_then(|(range, fx)| match fx.commit.map(|run| (run, self.commit(run, pool))) {
                 Some((_, Err(e))) => {
                     g.slab.undo_allocate(pool, range, fx.commit);
-                    Err(os(e))
+                    Err(e)
                 }
                 Some((run, Ok(()))) => {
                     commits.push((segs.len(), run));
@@ -571,8 +333,8 @@ impl Manager {
                         let run = commits.iter().find(|(at, _)| *at == i).map(|&(_, run)| run);
                         g.slab.undo_allocate(s.pool, s.range, run);
                         if let Some(run) = run {
-                            // Fresh chunks hold no data; if this fails they merely stay accessible.
-                            let _ = self.mapper.decommit(run);
+                            // Fresh chunks hold no data.
+                            self.decommit(run);
                         }
                     }
                     return Err(match e {
@@ -630,114 +392,70 @@ impl Manager {
     /// Every non-zero function address in `actions` must be a wrapper function
     /// (`CWrapperFunctionResult f(const char*, size_t)`) in this process.
     pub unsafe fn finalize(&self, id: AllocId, actions: &[ActionPair]) -> Result<(), Error> {
-        if self.remote.is_some() {
+        if self.backend.is_remote() {
             return Err(Error::InvalidArgument("a remote manager finalizes asynchronously (finalize_async)".into()));
         }
         let segs = self.begin_finalize(id)?;
+        // The in-process backend completes before it returns.
+        let (tx, rx) = mpsc::channel();
         // SAFETY: forwarded from the caller.
-        let ran = unsafe { wrapper::run_finalize_actions(actions) };
-        let ran = ran.map(Teardown::Local).map_err(|e| {
-            Error::ActionFailed(format!("finalize of allocation {} failed, allocation rolled back: {e}", id.0))
-        });
-        self.complete_finalize(id, segs, ran)
+        unsafe {
+            self.backend.finalize(
+                id.0,
+                &finalize_segs(&segs),
+                actions.to_vec(),
+                Box::new(move |r| {
+                    let _ = tx.send(r);
+                }),
+            )
+        };
+        let kept = rx.recv().unwrap_or_else(|_| Err(Error::Broken("a local finalize did not complete".into())));
+        self.complete_finalize(id, segs, kept.map_err(|e| self.finalize_failed(id, e)))
     }
 
     /// [`Manager::finalize`], completing through `done`, which is called exactly once (on this
     /// thread before returning for a local manager; on the thread that delivers the executor's
-    /// reply for a remote one). A remote manager sends one `Initialize` call: the executor
-    /// protects the segments and runs the actions.
+    /// reply for a remote one, whose backend protects the segments there and runs the actions).
     ///
     /// # Safety
     /// Local manager: as for [`Manager::finalize`]. Remote manager: the function addresses are
     /// executor addresses and run there; nothing is called in this process.
     pub unsafe fn finalize_async(self: &Arc<Self>, id: AllocId, actions: Vec<ActionPair>, done: Done) {
-        let remote = match &self.remote {
-            None => {
-                // SAFETY: forwarded from the caller.
-                return done(unsafe { self.finalize(id, &actions) });
-            }
-            Some(Link::Native(n)) => return self.finalize_native(n, id, actions, done),
-            Some(Link::Stock(r)) => r,
-        };
         let mut segs = match self.check_connection().and_then(|()| self.begin_finalize(id)) {
             Ok(segs) => segs,
             Err(e) => return done(Err(e)),
         };
-        if segs.is_empty() {
-            // No memory (every segment NoAlloc). Without actions there is nothing to tell the
-            // executor. With actions it needs a key of this allocation's own: the service keys
-            // an allocation by its lowest segment address (~0 for none, shared by all such
-            // allocations), so the allocation gets one page that it holds until deallocated.
-            if actions.is_empty() {
-                return done(self.complete_finalize(id, segs, Ok(Teardown::Nothing)));
-            }
+        if segs.is_empty() && !actions.is_empty() && self.backend.needs_key_segment() {
+            // No memory (every segment NoAlloc), but actions, which the executor keeps under
+            // the allocation's lowest segment address (~0 for none, shared by all such
+            // allocations): the allocation gets one page of its own until deallocated.
             match self.key_page() {
                 Ok(page) => segs.push(page),
                 Err(e) => return done(self.complete_finalize(id, segs, Err(e))),
             }
         }
-        let base = self.mapper.base();
-        let wire: Vec<SegFinalize> = segs
-            .iter()
-            .map(|s| {
-                let a = pool_access(s.pool);
-                let mut group = stock::GROUP_READ;
-                group |= if a.write { stock::GROUP_WRITE } else { 0 } | if a.exec { stock::GROUP_EXEC } else { 0 };
-                if s.lifetime == Lifetime::Finalize {
-                    group |= stock::GROUP_FINALIZE_LIFETIME;
-                }
-                SegFinalize { group, addr: base + s.range.start, size: s.range.len() }
-            })
-            .collect();
+        let fsegs = finalize_segs(&segs);
         let me = Arc::clone(self);
-        remote.initialize(base, &wire, &actions, move |key| {
-            let key = key.map(Teardown::Remote).map_err(|e| me.finalize_failed(id, e));
-            let result = me.complete_finalize(id, segs, key);
+        let finalized = Box::new(move |kept: Result<Kept, Error>| {
+            let kept = kept.map_err(|e| me.finalize_failed(id, e));
+            let result = me.complete_finalize(id, segs, kept);
             // Let go of the manager before the continuation runs: a caller that frees the
-            // manager from there must find it gone when the free returns (its Release sent).
+            // manager from there must find it gone when the free returns (its teardown sent).
             drop(me);
             done(result)
         });
+        // SAFETY: forwarded from the caller.
+        unsafe { self.backend.finalize(id.0, &fsegs, actions, finalized) };
     }
 
-    /// The native protocol's finalize (see [`native`]): an allocation with no actions whose
-    /// chunks are protected in the executor completes at once, with no call; the others wait
-    /// for the next round. Only standard-lifetime segments are registered in the executor
-    /// (finalize-lifetime ones are reused right after), and only for allocations with actions.
-    fn finalize_native(self: &Arc<Self>, link: &Arc<Native>, id: AllocId, actions: Vec<ActionPair>, done: Done) {
-        let segs = match self.check_connection().and_then(|()| self.begin_finalize(id)) {
-            Ok(segs) => segs,
-            Err(e) => return done(Err(e)),
-        };
-        let has_actions = !actions.is_empty();
-        let ranges: Vec<(u64, u64)> = segs.iter().map(|s| (s.range.start, s.range.end)).collect();
-        let extents: Vec<Extent> = segs
-            .iter()
-            .filter(|s| has_actions && s.lifetime == Lifetime::Standard)
-            .map(|s| Extent { offset: s.range.start, len: s.range.len(), access: pool_access(s.pool) })
-            .collect();
-        let alloc = crate::executor::wire::Allocation { key: id.0, segments: extents, actions };
-        let me = Arc::clone(self);
-        link.finalize(
-            alloc,
-            &ranges,
-            Box::new(move |r| {
-                let kept = if has_actions { Teardown::Native(id.0) } else { Teardown::Nothing };
-                let teardown = r.map(|()| kept).map_err(|e| me.finalize_failed(id, e));
-                let result = me.complete_finalize(id, segs, teardown);
-                drop(me); // as in finalize_async
-                done(result)
-            }),
-        );
-    }
-
-    /// The error of a remote finalize that failed. Only a lost connection lets go of the shared
-    /// memory; after a bad reply the executor is still there and the view stays shared.
-    fn finalize_failed(&self, id: AllocId, e: RemoteError) -> Error {
-        if matches!(e, RemoteError::Lost(_)) {
+    /// The error of a finalize that failed in its backend. Only a lost connection lets go of
+    /// the shared memory; after a bad reply the executor is still there and the view stays
+    /// shared.
+    fn finalize_failed(&self, id: AllocId, e: Error) -> Error {
+        if self.backend.lost().is_some() {
             self.mapper.detach();
         }
-        remote_error(e).prefixed(&format!("finalize of allocation {} failed, allocation rolled back: ", id.0))
+        e.prefixed(&format!("finalize of allocation {} failed, allocation rolled back: ", id.0))
     }
 
     /// A read-only page taken from the slab to give an allocation with no memory a key of its
@@ -749,9 +467,9 @@ impl Manager {
             e => Error::InvalidArgument(e.to_string()),
         })?;
         if let Some(run) = fx.commit {
-            if let Err(e) = self.mapper.commit(run, Pool::ReadOnly) {
+            if let Err(e) = self.commit(run, Pool::ReadOnly) {
                 g.slab.undo_allocate(Pool::ReadOnly, range, fx.commit);
-                return Err(os(e));
+                return Err(e);
             }
         }
         Ok(Seg { pool: Pool::ReadOnly, range, lifetime: Lifetime::Standard, protected: false })
@@ -774,7 +492,7 @@ impl Manager {
 
     /// Ends a finalize: on success the allocation is finalized and its Finalize-lifetime
     /// segments are given back; on failure it is rolled back and forgotten.
-    fn complete_finalize(&self, id: AllocId, segs: Vec<Seg>, ran: Result<Teardown, Error>) -> Result<(), Error> {
+    fn complete_finalize(&self, id: AllocId, segs: Vec<Seg>, ran: Result<Kept, Error>) -> Result<(), Error> {
         match ran {
             Err(e) => {
                 let freed = self.release_segments(&segs, |g| {
@@ -783,15 +501,10 @@ impl Manager {
                 });
                 Err(e.and(freed))
             }
-            Ok(teardown) => {
-                // The executor keys a remote allocation by its lowest segment address and
-                // overwrites an entry with the same key: the segment at the key stays live until
-                // deallocate, even a finalize-lifetime one, so that no later allocation can start
-                // there and take over this one's dealloc actions.
-                let key = match teardown {
-                    Teardown::Remote(key) => key.checked_sub(self.mapper.base()),
-                    Teardown::Local(_) | Teardown::Native(_) | Teardown::Nothing => None,
-                };
+            Ok(kept) => {
+                // A segment the executor keys the allocation by stays live until deallocate, even
+                // a finalize-lifetime one (see `Backend::pinned_offset`).
+                let key = self.backend.pinned_offset(&kept);
                 let early = |s: &Seg| s.lifetime == Lifetime::Finalize && Some(s.range.start) != key;
                 let (done, keep): (Vec<Seg>, Vec<Seg>) =
                     if segs.iter().any(early) { segs.into_iter().partition(early) } else { (Vec::new(), segs) };
@@ -799,7 +512,7 @@ impl Manager {
                     g.counts.finalizes += 1;
                     if let Some(rec) = g.allocs.get_mut(&id.0) {
                         rec.segs = keep;
-                        rec.state = State::Finalized(teardown);
+                        rec.state = State::Finalized(kept);
                     }
                 });
                 match freed {
@@ -831,27 +544,25 @@ impl Manager {
     /// # Safety
     /// As for [`Manager::finalize`]: the dealloc actions given there run here.
     pub unsafe fn deallocate(&self, ids: &[AllocId]) -> Result<(), Error> {
-        if self.remote.is_some() {
+        if self.backend.is_remote() {
             return Err(Error::InvalidArgument(
                 "a remote manager deallocates asynchronously (deallocate_async)".into(),
             ));
         }
-        let (segs, teardowns) = self.take_finalized(ids)?;
-        let errors: Vec<String> = teardowns
-            .iter()
-            .rev()
-            .filter_map(|t| match t {
-                // SAFETY: forwarded from the caller.
-                Teardown::Local(d) => unsafe { wrapper::run_dealloc_actions(d) }.err(),
-                Teardown::Remote(_) | Teardown::Native(_) | Teardown::Nothing => {
-                    unreachable!("a local manager has no remote allocation")
-                }
-            })
-            .collect();
-        let failed = (!errors.is_empty()).then(|| {
-            Error::ActionFailed(format!("dealloc actions failed (memory was returned anyway): {}", errors.join("; ")))
-        });
-        self.complete_deallocate(ids.len(), &segs, failed)
+        let (segs, kept) = self.take_finalized(ids)?;
+        // The in-process backend completes before it returns.
+        let (tx, rx) = mpsc::channel();
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            self.backend.deallocate(
+                kept,
+                Box::new(move |r| {
+                    let _ = tx.send(r);
+                }),
+            )
+        };
+        let failed = rx.recv().unwrap_or_else(|_| Err(Error::Broken("a local deallocate did not complete".into())));
+        self.complete_deallocate(ids.len(), &segs, failed.err())
     }
 
     /// [`Manager::deallocate`], completing through `done`, which is called exactly once (see
@@ -861,59 +572,39 @@ impl Manager {
     /// # Safety
     /// As for [`Manager::finalize_async`].
     pub unsafe fn deallocate_async(self: &Arc<Self>, ids: &[AllocId], done: Done) {
-        let Some(link) = &self.remote else {
-            // SAFETY: forwarded from the caller.
-            return done(unsafe { self.deallocate(ids) });
-        };
-        let (segs, teardowns) = match self.take_finalized(ids) {
+        let (segs, kept) = match self.take_finalized(ids) {
             Ok(v) => v,
             Err(e) => return done(Err(e)),
         };
-        let keys: Vec<u64> = teardowns
-            .iter()
-            .filter_map(|t| match t {
-                Teardown::Remote(key) | Teardown::Native(key) => Some(*key),
-                Teardown::Nothing => None,
-                Teardown::Local(_) => unreachable!("a remote manager has no local allocation"),
-            })
-            .collect();
-        if keys.is_empty() {
-            // Nothing of these allocations lives in the executor.
-            return done(self.complete_deallocate(ids.len(), &segs, None));
-        }
         let (me, n) = (Arc::clone(self), ids.len());
-        let finish = move |r: Result<(), RemoteError>| {
-            // The memory is returned either way: the executor ran what it could, or is gone.
-            let failed = r.err().map(|e| {
-                if matches!(e, RemoteError::Lost(_)) {
-                    me.mapper.detach();
-                }
-                remote_error(e).prefixed("deallocate (memory was returned anyway): ")
-            });
-            let result = me.complete_deallocate(n, &segs, failed);
+        let completed = Box::new(move |r: Result<(), Error>| {
+            // The memory is returned either way: the backend ran what it could, or the
+            // executor is gone (and its shared memory let go of).
+            if r.is_err() && me.backend.lost().is_some() {
+                me.mapper.detach();
+            }
+            let result = me.complete_deallocate(n, &segs, r.err());
             drop(me); // as in finalize_async
             done(result)
-        };
-        match link {
-            Link::Stock(remote) => remote.deinitialize(&keys, finish),
-            Link::Native(native) => native.deallocate(keys, Box::new(finish)),
-        }
+        });
+        // SAFETY: forwarded from the caller.
+        unsafe { self.backend.deallocate(kept, completed) };
     }
 
     /// Takes a checked batch of finalized allocations out of the table: their segments, and
-    /// their teardowns in batch order.
-    fn take_finalized(&self, ids: &[AllocId]) -> Result<(Vec<Seg>, Vec<Teardown>), Error> {
+    /// what their backend kept, in batch order.
+    fn take_finalized(&self, ids: &[AllocId]) -> Result<(Vec<Seg>, Vec<Kept>), Error> {
         let mut g = self.lock()?;
         check_batch(&g, ids)?;
         let mut segs = Vec::new();
-        let mut teardowns = Vec::with_capacity(ids.len());
+        let mut kept = Vec::with_capacity(ids.len());
         for id in ids {
             let rec = g.allocs.remove(&id.0).expect("checked above");
-            let State::Finalized(t) = rec.state else { unreachable!("checked above") };
+            let State::Finalized(k) = rec.state else { unreachable!("checked above") };
             segs.extend(rec.segs);
-            teardowns.push(t);
+            kept.push(k);
         }
-        Ok((segs, teardowns))
+        Ok((segs, kept))
     }
 
     fn complete_deallocate(&self, n: usize, segs: &[Seg], failed: Option<Error>) -> Result<(), Error> {
@@ -965,7 +656,7 @@ impl Manager {
                 let _ = self.mapper.release(*r);
             }
             if let Some(r) = fx.decommit {
-                let _ = self.mapper.decommit(r);
+                self.decommit(r);
             }
         }
         g.counts.leaked_bytes += leaked.iter().map(|&(i, _)| segs[i].range.len()).sum::<u64>();
@@ -1019,37 +710,30 @@ fn unknown(id: AllocId, op: &str) -> Error {
 }
 
 impl Drop for Manager {
-    /// Runs the dealloc actions of allocations still finalized (newest first), as LLVM's mappers
-    /// do when they are destroyed; the views are unmapped after this. A remote manager releases
-    /// its reservation instead: the executor runs what is left there.
+    /// Hands what is still finalized to the backend, newest first: an in-process one runs the
+    /// dealloc actions, as LLVM's mappers do when they are destroyed; a remote one lets its
+    /// executor run them. The views are unmapped after this.
     fn drop(&mut self) {
-        if let Some(link) = &self.remote {
-            if link.lost().is_none() {
-                // Waited for (at most 10 s), so that no call outlives the manager: its caller
-                // may destroy the connection right after. Nothing to report to either way; a
-                // dead executor has let go of the reservation already.
-                let _ = match link {
-                    Link::Stock(remote) => remote.release_blocking(self.mapper.base()),
-                    Link::Native(native) => native.teardown_blocking(),
-                };
-            }
-            return;
-        }
         let g = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
-        let mut left: Vec<(u64, Vec<WrapperCall>)> = g
+        let mut left: Vec<(u64, Kept)> = g
             .allocs
             .drain()
             .filter_map(|(id, r)| match r.state {
-                State::Finalized(Teardown::Local(deallocs)) => Some((id, deallocs)),
+                State::Finalized(kept) => Some((id, kept)),
                 _ => None,
             })
             .collect();
         left.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
-        for (_, d) in left {
-            // SAFETY: the caller of `finalize` vouched for these addresses.
-            let _ = unsafe { wrapper::run_dealloc_actions(&d) };
-        }
+        // SAFETY: the caller of `finalize` vouched for these addresses.
+        unsafe { self.backend.teardown(left.into_iter().map(|(_, kept)| kept).collect()) };
     }
+}
+
+/// The segments of an allocation as its backend sees them at finalize.
+fn finalize_segs(segs: &[Seg]) -> Vec<FinalizeSeg> {
+    segs.iter()
+        .map(|s| FinalizeSeg { range: s.range, pool: s.pool, finalize_lifetime: s.lifetime == Lifetime::Finalize })
+        .collect()
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::mapper::remote::native::{RoundCounts, SharingPath};
+use crate::backend::{RoundCounts, SharingPath};
 use crate::mapper::remote::RpcCounts;
 use crate::mapper::{MapperKind, SysCounts};
 use crate::slab::{Pool, PoolStats, Slab};
@@ -72,10 +72,10 @@ impl Stats {
             abandons: c.abandons,
             leaked_bytes: c.leaked_bytes,
             sys: m.mapper.counters().snapshot(),
-            rpc: m.remote.as_ref().map(|r| r.rpc_counts()).unwrap_or_default(),
+            rpc: m.backend.rpc_counts(),
             sharing: m.sharing_path(),
             rounds: m.native_round_counts(),
-            connection_lost: m.remote.as_ref().and_then(|r| r.lost()),
+            connection_lost: m.backend.lost(),
         }
     }
 

@@ -10,9 +10,9 @@
 use std::os::fd::OwnedFd;
 
 use crate::slab::{Pool, Range};
-use crate::sys::{self, Access, OsError};
+use crate::sys::{self, Access, Mapping, OsError};
 
-use super::{placement, pool_access, Mapper, MapperConfig, MapperKind, Mapping, SysCounters};
+use super::{placement, pool_access, Mapper, MapperConfig, MapperKind, SysCounters};
 
 #[derive(Debug)]
 pub(crate) struct DualView {

@@ -40,7 +40,7 @@ pub use placement::Placement;
 pub(crate) use single::SingleView;
 
 use crate::slab::{Pool, Range};
-use crate::sys::{self, Access, OsError};
+use crate::sys::{Access, OsError};
 
 /// Which mapper a manager should use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -84,7 +84,7 @@ pub(crate) struct SysCounters {
     fallocate: AtomicU64,
 }
 
-/// A snapshot of [`SysCounters`].
+/// A snapshot of the system calls a manager's mapper made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SysCounts {
     pub mmap: u64,
@@ -160,22 +160,6 @@ pub(crate) trait Mapper: Send + Sync {
         // working view is writable over all committed chunks, and the manager hands `r` to one
         // thread at a time.
         unsafe { std::ptr::write_bytes(self.working(r.start), 0, r.len() as usize) };
-    }
-}
-
-/// Address space owned by a mapper (or by an executor-side region): unmapped on drop.
-#[derive(Debug)]
-pub(crate) struct Mapping {
-    pub(crate) addr: u64,
-    pub(crate) len: u64,
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: the mapping is owned by this value and dropped with its owner, after nothing
-        // hands out its addresses any more. A failure here cannot be reported; it leaves
-        // address space behind, nothing worse.
-        let _ = unsafe { sys::unmap(self.addr, self.len) };
     }
 }
 

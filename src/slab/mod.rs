@@ -248,7 +248,7 @@ struct PoolState {
     kept_bytes: u64,
 }
 
-/// Statistics of one pool, from [`Slab::pool_stats`].
+/// Statistics of one pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PoolStats {
     /// Bytes of chunks given to the pool (accessible address space).
@@ -260,7 +260,7 @@ pub struct PoolStats {
     pub live_segments: u64,
     pub free_ranges: u64,
     pub largest_free: u64,
-    /// Bytes of whole free pages kept resident for reuse (see [`Layout::retain`]).
+    /// Bytes of whole free pages kept resident for reuse.
     pub kept: u64,
 }
 
@@ -522,11 +522,6 @@ impl Slab {
         }
         self.debug_check();
         Ok(fx)
-    }
-
-    /// Free bytes: unassigned chunks plus free ranges inside the pools.
-    pub fn free_bytes(&self) -> u64 {
-        self.unassigned.total() + self.pools.iter().map(|p| p.free.total()).sum::<u64>()
     }
 
     /// The largest free range, in a pool or unassigned.

@@ -20,8 +20,12 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => take_llvm_major(&args[1..]).and_then(|(major, rest)| bench(major, &rest)),
         Some("package") => package_command(&args[1..]),
+        Some("header") => match &args[1..] {
+            [] => write_header(),
+            rest => Err(format!("header: unexpected arguments {rest:?}")),
+        },
         _ => Err(
-            "usage: ./x <demo [--llvm=N] | test | bench [--llvm=N] [--quick] [--cycle] [jitslab-bench options] | package [--check-install]>\n  \
+            "usage: ./x <demo [--llvm=N] | test | bench [--llvm=N] [--quick] [--cycle] [jitslab-bench options] | package [--check-install] | header>\n  \
                   demo   build everything, then link and run a program using libsqlite3.a with jitslab-run\n  \
                   test   every test, on LLVM 22 and 19: cargo's, ctest's (shim, jitslab-run, whole links,\n         \
                   jitslab-repl), llvm-sys, jitslab-bench --quick (correctness only), header freshness,\n         \
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
                   nothing rewritten); --cycle: the Rust allocate+finalize+free cycle benchmark\n  \
                   package  Debian packages of both majors into target/package, then the consumers' test\n         \
                   against them unpacked; --check-install: also apt-get install and remove them (root)\n  \
+                  header  write the C header that build.rs generated into include/jitslab.h\n  \
                   --llvm=N  the LLVM major of demo and bench: 22 (default) or 19; also JITSLAB_LLVM=N"
                 .to_string(),
         ),
@@ -133,6 +138,16 @@ fn test() -> Result<(), String> {
     // Debug build: the slab's invariant checker runs after every mutation.
     let (mut passed, mut failed) =
         cargo_test(&["test", "--workspace", "--locked", "--lib", "--bins", "--tests", "--examples"])?;
+    // Before the C++ side is built against it: the checked-in header is the generated one.
+    check_header()?;
+    // The Rust documentation builds without a warning (broken links, private items named).
+    let status = command("cargo", &["doc", "--locked", "--no-deps", "--lib"])
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .status()
+        .map_err(|e| format!("cannot run cargo doc: {e}"))?;
+    if !status.success() {
+        return Err(format!("`cargo doc` has warnings ({status})"));
+    }
     // The C++ side against each of Debian's LLVM majors: shim, tools, whole links, gtest
     // suites. The newest builds the test workloads; the others take them from it.
     let shared = root().join(cmake_build_dir(LLVM_MAJORS[0])).join("tests/wl");
@@ -159,7 +174,6 @@ fn test() -> Result<(), String> {
     let (p, f) = cargo_test(&["test", "--locked", "--features", "llvm", "--test", "llvm_sys"])?;
     (passed, failed) = (passed + p, failed + f);
     run("cargo", &["build", "--locked", "--benches"])?;
-    check_header()?;
     // Format and lints need rustup components that a minimal toolchain lacks; say so loudly
     // rather than fail a machine that cannot fetch them.
     if has_cargo_tool("fmt") {
@@ -300,8 +314,39 @@ fn cargo_test(args: &[&str]) -> Result<(u64, u64), String> {
     Ok((passed, failed))
 }
 
-/// The checked-in header must be what build.rs generates from the current sources (the builds
-/// above regenerated it in place).
+/// The header build.rs generates from the current sources (into its `OUT_DIR`, which only
+/// cargo knows: it says so in the build's JSON messages).
+fn generated_header() -> Result<String, String> {
+    let args = ["build", "--locked", "--lib", "--message-format=json"];
+    let output = command("cargo", &args).output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("`cargo {}` failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr)));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let out_dir = stdout
+        .lines()
+        .filter(|l| l.contains(r#""reason":"build-script-executed""#) && l.contains("#jitslab@"))
+        .find_map(|l| l.split(r#""out_dir":""#).nth(1)?.split('"').next())
+        .ok_or("cargo did not report the jitslab build script's OUT_DIR")?;
+    let path = PathBuf::from(out_dir).join("jitslab.h");
+    std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// `./x header`: copies the generated header into `include/jitslab.h`, where the C++ side, the
+/// packages and users find it.
+fn write_header() -> Result<(), String> {
+    let header = generated_header()?;
+    let path = root().join("include/jitslab.h");
+    if std::fs::read_to_string(&path).ok().as_deref() == Some(header.as_str()) {
+        eprintln!("xtask: include/jitslab.h is current");
+        return Ok(());
+    }
+    std::fs::write(&path, header).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!("xtask: wrote include/jitslab.h");
+    Ok(())
+}
+
+/// The checked-in header must be what build.rs generates from the current sources.
 fn check_header() -> Result<(), String> {
     let tracked =
         Command::new("git").args(["ls-files", "--error-unmatch", "include/jitslab.h"]).current_dir(root()).output();
@@ -310,9 +355,15 @@ fn check_header() -> Result<(), String> {
         Ok(_) => return Err("include/jitslab.h is not checked in".into()),
         Err(e) => return Err(format!("cannot run git: {e}")),
     }
-    run("git", &["diff", "--exit-code", "--", "include/jitslab.h"]).map_err(|_| {
-        "include/jitslab.h differs from the freshly generated header: commit the regenerated file".to_string()
-    })
+    let checked_in = std::fs::read_to_string(root().join("include/jitslab.h"))
+        .map_err(|e| format!("cannot read include/jitslab.h: {e}"))?;
+    if checked_in != generated_header()? {
+        return Err("include/jitslab.h differs from the header generated from src/ffi/: run ./x header and \
+                    commit the result"
+            .into());
+    }
+    run("git", &["diff", "--exit-code", "--", "include/jitslab.h"])
+        .map_err(|_| "include/jitslab.h has uncommitted changes: commit them".to_string())
 }
 
 /// `./x bench [--llvm=N] [--cycle] [options]`: jitslab-bench on LLVM `major` (the full

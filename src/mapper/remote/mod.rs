@@ -25,8 +25,6 @@
 //!
 //! Concurrency: `Remote` is shared by every thread of a manager; no lock is held across a call.
 
-pub mod native;
-pub mod stock;
 pub mod transport;
 
 use std::ffi::CString;
@@ -36,17 +34,16 @@ use std::time::Duration;
 
 pub use transport::{Completion, Reply, RpcCounts, Transport};
 
-use self::stock::{SegFinalize, ServiceAddrs};
 use self::transport::RpcCounters;
-use super::{Mapper, MapperKind, Mapping, SysCounters};
+use super::{Mapper, MapperKind, SysCounters};
+use crate::protocol::sps::SpsError;
+use crate::protocol::stock::ServiceAddrs;
 use crate::slab::{Pool, Range};
-use crate::sps::SpsError;
-use crate::sys::{self, OsError};
-use crate::wrapper::ActionPair;
+use crate::sys::{self, Mapping, OsError};
 
 /// How long each call made while creating or dropping a manager waits for its reply (short in
 /// unit tests, which wait it out).
-const BLOCKING_CALL_TIMEOUT: Duration = Duration::from_secs(if cfg!(test) { 1 } else { 10 });
+pub(crate) const BLOCKING_CALL_TIMEOUT: Duration = Duration::from_secs(if cfg!(test) { 1 } else { 10 });
 
 /// Why a remote operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +114,7 @@ impl<A: Send + Sync + 'static> Remote<A> {
     }
 
     /// Sends one call; `decode` turns the reply bytes into the result `done` gets.
-    fn call<T: 'static>(
+    pub(crate) fn call<T: 'static>(
         self: &Arc<Self>,
         op: &'static str,
         fn_addr: u64,
@@ -150,7 +147,7 @@ impl<A: Send + Sync + 'static> Remote<A> {
     /// The same as [`Remote::call`], waiting for the reply at most [`BLOCKING_CALL_TIMEOUT`]
     /// (creation and teardown only: the reply must come on another thread). A reply that
     /// arrives after the waiter gave up goes to `late`, which undoes what it would have done.
-    fn call_blocking<T: Send + 'static>(
+    pub(crate) fn call_blocking<T: Send + 'static>(
         self: &Arc<Self>,
         op: &'static str,
         fn_addr: u64,
@@ -194,80 +191,6 @@ impl<A: Send + Sync + 'static> Remote<A> {
     }
 }
 
-impl Remote {
-    /// Reserves `span` bytes in the executor and maps them here. On any failure after the
-    /// executor reserved, the reservation is released again.
-    pub fn reserve(self: &Arc<Self>, span: u64) -> Result<RemoteView, RemoteError> {
-        let args = stock::reserve_args(self.addrs.instance, span);
-        let me = Arc::clone(self);
-        let (base, name) =
-            self.call_blocking("Reserve", self.addrs.reserve, args, stock::reserve_result, move |(base, name)| {
-                // Too late: nobody maps this reservation. Its name must not outlive us, and
-                // the executor can have its memory back.
-                if let Ok(name) = CString::new(name) {
-                    let _ = sys::shm_unlink(&name);
-                }
-                me.call(
-                    "Release",
-                    me.addrs.release,
-                    stock::addrs_args(me.addrs.instance, &[base]),
-                    stock::error_result,
-                    drop,
-                );
-            })?;
-        let view = RemoteView::open(base, span, &name).map_err(|e| {
-            let undo = self.release_blocking(base).err().map(|e| format!("; releasing it failed too: {e}"));
-            RemoteError::Executor(format!(
-                "the executor reserved {span:#x} bytes at {base:#x} as {name:?}, but this process \
-                 cannot map it: {e}{}",
-                undo.unwrap_or_default()
-            ))
-        })?;
-        if let Err(e) = self.make_readable(base, span) {
-            let _ = self.release_blocking(base);
-            return Err(e);
-        }
-        Ok(view)
-    }
-
-    /// Makes the whole reservation readable in the executor (one `Initialize` with no actions,
-    /// waited for). The service maps a reservation with no access at all, but LLVM 19's ORC
-    /// reads JIT'd memory in the executor before finalizing it: ELFNixPlatform has the
-    /// executor register a graph's `.eh_frame` section (libgcc's `__register_frame` reads it)
-    /// between fixup and finalize, which faults on an inaccessible page and kills the
-    /// executor. Readable pages hold what the linker already wrote, so the frames are the
-    /// right ones. Finalize then sets each segment's own protection.
-    pub fn make_readable(self: &Arc<Self>, reservation: u64, span: u64) -> Result<(), RemoteError> {
-        let whole = [SegFinalize { group: stock::GROUP_READ, addr: reservation, size: span }];
-        let args = stock::initialize_args(self.addrs.instance, reservation, &whole, &[]);
-        self.call_blocking("Initialize", self.addrs.initialize, args, stock::initialize_result, drop).map(|_key| ())
-    }
-
-    /// Protects `segs` and runs `actions` in the executor; `done` gets the allocation's key.
-    pub fn initialize(
-        self: &Arc<Self>,
-        reservation: u64,
-        segs: &[SegFinalize],
-        actions: &[ActionPair],
-        done: impl FnOnce(Result<u64, RemoteError>) + Send + 'static,
-    ) {
-        let args = stock::initialize_args(self.addrs.instance, reservation, segs, actions);
-        self.call("Initialize", self.addrs.initialize, args, stock::initialize_result, done);
-    }
-
-    /// Runs the dealloc actions of the allocations named by `keys`, last first.
-    pub fn deinitialize(self: &Arc<Self>, keys: &[u64], done: impl FnOnce(Result<(), RemoteError>) + Send + 'static) {
-        let args = stock::addrs_args(self.addrs.instance, keys);
-        self.call("Deinitialize", self.addrs.deinitialize, args, stock::error_result, done);
-    }
-
-    /// Gives the reservation back (the executor deinitializes what is left in it first).
-    pub fn release_blocking(self: &Arc<Self>, reservation: u64) -> Result<(), RemoteError> {
-        let args = stock::addrs_args(self.addrs.instance, &[reservation]);
-        self.call_blocking("Release", self.addrs.release, args, stock::error_result, drop)
-    }
-}
-
 /// Calls its function once: with the reply, or, when a transport drops the completion
 /// unanswered, with a lost connection, so that no operation waits for ever.
 struct ReplyOnce<F: FnOnce(Reply)>(Option<F>);
@@ -289,15 +212,15 @@ pub(crate) struct RemoteView {
     /// The shared-memory object, kept open to punch holes in it; `None` once detached.
     fd: Mutex<Option<OwnedFd>>,
     counters: SysCounters,
-    /// With jitslab's native service: where the chunks' protections wait to be sent. The
-    /// executing view then has fixed per-chunk protections, so allocations pack sub-page.
-    native: Option<Arc<native::Native>>,
+    /// Whether the executor runs jitslab's native service: the executing view then has fixed
+    /// per-chunk protections (sent by the native backend), so allocations pack sub-page.
+    native: bool,
 }
 
 impl RemoteView {
     /// Opens the object the executor created, removes its name at once (nothing else can open
     /// it from then on, and it goes away with the last mapping), and maps it read-write.
-    fn open(base: u64, span: u64, name: &str) -> Result<RemoteView, OsError> {
+    pub(crate) fn open(base: u64, span: u64, name: &str) -> Result<RemoteView, OsError> {
         let cname =
             CString::new(name).map_err(|_| OsError { call: format!("shm_open({name:?})"), errno: libc::EINVAL })?;
         let opened = sys::shm_open_existing(&cname);
@@ -311,11 +234,11 @@ impl RemoteView {
                 errno: libc::EINVAL,
             });
         }
-        RemoteView::map(base, span, fd, None)
+        RemoteView::map(base, span, fd, false)
     }
 
     /// Maps the `span` bytes of the file `fd` read-write here; `base` is their executor address.
-    fn map(base: u64, span: u64, fd: OwnedFd, native: Option<Arc<native::Native>>) -> Result<RemoteView, OsError> {
+    pub(crate) fn map(base: u64, span: u64, fd: OwnedFd, native: bool) -> Result<RemoteView, OsError> {
         let counters = SysCounters::default();
         counters.count_mmap();
         // SAFETY: a fresh mapping at an address of the kernel's choice.
@@ -327,12 +250,12 @@ impl RemoteView {
 impl Mapper for RemoteView {
     fn kind(&self) -> MapperKind {
         match self.native {
-            None => MapperKind::RemoteStock,
-            Some(_) => MapperKind::RemoteNative,
+            false => MapperKind::RemoteStock,
+            true => MapperKind::RemoteNative,
         }
     }
     fn packs_subpage(&self) -> bool {
-        self.native.is_some()
+        self.native
     }
     fn base(&self) -> u64 {
         self.base
@@ -343,19 +266,13 @@ impl Mapper for RemoteView {
     fn working(&self, offset: u64) -> *mut u8 {
         (self.work.addr + offset) as *mut u8
     }
-    // Stock: the executor protects segments at Initialize. Native: a chunk gets its pool's
-    // protection (`r--` when given back, see `native::make_readable`) in the executor by a later `protect` call, which every
-    // finalize using the chunk waits for. The linker's view stays read-write either way.
-    fn commit(&self, chunks: Range, pool: Pool) -> Result<(), OsError> {
-        if let Some(n) = &self.native {
-            n.note_protection(chunks, super::pool_access(pool));
-        }
+    // The executor's protections are its backend's business (stock: per segment at
+    // Initialize; native: per chunk, see `Backend::chunk_taken`); the linker's view stays
+    // read-write.
+    fn commit(&self, _chunks: Range, _pool: Pool) -> Result<(), OsError> {
         Ok(())
     }
-    fn decommit(&self, chunks: Range) -> Result<(), OsError> {
-        if let Some(n) = &self.native {
-            n.note_protection(chunks, native::UNASSIGNED);
-        }
+    fn decommit(&self, _chunks: Range) -> Result<(), OsError> {
         Ok(())
     }
     fn protect(&self, _seg: Range, _pool: Pool) -> Result<(), OsError> {
@@ -393,6 +310,3 @@ impl Mapper for RemoteView {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

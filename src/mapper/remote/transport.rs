@@ -1,7 +1,7 @@
 //! The transport a remote mapper talks through: "call the wrapper function at executor address
 //! A with these argument bytes, and tell me the result bytes", plus a lookup of the executor's
 //! bootstrap symbols. The C++ shim implements it over ORC's `ExecutorProcessControl`; tests
-//! implement it in Rust. The protocol itself (what the bytes mean) lives in [`super::stock`].
+//! implement it in Rust. The protocol itself (what the bytes mean) lives in [`crate::protocol::stock`].
 //!
 //! Concurrency: a transport is shared by every thread of a manager. A call's completion may run
 //! on any thread, even before `call` returns, and runs exactly once.
@@ -32,7 +32,7 @@ pub(crate) struct RpcCounters {
     received: AtomicU64,
 }
 
-/// A snapshot of [`RpcCounters`].
+/// A snapshot of the calls a remote manager made to its executor, and their bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RpcCounts {
     pub calls: u64,

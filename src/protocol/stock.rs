@@ -18,8 +18,9 @@
 //!
 //! Concurrency: pure functions.
 
-use crate::sps::{Reader, SpsError, Writer};
-use crate::wrapper::{ActionPair, WrapperCall};
+use super::sps::{Reader, SpsError, Writer};
+use super::wrapper::{ActionPair, WrapperCall};
+use crate::sys::Access;
 
 /// Bootstrap symbol names, as the executor publishes them.
 pub const INSTANCE: &str = "__llvm_orc_ExecutorSharedMemoryMapperService_Instance";
@@ -33,6 +34,22 @@ pub const GROUP_READ: u8 = 1;
 pub const GROUP_WRITE: u8 = 2;
 pub const GROUP_EXEC: u8 = 4;
 pub const GROUP_FINALIZE_LIFETIME: u8 = 8;
+
+/// The group byte of a segment with access `access` (the stock service's encoding of a
+/// protection; a stock segment is always readable).
+pub fn group(access: Access, finalize_lifetime: bool) -> u8 {
+    let mut g = GROUP_READ;
+    if access.write {
+        g |= GROUP_WRITE;
+    }
+    if access.exec {
+        g |= GROUP_EXEC;
+    }
+    if finalize_lifetime {
+        g |= GROUP_FINALIZE_LIFETIME;
+    }
+    g
+}
 
 /// The service's addresses in one executor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +140,7 @@ pub fn addrs_args(instance: u64, addrs: &[u64]) -> Vec<u8> {
 
 /// The result of `Deinitialize` and `Release`: `Ok(Ok(()))` or the executor's message.
 pub fn error_result(bytes: &[u8]) -> Result<Result<(), String>, SpsError> {
-    Ok(crate::sps::decode_error(bytes)?.map_or(Ok(()), Err))
+    Ok(crate::protocol::sps::decode_error(bytes)?.map_or(Ok(()), Err))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 
 use std::ffi::{c_char, CStr};
 
-use crate::sps;
+use crate::protocol::sps;
 
 /// The inline-or-heap byte buffer of a wrapper result (`CWrapperFunctionResultDataUnion`).
 #[repr(C)]

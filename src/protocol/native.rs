@@ -7,9 +7,50 @@
 //!
 //! Concurrency: pure functions.
 
-use crate::sps::{Reader, SpsError, Writer};
+use std::ffi::CStr;
+
+use super::sps::{Reader, SpsError, Writer};
+use super::wrapper::{ActionPair, WrapperCall};
 use crate::sys::Access;
-use crate::wrapper::{ActionPair, WrapperCall};
+
+/// The largest region the service sets up: the slab's own limit, 2 GiB.
+pub use crate::slab::MAX_SPAN;
+
+/// The version of the native protocol. It changes whenever a message's layout or meaning does.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The service's calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Setup,
+    Protect,
+    Finalize,
+    Deallocate,
+    Teardown,
+}
+
+impl Op {
+    pub const ALL: [Op; 5] = [Op::Setup, Op::Protect, Op::Finalize, Op::Deallocate, Op::Teardown];
+
+    /// The bootstrap symbol name the executor publishes the call under.
+    pub fn symbol(self) -> &'static CStr {
+        match self {
+            Op::Setup => c"__jitslab_executor_setup",
+            Op::Protect => c"__jitslab_executor_protect",
+            Op::Finalize => c"__jitslab_executor_finalize",
+            Op::Deallocate => c"__jitslab_executor_deallocate",
+            Op::Teardown => c"__jitslab_executor_teardown",
+        }
+    }
+
+    /// The reply for a failure, in this call's reply type.
+    pub(crate) fn failure(self, msg: &str) -> Vec<u8> {
+        match self {
+            Op::Setup | Op::Finalize => crate::protocol::sps::encode_expected_error(msg),
+            Op::Protect | Op::Deallocate | Op::Teardown => crate::protocol::sps::encode_error(Some(msg)),
+        }
+    }
+}
 
 /// Bits of an access byte (the same bits as LLVM's `RemoteAllocGroup` byte, without its
 /// finalize-lifetime bit).
@@ -246,7 +287,7 @@ pub fn setup_reply(v: &Result<SetupReply, String>) -> Vec<u8> {
         Ok(s) => {
             Writer::new().bool(true).u64(s.handle).u64(s.base).u32(s.pid).i32(s.fd).bytes(s.name.as_bytes()).finish()
         }
-        Err(e) => crate::sps::encode_expected_error(e),
+        Err(e) => crate::protocol::sps::encode_expected_error(e),
     }
 }
 
@@ -282,7 +323,7 @@ pub fn finalize_reply(v: &FinalizeOutcome) -> Vec<u8> {
             }
             w.finish()
         }
-        Err(e) => crate::sps::encode_expected_error(e),
+        Err(e) => crate::protocol::sps::encode_expected_error(e),
     }
 }
 
@@ -297,7 +338,7 @@ pub fn decode_finalize_reply(b: &[u8]) -> Result<FinalizeOutcome, SpsError> {
 }
 
 pub fn error_reply(v: &Result<(), String>) -> Vec<u8> {
-    crate::sps::encode_error(v.as_ref().err().map(String::as_str))
+    crate::protocol::sps::encode_error(v.as_ref().err().map(String::as_str))
 }
 
 // --- checks on ranges ----------------------------------------------------------------------

@@ -1,5 +1,5 @@
 //! The linker side of jitslab's native protocol (the messages are documented in
-//! [`crate::executor`], their bytes in [`crate::executor::wire`]): the slab in a region the
+//! [`crate::executor`], their bytes in [`crate::protocol::native`]): the slab in a region the
 //! executor's service created, dual-mapped, with group-commit finalize.
 //!
 //! ```text
@@ -50,10 +50,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::stock::error_result as decode_error;
-use super::{Remote, RemoteError, RemoteView};
-use crate::executor::wire::{self, Allocation, Extent, SetupArgs, SetupReply, Sharing};
-use crate::executor::{Op, PROTOCOL_VERSION};
+use super::{call_error, setup_error, Backend, Completed, FinalizeSeg, Finalized, Kept};
+use crate::error::Error;
+use crate::mapper::pool_access;
+use crate::mapper::remote::{Remote, RemoteError, RemoteView, RpcCounts, Transport};
+use crate::protocol::native::{self as wire, Allocation, Extent, SetupArgs, SetupReply, Sharing};
+use crate::protocol::native::{Op, PROTOCOL_VERSION};
+use crate::protocol::stock::error_result as decode_error;
+use crate::protocol::wrapper::ActionPair;
 use crate::slab::Range;
 use crate::sys::{self, Access};
 
@@ -185,9 +189,9 @@ impl std::fmt::Debug for Native {
 
 /// Sets a region of `span` bytes up in the executor and maps it here read-write, trying the
 /// memfd paths `fd_paths` first and a named object after them. Returns the connection and the
-/// view (whose chunk protections go through the connection). On any failure after the executor
+/// view (whose chunks' protections in the executor are the connection's to send). On any failure after the executor
 /// set a region up, that region is torn down again.
-pub(crate) fn connect(
+fn connect(
     remote: Arc<NativeRemote>,
     span: u64,
     chunk: u64,
@@ -245,7 +249,7 @@ pub(crate) fn connect(
         queue: Mutex::new(Queue::default()),
         counts: Mutex::new(RoundCounts::default()),
     });
-    match RemoteView::map(reply.base, span, fd, Some(Arc::clone(&native))) {
+    match RemoteView::map(reply.base, span, fd, true) {
         Ok(view) => Ok((native, view)),
         Err(e) => {
             let _ = teardown_blocking(&remote, reply.handle);
@@ -513,3 +517,97 @@ impl Native {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+/// The native protocol as a [`Backend`]: one region, its group-commit queue. See the module
+/// docs.
+#[derive(Debug)]
+pub(crate) struct NativeBackend {
+    link: Arc<Native>,
+}
+
+impl NativeBackend {
+    /// Sets a region of `span` bytes up in the executor whose service is at `addrs` and maps it
+    /// here (see [`connect`]); its pools grow by `chunk`.
+    pub(crate) fn connect(
+        transport: Box<dyn Transport>,
+        addrs: NativeAddrs,
+        span: u64,
+        chunk: u64,
+        fd_paths: &[SharingPath],
+    ) -> Result<(NativeBackend, RemoteView), Error> {
+        let remote = Arc::new(Remote::with_addrs(transport, addrs));
+        let (link, view) = connect(remote, span, chunk, fd_paths).map_err(setup_error)?;
+        Ok((NativeBackend { link }, view))
+    }
+}
+
+impl Backend for NativeBackend {
+    fn is_remote(&self) -> bool {
+        true
+    }
+
+    /// An allocation with no actions whose chunks are protected in the executor completes at
+    /// once, with no call; the others wait for the next round. Only standard-lifetime segments
+    /// are registered in the executor (finalize-lifetime ones are reused right after), and only
+    /// for allocations with actions.
+    unsafe fn finalize(&self, id: u64, segs: &[FinalizeSeg], actions: Vec<ActionPair>, done: Finalized) {
+        let has_actions = !actions.is_empty();
+        let ranges: Vec<(u64, u64)> = segs.iter().map(|s| (s.range.start, s.range.end)).collect();
+        let segments: Vec<Extent> = segs
+            .iter()
+            .filter(|s| has_actions && !s.finalize_lifetime)
+            .map(|s| Extent { offset: s.range.start, len: s.range.len(), access: pool_access(s.pool) })
+            .collect();
+        let kept = if has_actions { Kept::Key(id) } else { Kept::Nothing };
+        let alloc = Allocation { key: id, segments, actions };
+        self.link.finalize(alloc, &ranges, Box::new(move |r| done(r.map(|()| kept).map_err(call_error))));
+    }
+
+    unsafe fn deallocate(&self, kept: Vec<Kept>, done: Completed) {
+        let keys: Vec<u64> =
+            kept.iter().filter_map(|k| if let Kept::Key(key) = k { Some(*key) } else { None }).collect();
+        if keys.is_empty() {
+            // Nothing of these allocations is registered in the executor.
+            return done(Ok(()));
+        }
+        self.link.deallocate(
+            keys,
+            Box::new(move |r| done(r.map_err(|e| call_error(e).prefixed("deallocate (memory was returned anyway): ")))),
+        );
+    }
+
+    /// Ends the region (waited for, at most 10 s): the executor runs the dealloc actions left
+    /// there. A dead executor has let go of it already.
+    unsafe fn teardown(&self, _kept: Vec<Kept>) {
+        if self.link.remote().lost().is_none() {
+            let _ = self.link.teardown_blocking();
+        }
+    }
+
+    fn lost(&self) -> Option<String> {
+        self.link.remote().lost()
+    }
+
+    fn chunk_taken(&self, chunks: Range, pool: crate::slab::Pool) {
+        self.link.note_protection(chunks, pool_access(pool));
+    }
+
+    fn chunk_given_back(&self, chunks: Range) {
+        self.link.note_protection(chunks, UNASSIGNED);
+    }
+
+    fn rpc_counts(&self) -> RpcCounts {
+        self.link.remote().rpc_counts()
+    }
+
+    fn sharing(&self) -> Option<SharingPath> {
+        Some(self.link.sharing())
+    }
+
+    fn round_counts(&self) -> Option<RoundCounts> {
+        Some(self.link.round_counts())
+    }
+}
+
+#[cfg(test)]
+mod tests;

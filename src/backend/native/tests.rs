@@ -7,27 +7,37 @@
 //! The fake counts the calls by operation, can hold the next call at a gate, and can lose the
 //! connection.
 
-use super::*;
-use crate::executor::{self, wire};
+use super::{SharingPath, FD_PATHS};
+use crate::backend::stock::fake::*;
+use crate::executor;
 use crate::manager::Protocol;
-use crate::mapper::remote::native::{SharingPath, FD_PATHS};
+use crate::manager::{AllocId, Config, Error, Lifetime, Manager};
+use crate::mapper::remote::{Completion, Transport};
+use crate::mapper::MapperKind;
+use crate::protocol::native as wire;
+use crate::protocol::wrapper::ActionPair;
+use crate::sys::{self};
+use crate::testing::{recorded_pair, take_log};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
 const SETUP_FN: u64 = 0x7a00_0001;
 
-fn op_of(fn_addr: u64) -> Option<executor::Op> {
-    executor::Op::ALL.iter().copied().find(|&op| native_addr(op) == fn_addr)
+fn op_of(fn_addr: u64) -> Option<wire::Op> {
+    wire::Op::ALL.iter().copied().find(|&op| native_addr(op) == fn_addr)
 }
 
-fn native_addr(op: executor::Op) -> u64 {
-    SETUP_FN + executor::Op::ALL.iter().position(|&o| o == op).unwrap_or(0) as u64
+fn native_addr(op: wire::Op) -> u64 {
+    SETUP_FN + wire::Op::ALL.iter().position(|&o| o == op).unwrap_or(0) as u64
 }
 
 #[derive(Default)]
 struct Exec {
     /// Every call made, by operation, with its argument bytes.
-    calls: Mutex<Vec<(executor::Op, Vec<u8>)>>,
+    calls: Mutex<Vec<(wire::Op, Vec<u8>)>>,
     /// The next call of this operation waits at the gate.
-    hold: Mutex<Option<(executor::Op, Arc<Gate>)>>,
+    hold: Mutex<Option<(wire::Op, Arc<Gate>)>>,
     lost: AtomicBool,
     /// Publish the native symbols (false: an executor without them).
     hide_native: bool,
@@ -67,7 +77,7 @@ impl Transport for ExecTransport {
         if self.0.hide_native {
             return None;
         }
-        executor::Op::ALL.iter().copied().find(|op| op.symbol().to_str() == Ok(name)).map(native_addr)
+        wire::Op::ALL.iter().copied().find(|op| op.symbol().to_str() == Ok(name)).map(native_addr)
     }
 }
 
@@ -78,7 +88,7 @@ impl Exec {
     fn transport(self: &Arc<Self>) -> Box<dyn Transport> {
         Box::new(ExecTransport(Arc::clone(self)))
     }
-    fn count(&self, op: executor::Op) -> usize {
+    fn count(&self, op: wire::Op) -> usize {
         self.calls.lock().unwrap().iter().filter(|(o, _)| *o == op).count()
     }
     fn total(&self) -> usize {
@@ -89,11 +99,11 @@ impl Exec {
         let calls = self.calls.lock().unwrap();
         calls
             .iter()
-            .filter(|(o, _)| *o == executor::Op::Finalize)
+            .filter(|(o, _)| *o == wire::Op::Finalize)
             .map(|(_, a)| wire::decode_finalize(a).unwrap().1.iter().map(|x| x.key).collect())
             .collect()
     }
-    fn hold_next(&self, op: executor::Op) -> Arc<Gate> {
+    fn hold_next(&self, op: wire::Op) -> Arc<Gate> {
         let g = Gate::new();
         *self.hold.lock().unwrap() = Some((op, Arc::clone(&g)));
         g
@@ -153,9 +163,9 @@ fn setup_takes_the_memfd_by_each_path_and_falls_back_to_a_named_object() {
         assert!(text.contains(&format!("protocol: native (jitslab's executor service; {want})")), "{text}");
         // Named: the memfd region was torn down, and a named one set up.
         let expect = if want == SharingPath::Named {
-            vec![executor::Op::Setup, executor::Op::Teardown, executor::Op::Setup, executor::Op::Protect]
+            vec![wire::Op::Setup, wire::Op::Teardown, wire::Op::Setup, wire::Op::Protect]
         } else {
-            vec![executor::Op::Setup, executor::Op::Protect]
+            vec![wire::Op::Setup, wire::Op::Protect]
         };
         assert_eq!(exec.calls.lock().unwrap().iter().map(|(o, _)| *o).collect::<Vec<_>>(), expect);
         assert!(jitslab_shm_entries().is_empty(), "{:?}", jitslab_shm_entries());
@@ -166,7 +176,7 @@ fn setup_takes_the_memfd_by_each_path_and_falls_back_to_a_named_object() {
         assert_eq!(perms_at(s[0].addr).as_deref(), Some("r-xs"));
         drop_manager(m);
         let teardowns = if want == SharingPath::Named { 2 } else { 1 };
-        assert_eq!(exec.count(executor::Op::Teardown), teardowns);
+        assert_eq!(exec.count(wire::Op::Teardown), teardowns);
         assert!(jitslab_shm_entries().is_empty());
     }
 }
@@ -178,7 +188,7 @@ fn action_less_finalizes_need_no_call() {
     let exec = Exec::new();
     let m = native(&exec, &FD_PATHS);
     let setup_calls = exec.total();
-    let setup_protects = exec.count(executor::Op::Protect);
+    let setup_protects = exec.count(wire::Op::Protect);
     let mut segs = Vec::new();
     for i in 0..200u32 {
         let (id, s) = m.allocate(&[seg(RX, Lifetime::Standard, 48), seg(RW, Lifetime::Standard, 24)]).unwrap();
@@ -189,8 +199,8 @@ fn action_less_finalizes_need_no_call() {
     }
     // The first finalize needed the two chunks protected (one protect call, carrying both);
     // every other one needed nothing.
-    assert_eq!(exec.count(executor::Op::Protect), setup_protects + 1);
-    assert_eq!(exec.count(executor::Op::Finalize), 0);
+    assert_eq!(exec.count(wire::Op::Protect), setup_protects + 1);
+    assert_eq!(exec.count(wire::Op::Finalize), 0);
     assert_eq!(exec.total() - setup_calls, 1, "200 action-less finalizes must not make a call each");
     let rounds = m.native_round_counts().unwrap();
     assert_eq!((rounds.rounds, rounds.finalize_calls), (1, 0));
@@ -213,7 +223,7 @@ fn action_less_finalizes_need_no_call() {
 fn a_finalize_waits_for_its_chunks_protection() {
     let exec = Exec::new();
     let m = native(&exec, &FD_PATHS);
-    let gate = exec.hold_next(executor::Op::Protect);
+    let gate = exec.hold_next(wire::Op::Protect);
     let (id, s) = m.allocate(&[seg(RX, Lifetime::Standard, 32)]).unwrap();
     let rx = finalize_later(&m, id, vec![]);
     gate.wait_held();
@@ -234,7 +244,7 @@ fn finalizes_queued_behind_a_held_call_go_out_as_one() {
     // Make the chunks protected first, so the rounds below are finalize calls only.
     let (id0, _) = m.allocate(&[seg(RX, Lifetime::Standard, 16), seg(R, Lifetime::Standard, 16)]).unwrap();
     finalize(&m, id0, vec![]).unwrap();
-    let gate = exec.hold_next(executor::Op::Finalize);
+    let gate = exec.hold_next(wire::Op::Finalize);
     let (first, _) = m.allocate(&[seg(R, Lifetime::Standard, 16)]).unwrap();
     let held = finalize_later(&m, first, vec![recorded_pair("ngc:f0", "ngc:d0")]);
     gate.wait_held();
@@ -247,7 +257,7 @@ fn finalizes_queued_behind_a_held_call_go_out_as_one() {
     }
     std::thread::sleep(Duration::from_millis(100));
     assert!(waiting.iter().all(|w| w.try_recv().is_err()), "queued finalizes completed before their round");
-    assert_eq!(exec.count(executor::Op::Finalize), 1);
+    assert_eq!(exec.count(wire::Op::Finalize), 1);
     gate.open();
     held.recv_timeout(PROMPT).unwrap().unwrap();
     for w in waiting {
@@ -261,9 +271,9 @@ fn finalizes_queued_behind_a_held_call_go_out_as_one() {
     assert_eq!(log.len(), 11);
     log.sort();
     // One batch of deallocations: one call; dealloc actions last first.
-    let before = exec.count(executor::Op::Deallocate);
+    let before = exec.count(wire::Op::Deallocate);
     deallocate(&m, &ids).unwrap();
-    assert_eq!(exec.count(executor::Op::Deallocate), before + 1);
+    assert_eq!(exec.count(wire::Op::Deallocate), before + 1);
     let expect: Vec<String> = (1..=10).rev().map(|i| format!("ngc:d{i}")).collect();
     assert_eq!(take_log("ngc:"), expect);
     // An allocation without actions deallocates with no call.
@@ -330,7 +340,7 @@ fn deallocate_punches_holes_and_gives_chunks_back() {
 fn a_lost_connection_fails_pending_and_later_calls() {
     let exec = Exec::new();
     let m = native(&exec, &FD_PATHS);
-    let gate = exec.hold_next(executor::Op::Protect);
+    let gate = exec.hold_next(wire::Op::Protect);
     let (id, s) = m.allocate(&[seg(RX, Lifetime::Standard, 16)]).unwrap();
     let rx = finalize_later(&m, id, vec![recorded_pair("nlc:f", "nlc:d")]);
     gate.wait_held();
