@@ -161,6 +161,12 @@ int main(int Argc, char **Argv) {
   auto JB = std::make_unique<LLJITBuilder>();
   JB->setJITTargetMachineBuilder(std::move(JTMB));
   JB->setExecutorProcessControl(std::move(EPC));
+  // Handed an executor process control, LLJIT assumes compiles may run concurrently and builds
+  // a TargetMachine for every module (ConcurrentIRCompiler): about a quarter of an in-process
+  // session's time went to building them (perf: MCSubtargetInfo feature bits, register
+  // properties). clang's interpreter puts every input in one ThreadSafeContext, whose lock
+  // IRCompileLayer holds while compiling, so compiles never overlap: one TargetMachine serves.
+  JB->setSupportConcurrentCompilation(false);
   JB->setObjectLinkingLayerCreator(jitslab::compat::layerCreator([&](ExecutionSession &ES)
                                        -> Expected<std::unique_ptr<ObjectLayer>> {
     // Session errors (a failed link, a lost executor) are printed like any other error, from
