@@ -4,8 +4,13 @@
 // Debian's llvm-jitlink-executor:
 //
 //   jitslab-executor filedescs=IN,OUT     talk over two inherited descriptors
-//   jitslab-executor listen=HOST:PORT     accept one TCP connection on PORT (any address, as
-//                                         llvm-jitlink-executor does), then talk over it
+//   jitslab-executor listen=HOST:PORT     accept one TCP connection on HOST's address only,
+//                                         then talk over it
+//
+// Whoever connects can run any code as this process's user, and nothing authenticates them,
+// so HOST must be a loopback address unless `allow-remote` follows (a warning is printed).
+// Debian's llvm-jitlink-executor listens on every address whatever HOST says; this one does
+// not.
 //
 // It offers what LLVM 19's llvm-jitlink-executor offers (the default bootstrap symbols: memory
 // writes, running main and other functions; SimpleExecutorMemoryManager;
@@ -65,7 +70,8 @@ __attribute__((used)) const void *const LinkedForLookupByName[] = {
     reinterpret_cast<const void *>(&llvm_orc_registerJITLoaderPerfImpl),
 };
 
-const char *Usage = "usage: jitslab-executor filedescs=<in-fd>,<out-fd> | listen=<host>:<port>";
+const char *Usage = "usage: jitslab-executor filedescs=<in-fd>,<out-fd>\n"
+                    "       jitslab-executor listen=<host>:<port> [allow-remote]";
 
 Error fail(const Twine &Msg) { return make_error<StringError>(Msg, inconvertibleErrorCode()); }
 
@@ -107,19 +113,54 @@ Expected<std::pair<int, int>> parseFDs(StringRef Spec) {
   return std::make_pair(InFD, OutFD);
 }
 
-/// Listens on PORT of every local IPv4 address and accepts one connection.
-Expected<int> acceptOne(StringRef Spec) {
+/// Whether a socket address is a loopback one (127.0.0.0/8, ::1, or 127.x mapped into IPv6):
+/// only this machine's processes can reach it.
+bool isLoopback(const sockaddr *A) {
+  if (A->sa_family == AF_INET)
+    return (ntohl(reinterpret_cast<const sockaddr_in *>(A)->sin_addr.s_addr) >> 24) == 127;
+  if (A->sa_family != AF_INET6)
+    return false;
+  const in6_addr &A6 = reinterpret_cast<const sockaddr_in6 *>(A)->sin6_addr;
+  return IN6_IS_ADDR_LOOPBACK(&A6) || (IN6_IS_ADDR_V4MAPPED(&A6) && A6.s6_addr[12] == 127);
+}
+
+/// The numeric form of a socket address, for messages.
+std::string numericHost(const sockaddr *A, socklen_t Len) {
+  char Buf[NI_MAXHOST];
+  if (getnameinfo(A, Len, Buf, sizeof(Buf), nullptr, 0, NI_NUMERICHOST) != 0)
+    return "?";
+  return Buf;
+}
+
+/// Listens on HOST:PORT (HOST a name or a numeric address, IPv6 in brackets) and accepts one
+/// connection. HOST resolves to one address and the socket is bound to that address alone. A
+/// non-loopback address, the wildcard included, is refused unless `AllowRemote`, and then
+/// warned about.
+Expected<int> acceptOne(StringRef Spec, bool AllowRemote) {
   auto [Host, Port] = Spec.rsplit(':');
-  if (Port.empty())
-    return fail("listen wants HOST:PORT, got '" + Spec + "'");
+  if (Host.empty() || Port.empty())
+    return fail("listen wants HOST:PORT (e.g. listen=127.0.0.1:20000), got '" + Spec + "'");
+  if (Host.starts_with("[") && Host.ends_with("]"))
+    Host = Host.drop_front().drop_back();
   addrinfo Hints{};
-  Hints.ai_family = AF_INET;
+  Hints.ai_family = AF_UNSPEC;
   Hints.ai_socktype = SOCK_STREAM;
-  Hints.ai_flags = AI_PASSIVE;
+  Hints.ai_flags = AI_NUMERICSERV;
   addrinfo *AI = nullptr;
-  std::string PortStr = Port.str();
-  if (int RC = getaddrinfo(nullptr, PortStr.c_str(), &Hints, &AI))
-    return fail("listen: cannot resolve port " + PortStr + ": " + gai_strerror(RC));
+  std::string HostStr = Host.str(), PortStr = Port.str();
+  if (int RC = getaddrinfo(HostStr.c_str(), PortStr.c_str(), &Hints, &AI))
+    return fail("listen: cannot resolve '" + Spec + "': " + gai_strerror(RC));
+  std::string Addr = numericHost(AI->ai_addr, AI->ai_addrlen);
+  if (!isLoopback(AI->ai_addr)) {
+    if (!AllowRemote) {
+      freeaddrinfo(AI);
+      return fail("listen: " + HostStr + " (" + Addr + ") is not a loopback address; whoever " +
+                  "connects runs code as this user, unauthenticated. Add allow-remote to " +
+                  "listen there anyway");
+    }
+    errs() << "jitslab-executor: warning: listening on " << Addr << " port " << PortStr
+           << ", reachable from other machines: whoever connects first runs code as this user\n";
+  }
   int Sock = socket(AI->ai_family, AI->ai_socktype | SOCK_CLOEXEC, AI->ai_protocol);
   int Yes = 1;
   bool Ok = Sock >= 0 && setsockopt(Sock, SOL_SOCKET, SO_REUSEADDR, &Yes, sizeof(Yes)) == 0 &&
@@ -129,7 +170,7 @@ Expected<int> acceptOne(StringRef Spec) {
   if (!Ok) {
     if (Sock >= 0)
       close(Sock);
-    return fail("listen on port " + PortStr + ": " + Why);
+    return fail("listen on " + Addr + " port " + PortStr + ": " + Why);
   }
   int Conn;
   while ((Conn = accept4(Sock, nullptr, nullptr, SOCK_CLOEXEC)) < 0 && errno == EINTR) {
@@ -137,7 +178,7 @@ Expected<int> acceptOne(StringRef Spec) {
   Why = std::strerror(errno);
   close(Sock);
   if (Conn < 0)
-    return fail("accept on port " + PortStr + ": " + Why);
+    return fail("accept on " + Addr + " port " + PortStr + ": " + Why);
   // Small request-reply messages: do not let Nagle's algorithm hold replies back.
   setsockopt(Conn, IPPROTO_TCP, TCP_NODELAY, &Yes, sizeof(Yes));
   return Conn;
@@ -164,17 +205,22 @@ Error serve(int InFD, int OutFD) {
 }
 
 Error run(int Argc, char **Argv) {
-  if (Argc != 2)
-    return fail(Twine("expected one argument\n") + Usage);
+  if (Argc < 2)
+    return fail(Twine("expected an argument\n") + Usage);
   StringRef Arg = Argv[1];
   if (Arg.consume_front("filedescs=")) {
+    if (Argc != 2)
+      return fail(Twine("filedescs takes no other argument\n") + Usage);
     auto FDs = parseFDs(Arg);
     if (!FDs)
       return FDs.takeError();
     return serve(FDs->first, FDs->second);
   }
   if (Arg.consume_front("listen=")) {
-    auto FD = acceptOne(Arg);
+    bool AllowRemote = Argc == 3 && StringRef(Argv[2]) == "allow-remote";
+    if (Argc > 3 || (Argc == 3 && !AllowRemote))
+      return fail(Twine("after listen=HOST:PORT only allow-remote may follow\n") + Usage);
+    auto FD = acceptOne(Arg, AllowRemote);
     if (!FD)
       return FD.takeError();
     return serve(*FD, *FD);
