@@ -40,14 +40,20 @@ namespace {
 
 using Creator = LLJITBuilderState::ObjectLinkingLayerCreator;
 
-/// An ObjectLinkingLayer like LLVM's default one, on a jitslab manager (wrapped to report).
+/// An ObjectLinkingLayer like LLVM's default one, on a jitslab manager: the session's own when
+/// a hook of ProcessControl.cpp gave its EPC one (clang-repl-22 --oop-executor goes through
+/// SimpleRemoteEPC::setup too), so that a session has one reservation; else a new one.
 Expected<std::unique_ptr<ObjectLayer>> createLayer(ExecutionSession &ES, const Settings &S) {
-  auto MM = MemoryManager::CreateFor(ES.getExecutorProcessControl(), S.Manager);
-  if (!MM)
-    return MM.takeError();
-  auto Reporting =
-      std::make_unique<ReportingManager>(std::move(*MM), S.Stats ? &S.StatsPath : nullptr);
-  auto Layer = std::make_unique<ObjectLinkingLayer>(ES, std::move(Reporting));
+  auto &EPC = ES.getExecutorProcessControl();
+  std::unique_ptr<ObjectLinkingLayer> Layer;
+  if (ReportingManager::madeByPreload(EPC.getMemMgr())) {
+    Layer = std::make_unique<ObjectLinkingLayer>(ES, EPC.getMemMgr());
+  } else {
+    auto MM = ReportingManager::create(&EPC, S);
+    if (!MM)
+      return MM.takeError();
+    Layer = std::make_unique<ObjectLinkingLayer>(ES, std::move(*MM));
+  }
   if (auto Err = addLayerPlugins(*Layer, ES))
     return std::move(Err);
   return std::move(Layer);

@@ -40,6 +40,18 @@ Live &live() {
 
 } // namespace
 
+Expected<std::unique_ptr<ReportingManager>>
+ReportingManager::create(orc::ExecutorProcessControl *EPC, const Settings &S) {
+  auto MM = EPC ? MemoryManager::CreateFor(*EPC, S.Manager) : MemoryManager::Create(S.Manager);
+  if (!MM)
+    return MM.takeError();
+  return std::make_unique<ReportingManager>(std::move(*MM), S.Stats ? &S.StatsPath : nullptr);
+}
+
+bool ReportingManager::madeByPreload(JITLinkMemoryManager &MM) {
+  return dynamic_cast<ReportingManager *>(&MM) != nullptr;
+}
+
 ReportingManager::ReportingManager(std::unique_ptr<MemoryManager> Inner,
                                    const std::string *StatsPath)
     : Inner(std::move(Inner)), StatsPath(StatsPath) {
