@@ -17,6 +17,13 @@
 #       the same program with GAP_LIB (gap_mmap.c) preloaded too, which puts each mapping of
 #       LLVM's own manager 8 GiB from the last: stock lli fails with "out of range of Delta32",
 #       with jitslab's preload it runs.
+#   jitlink PRELOAD LLVM_JITLINK OBJECT ARCHIVE MANAGER [llvm-jitlink options...]
+#       the sqlite program (OBJECT, with -L/-l of the static ARCHIVE) through stock llvm-jitlink,
+#       in process or in the executor the options name, with and without the preload: the same
+#       output (the executor's too: it writes through a pipe that the run waits for) and
+#       status; with the preload, JITSLAB_STATS's report names MANAGER (the kind of jitslab
+#       reservation: "dual view", "LLVM's executor service", "native executor service") and
+#       shows every linked byte inside it, and stderr is as without it.
 #   settings PRELOAD CLANG_REPL
 #       each variable does what the README says, and a bad value of each gives one line naming
 #       it, no jitslab, and the tool's own output.
@@ -120,6 +127,33 @@ gap)
   grep -q 'counter 111' "$tmp/jitslab.out" || fail "wrong output"
   in_slab "$tmp/report" 2
   echo "preload.sh gap: stock lli: $(grep -o 'out of range of Delta32 fixup' "$tmp/stock.err" | head -n 1); with the preload it runs"
+  ;;
+jitlink)
+  jitlink=$1 object=$2 archive=$3 manager=$4
+  shift 4
+  # Only the archive in the search path: llvm-jitlink's -l takes a shared library first.
+  mkdir "$tmp/lib" && ln -s "$archive" "$tmp/lib/" || fail "cannot link $archive into $tmp/lib"
+  lib=$(basename "$archive" .a)
+  # jl STATS PRELOAD [options...]: the program through llvm-jitlink, with JITSLAB_STATS and
+  # LD_PRELOAD set when not empty. Through a pipe, so that the run ends when the executor
+  # (which writes the program's output at its exit) has ended too; the status is the tool's.
+  jl() {
+    stats=$1 pre=$2
+    shift 2
+    { env ${stats:+JITSLAB_STATS="$stats"} ${pre:+LD_PRELOAD="$pre"} "$jitlink" "$@" "$object" \
+        -L"$tmp/lib" -l"${lib#lib}" -args 300
+      echo $? >"$tmp/status"; } | cat
+    return "$(cat "$tmp/status")"
+  }
+  jl "" "" "$@" >"$tmp/stock.out" 2>"$tmp/stock.err" || fail "stock llvm-jitlink: status $?"
+  grep -q '^sqlite 3' "$tmp/stock.out" || fail "stock llvm-jitlink: no output of the program"
+  jl "$tmp/report" "$preload" "$@" >"$tmp/jitslab.out" 2>"$tmp/jitslab.err" ||
+    fail "llvm-jitlink under the preload: status $?"
+  diff -u "$tmp/stock.out" "$tmp/jitslab.out" >&2 || fail "output differs from stock llvm-jitlink's"
+  diff -u "$tmp/stock.err" "$tmp/jitslab.err" >&2 || fail "stderr differs from stock llvm-jitlink's"
+  grep -q "$manager" "$tmp/report" || fail "the report names no $manager reservation"
+  in_slab "$tmp/report" 50
+  echo "preload.sh jitlink $*: same output as stock llvm-jitlink; $graphs graphs in [$lowest, $highest), inside the $manager reservation [$base, +$size)"
   ;;
 settings)
   repl=$1

@@ -1,9 +1,11 @@
 //===- Preload.cpp - libjitslab-preload-impl-MAJOR.so: jitslab in a stock tool's LLJIT ------===//
 //
-// The implementation behind the stub (Stub.c), loaded only into a process that uses ORC's
-// LLJIT with this LLVM major. One interposition point covers clang-repl (in and out of
-// process) and lli: LLJITBuilderState::prepareForConstruction() (LLLazyJITBuilderState's for
-// lli, which reaches the former inside libLLVM, where calls cannot be interposed).
+// The implementation behind the stub (Stub.c), loaded only into a process that calls one of
+// the stub's hooks with this LLVM major. This file: the hook for tools that build an LLJIT,
+// clang-repl (in and out of process) and lli: LLJITBuilderState::prepareForConstruction()
+// (LLLazyJITBuilderState's for lli, which reaches the former inside libLLVM, where calls cannot
+// be interposed). Tools that hand a manager to their ExecutorProcessControl themselves
+// (llvm-jitlink) are covered in ProcessControl.cpp.
 //
 // Why there, rather than at the ObjectLinkingLayer constructor or the memory managers LLVM
 // builds: prepareForConstruction is where LLVM itself decides the JIT's linking layer when the
@@ -15,7 +17,9 @@
 // builder changes. The layer jitslab makes is the one LLVM's default would make (an
 // ObjectLinkingLayer that registers exception frames), with jitslab's manager: in this
 // process, or in the executor when the session's EPC is out of process (clang-repl
-// --oop-executor), through the stock or native protocol (MemoryManager::CreateFor).
+// --oop-executor), through the stock or native protocol (MemoryManager::CreateFor). When the
+// EPC already owns a jitslab manager (clang-repl-22 --oop-executor builds its EPC through
+// SimpleRemoteEPC::setup, whose hook gave it one) the layer uses that one.
 //
 // Failures never end the tool: a bad setting leaves LLVM's creator in place (Settings.cpp);
 // a manager that cannot be created falls back, with one line, to the creator LLVM chose.

@@ -62,6 +62,11 @@ ReportingManager::ReportingManager(std::unique_ptr<MemoryManager> Inner,
 }
 
 ReportingManager::~ReportingManager() {
+  // Every manager the preload makes goes after its session has ended: an EPC's with the EPC,
+  // which disconnects first; an LLJIT layer's after ~LLJIT called endSession. Out of process,
+  // the teardown must then not call the executor (its EPC would report the closed connection
+  // through an ExecutionSession that may be in its destructor already).
+  Inner->executorDisconnected();
   if (StatsPath) {
     {
       std::lock_guard<std::mutex> Lock(live().M);
