@@ -8,7 +8,7 @@
 #       EXPECTED (blank lines aside: clang-repl prints one of its own at the end, before or after
 #       the executor's last lines out of process), both exit 0; with the
 #       preload, JITSLAB_STATS's report shows more than 100 graphs, every linked byte inside
-#       the one reservation.
+#       the one reservation (one manager: out of process the EPC's, which the layer shares).
 #   lli PRELOAD LLI CLANG KIND
 #       a program of two bitcode modules (tests/workloads/preload_*.c) through lli
 #       -jit-kind=KIND with and without the preload: the same output and status, and every
@@ -100,6 +100,8 @@ repl)
   diff -u -B "$expected" "$tmp/jitslab.out" >&2 || fail "stdout differs from $expected"
   ! grep -q '^jitslab-preload:' "$tmp/jitslab.err" || fail "the preload complained"
   in_slab "$tmp/report" 100
+  # One reservation: out of process the layer shares the one the EPC's hook made.
+  [ "$(grep -c '^jitslab-preload: graphs=' "$tmp/report")" = 1 ] || fail "more than one jitslab manager"
   echo "preload.sh repl: $(grep -c . "$script") inputs, same output as stock clang-repl; $graphs graphs in [$lowest, $highest), inside [$base, +$size)"
   ;;
 lli)
@@ -153,7 +155,8 @@ jitlink)
   diff -u "$tmp/stock.err" "$tmp/jitslab.err" >&2 || fail "stderr differs from stock llvm-jitlink's"
   grep -q "$manager" "$tmp/report" || fail "the report names no $manager reservation"
   in_slab "$tmp/report" 50
-  echo "preload.sh jitlink $*: same output as stock llvm-jitlink; $graphs graphs in [$lowest, $highest), inside the $manager reservation [$base, +$size)"
+  [ "$(grep -c '^jitslab-preload: graphs=' "$tmp/report")" = 1 ] || fail "more than one jitslab manager"
+  echo "preload.sh jitlink $*: same output as stock llvm-jitlink; $graphs graphs in [$lowest, $highest), inside the reservation [$base, +$size) ($manager)"
   ;;
 settings)
   repl=$1
