@@ -17,13 +17,14 @@
 #       the same program with GAP_LIB (gap_mmap.c) preloaded too, which puts each mapping of
 #       LLVM's own manager 8 GiB from the last: stock lli fails with "out of range of Delta32",
 #       with jitslab's preload it runs.
-#   jitlink PRELOAD LLVM_JITLINK OBJECT ARCHIVE MANAGER [llvm-jitlink options...]
-#       the sqlite program (OBJECT, with -L/-l of the static ARCHIVE) through stock llvm-jitlink,
-#       in process or in the executor the options name, with and without the preload: the same
-#       output (the executor's too: it writes through a pipe that the run waits for) and
-#       status; with the preload, JITSLAB_STATS's report names MANAGER (the kind of jitslab
-#       reservation: "dual view", "LLVM's executor service", "native executor service") and
-#       shows every linked byte inside it, and stderr is as without it.
+#   jitlink PRELOAD LLVM_JITLINK MANAGER MIN_GRAPHS OBJECT ARCHIVE [llvm-jitlink options...]
+#       a program (OBJECT, with -L/-l of the static ARCHIVE unless it is -) through stock
+#       llvm-jitlink, in process or in the executor the options name, with and without the
+#       preload: the same output (the executor's too: it writes through a pipe that the run
+#       waits for), stderr and status; with the preload, JITSLAB_STATS's report names MANAGER
+#       (the kind of reservation: "view reservation" in process, "LLVM's executor service",
+#       "native executor service") and shows at least MIN_GRAPHS graphs, every linked byte
+#       inside the one reservation.
 #   settings PRELOAD CLANG_REPL
 #       each variable does what the README says, and a bad value of each gives one line naming
 #       it, no jitslab, and the tool's own output.
@@ -131,11 +132,15 @@ gap)
   echo "preload.sh gap: stock lli: $(grep -o 'out of range of Delta32 fixup' "$tmp/stock.err" | head -n 1); with the preload it runs"
   ;;
 jitlink)
-  jitlink=$1 object=$2 archive=$3 manager=$4
-  shift 4
+  jitlink=$1 manager=$2 min_graphs=$3 object=$4 archive=$5
+  shift 5
   # Only the archive in the search path: llvm-jitlink's -l takes a shared library first.
-  mkdir "$tmp/lib" && ln -s "$archive" "$tmp/lib/" || fail "cannot link $archive into $tmp/lib"
-  lib=$(basename "$archive" .a)
+  lib=""
+  if [ "$archive" != - ]; then
+    mkdir "$tmp/lib" && ln -s "$archive" "$tmp/lib/" || fail "cannot link $archive into $tmp/lib"
+    lib=$(basename "$archive" .a)
+    lib=${lib#lib}
+  fi
   # jl STATS PRELOAD [options...]: the program through llvm-jitlink, with JITSLAB_STATS and
   # LD_PRELOAD set when not empty. Through a pipe, so that the run ends when the executor
   # (which writes the program's output at its exit) has ended too; the status is the tool's.
@@ -143,20 +148,22 @@ jitlink)
     stats=$1 pre=$2
     shift 2
     { env ${stats:+JITSLAB_STATS="$stats"} ${pre:+LD_PRELOAD="$pre"} "$jitlink" "$@" "$object" \
-        -L"$tmp/lib" -l"${lib#lib}" -args 300
+        ${lib:+-L"$tmp/lib"} ${lib:+-l"$lib"} -args 300
       echo $? >"$tmp/status"; } | cat
     return "$(cat "$tmp/status")"
   }
-  jl "" "" "$@" >"$tmp/stock.out" 2>"$tmp/stock.err" || fail "stock llvm-jitlink: status $?"
-  grep -q '^sqlite 3' "$tmp/stock.out" || fail "stock llvm-jitlink: no output of the program"
-  jl "$tmp/report" "$preload" "$@" >"$tmp/jitslab.out" 2>"$tmp/jitslab.err" ||
-    fail "llvm-jitlink under the preload: status $?"
+  jl "" "" "$@" >"$tmp/stock.out" 2>"$tmp/stock.err"
+  stock_status=$?
+  [ -s "$tmp/stock.out" ] || fail "stock llvm-jitlink: no output of the program (status $stock_status)"
+  jl "$tmp/report" "$preload" "$@" >"$tmp/jitslab.out" 2>"$tmp/jitslab.err"
+  status=$?
+  [ $status = $stock_status ] || fail "status $status under the preload, $stock_status without"
   diff -u "$tmp/stock.out" "$tmp/jitslab.out" >&2 || fail "output differs from stock llvm-jitlink's"
   diff -u "$tmp/stock.err" "$tmp/jitslab.err" >&2 || fail "stderr differs from stock llvm-jitlink's"
-  grep -q "$manager" "$tmp/report" || fail "the report names no $manager reservation"
-  in_slab "$tmp/report" 50
+  grep -q "$manager" "$tmp/report" || fail "the report names no $manager"
+  in_slab "$tmp/report" "$min_graphs"
   [ "$(grep -c '^jitslab-preload: graphs=' "$tmp/report")" = 1 ] || fail "more than one jitslab manager"
-  echo "preload.sh jitlink $*: same output as stock llvm-jitlink; $graphs graphs in [$lowest, $highest), inside the reservation [$base, +$size) ($manager)"
+  echo "preload.sh jitlink $(basename "$object") $*: same output and status ($status) as stock llvm-jitlink; $graphs graphs in [$lowest, $highest), inside the reservation [$base, +$size) ($manager)"
   ;;
 settings)
   repl=$1
