@@ -25,6 +25,10 @@
 #       (the kind of reservation: "view reservation" in process, "LLVM's executor service",
 #       "native executor service") and shows at least MIN_GRAPHS graphs, every linked byte
 #       inside the one reservation.
+#   jitlink-fallback PRELOAD LLVM_JITLINK OBJECT VAR=VALUE [llvm-jitlink options...]
+#       a setting with which jitslab's manager cannot be made (a slab size the library refuses
+#       in process, a placement out of process): one line, LLVM's manager, the same output and
+#       status as stock llvm-jitlink.
 #   settings PRELOAD CLANG_REPL
 #       each variable does what the README says, and a bad value of each gives one line naming
 #       it, no jitslab, and the tool's own output.
@@ -164,6 +168,24 @@ jitlink)
   in_slab "$tmp/report" "$min_graphs"
   [ "$(grep -c '^jitslab-preload: graphs=' "$tmp/report")" = 1 ] || fail "more than one jitslab manager"
   echo "preload.sh jitlink $(basename "$object") $*: same output and status ($status) as stock llvm-jitlink; $graphs graphs in [$lowest, $highest), inside the reservation [$base, +$size) ($manager)"
+  ;;
+jitlink-fallback)
+  jitlink=$1 object=$2 setting=$3
+  shift 3
+  # Through a pipe, as in the jitlink mode; the status is the tool's.
+  { "$jitlink" "$@" "$object" -args 300 2>/dev/null; echo $? >"$tmp/status"; } | cat >"$tmp/stock.out"
+  stock_status=$(cat "$tmp/status")
+  [ -s "$tmp/stock.out" ] || fail "stock llvm-jitlink: no output of the program (status $stock_status)"
+  { env "$setting" JITSLAB_STATS="$tmp/report" LD_PRELOAD="$preload" "$jitlink" "$@" "$object" \
+      -args 300 2>"$tmp/jitslab.err"; echo $? >"$tmp/status"; } | cat >"$tmp/jitslab.out"
+  status=$(cat "$tmp/status")
+  [ $status = $stock_status ] || fail "status $status under the preload, $stock_status without"
+  cmp -s "$tmp/stock.out" "$tmp/jitslab.out" || fail "output differs from stock"
+  grep -q "^jitslab-preload: .*; the tool keeps LLVM's memory manager" "$tmp/jitslab.err" ||
+    fail "no line about the fallback"
+  [ "$(grep -c . "$tmp/jitslab.err")" = 1 ] || fail "not one line on stderr"
+  [ ! -e "$tmp/report" ] || fail "jitslab was used"
+  echo "preload.sh jitlink-fallback $setting $*: $(cat "$tmp/jitslab.err")"
   ;;
 settings)
   repl=$1

@@ -34,7 +34,6 @@
 
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
-#include "llvm/Support/raw_ostream.h"
 
 using namespace llvm;
 using namespace llvm::orc;
@@ -70,8 +69,7 @@ Creator jitslabCreator(Creator Default) {
         auto Layer = createLayer(ES, settings());
         if (Layer)
           return Layer;
-        errs() << "jitslab-preload: " << toString(Layer.takeError())
-               << "; the tool keeps LLVM's memory manager\n";
+        sayKept(Layer.takeError());
         return compat::callLayerCreator(Default, ES);
       });
 }

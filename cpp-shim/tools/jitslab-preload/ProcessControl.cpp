@@ -42,7 +42,6 @@
 #include "llvm/ExecutionEngine/JITLink/JITLinkMemoryManager.h"
 #include "llvm/ExecutionEngine/Orc/MapperJITLinkMemoryManager.h"
 #include "llvm/ExecutionEngine/Orc/SimpleRemoteEPC.h"
-#include "llvm/Support/raw_ostream.h"
 
 using namespace llvm;
 using namespace llvm::orc;
@@ -55,11 +54,6 @@ namespace {
 bool isLLVMsOwn(jitlink::JITLinkMemoryManager *MM) {
   return !MM || dynamic_cast<MapperJITLinkMemoryManager *>(MM) ||
          dynamic_cast<jitlink::InProcessMemoryManager *>(MM);
-}
-
-void sayKept(Error Err) {
-  errs() << "jitslab-preload: " << toString(std::move(Err))
-         << "; the tool keeps LLVM's memory manager\n";
 }
 
 /// Setup::CreateMemoryManager of jitslab: its manager in the executor, or LLVM's default when
