@@ -195,10 +195,11 @@ Expected<std::unique_ptr<MemoryManager>> MemoryManager::Create(orc::ExecutorProc
   if (Error E = checkABI())
     return std::move(E);
   JitslabManager *H = nullptr;
-  if (JitslabStatus S = jitslab_manager_new_remote(&C.raw(), makeTransport(EPC), &H);
+  TransportLink *Link = nullptr;
+  if (JitslabStatus S = jitslab_manager_new_remote(&C.raw(), makeTransport(EPC, Link), &H);
       S != JITSLAB_OK)
     return makeError(S, "creating the manager in the executor");
-  return std::unique_ptr<MemoryManager>(new MemoryManager(H));
+  return std::unique_ptr<MemoryManager>(new MemoryManager(H, Link));
 }
 
 Expected<std::unique_ptr<MemoryManager>> MemoryManager::CreateFor(orc::ExecutorProcessControl &EPC,
@@ -212,6 +213,11 @@ Expected<std::unique_ptr<MemoryManager>> MemoryManager::CreateFor(orc::ExecutorP
 }
 
 MemoryManager::~MemoryManager() { jitslab_manager_free(Handle); }
+
+void MemoryManager::executorDisconnected() {
+  if (Link)
+    closeTransport(*Link);
+}
 
 void MemoryManager::allocate(const JITLinkDylib *, LinkGraph &G,
                              OnAllocatedFunction OnAllocated) {

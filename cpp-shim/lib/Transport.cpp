@@ -18,10 +18,19 @@
 
 #include "llvm/ExecutionEngine/Orc/ExecutorProcessControl.h"
 
+#include <atomic>
+
 using namespace llvm;
 using namespace llvm::orc;
 
 namespace jitslab {
+
+struct TransportLink {
+  explicit TransportLink(ExecutorProcessControl &EPC) : EPC(EPC) {}
+  ExecutorProcessControl &EPC;
+  std::atomic<bool> Closed{false};
+};
+
 namespace {
 
 /// The library's completion for one call. Reports exactly once: with the result, or, if ORC
@@ -48,11 +57,15 @@ private:
   void *Ctx;
 };
 
-ExecutorProcessControl &epc(void *Ctx) { return *static_cast<ExecutorProcessControl *>(Ctx); }
+TransportLink &link(void *Ctx) { return *static_cast<TransportLink *>(Ctx); }
 
 void call(void *Ctx, uint64_t Fn, const uint8_t *Args, size_t Len, JitslabCallDone Done,
           void *DoneCtx) {
-  auto &EPC = epc(Ctx);
+  if (link(Ctx).Closed.load(std::memory_order_acquire)) {
+    Done(DoneCtx, nullptr, 0, "the executor session has ended (the connection is closed)");
+    return;
+  }
+  auto &EPC = link(Ctx).EPC;
   auto C = std::make_unique<Completion>(Done, DoneCtx);
   EPC.callWrapperAsync(
       ExecutorProcessControl::RunAsTask(EPC.getDispatcher()), ExecutorAddr(Fn),
@@ -61,7 +74,7 @@ void call(void *Ctx, uint64_t Fn, const uint8_t *Args, size_t Len, JitslabCallDo
 }
 
 uint8_t lookup(void *Ctx, const char *Name, uint64_t *Out) {
-  auto &Map = epc(Ctx).getBootstrapSymbolsMap();
+  auto &Map = link(Ctx).EPC.getBootstrapSymbolsMap();
   auto I = Map.find(Name);
   if (I == Map.end())
     return 0;
@@ -71,10 +84,14 @@ uint8_t lookup(void *Ctx, const char *Name, uint64_t *Out) {
 
 } // namespace
 
-JitslabTransport makeTransport(ExecutorProcessControl &EPC) {
-  // The EPC outlives the manager (ORC destroys the object layer before the session), so the
-  // transport borrows it and has nothing to destroy.
-  return JitslabTransport{&EPC, call, lookup, nullptr};
+JitslabTransport makeTransport(ExecutorProcessControl &EPC, TransportLink *&Link) {
+  // The EPC outlives the manager (ORC destroys the object layer before the session, and an
+  // EPC destroys the manager it owns before its connection), so the transport borrows it.
+  Link = new TransportLink(EPC);
+  return JitslabTransport{Link, call, lookup,
+                          [](void *Ctx) { delete static_cast<TransportLink *>(Ctx); }};
 }
+
+void closeTransport(TransportLink &Link) { Link.Closed.store(true, std::memory_order_release); }
 
 } // namespace jitslab

@@ -8,7 +8,7 @@
 #       EXPECTED (blank lines aside: clang-repl prints one of its own at the end, before or after
 #       the executor's last lines out of process), both exit 0; with the
 #       preload, JITSLAB_STATS's report shows more than 100 graphs, every linked byte inside
-#       the one reservation.
+#       the one reservation (one manager: out of process the EPC's, which the layer shares).
 #   lli PRELOAD LLI CLANG KIND
 #       a program of two bitcode modules (tests/workloads/preload_*.c) through lli
 #       -jit-kind=KIND with and without the preload: the same output and status, and every
@@ -17,6 +17,18 @@
 #       the same program with GAP_LIB (gap_mmap.c) preloaded too, which puts each mapping of
 #       LLVM's own manager 8 GiB from the last: stock lli fails with "out of range of Delta32",
 #       with jitslab's preload it runs.
+#   jitlink PRELOAD LLVM_JITLINK MANAGER MIN_GRAPHS OBJECT ARCHIVE [llvm-jitlink options...]
+#       a program (OBJECT, with -L/-l of the static ARCHIVE unless it is -) through stock
+#       llvm-jitlink, in process or in the executor the options name, with and without the
+#       preload: the same output (the executor's too: it writes through a pipe that the run
+#       waits for), stderr and status; with the preload, JITSLAB_STATS's report names MANAGER
+#       (the kind of reservation: "view reservation" in process, "LLVM's executor service",
+#       "native executor service") and shows at least MIN_GRAPHS graphs, every linked byte
+#       inside the one reservation.
+#   jitlink-fallback PRELOAD LLVM_JITLINK OBJECT VAR=VALUE [llvm-jitlink options...]
+#       a setting with which jitslab's manager cannot be made (a slab size the library refuses
+#       in process, a placement out of process): one line, LLVM's manager, the same output and
+#       status as stock llvm-jitlink.
 #   settings PRELOAD CLANG_REPL
 #       each variable does what the README says, and a bad value of each gives one line naming
 #       it, no jitslab, and the tool's own output.
@@ -93,6 +105,8 @@ repl)
   diff -u -B "$expected" "$tmp/jitslab.out" >&2 || fail "stdout differs from $expected"
   ! grep -q '^jitslab-preload:' "$tmp/jitslab.err" || fail "the preload complained"
   in_slab "$tmp/report" 100
+  # One reservation: out of process the layer shares the one the EPC's hook made.
+  [ "$(grep -c '^jitslab-preload: graphs=' "$tmp/report")" = 1 ] || fail "more than one jitslab manager"
   echo "preload.sh repl: $(grep -c . "$script") inputs, same output as stock clang-repl; $graphs graphs in [$lowest, $highest), inside [$base, +$size)"
   ;;
 lli)
@@ -120,6 +134,58 @@ gap)
   grep -q 'counter 111' "$tmp/jitslab.out" || fail "wrong output"
   in_slab "$tmp/report" 2
   echo "preload.sh gap: stock lli: $(grep -o 'out of range of Delta32 fixup' "$tmp/stock.err" | head -n 1); with the preload it runs"
+  ;;
+jitlink)
+  jitlink=$1 manager=$2 min_graphs=$3 object=$4 archive=$5
+  shift 5
+  # Only the archive in the search path: llvm-jitlink's -l takes a shared library first.
+  lib=""
+  if [ "$archive" != - ]; then
+    mkdir "$tmp/lib" && ln -s "$archive" "$tmp/lib/" || fail "cannot link $archive into $tmp/lib"
+    lib=$(basename "$archive" .a)
+    lib=${lib#lib}
+  fi
+  # jl STATS PRELOAD [options...]: the program through llvm-jitlink, with JITSLAB_STATS and
+  # LD_PRELOAD set when not empty. Through a pipe, so that the run ends when the executor
+  # (which writes the program's output at its exit) has ended too; the status is the tool's.
+  jl() {
+    stats=$1 pre=$2
+    shift 2
+    { env ${stats:+JITSLAB_STATS="$stats"} ${pre:+LD_PRELOAD="$pre"} "$jitlink" "$@" "$object" \
+        ${lib:+-L"$tmp/lib"} ${lib:+-l"$lib"} -args 300
+      echo $? >"$tmp/status"; } | cat
+    return "$(cat "$tmp/status")"
+  }
+  jl "" "" "$@" >"$tmp/stock.out" 2>"$tmp/stock.err"
+  stock_status=$?
+  [ -s "$tmp/stock.out" ] || fail "stock llvm-jitlink: no output of the program (status $stock_status)"
+  jl "$tmp/report" "$preload" "$@" >"$tmp/jitslab.out" 2>"$tmp/jitslab.err"
+  status=$?
+  [ $status = $stock_status ] || fail "status $status under the preload, $stock_status without"
+  diff -u "$tmp/stock.out" "$tmp/jitslab.out" >&2 || fail "output differs from stock llvm-jitlink's"
+  diff -u "$tmp/stock.err" "$tmp/jitslab.err" >&2 || fail "stderr differs from stock llvm-jitlink's"
+  grep -q "$manager" "$tmp/report" || fail "the report names no $manager"
+  in_slab "$tmp/report" "$min_graphs"
+  [ "$(grep -c '^jitslab-preload: graphs=' "$tmp/report")" = 1 ] || fail "more than one jitslab manager"
+  echo "preload.sh jitlink $(basename "$object") $*: same output and status ($status) as stock llvm-jitlink; $graphs graphs in [$lowest, $highest), inside the reservation [$base, +$size) ($manager)"
+  ;;
+jitlink-fallback)
+  jitlink=$1 object=$2 setting=$3
+  shift 3
+  # Through a pipe, as in the jitlink mode; the status is the tool's.
+  { "$jitlink" "$@" "$object" -args 300 2>/dev/null; echo $? >"$tmp/status"; } | cat >"$tmp/stock.out"
+  stock_status=$(cat "$tmp/status")
+  [ -s "$tmp/stock.out" ] || fail "stock llvm-jitlink: no output of the program (status $stock_status)"
+  { env "$setting" JITSLAB_STATS="$tmp/report" LD_PRELOAD="$preload" "$jitlink" "$@" "$object" \
+      -args 300 2>"$tmp/jitslab.err"; echo $? >"$tmp/status"; } | cat >"$tmp/jitslab.out"
+  status=$(cat "$tmp/status")
+  [ $status = $stock_status ] || fail "status $status under the preload, $stock_status without"
+  cmp -s "$tmp/stock.out" "$tmp/jitslab.out" || fail "output differs from stock"
+  grep -q "^jitslab-preload: .*; the tool keeps LLVM's memory manager" "$tmp/jitslab.err" ||
+    fail "no line about the fallback"
+  [ "$(grep -c . "$tmp/jitslab.err")" = 1 ] || fail "not one line on stderr"
+  [ ! -e "$tmp/report" ] || fail "jitslab was used"
+  echo "preload.sh jitlink-fallback $setting $*: $(cat "$tmp/jitslab.err")"
   ;;
 settings)
   repl=$1

@@ -40,6 +40,8 @@
 
 namespace jitslab {
 
+struct TransportLink; // the shim's, lib/Transport.h
+
 /// Where the slab goes in the address space.
 enum class Placement : uint32_t {
   Anywhere = JITSLAB_PLACEMENT_ANYWHERE,
@@ -145,9 +147,18 @@ public:
   /// The C handle, for calls the class does not wrap. Owned by this object.
   JitslabManager *handle() const { return Handle; }
 
+  /// Out of process: says that the EPC has disconnected (its session ended), so that calls to
+  /// the executor, the teardown's when this manager is destroyed among them, fail at once
+  /// rather than reach the closed connection. An EPC that owns its memory manager destroys it
+  /// only after disconnecting; its executor releases what is left when the connection closes.
+  /// Does nothing in process.
+  void executorDisconnected();
+
 private:
-  explicit MemoryManager(JitslabManager *H) : Handle(H) {}
+  MemoryManager(JitslabManager *H, TransportLink *Link = nullptr) : Handle(H), Link(Link) {}
   JitslabManager *Handle;
+  /// The transport's state, out of process (owned by the transport, so by Handle).
+  TransportLink *Link;
 };
 
 /// An ObjectLinkingLayer for `ES` whose memory manager is a new jitslab manager (in the

@@ -1,9 +1,11 @@
 //===- Preload.cpp - libjitslab-preload-impl-MAJOR.so: jitslab in a stock tool's LLJIT ------===//
 //
-// The implementation behind the stub (Stub.c), loaded only into a process that uses ORC's
-// LLJIT with this LLVM major. One interposition point covers clang-repl (in and out of
-// process) and lli: LLJITBuilderState::prepareForConstruction() (LLLazyJITBuilderState's for
-// lli, which reaches the former inside libLLVM, where calls cannot be interposed).
+// The implementation behind the stub (Stub.c), loaded only into a process that calls one of
+// the stub's hooks with this LLVM major. This file: the hook for tools that build an LLJIT,
+// clang-repl (in and out of process) and lli: LLJITBuilderState::prepareForConstruction()
+// (LLLazyJITBuilderState's for lli, which reaches the former inside libLLVM, where calls cannot
+// be interposed). Tools that hand a manager to their ExecutorProcessControl themselves
+// (llvm-jitlink) are covered in ProcessControl.cpp.
 //
 // Why there, rather than at the ObjectLinkingLayer constructor or the memory managers LLVM
 // builds: prepareForConstruction is where LLVM itself decides the JIT's linking layer when the
@@ -15,7 +17,9 @@
 // builder changes. The layer jitslab makes is the one LLVM's default would make (an
 // ObjectLinkingLayer that registers exception frames), with jitslab's manager: in this
 // process, or in the executor when the session's EPC is out of process (clang-repl
-// --oop-executor), through the stock or native protocol (MemoryManager::CreateFor).
+// --oop-executor), through the stock or native protocol (MemoryManager::CreateFor). When the
+// EPC already owns a jitslab manager (clang-repl-22 --oop-executor builds its EPC through
+// SimpleRemoteEPC::setup, whose hook gave it one) the layer uses that one.
 //
 // Failures never end the tool: a bad setting leaves LLVM's creator in place (Settings.cpp);
 // a manager that cannot be created falls back, with one line, to the creator LLVM chose.
@@ -30,7 +34,6 @@
 
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
-#include "llvm/Support/raw_ostream.h"
 
 using namespace llvm;
 using namespace llvm::orc;
@@ -40,14 +43,20 @@ namespace {
 
 using Creator = LLJITBuilderState::ObjectLinkingLayerCreator;
 
-/// An ObjectLinkingLayer like LLVM's default one, on a jitslab manager (wrapped to report).
+/// An ObjectLinkingLayer like LLVM's default one, on a jitslab manager: the session's own when
+/// a hook of ProcessControl.cpp gave its EPC one (clang-repl-22 --oop-executor goes through
+/// SimpleRemoteEPC::setup too), so that a session has one reservation; else a new one.
 Expected<std::unique_ptr<ObjectLayer>> createLayer(ExecutionSession &ES, const Settings &S) {
-  auto MM = MemoryManager::CreateFor(ES.getExecutorProcessControl(), S.Manager);
-  if (!MM)
-    return MM.takeError();
-  auto Reporting =
-      std::make_unique<ReportingManager>(std::move(*MM), S.Stats ? &S.StatsPath : nullptr);
-  auto Layer = std::make_unique<ObjectLinkingLayer>(ES, std::move(Reporting));
+  auto &EPC = ES.getExecutorProcessControl();
+  std::unique_ptr<ObjectLinkingLayer> Layer;
+  if (ReportingManager::madeByPreload(EPC.getMemMgr())) {
+    Layer = std::make_unique<ObjectLinkingLayer>(ES, EPC.getMemMgr());
+  } else {
+    auto MM = ReportingManager::create(&EPC, S);
+    if (!MM)
+      return MM.takeError();
+    Layer = std::make_unique<ObjectLinkingLayer>(ES, std::move(*MM));
+  }
   if (auto Err = addLayerPlugins(*Layer, ES))
     return std::move(Err);
   return std::move(Layer);
@@ -60,8 +69,7 @@ Creator jitslabCreator(Creator Default) {
         auto Layer = createLayer(ES, settings());
         if (Layer)
           return Layer;
-        errs() << "jitslab-preload: " << toString(Layer.takeError())
-               << "; the tool keeps LLVM's memory manager\n";
+        sayKept(Layer.takeError());
         return compat::callLayerCreator(Default, ES);
       });
 }

@@ -40,6 +40,18 @@ Live &live() {
 
 } // namespace
 
+Expected<std::unique_ptr<ReportingManager>>
+ReportingManager::create(orc::ExecutorProcessControl *EPC, const Settings &S) {
+  auto MM = EPC ? MemoryManager::CreateFor(*EPC, S.Manager) : MemoryManager::Create(S.Manager);
+  if (!MM)
+    return MM.takeError();
+  return std::make_unique<ReportingManager>(std::move(*MM), S.Stats ? &S.StatsPath : nullptr);
+}
+
+bool ReportingManager::madeByPreload(JITLinkMemoryManager &MM) {
+  return dynamic_cast<ReportingManager *>(&MM) != nullptr;
+}
+
 ReportingManager::ReportingManager(std::unique_ptr<MemoryManager> Inner,
                                    const std::string *StatsPath)
     : Inner(std::move(Inner)), StatsPath(StatsPath) {
@@ -50,6 +62,11 @@ ReportingManager::ReportingManager(std::unique_ptr<MemoryManager> Inner,
 }
 
 ReportingManager::~ReportingManager() {
+  // Every manager the preload makes goes after its session has ended: an EPC's with the EPC,
+  // which disconnects first; an LLJIT layer's after ~LLJIT called endSession. Out of process,
+  // the teardown must then not call the executor (its EPC would report the closed connection
+  // through an ExecutionSession that may be in its destructor already).
+  Inner->executorDisconnected();
   if (StatsPath) {
     {
       std::lock_guard<std::mutex> Lock(live().M);

@@ -14,6 +14,8 @@
 #ifndef JITSLAB_PRELOAD_REPORT_H
 #define JITSLAB_PRELOAD_REPORT_H
 
+#include "Settings.h"
+
 #include "jitslab/MemoryManager.h"
 
 #include <cstdint>
@@ -25,6 +27,15 @@ namespace jitslab::preload {
 
 class ReportingManager : public llvm::jitlink::JITLinkMemoryManager {
 public:
+  /// A jitslab manager with `S`'s settings, wrapped: in this process when `EPC` is null, else
+  /// where MemoryManager::CreateFor puts it for `EPC`.
+  static llvm::Expected<std::unique_ptr<ReportingManager>>
+  create(llvm::orc::ExecutorProcessControl *EPC, const Settings &S);
+
+  /// Whether `MM` is a manager the preload made (so a hook that finds it in an EPC shares it
+  /// rather than make a second reservation).
+  static bool madeByPreload(llvm::jitlink::JITLinkMemoryManager &MM);
+
   /// `StatsPath` is where the report goes ("" for stderr), or null for no report.
   ReportingManager(std::unique_ptr<MemoryManager> Inner, const std::string *StatsPath);
   ~ReportingManager() override;

@@ -2,7 +2,8 @@
 //
 // Every variable is read once. A bad value is reported in one line that names the variable
 // and what it accepts; the preload then leaves the tool alone rather than guess what the user
-// meant, so the tool runs as it would without jitslab.
+// meant, so the tool runs as it would without jitslab. A jitslab manager that cannot be made
+// is reported the same way, once per reason (sayKept).
 //
 //===----------------------------------------------------------------------===//
 #include "Settings.h"
@@ -14,6 +15,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
+#include <set>
+#include <string>
 
 using namespace llvm;
 
@@ -121,6 +125,16 @@ Settings read() {
 const Settings &settings() {
   static const Settings S = read();
   return S;
+}
+
+void sayKept(Error Why) {
+  static std::mutex M;
+  static std::set<std::string> Said;
+  std::string Line = "jitslab-preload: " + toString(std::move(Why)) +
+                     "; the tool keeps LLVM's memory manager\n";
+  std::lock_guard<std::mutex> Lock(M);
+  if (Said.insert(Line).second)
+    errs() << Line;
 }
 
 } // namespace jitslab::preload

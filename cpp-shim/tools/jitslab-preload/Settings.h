@@ -9,6 +9,8 @@
 
 #include "jitslab/MemoryManager.h"
 
+#include "llvm/Support/Error.h"
+
 #include <string>
 
 namespace jitslab::preload {
@@ -26,6 +28,11 @@ struct Settings {
 
 /// The settings of this process, read from the environment on the first call.
 const Settings &settings();
+
+/// Says, in one line, why jitslab's manager could not be made and that the tool keeps LLVM's.
+/// Once per reason: a session that asks twice (clang-repl-22 --oop-executor: for its EPC,
+/// then for its layer) fails twice the same way.
+void sayKept(llvm::Error Why);
 
 } // namespace jitslab::preload
 

@@ -1,6 +1,6 @@
 /*
  * Stub.c: libjitslab-preload-MAJOR.so, what users put in LD_PRELOAD to run a stock LLVM tool
- * (clang-repl, lli) on jitslab:
+ * (clang-repl, lli, llvm-jitlink) on jitslab:
  *
  *   LD_PRELOAD=libjitslab-preload-22.so clang-repl
  *
@@ -8,15 +8,17 @@
  * starts), so it is small, plain C, links nothing but libc and does nothing at load time but
  * look at the names of the objects already loaded (no file is opened, no memory mapped).
  *
- * Its only exported symbols are two member functions of LLVM's, with LLVM's own symbol
+ * Its only exported symbols are four member functions of LLVM's, with LLVM's own symbol
  * version (LLVM_MAJOR.MINOR, from the version script beside this file):
- * LLJITBuilderState::prepareForConstruction() and LLLazyJITBuilderState's. A tool calls them
+ * LLJITBuilderState::prepareForConstruction() and LLLazyJITBuilderState's (clang-repl, lli),
+ * the SelfExecutorProcessControl constructor that takes a memory manager and
+ * SimpleRemoteEPC::setup (llvm-jitlink, in process and out of process). A tool calls them
  * from outside libLLVM, through the PLT, so the dynamic linker binds those calls here; a
  * program that does not link this LLVM major never refers to them, so nothing of jitslab ever
  * runs in it. On the first call the stub dlopens the implementation
  * (libjitslab-preload-impl-MAJOR.so, beside it: C++, links LLVM and jitslab) and hands it the
- * call together with LLVM's real function, found with dlvsym. Why these functions are the
- * least fragile interposition point is said in Preload.cpp.
+ * call, then calls LLVM's real function, found with dlvsym. Why these functions are the least
+ * fragile interposition points is said in Preload.cpp and ProcessControl.cpp.
  *
  * A program linked to another LLVM major refers to the same names with another version, which
  * the dynamic linker does not bind here: the stub says so once, at load, and stays out.
@@ -36,7 +38,10 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
+/* The implementation's entry points: all null when it could not be loaded. */
 static JitslabPreloadPrepareFn ImplPrepare;
+static JitslabPreloadSelfEPCFn ImplSelfEPC;
+static JitslabPreloadRemoteSetupFn ImplRemoteSetup;
 static pthread_once_t InitOnce = PTHREAD_ONCE_INIT;
 
 /* The LLVM major of a loaded object's name, if it is libLLVM (libLLVM.so.22.1 or
@@ -96,16 +101,27 @@ static void loadImpl(void) {
     fprintf(stderr, "jitslab-preload: %s; jitslab is not used\n", dlerror());
     return;
   }
-  ImplPrepare = (JitslabPreloadPrepareFn)dlsym(Impl, JITSLAB_PRELOAD_PREPARE_SYMBOL);
-  if (!ImplPrepare)
-    fprintf(stderr, "jitslab-preload: %s: no %s; jitslab is not used\n", Path,
-            JITSLAB_PRELOAD_PREPARE_SYMBOL);
+  JitslabPreloadPrepareFn Prepare =
+      (JitslabPreloadPrepareFn)dlsym(Impl, JITSLAB_PRELOAD_PREPARE_SYMBOL);
+  JitslabPreloadSelfEPCFn SelfEPC =
+      (JitslabPreloadSelfEPCFn)dlsym(Impl, JITSLAB_PRELOAD_SELF_EPC_SYMBOL);
+  JitslabPreloadRemoteSetupFn RemoteSetup =
+      (JitslabPreloadRemoteSetupFn)dlsym(Impl, JITSLAB_PRELOAD_REMOTE_SETUP_SYMBOL);
+  if (!Prepare || !SelfEPC || !RemoteSetup) {
+    /* An implementation from another build: use none of it. */
+    fprintf(stderr, "jitslab-preload: %s lacks the entry points of this stub; jitslab is not "
+                    "used\n", Path);
+    return;
+  }
+  ImplPrepare = Prepare;
+  ImplSelfEPC = SelfEPC;
+  ImplRemoteSetup = RemoteSetup;
 }
 
 /* LLVM's definition of `Name`, the next after this stub in the lookup order. The tool was
  * linked against it with this version, so the dynamic linker has it loaded. */
-static JitslabPrepareFn realFunction(const char *Name) {
-  JitslabPrepareFn Real = (JitslabPrepareFn)dlvsym(RTLD_NEXT, Name, JITSLAB_LLVM_SYMBOL_VERSION);
+static void *realFunction(const char *Name) {
+  void *Real = dlvsym(RTLD_NEXT, Name, JITSLAB_LLVM_SYMBOL_VERSION);
   if (!Real) {
     /* Unreachable short of a broken installation: the caller was bound here through a
      * reference to LLVM's versioned symbol, so libLLVM is loaded. */
@@ -118,13 +134,25 @@ static JitslabPrepareFn realFunction(const char *Name) {
 
 #define LLJIT_PREPARE "_ZN4llvm3orc17LLJITBuilderState22prepareForConstructionEv"
 #define LAZY_PREPARE "_ZN4llvm3orc21LLLazyJITBuilderState22prepareForConstructionEv"
+/* SelfExecutorProcessControl::SelfExecutorProcessControl(shared_ptr<SymbolStringPool>,
+ * unique_ptr<TaskDispatcher>, Triple, unsigned, unique_ptr<jitlink::JITLinkMemoryManager>),
+ * the complete-object constructor (C1), the one a tool calls. */
+#define SELF_EPC_CTOR                                                                          \
+  "_ZN4llvm3orc26SelfExecutorProcessControlC1ESt10shared_ptrINS0_16SymbolStringPoolEESt10uniq" \
+  "ue_ptrINS0_14TaskDispatcherESt14default_deleteIS6_EENS_6TripleEjS5_INS_7jitlink20JITLinkMe" \
+  "moryManagerES7_ISC_EE"
+#define REMOTE_SETUP "_ZN4llvm3orc15SimpleRemoteEPC5setupENS1_5SetupE"
 
 static JitslabPrepareFn RealLLJITPrepare, RealLazyPrepare;
+static JitslabSelfEPCCtorFn RealSelfEPCCtor;
+static JitslabRemoteSetupFn RealRemoteSetup;
 
 /* Once, on the first call of a hook: LLVM's functions and the implementation. */
 static void initialize(void) {
-  RealLLJITPrepare = realFunction(LLJIT_PREPARE);
-  RealLazyPrepare = realFunction(LAZY_PREPARE);
+  RealLLJITPrepare = (JitslabPrepareFn)realFunction(LLJIT_PREPARE);
+  RealLazyPrepare = (JitslabPrepareFn)realFunction(LAZY_PREPARE);
+  RealSelfEPCCtor = (JitslabSelfEPCCtorFn)realFunction(SELF_EPC_CTOR);
+  RealRemoteSetup = (JitslabRemoteSetupFn)realFunction(REMOTE_SETUP);
   loadImpl();
 }
 
@@ -141,3 +169,21 @@ void lljitPrepare(void *Ret, void *Builder) { prepare(Ret, Builder, &RealLLJITPr
 
 EXPORT void lazyPrepare(void *Ret, void *Builder) __asm__(LAZY_PREPARE);
 void lazyPrepare(void *Ret, void *Builder) { prepare(Ret, Builder, &RealLazyPrepare); }
+
+EXPORT void selfEPCCtor(void *This, void *StringPool, void *Dispatcher, void *Triple,
+                        unsigned PageSize, void *MemMgr) __asm__(SELF_EPC_CTOR);
+void selfEPCCtor(void *This, void *StringPool, void *Dispatcher, void *Triple,
+                 unsigned PageSize, void *MemMgr) {
+  pthread_once(&InitOnce, initialize);
+  if (ImplSelfEPC)
+    ImplSelfEPC(MemMgr);
+  RealSelfEPCCtor(This, StringPool, Dispatcher, Triple, PageSize, MemMgr);
+}
+
+EXPORT void remoteSetup(void *Ret, void *This, void *Setup) __asm__(REMOTE_SETUP);
+void remoteSetup(void *Ret, void *This, void *Setup) {
+  pthread_once(&InitOnce, initialize);
+  if (ImplRemoteSetup)
+    ImplRemoteSetup(Setup);
+  RealRemoteSetup(Ret, This, Setup);
+}
