@@ -91,9 +91,9 @@ SmallString<256> tempFile(const std::string &Dir, StringRef Stem) {
 
 /// jitslab-run's inputs and program arguments in llvm-jitlink's syntax: the libraries that
 /// jitslab-run takes from the process (libc, libm...) are left out, `--` becomes `-args`, and
-/// Debian's multiarch directory, which jitslab-run searches by default, is searched.
+/// any other `-lNAME` becomes the static archive in Debian's multiarch directory.
 std::vector<std::string> toolArgs(const std::vector<std::string> &WorkloadArgs) {
-  std::vector<std::string> Out = {"-L/usr/lib/x86_64-linux-gnu"};
+  std::vector<std::string> Out;
   bool ProgramArgs = false;
   for (const std::string &A : WorkloadArgs) {
     StringRef V = A;
@@ -103,6 +103,10 @@ std::vector<std::string> toolArgs(const std::vector<std::string> &WorkloadArgs) 
     } else if (!ProgramArgs && V.consume_front("-l") &&
                is_contained({"c", "m", "pthread", "dl", "rt", "util", "stdc++", "gcc_s"}, V)) {
       continue;
+    } else if (!ProgramArgs && V.starts_with("-l")) {
+      // The static archive itself, as jitslab-run links it: llvm-jitlink's -l would take the
+      // shared library first where both are installed, and the workload would differ.
+      Out.push_back(("/usr/lib/x86_64-linux-gnu/lib" + V.drop_front(2) + ".a").str());
     } else {
       Out.push_back(A);
     }
