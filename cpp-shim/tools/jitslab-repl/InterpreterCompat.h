@@ -69,10 +69,11 @@ namespace repl {
 /// so reading a value back takes no round trip to the executor.
 class SharedValueBuffer : public jitslab::PassPlugin {
 public:
-  /// The buffer's symbol, and its layout: the value in the first 16 bytes (any scalar fits),
-  /// then, for a string, up to 255 of its characters and a terminating zero.
+  /// The buffer's symbol, and its layout: the value in the first ValueBytes (any scalar fits;
+  /// for a string, its address and its length), then CopyBytes of copied memory: a string's
+  /// first characters and a terminating zero, or an array's bytes.
   static constexpr const char *Symbol = "__jitslab_repl_value";
-  static constexpr size_t ValueBytes = 16, StringChars = 255;
+  static constexpr size_t ValueBytes = 16, CopyBytes = 4096;
 
   void modifyPassConfig(llvm::orc::MaterializationResponsibility &, llvm::jitlink::LinkGraph &,
                         llvm::jitlink::PassConfiguration &Config) override;
@@ -122,6 +123,10 @@ public:
   /// Prints the value of the expression the last executed input ended in, as "(type) value"
   /// and a newline, and forgets it. False if there is none.
   bool printValue(llvm::raw_ostream &OS);
+
+  /// Forgets what the last input left to print: called before each input, so that an input
+  /// that failed after its value was prepared leaves nothing for the next one.
+  void forgetValue();
 
   /// Whether the last input ended in an expression whose value could not be printed because
   /// the code runs out of process (cleared by the call).

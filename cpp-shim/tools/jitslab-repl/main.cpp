@@ -280,9 +280,9 @@ int main(int Argc, char **Argv) {
         errs() << "error: " << Msg << "\n";
     }
     if (Interp->takeSkippedValue())
-      errs() << "note: the value of this expression is not printed out of process (only "
-                "scalars and strings are, with a memory manager that shares memory with the "
-                "executor); it was evaluated\n";
+      errs() << "note: the value of this expression is not printed out of process (it is read "
+                "back from memory shared with the executor: not with this memory manager, or "
+                "not for a value of this kind); it was evaluated\n";
     std::fflush(stdout);
     return true;
   };
