@@ -16,9 +16,12 @@
 //                                                                       own Value is private)
 //   ...printed                     here (Value::print says "Not         Value::print
 //                                  implement yet.")
-//   out of process, no value store a runtime interface that stores a     an ASTConsumer in place of
-//   (it calls into this process)   scalar into a SharedValueBuffer,     clang's printing one: the
-//                                  leaves anything else as it is        expression as it is
+//   out of process, the value      a runtime interface that stores a    an ASTConsumer in place of
+//   stored into a SharedValueBuffer scalar or a string, leaves anything   clang's printing one that
+//   (clang's store calls into      else as it is                        rewrites the expression into
+//   this process)                                                       a store of any kind of value
+//   ...printed                     here                                 a clang::Value built from the
+//                                                                       buffer, by Value::print
 //   the LLVMContext's lock while   ThreadSafeContext::getLock           ThreadSafeContext::
 //   clang parses                                                        withContextDo
 //   who runs an input's            the driver                           the driver in process, the
@@ -66,7 +69,8 @@ namespace repl {
 /// process sees it. The buffer is a global of the interpreter's first input, linked into memory
 /// that the linker shares with the executor (jitslab's slab, or LLVM's shared-memory mapper);
 /// this plugin finds it while its graph is linked and keeps its address in the linker's view,
-/// so reading a value back takes no round trip to the executor.
+/// so reading a value back takes no round trip to the executor (on LLVM 22 a string longer than
+/// the copy takes one, to read the rest).
 class SharedValueBuffer : public jitslab::PassPlugin {
 public:
   /// The buffer's symbol, and its layout: the value in the first ValueBytes (any scalar fits;
@@ -90,10 +94,10 @@ private:
 ///
 /// In process, that value is captured into a Value of this object's and printed by
 /// printValue. Out of process clang's value printing cannot work (it stores the value by
-/// calling into the interpreter's own process): on LLVM 19 a scalar's value (and a string's
-/// characters) is stored into a SharedValueBuffer and read from there; other values, and any
-/// value where there is no such buffer, are computed and not printed, which takeSkippedValue
-/// says.
+/// calling into the interpreter's own process): the value is stored into a SharedValueBuffer
+/// and read from there (on LLVM 19 scalars and strings; on 22 every kind clang's printer
+/// shows, printed by it); other values, and any value where there is no such buffer, are
+/// computed and not printed, which takeSkippedValue says.
 class ReplInterpreter {
 public:
   /// The interpreter, its JIT created from `JB` (whose NotifyCreated callback this takes).
