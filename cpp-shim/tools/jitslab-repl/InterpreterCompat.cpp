@@ -94,6 +94,10 @@ void loadScalar(clang::Value &V, const unsigned char *Bytes) {
 constexpr const char *KeepString = "__jitslab_repl_keep_string";
 constexpr const char *KeepBytes = "__jitslab_repl_keep_bytes";
 constexpr const char *KeepAddress = "__jitslab_repl_keep_address";
+/// What the runtime defines: looked up once it is executed, so that all of it is linked (and
+/// SharedValueBuffer has found the buffer) before any input can use it.
+constexpr const char *ValueRuntimeSymbols[] = {SharedValueBuffer::Symbol, KeepString, KeepBytes,
+                                               KeepAddress};
 
 } // namespace
 
@@ -405,14 +409,12 @@ ReplInterpreter::create(std::unique_ptr<clang::CompilerInstance> CI,
   if (Error E = J->initialize(J->getMainJITDylib()))
     return std::move(E);
   if (R->I->Values) {
-    // The buffer and its stores, linked (so that SharedValueBuffer has found the buffer)
-    // before any input can use them.
     auto PTU = R->Interp->Parse(outOfProcessValueRuntime());
     if (!PTU)
       return PTU.takeError();
     if (Error E = R->Interp->Execute(*PTU))
       return std::move(E);
-    for (const char *Name : {SharedValueBuffer::Symbol, KeepString, KeepBytes, KeepAddress})
+    for (const char *Name : ValueRuntimeSymbols)
       if (auto Addr = J->lookup(Name); !Addr)
         return Addr.takeError();
   }
@@ -742,7 +744,7 @@ private:
     auto J = getExecutionEngine();
     if (!J)
       return J.takeError();
-    for (const char *Name : {SharedValueBuffer::Symbol, KeepString})
+    for (const char *Name : ValueRuntimeSymbols)
       if (auto Addr = J->lookup(Name); !Addr)
         return Addr.takeError();
     return Error::success();
