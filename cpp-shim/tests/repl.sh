@@ -106,7 +106,8 @@ errors)
   [ "$(cat "$tmp/out")" = "still running" ] || fail "stdout is not just 'still running': $(cat "$tmp/out")"
   for msg in "expected expression" "use of undeclared identifier 'undeclared_thing'" \
       "Symbols not found: [ _Z7missingv ]" "error: %undo takes a positive count of inputs" \
-      "error: %undo 99: there are only 2 inputs to undo" "error: unknown command '%frobnicate'"; do
+      "error: %undo 99: there are only 2 inputs to undo" \
+      "error: Invalid % command \"%frobnicate\", use \"%help\" to list commands"; do
     grep -qF "$msg" "$tmp/err" || fail "no message '$msg'"
   done
   "$repl" --strict "$@" "$script" >"$tmp/out" 2>"$tmp/err"

@@ -121,7 +121,7 @@ struct StoredValue {
     Scalar,   // the value itself, in the first bytes
     Pointer,  // an address in the executor: a pointer's value, an object's or a function's
     String,   // a pointer to characters, its length, and its first characters copied
-    Bytes,    // an array, copied
+    Bytes,    // an array or a member pointer, copied
   } How = None;
   clang::QualType Type; // as clang's value printer would have it: an lvalue object as `T &`
 };
@@ -134,8 +134,8 @@ struct StoredValue {
 /// function's address as clang's own store has it (its printer shows the function's body from
 /// that call). The type of the value is what clang's convertExprToValue gives it, so that
 /// clang::Value prints it exactly as in process. What cannot be stored (no buffer, an rvalue
-/// record in C, an array larger than the buffer, a member pointer, a builtin type clang's
-/// printer does not know) runs as it is written and is marked skipped.
+/// record in C, an array larger than the buffer, a builtin type clang's printer does not know)
+/// runs as it is written and is marked skipped.
 class ValueToBuffer : public clang::ASTConsumer {
 public:
   ValueToBuffer(clang::CompilerInstance &CI, bool HaveBuffer, StoredValue &Out, bool &Skipped)
@@ -200,6 +200,10 @@ private:
       V.How = StoredValue::Bytes;
       return call(KeepBytes, {Bare, sizeLiteral(Size)});
     }
+    if (D->isMemberPointerType()) { // clang prints the address of its copy, as of an array
+      V.How = StoredValue::Bytes;
+      return assign(E, T.getUnqualifiedType(), SharedValueBuffer::ValueBytes);
+    }
     if (D->isFunctionType()) { // clang's printer shows its body, found in the call
       V.How = StoredValue::Pointer;
       return keepAddress(Bare);
@@ -258,8 +262,8 @@ private:
     return call(KeepAddress, {Null, Null, Null, Untyped.get()});
   }
 
-  // `*(T *)__jitslab_repl_value = Val`.
-  clang::ExprResult assign(clang::Expr *Val, clang::QualType T) {
+  // `*(T *)(__jitslab_repl_value + Offset) = Val`.
+  clang::ExprResult assign(clang::Expr *Val, clang::QualType T, uint64_t Offset = 0) {
     auto *Buffer = dyn_cast_or_null<clang::VarDecl>(lookup(SharedValueBuffer::Symbol));
     if (!Buffer)
       return clang::ExprError();
@@ -267,6 +271,10 @@ private:
     clang::ASTContext &Ctx = S.getASTContext();
     clang::SourceLocation Loc = Val->getExprLoc();
     clang::ExprResult Ref = S.BuildDeclRefExpr(Buffer, Buffer->getType(), clang::VK_LValue, Loc);
+    if (Ref.isInvalid())
+      return clang::ExprError();
+    if (Offset)
+      Ref = S.BuildBinOp(nullptr, Loc, clang::BO_Add, Ref.get(), sizeLiteral(Offset));
     if (Ref.isInvalid())
       return clang::ExprError();
     clang::ExprResult Ptr = S.BuildCStyleCastExpr(

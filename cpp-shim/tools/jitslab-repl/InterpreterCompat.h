@@ -29,6 +29,7 @@
 //   the ORC runtime's platform     initialize opens the JITDylib once;  as it is (dlopen, then
 //                                  later ones do nothing                dlupdate); the JITDylib is
 //                                                                       opened at creation
+//   a continued directive line     joined without its line break        joined with it
 //
 // Why the driver runs initializers itself: LLJIT's in-process platform, on 19 and 22 alike, keeps
 // asking for the initializers of an input that failed to link, even after Undo, so every later
@@ -49,6 +50,7 @@
 #include "clang/Interpreter/Interpreter.h"
 
 #include "llvm/ADT/STLFunctionalExtras.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/ExecutionEngine/Orc/ThreadSafeModule.h"
 #include "llvm/IR/Module.h"
@@ -88,6 +90,11 @@ public:
 private:
   std::atomic<const unsigned char *> Bytes{nullptr};
 };
+
+/// Whether a preprocessor directive's line that ends in '\' keeps its line break when joined
+/// to the next (clang-repl 22 keeps it, so that `#if 0 \` `#error \` `#endif` are three
+/// directives; clang-repl 19 joins every continued line without one).
+constexpr bool DirectiveContinuationKeepsLineBreak = LLVM_VERSION_MAJOR >= 22;
 
 /// clang::Interpreter whose JIT is built from the driver's LLJITBuilder, and the value of the
 /// expression an input ends in. The driver never destroys it (see the end of main.cpp).

@@ -229,7 +229,7 @@ int main(int Argc, char **Argv) {
     }
     if (Cmd.consume_front("%lib")) {
       if (!Cmd.starts_with(" ") || Cmd.trim().empty()) {
-        errs() << "error: %lib takes the path of a shared library\n";
+        errs() << "error: %lib expects 1 argument: the path to a dynamic library\n"; // as clang-repl
         ++Failures;
       } else if (Error E = loadLibrary(*Interp, Cmd.trim())) {
         errs() << "error: %lib: " << toString(std::move(E)) << "\n";
@@ -259,7 +259,8 @@ int main(int Argc, char **Argv) {
       return true;
     }
     if (Cmd.starts_with("%")) {
-      errs() << "error: unknown command '" << Cmd << "' (%help lists them)\n";
+      errs() << "error: Invalid % command \"" << Cmd // clang-repl's words
+             << "\", use \"%help\" to list commands\n";
       ++Failures;
       return true;
     }
