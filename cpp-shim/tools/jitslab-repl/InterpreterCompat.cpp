@@ -40,8 +40,9 @@ namespace {
 // Out of process: the buffer a final expression's value is stored into (see SharedValueBuffer)
 // and the stores that are calls rather than assignments: a string's characters, an array's
 // bytes, an address in the place clang's own store has its value (the fourth argument; see
-// ValueToBuffer). Its sizes come from SharedValueBuffer. The buffer has an
-// initializer so that it has bytes in the linked image (zero-filled blocks have none).
+// ValueToBuffer). Its sizes come from SharedValueBuffer. The buffer has an initializer so that
+// it has bytes in the linked image (zero-filled blocks have none). Written in C89 and free of
+// warnings, whatever the session's language and warning flags: it is the session's first input.
 std::string outOfProcessValueRuntime() {
   return "enum { __jitslab_repl_value_bytes = " + std::to_string(SharedValueBuffer::ValueBytes) +
          ", __jitslab_repl_copy_bytes = " + std::to_string(SharedValueBuffer::CopyBytes) + " };" +
@@ -63,10 +64,12 @@ void __jitslab_repl_keep_string(const char *S) {
 }
 void __jitslab_repl_keep_bytes(const void *P, unsigned long N) {
   unsigned char *Copy = __jitslab_repl_value + __jitslab_repl_value_bytes;
-  for (unsigned long I = 0; I < N && I < __jitslab_repl_copy_bytes; ++I)
+  unsigned long I;
+  for (I = 0; I < N && I < __jitslab_repl_copy_bytes; ++I)
     Copy[I] = ((const unsigned char *)P)[I];
 }
 void __jitslab_repl_keep_address(void *This, void *Out, void *Type, const void *P) {
+  (void)This, (void)Out, (void)Type;
   *(const void **)__jitslab_repl_value = P;
 }
 #ifdef __cplusplus
@@ -74,6 +77,7 @@ void __jitslab_repl_keep_address(void *This, void *Out, void *Type, const void *
 #endif
 )";
 }
+
 /// Sets `V`, of a builtin type clang::Value holds, to the value of its type stored at `Bytes`.
 void loadScalar(clang::Value &V, const unsigned char *Bytes) {
   switch (V.getKind()) {
