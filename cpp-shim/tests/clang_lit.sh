@@ -14,16 +14,24 @@
 # A small subset of lit: RUN lines (joined at a trailing '\'), each file's lines run in order
 # by bash with pipefail in a fresh directory, stopping at the first that fails; REQUIRES with
 # a feature this machine lacks skips the file; %s %S %t %clang %clang_cc1 %llvmshlibdir
-# %pluginext substituted. Every file gets at most 60 s, in each mode.
+# %pluginext %host-jit-triple substituted, and `%if [!]FEATURE %{ ... %} [%else %{ ... %}]`
+# resolved. Every file gets at most 60 s, in each mode.
 set -u
 BIN=$1 TESTS=$(realpath "$2") VARIANTS=$(realpath -m "$3") REPL=$(realpath "$4")
 JEXEC=$(realpath "$5")
-# What this machine offers of lit's features: a JIT, x86-64 Linux. LLVM's example plugins
-# (`plugins`, `examples`) are not in Debian's packages.
+# What this machine offers of lit's features: a JIT, x86-64 Linux, and, found as clang's
+# lit.cfg.py finds it, out-of-process JIT: stock clang-repl running a line with its default
+# executor and ORC runtime (Debian's clang-repl 22 looks for the runtime where Debian does not
+# put it). LLVM's example plugins (`plugins`, `examples`) are not in Debian's packages.
 HAVE=" host-supports-jit x86_64-linux "
+if printf 'int i = 0;\n%%quit\n' | "$BIN/clang-repl" -orc-runtime -oop-executor >/dev/null 2>&1
+then
+  HAVE="$HAVE host-supports-out-of-process-jit "
+fi
 
 export PATH="$BIN:$PATH" # FileCheck, not, split-file of the same LLVM
 RESOURCE=$("$BIN/clang" -print-resource-dir)
+HOST_TRIPLE=$("$BIN/llvm-config" --host-target) # what clang-repl 22's --host-jit-triple prints
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -34,7 +42,18 @@ run_lines() {
   sed -n 's/^.*RUN: \{0,1\}//p' "$file" | sed -e ':a' -e '/\\$/{N;s/\\\n//;ba' -e '}' |
     sed -e "s|%clang_cc1|$BIN/clang -cc1 -internal-isystem $RESOURCE/include -nostdsysteminc|g" \
         -e "s|%clang|$BIN/clang|g" -e "s|%llvmshlibdir|$BIN/../lib|g" -e "s|%pluginext|.so|g" \
-        -e "s|%s|$file|g" -e "s|%S|$dir|g" -e "s|%t|$WORK/t|g"
+        -e "s|%host-jit-triple|$HOST_TRIPLE|g" \
+        -e "s|%s|$file|g" -e "s|%S|$dir|g" -e "s|%t|$WORK/t|g" | resolve_if
+}
+
+# lit's `%if [!]FEATURE %{ THEN %}`, with an optional `%else %{ ELSE %}`, replaced by THEN or
+# ELSE (or nothing) as the feature is in HAVE or not.
+resolve_if() {
+  HAVE="$HAVE" perl -pe '
+    s{%if\s+(!?)([\w.+-]+)\s*%\{(.*?)%\}(?:\s*%else\s*%\{(.*?)%\})?}{
+      my $has = index($ENV{HAVE}, " $2 ") >= 0; $has = !$has if $1;
+      $has ? $3 : ($4 // "")
+    }ge'
 }
 
 # Whether $1 needs a lit feature this machine does not have (printed as the reason).

@@ -117,6 +117,7 @@ Expected<bool> runInput(ReplInterpreter &Interp, StringRef Input) {
   std::vector<std::string> Defined;
   clang::PartialTranslationUnit *PTU = nullptr;
   auto T0 = std::chrono::steady_clock::now();
+  Interp.forgetValue();
   SharedContext.whileLocked([&] {
     auto Parsed = Interp.clang().Parse(Input);
     if (!Parsed) {

@@ -29,11 +29,13 @@ namespace jitslab::repl {
 
 /// Reads inputs: one line, or several joined when a line ends in '\' or leaves brackets open.
 /// As in clang-repl, a line ending in '\' (blanks after it allowed) loses the '\', its
-/// blanks at either end and its line break, and so does the line that follows it; a line
-/// joined because brackets are open keeps its line break (a '//' comment in it ends there).
-/// Inputs of nothing but blanks and comments are skipped (clang would make each an empty
-/// translation unit, which %undo would then count), unless `KeepComments`: clang's -verify
-/// reads its expectations from comments.
+/// blanks at either end and its line break (on LLVM 22 a preprocessor directive's keeps it:
+/// DirectiveContinuationKeepsLineBreak), and so does the line that follows it; a line joined
+/// because brackets are open keeps its line break (a '//' comment in it ends there). Inputs of
+/// nothing but blanks and comments are skipped (clang would make each an empty translation
+/// unit, which %undo would then count), unless `KeepComments`: clang's -verify reads its
+/// expectations from comments, and names an input's diagnostics by its number, which counts
+/// every line clang-repl reads, blank ones too.
 class InputReader {
 public:
   /// With `Prompt`, each line is asked for on stdout (a terminal): "jitslab-repl> " for the first
@@ -51,8 +53,11 @@ public:
         Line = Line.trim();
       Input += Continued ? Line.drop_back() : Line;
       Joining = Continued;
-      if (Continued)
+      if (Continued) {
+        if (DirectiveContinuationKeepsLineBreak && Line.starts_with("#"))
+          Input += '\n';
         continue;
+      }
       Input += '\n';
       if (bracketBalance(Input) > 0)
         continue;
@@ -72,7 +77,7 @@ private:
   }
 
   bool worthRunning(llvm::StringRef Text) const {
-    return hasCode(Text) || (KeepComments && !Text.trim().empty());
+    return hasCode(Text) || (KeepComments && !Text.empty());
   }
 
   // Whether `Text` holds anything but white space and comments.

@@ -10,6 +10,8 @@
 #include "clang/AST/ASTConsumer.h"
 #include "clang/AST/Decl.h"
 #include "clang/AST/Expr.h"
+#include "clang/AST/ExprCXX.h"
+#include "clang/Basic/TokenKinds.h"
 #include "clang/Interpreter/Value.h"
 #include "clang/Sema/Ownership.h"
 #include "clang/Sema/Sema.h"
@@ -33,6 +35,76 @@ using namespace llvm::orc;
 namespace jitslab {
 namespace repl {
 
+namespace {
+
+// Out of process: the buffer a final expression's value is stored into (see SharedValueBuffer)
+// and the stores that are calls rather than assignments: a string's characters, an array's
+// bytes, an address in the place clang's own store has its value (the fourth argument; see
+// ValueToBuffer). Its sizes come from SharedValueBuffer. The buffer has an initializer so that
+// it has bytes in the linked image (zero-filled blocks have none). Written in C89 and free of
+// warnings, whatever the session's language and warning flags: it is the session's first input.
+std::string outOfProcessValueRuntime() {
+  return "enum { __jitslab_repl_value_bytes = " + std::to_string(SharedValueBuffer::ValueBytes) +
+         ", __jitslab_repl_copy_bytes = " + std::to_string(SharedValueBuffer::CopyBytes) + " };" +
+         R"(
+#ifdef __cplusplus
+extern "C" {
+#endif
+__attribute__((aligned(16))) unsigned char
+    __jitslab_repl_value[__jitslab_repl_value_bytes + __jitslab_repl_copy_bytes] = {1};
+void __jitslab_repl_keep_string(const char *S) {
+  unsigned char *Copy = __jitslab_repl_value + __jitslab_repl_value_bytes;
+  unsigned long N = 0;
+  for (; S && S[N]; ++N)
+    if (N < __jitslab_repl_copy_bytes - 1)
+      Copy[N] = S[N];
+  Copy[N < __jitslab_repl_copy_bytes - 1 ? N : __jitslab_repl_copy_bytes - 1] = 0;
+  ((const char **)__jitslab_repl_value)[0] = S;
+  ((unsigned long *)__jitslab_repl_value)[1] = N;
+}
+void __jitslab_repl_keep_bytes(const void *P, unsigned long N) {
+  unsigned char *Copy = __jitslab_repl_value + __jitslab_repl_value_bytes;
+  unsigned long I;
+  for (I = 0; I < N && I < __jitslab_repl_copy_bytes; ++I)
+    Copy[I] = ((const unsigned char *)P)[I];
+}
+void __jitslab_repl_keep_address(void *This, void *Out, void *Type, const void *P) {
+  (void)This, (void)Out, (void)Type;
+  *(const void **)__jitslab_repl_value = P;
+}
+#ifdef __cplusplus
+}
+#endif
+)";
+}
+
+/// Sets `V`, of a builtin type clang::Value holds, to the value of its type stored at `Bytes`.
+void loadScalar(clang::Value &V, const unsigned char *Bytes) {
+  switch (V.getKind()) {
+#define X(type, name)                                                                          \
+  case clang::Value::K_##name: {                                                               \
+    type Val;                                                                                  \
+    std::memcpy(&Val, Bytes, sizeof Val);                                                      \
+    V.set##name(Val);                                                                          \
+    break;                                                                                     \
+  }
+    REPL_BUILTIN_TYPES
+#undef X
+  default:
+    break;
+  }
+}
+
+constexpr const char *KeepString = "__jitslab_repl_keep_string";
+constexpr const char *KeepBytes = "__jitslab_repl_keep_bytes";
+constexpr const char *KeepAddress = "__jitslab_repl_keep_address";
+/// What the runtime defines: looked up once it is executed, so that all of it is linked (and
+/// SharedValueBuffer has found the buffer) before any input can use it.
+constexpr const char *ValueRuntimeSymbols[] = {SharedValueBuffer::Symbol, KeepString, KeepBytes,
+                                               KeepAddress};
+
+} // namespace
+
 #if LLVM_VERSION_MAJOR >= 22
 //===----------------------------------------------------------------------------------===//
 // LLVM 22
@@ -45,21 +117,238 @@ namespace {
 constexpr StringRef ValueStores[] = {"__clang_Interpreter_SetValueNoAlloc",
                                      "__clang_Interpreter_SetValueWithAlloc"};
 
+/// Out of process: how the value of an input's final expression was left in the
+/// SharedValueBuffer, and as what type, for the driver to build a clang::Value of.
+struct StoredValue {
+  enum Shape {
+    None,     // nothing stored (no final expression, or a void one)
+    Scalar,   // the value itself, in the first bytes
+    Pointer,  // an address in the executor: a pointer's value, an object's or a function's
+    String,   // a pointer to characters, its length, and its first characters copied
+    Bytes,    // an array or a member pointer, copied
+  } How = None;
+  clang::QualType Type; // as clang's value printer would have it: an lvalue object as `T &`
+};
+
 /// Out of process: takes the place of clang's value-printing consumer (clang installs its own
-/// only when given none), so that an input's final expression is compiled as it is written,
-/// as a statement, and notes that one was seen.
-class UnprintedValues : public clang::ASTConsumer {
+/// only when given none) and ahead of code generation rewrites an input's final expression
+/// `E` into a store of its value into the SharedValueBuffer, which the executor runs as part of
+/// the input: `*(T *)__jitslab_repl_value = E` for a scalar or a pointer, the address of an
+/// object, a call that copies a string's characters or an array's bytes, a call that has a
+/// function's address as clang's own store has it (its printer shows the function's body from
+/// that call). The type of the value is what clang's convertExprToValue gives it, so that
+/// clang::Value prints it exactly as in process. What cannot be stored (no buffer, an rvalue
+/// record in C, an array larger than the buffer, a builtin type clang's printer does not know)
+/// runs as it is written and is marked skipped.
+class ValueToBuffer : public clang::ASTConsumer {
 public:
-  explicit UnprintedValues(bool &Skipped) : Skipped(Skipped) {}
+  ValueToBuffer(clang::CompilerInstance &CI, bool HaveBuffer, StoredValue &Out, bool &Skipped)
+      : CI(CI), HaveBuffer(HaveBuffer), Out(Out), Skipped(Skipped) {}
 
   bool HandleTopLevelDecl(clang::DeclGroupRef DGR) override {
     for (clang::Decl *D : DGR)
       if (auto *S = dyn_cast<clang::TopLevelStmtDecl>(D); S && S->isSemiMissing())
-        Skipped = true;
+        rewrite(*S);
     return true;
   }
 
 private:
+  void rewrite(clang::TopLevelStmtDecl &TLSD) {
+    if (CI.getDiagnostics().hasErrorOccurred())
+      return; // the input will not run
+    auto *E = cast<clang::Expr>(TLSD.getStmt());
+    auto *Cleanups = dyn_cast<clang::ExprWithCleanups>(E);
+    if (Cleanups)
+      E = Cleanups->getSubExpr();
+    clang::QualType T = E->IgnoreImpCasts()->getType();
+    if (T->isVoidType())
+      return;
+    StoredValue V;
+    clang::ExprResult R = HaveBuffer ? store(E, T, V) : clang::ExprError();
+    if (R.isInvalid()) {
+      Skipped = true;
+      return;
+    }
+    clang::Expr *New = R.get();
+    if (Cleanups) // the temporaries of E are still destroyed at the end of the input
+      New = clang::ExprWithCleanups::Create(sema().getASTContext(), New,
+                                            Cleanups->cleanupsHaveSideEffects(),
+                                            Cleanups->getObjects());
+    TLSD.setStmt(New);
+    Out = V;
+  }
+
+  // The store of `E`'s value, whose type (as the expression is written) is `T`; `V` says how
+  // the value is left in the buffer.
+  clang::ExprResult store(clang::Expr *E, clang::QualType T, StoredValue &V) {
+    clang::ASTContext &Ctx = sema().getASTContext();
+    clang::Expr *Bare = E->IgnoreImpCasts();
+    clang::QualType D = T.getDesugaredType(Ctx);
+    V.Type = T;
+    if (D->isRecordType()) {
+      V.How = StoredValue::Pointer;
+      if (Bare->isLValue()) { // printed as a reference to the object
+        V.Type = Ctx.getLValueReferenceType(T);
+        return storePointer(addressOf(Bare));
+      }
+      // A temporary: its address, while it lives (to the end of the input). Passed to a call,
+      // where clang does not warn of a dangling pointer as it would of an assignment.
+      if (!Ctx.getLangOpts().CPlusPlus)
+        return clang::ExprError();
+      return keepAddress(addressOf(boundToConstReference(E, T)));
+    }
+    if (const auto *A = Ctx.getAsConstantArrayType(D)) {
+      uint64_t Size = Ctx.getTypeSizeInChars(A).getQuantity();
+      if (!Bare->isLValue() || Size > SharedValueBuffer::CopyBytes)
+        return clang::ExprError();
+      V.How = StoredValue::Bytes;
+      return call(KeepBytes, {Bare, sizeLiteral(Size)});
+    }
+    if (D->isMemberPointerType()) { // clang prints the address of its copy, as of an array
+      V.How = StoredValue::Bytes;
+      return assign(E, T.getUnqualifiedType(), SharedValueBuffer::ValueBytes);
+    }
+    if (D->isFunctionType()) { // clang's printer shows its body, found in the call
+      V.How = StoredValue::Pointer;
+      return keepAddress(Bare);
+    }
+    if (D->isPointerType() && D->getPointeeType()->isCharType()) {
+      V.How = StoredValue::String;
+      return call(KeepString, {E});
+    }
+    if (D->isPointerType() || D->isNullPtrType()) {
+      V.How = StoredValue::Pointer;
+      return storePointer(E);
+    }
+    if (printableScalar(D)) {
+      V.How = StoredValue::Scalar;
+      return assign(E, T.getUnqualifiedType());
+    }
+    return clang::ExprError();
+  }
+
+  // The builtin types clang::Value holds (REPL_BUILTIN_TYPES), directly or under an enum.
+  static bool printableScalar(clang::QualType T) {
+    if (const auto *ED = T->getAsEnumDecl())
+      T = ED->getIntegerType();
+    const auto *BT = T->getAs<clang::BuiltinType>();
+    if (!BT)
+      return false;
+    switch (BT->getKind()) {
+#define X(type, name) case clang::BuiltinType::name:
+      REPL_BUILTIN_TYPES
+#undef X
+      return true;
+    default:
+      return false;
+    }
+  }
+
+  clang::ExprResult storePointer(clang::ExprResult P) {
+    if (P.isInvalid())
+      return P;
+    clang::ExprResult Untyped = toVoidPointer(P.get());
+    if (Untyped.isInvalid())
+      return Untyped;
+    return assign(Untyped.get(), sema().getASTContext().VoidPtrTy);
+  }
+
+  // `__jitslab_repl_keep_address(0, 0, 0, (void *)P)`: P where clang's own store has the value.
+  clang::ExprResult keepAddress(clang::ExprResult P) {
+    if (P.isInvalid())
+      return P;
+    clang::ExprResult Untyped = toVoidPointer(P.get());
+    if (Untyped.isInvalid())
+      return Untyped;
+    clang::ASTContext &Ctx = sema().getASTContext();
+    clang::Expr *Null = clang::IntegerLiteral::Create(Ctx, APInt(Ctx.getTypeSize(Ctx.IntTy), 0),
+                                                      Ctx.IntTy, clang::SourceLocation());
+    return call(KeepAddress, {Null, Null, Null, Untyped.get()});
+  }
+
+  // `*(T *)(__jitslab_repl_value + Offset) = Val`.
+  clang::ExprResult assign(clang::Expr *Val, clang::QualType T, uint64_t Offset = 0) {
+    auto *Buffer = dyn_cast_or_null<clang::VarDecl>(lookup(SharedValueBuffer::Symbol));
+    if (!Buffer)
+      return clang::ExprError();
+    clang::Sema &S = sema();
+    clang::ASTContext &Ctx = S.getASTContext();
+    clang::SourceLocation Loc = Val->getExprLoc();
+    clang::ExprResult Ref = S.BuildDeclRefExpr(Buffer, Buffer->getType(), clang::VK_LValue, Loc);
+    if (Ref.isInvalid())
+      return clang::ExprError();
+    if (Offset)
+      Ref = S.BuildBinOp(nullptr, Loc, clang::BO_Add, Ref.get(), sizeLiteral(Offset));
+    if (Ref.isInvalid())
+      return clang::ExprError();
+    clang::ExprResult Ptr = S.BuildCStyleCastExpr(
+        Loc, Ctx.getTrivialTypeSourceInfo(Ctx.getPointerType(T)), Loc, Ref.get());
+    if (Ptr.isInvalid())
+      return clang::ExprError();
+    clang::ExprResult Slot = S.CreateBuiltinUnaryOp(Loc, clang::UO_Deref, Ptr.get());
+    if (Slot.isInvalid())
+      return clang::ExprError();
+    return S.BuildBinOp(nullptr, Loc, clang::BO_Assign, Slot.get(), Val);
+  }
+
+  clang::ExprResult toVoidPointer(clang::Expr *E) {
+    clang::ASTContext &Ctx = sema().getASTContext();
+    return sema().BuildCStyleCastExpr(E->getExprLoc(),
+                                      Ctx.getTrivialTypeSourceInfo(Ctx.VoidPtrTy),
+                                      E->getExprLoc(), E);
+  }
+
+  // The address of an lvalue, never through an overloaded operator&.
+  clang::ExprResult addressOf(clang::ExprResult LValue) {
+    if (LValue.isInvalid())
+      return LValue;
+    return sema().CreateBuiltinUnaryOp(LValue.get()->getExprLoc(), clang::UO_AddrOf,
+                                       LValue.get());
+  }
+
+  // `static_cast<const T &>(E)`: the temporary `E` materialized, as an lvalue.
+  clang::ExprResult boundToConstReference(clang::Expr *E, clang::QualType T) {
+    clang::ASTContext &Ctx = sema().getASTContext();
+    clang::QualType Ref = Ctx.getLValueReferenceType(T.withConst());
+    clang::SourceLocation Loc = E->getExprLoc();
+    return sema().BuildCXXNamedCast(Loc, clang::tok::kw_static_cast,
+                                    Ctx.getTrivialTypeSourceInfo(Ref), E,
+                                    clang::SourceRange(Loc, Loc), clang::SourceRange(Loc, Loc));
+  }
+
+  clang::ExprResult call(StringRef Name, ArrayRef<clang::Expr *> Args) {
+    auto *F = dyn_cast_or_null<clang::FunctionDecl>(lookup(Name));
+    if (!F)
+      return clang::ExprError();
+    for (clang::Expr *A : Args)
+      if (!A)
+        return clang::ExprError();
+    clang::Sema &S = sema();
+    clang::SourceLocation Loc = Args.front()->getExprLoc();
+    clang::ExprResult Callee = S.BuildDeclRefExpr(F, F->getType(), clang::VK_LValue, Loc);
+    if (Callee.isInvalid())
+      return clang::ExprError();
+    SmallVector<clang::Expr *, 4> A(Args.begin(), Args.end());
+    return S.BuildCallExpr(nullptr, Callee.get(), Loc, A, Loc);
+  }
+
+  clang::Expr *sizeLiteral(uint64_t N) {
+    clang::ASTContext &Ctx = sema().getASTContext();
+    return clang::IntegerLiteral::Create(Ctx, APInt(Ctx.getTypeSize(Ctx.UnsignedLongTy), N),
+                                         Ctx.UnsignedLongTy, clang::SourceLocation());
+  }
+
+  clang::NamedDecl *lookup(StringRef Name) {
+    clang::Sema &S = sema();
+    return S.LookupSingleName(S.TUScope, &S.getASTContext().Idents.get(Name),
+                              clang::SourceLocation(), clang::Sema::LookupOrdinaryName);
+  }
+
+  clang::Sema &sema() { return CI.getSema(); }
+
+  clang::CompilerInstance &CI;
+  bool HaveBuffer;
+  StoredValue &Out;
   bool &Skipped;
 };
 
@@ -81,16 +370,24 @@ struct ReplInterpreter::Impl {
   LLJIT *J = nullptr; // set by the builder's NotifyCreated callback
   bool InProcess = true;
   clang::Value Captured; // in process: where a final expression's value is stored
-  bool Skipped = false;  // out of process: set by UnprintedValues
+  // Out of process: the buffer (null when the memory manager shares none), what the last
+  // input left there (set by ValueToBuffer), and whether its value could not be stored.
+  std::shared_ptr<SharedValueBuffer> Values;
+  StoredValue Stored;
+  bool Skipped = false;
+
+  bool printStored(const clang::Interpreter &Interp, raw_ostream &OS);
+  Expected<std::string> readString(uint64_t Addr);
 };
 
 Expected<std::unique_ptr<ReplInterpreter>>
 ReplInterpreter::create(std::unique_ptr<clang::CompilerInstance> CI,
                         std::unique_ptr<LLJITBuilder> JB, bool InProcess,
-                        std::shared_ptr<SharedValueBuffer>) {
+                        std::shared_ptr<SharedValueBuffer> Values) {
   std::unique_ptr<ReplInterpreter> R(new ReplInterpreter);
   R->I = std::make_unique<Impl>();
   R->I->InProcess = InProcess;
+  R->I->Values = std::move(Values);
   JB->setNotifyCreatedCallback([Impl = R->I.get()](LLJIT &J) {
     Impl->J = &J;
     return Error::success();
@@ -106,19 +403,33 @@ ReplInterpreter::create(std::unique_ptr<clang::CompilerInstance> CI,
     R->Interp = std::move(*Interp);
   } else {
     Error Err = Error::success();
+    clang::CompilerInstance &C = *CI;
     R->Interp = std::make_unique<InterpreterWithConsumer>(
-        std::move(CI), Err, std::move(IEB), std::make_unique<UnprintedValues>(R->I->Skipped));
+        std::move(CI), Err, std::move(IEB),
+        std::make_unique<ValueToBuffer>(C, R->I->Values != nullptr, R->I->Stored,
+                                        R->I->Skipped));
     if (Err)
       return std::move(Err);
   }
   // clang creates no JIT when it only parses (-fsyntax-only, -ast-dump): jit() says so.
   LLJIT *J = R->I->J;
+  if (!J || InProcess)
+    return std::move(R);
   // Interpreter::create's first input (the runtime) opens the JITDylib through the platform;
   // without it, open it here, or the session's final deinitialize has nothing to close and
   // fails ("dlclose failed").
-  if (J && !InProcess)
-    if (Error E = J->initialize(J->getMainJITDylib()))
+  if (Error E = J->initialize(J->getMainJITDylib()))
+    return std::move(E);
+  if (R->I->Values) {
+    auto PTU = R->Interp->Parse(outOfProcessValueRuntime());
+    if (!PTU)
+      return PTU.takeError();
+    if (Error E = R->Interp->Execute(*PTU))
       return std::move(E);
+    for (const char *Name : ValueRuntimeSymbols)
+      if (auto Addr = J->lookup(Name); !Addr)
+        return Addr.takeError();
+  }
   return std::move(R);
 }
 
@@ -155,11 +466,82 @@ void ReplInterpreter::prepareModule(Module &M) {
 }
 
 bool ReplInterpreter::printValue(raw_ostream &OS) {
+  if (!I->InProcess)
+    return I->printStored(*Interp, OS);
   bool Print = I->Captured.hasValue(); // a void expression has none
   if (Print)
     I->Captured.print(OS);
   I->Captured.clear();
   return Print;
+}
+
+void ReplInterpreter::forgetValue() {
+  I->Captured.clear();
+  I->Stored = StoredValue();
+  I->Skipped = false;
+}
+
+// Builds the clang::Value that clang's own store would have made from what the executor left
+// in the buffer, and prints it with clang's printer. Its data points into this process: at the
+// buffer's copy of a string or an array, or at a string read from the executor when the copy
+// holds only its beginning; anything else it points at is printed as an address, never read.
+bool ReplInterpreter::Impl::printStored(const clang::Interpreter &Interp, raw_ostream &OS) {
+  StoredValue S = std::exchange(Stored, StoredValue());
+  const unsigned char *Bytes = Values ? Values->bytes() : nullptr;
+  if (S.How == StoredValue::None || !Bytes)
+    return false;
+  const unsigned char *Copy = Bytes + SharedValueBuffer::ValueBytes;
+  if (S.How == StoredValue::Scalar) {
+    clang::Value V(&Interp, S.Type.getAsOpaquePtr());
+    loadScalar(V, Bytes);
+    V.print(OS);
+    return true;
+  }
+  // A Value made for a record or array type would allocate storage for the object here and
+  // run its destructor (an executor address) here: it is made as a void * and then retyped.
+  const clang::ASTContext &Ctx = Interp.getASTContext();
+  clang::Value V(&Interp, Ctx.VoidPtrTy.getAsOpaquePtr());
+  V.setOpaqueType(S.Type.getAsOpaquePtr());
+  uint64_t Addr, Length;
+  std::memcpy(&Addr, Bytes, sizeof Addr);
+  std::memcpy(&Length, Bytes + sizeof Addr, sizeof Length);
+  std::string Long;
+  switch (S.How) {
+  case StoredValue::Bytes:
+    V.setPtr(const_cast<unsigned char *>(Copy));
+    break;
+  case StoredValue::String:
+    if (Addr && Length >= SharedValueBuffer::CopyBytes) { // only the beginning was copied
+      auto Read = readString(Addr);
+      if (!Read) {
+        OS << "error: reading the string at " << format("0x%llx", (unsigned long long)Addr)
+           << " in the executor: " << toString(Read.takeError()) << "\n";
+        return true;
+      }
+      Long = std::move(*Read);
+    }
+    V.setPtr(!Addr            ? nullptr
+             : !Long.empty() ? static_cast<void *>(Long.data())
+                             : const_cast<unsigned char *>(Copy));
+    break;
+  default:
+    V.setPtr(reinterpret_cast<void *>(static_cast<uintptr_t>(Addr)));
+    break;
+  }
+  V.print(OS);
+  return true;
+}
+
+// A string longer than the buffer's copy, read from the executor (the one case that costs a
+// round trip).
+Expected<std::string> ReplInterpreter::Impl::readString(uint64_t Addr) {
+  if (!J)
+    return make_error<StringError>("no JIT", inconvertibleErrorCode());
+  auto Strings = J->getExecutionSession().getExecutorProcessControl().getMemoryAccess().readStrings(
+      {ExecutorAddr(Addr)});
+  if (!Strings)
+    return Strings.takeError();
+  return std::move(Strings->front());
 }
 
 bool ReplInterpreter::platformRunsInitializers() const { return !I->InProcess; }
@@ -189,27 +571,6 @@ LLJITBuilderState::PlatformSetupFunction orcRuntimePlatform(std::string OrcRunti
 //===----------------------------------------------------------------------------------===//
 
 namespace {
-
-// Out of process: the buffer a final expression's value is stored into, and the store of a
-// string, which copies its characters after the pointer (see SharedValueBuffer). The buffer
-// has an initializer so that it has bytes in the linked image (zero-filled blocks have none).
-const char *const OutOfProcessValueRuntime = R"(
-#ifdef __cplusplus
-extern "C" {
-#endif
-__attribute__((aligned(16))) unsigned char __jitslab_repl_value[16 + 256] = {1};
-void __jitslab_repl_keep_string(const char *S) {
-  unsigned long I = 0;
-  *(const char **)__jitslab_repl_value = S;
-  for (; S && I < 255 && S[I]; ++I)
-    __jitslab_repl_value[16 + I] = S[I];
-  __jitslab_repl_value[16 + I] = 0;
-}
-#ifdef __cplusplus
-}
-#endif
-)";
-constexpr const char *KeepString = "__jitslab_repl_keep_string";
 
 /// Whether a value of type `T` prints as a string: a pointer to a character type.
 bool isString(clang::QualType T) {
@@ -390,12 +751,12 @@ private:
   // Out of process: the buffer and the string store, linked before any input can use them
   // (LLVM 19's lookups do not wait for the graphs a symbol depends on).
   Error enableValueBuffer() {
-    if (Error E = ParseAndExecute(OutOfProcessValueRuntime))
+    if (Error E = ParseAndExecute(outOfProcessValueRuntime()))
       return E;
     auto J = getExecutionEngine();
     if (!J)
       return J.takeError();
-    for (const char *Name : {SharedValueBuffer::Symbol, KeepString})
+    for (const char *Name : ValueRuntimeSymbols)
       if (auto Addr = J->lookup(Name); !Addr)
         return Addr.takeError();
     return Error::success();
@@ -451,23 +812,12 @@ void printValueOf(const clang::Value &V, raw_ostream &OS, const char *Str) {
 clang::Value valueFromBytes(clang::Interpreter &Interp, clang::QualType T,
                             const unsigned char *Bytes) {
   clang::Value V(&Interp, T.getAsOpaquePtr());
-  auto Load = [Bytes](auto &Out) { std::memcpy(&Out, Bytes, sizeof Out); };
-  switch (V.getKind()) {
-#define X(type, name)                                                                          \
-  case clang::Value::K_##name: {                                                               \
-    type Val;                                                                                  \
-    Load(Val);                                                                                 \
-    V.set##name(Val);                                                                          \
-    break;                                                                                     \
-  }
-    REPL_BUILTIN_TYPES
-#undef X
-  default: {
+  if (V.getKind() == clang::Value::K_PtrOrObj) {
     void *P;
-    Load(P);
+    std::memcpy(&P, Bytes, sizeof P);
     V.setPtr(P);
-    break;
-  }
+  } else {
+    loadScalar(V, Bytes);
   }
   return V;
 }
@@ -544,6 +894,14 @@ bool ReplInterpreter::printValue(raw_ostream &OS) {
 }
 
 bool ReplInterpreter::platformRunsInitializers() const { return false; }
+
+void ReplInterpreter::forgetValue() {
+  if (ValueCapture *C = I->Interp->Capture) {
+    C->Out.clear();
+    C->OutType = clang::QualType();
+    C->Skipped = false;
+  }
+}
 
 bool ReplInterpreter::takeSkippedValue() {
   ValueCapture *C = I->Interp->Capture;

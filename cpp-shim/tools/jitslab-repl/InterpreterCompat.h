@@ -16,9 +16,12 @@
 //                                                                       own Value is private)
 //   ...printed                     here (Value::print says "Not         Value::print
 //                                  implement yet.")
-//   out of process, no value store a runtime interface that stores a     an ASTConsumer in place of
-//   (it calls into this process)   scalar into a SharedValueBuffer,     clang's printing one: the
-//                                  leaves anything else as it is        expression as it is
+//   out of process, the value      a runtime interface that stores a    an ASTConsumer in place of
+//   stored into a SharedValueBuffer scalar or a string, leaves anything   clang's printing one that
+//   (clang's store calls into      else as it is                        rewrites the expression into
+//   this process)                                                       a store of any kind of value
+//   ...printed                     here                                 a clang::Value built from the
+//                                                                       buffer, by Value::print
 //   the LLVMContext's lock while   ThreadSafeContext::getLock           ThreadSafeContext::
 //   clang parses                                                        withContextDo
 //   who runs an input's            the driver                           the driver in process, the
@@ -26,6 +29,7 @@
 //   the ORC runtime's platform     initialize opens the JITDylib once;  as it is (dlopen, then
 //                                  later ones do nothing                dlupdate); the JITDylib is
 //                                                                       opened at creation
+//   a continued directive line     joined without its line break        joined with it
 //
 // Why the driver runs initializers itself: LLJIT's in-process platform, on 19 and 22 alike, keeps
 // asking for the initializers of an input that failed to link, even after Undo, so every later
@@ -46,6 +50,7 @@
 #include "clang/Interpreter/Interpreter.h"
 
 #include "llvm/ADT/STLFunctionalExtras.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/ExecutionEngine/Orc/ThreadSafeModule.h"
 #include "llvm/IR/Module.h"
@@ -66,13 +71,15 @@ namespace repl {
 /// process sees it. The buffer is a global of the interpreter's first input, linked into memory
 /// that the linker shares with the executor (jitslab's slab, or LLVM's shared-memory mapper);
 /// this plugin finds it while its graph is linked and keeps its address in the linker's view,
-/// so reading a value back takes no round trip to the executor.
+/// so reading a value back takes no round trip to the executor (on LLVM 22 a string longer than
+/// the copy takes one, to read the rest).
 class SharedValueBuffer : public jitslab::PassPlugin {
 public:
-  /// The buffer's symbol, and its layout: the value in the first 16 bytes (any scalar fits),
-  /// then, for a string, up to 255 of its characters and a terminating zero.
+  /// The buffer's symbol, and its layout: the value in the first ValueBytes (any scalar fits;
+  /// for a string, its address and its length), then CopyBytes of copied memory: a string's
+  /// first characters and a terminating zero, or an array's bytes.
   static constexpr const char *Symbol = "__jitslab_repl_value";
-  static constexpr size_t ValueBytes = 16, StringChars = 255;
+  static constexpr size_t ValueBytes = 16, CopyBytes = 4096;
 
   void modifyPassConfig(llvm::orc::MaterializationResponsibility &, llvm::jitlink::LinkGraph &,
                         llvm::jitlink::PassConfiguration &Config) override;
@@ -84,15 +91,20 @@ private:
   std::atomic<const unsigned char *> Bytes{nullptr};
 };
 
+/// Whether a preprocessor directive's line that ends in '\' keeps its line break when joined
+/// to the next (clang-repl 22 keeps it, so that `#if 0 \` `#error \` `#endif` are three
+/// directives; clang-repl 19 joins every continued line without one).
+constexpr bool DirectiveContinuationKeepsLineBreak = LLVM_VERSION_MAJOR >= 22;
+
 /// clang::Interpreter whose JIT is built from the driver's LLJITBuilder, and the value of the
 /// expression an input ends in. The driver never destroys it (see the end of main.cpp).
 ///
 /// In process, that value is captured into a Value of this object's and printed by
 /// printValue. Out of process clang's value printing cannot work (it stores the value by
-/// calling into the interpreter's own process): on LLVM 19 a scalar's value (and a string's
-/// characters) is stored into a SharedValueBuffer and read from there; other values, and any
-/// value where there is no such buffer, are computed and not printed, which takeSkippedValue
-/// says.
+/// calling into the interpreter's own process): the value is stored into a SharedValueBuffer
+/// and read from there (on LLVM 19 scalars and strings; on 22 every kind clang's printer
+/// shows, printed by it); other values, and any value where there is no such buffer, are
+/// computed and not printed, which takeSkippedValue says.
 class ReplInterpreter {
 public:
   /// The interpreter, its JIT created from `JB` (whose NotifyCreated callback this takes).
@@ -122,6 +134,10 @@ public:
   /// Prints the value of the expression the last executed input ended in, as "(type) value"
   /// and a newline, and forgets it. False if there is none.
   bool printValue(llvm::raw_ostream &OS);
+
+  /// Forgets what the last input left to print: called before each input, so that an input
+  /// that failed after its value was prepared leaves nothing for the next one.
+  void forgetValue();
 
   /// Whether the last input ended in an expression whose value could not be printed because
   /// the code runs out of process (cleared by the call).

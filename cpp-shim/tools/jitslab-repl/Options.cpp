@@ -56,6 +56,10 @@ Options:
                           went to parsing and to compiling, linking and running
   -Xcc ARG, -Xcc=ARG      pass ARG to the compiler (e.g. -Xcc -std=c++20 -Xcc -O2); as with
                           clang-repl, commas separate several (-Xcc=-Xclang,-verify)
+
+clang-repl's spellings are taken too: --oop-executor[=PATH] (without PATH, LLVM's
+llvm-jitlink-executor unless --executor names one), --oop-executor-connect=HOST:PORT,
+--orc-runtime without PATH (the default); each with one dash as well.
 )";
 
 // -Xcc's value, split at commas as clang-repl's (a cl::list with CommaSeparated) is.
@@ -76,16 +80,23 @@ uint64_t parseSize(StringRef Flag, StringRef S) {
 
 Options parseOptions(int Argc, char **Argv) {
   Options O;
-  bool SawScript = false;
+  bool SawScript = false, OopExecutorDefault = false;
   for (int I = 1; I < Argc; ++I) {
-    StringRef A = Argv[I];
+    std::string Spelled = Argv[I];
+    if (StringRef(Spelled).starts_with("-oop-") || StringRef(Spelled).starts_with("-orc-"))
+      Spelled.insert(0, "-"); // clang-repl's options take one dash or two
+    StringRef A = Spelled;
     if (A == "-h" || A == "--help") {
       outs() << Usage;
       std::exit(0);
-    } else if (A.consume_front("--executor=")) {
+    } else if (A.consume_front("--executor=") || A.consume_front("--oop-executor=")) {
       O.Executor = A.str();
-    } else if (A.consume_front("--connect=")) {
+    } else if (A == "--oop-executor") {
+      OopExecutorDefault = true;
+    } else if (A.consume_front("--connect=") || A.consume_front("--oop-executor-connect=")) {
       O.Connect = A.str();
+    } else if (A == "--orc-runtime") { // without a path, clang-repl's default: ours too
+      O.OrcRuntime = JITSLAB_ORC_RUNTIME;
     } else if (A.consume_front("--memory=")) {
       O.Memory = A.str();
     } else if (A.consume_front("--slab-size=")) {
@@ -117,6 +128,8 @@ Options parseOptions(int Argc, char **Argv) {
   }
   if (!O.Code.empty() && !SawScript)
     O.Script.clear();
+  if (OopExecutorDefault && O.Executor.empty() && O.Connect.empty())
+    O.Executor = JITSLAB_LLVM_BIN "/llvm-jitlink-executor";
   if (!O.Executor.empty() && !O.Connect.empty())
     fail("--executor and --connect cannot be used together");
   static const char *const InProcess[] = {"jitslab", "llvm-inprocess"};

@@ -235,7 +235,7 @@ int main(int Argc, char **Argv) {
     }
     if (Cmd.consume_front("%lib")) {
       if (!Cmd.starts_with(" ") || Cmd.trim().empty()) {
-        errs() << "error: %lib takes the path of a shared library\n";
+        errs() << "error: %lib expects 1 argument: the path to a dynamic library\n"; // as clang-repl
         ++Failures;
       } else if (Error E = loadLibrary(*Interp, Cmd.trim())) {
         errs() << "error: %lib: " << toString(std::move(E)) << "\n";
@@ -265,7 +265,8 @@ int main(int Argc, char **Argv) {
       return true;
     }
     if (Cmd.starts_with("%")) {
-      errs() << "error: unknown command '" << Cmd << "' (%help lists them)\n";
+      errs() << "error: Invalid % command \"" << Cmd // clang-repl's words
+             << "\", use \"%help\" to list commands\n";
       ++Failures;
       return true;
     }
@@ -286,9 +287,9 @@ int main(int Argc, char **Argv) {
         errs() << "error: " << Msg << "\n";
     }
     if (Interp->takeSkippedValue())
-      errs() << "note: the value of this expression is not printed out of process (only "
-                "scalars and strings are, with a memory manager that shares memory with the "
-                "executor); it was evaluated\n";
+      errs() << "note: the value of this expression is not printed out of process (it is read "
+                "back from memory shared with the executor: not with this memory manager, or "
+                "not for a value of this kind); it was evaluated\n";
     std::fflush(stdout);
     return true;
   };

@@ -1,0 +1,4 @@
+// RUN: cat %s | clang-repl 2>&1 | FileCheck %s
+%foobar
+// CHECK: Invalid % command "%foobar", use "%help" to list commands
+%quit
