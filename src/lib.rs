@@ -32,7 +32,7 @@ pub(crate) mod sys;
 pub mod testing;
 
 pub use backend::{Protocol, RoundCounts, SharingPath};
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use manager::{
     AllocId, Config, Done, Lifetime, Manager, MapperChoice, MapperKind, Placement, PoolStatsEntry, Prot, Segment,
     SegmentRequest, Stats, DEFAULT_CHUNK, DEFAULT_RETAIN_FREE, DEFAULT_SPAN,

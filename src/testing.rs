@@ -49,6 +49,11 @@ pub fn with_seed(test: &str, body: impl FnOnce(&mut Rng)) {
     }
 }
 
+/// The kind of a failed result, `None` on success: what tests assert about errors.
+pub fn kind<T>(r: Result<T, crate::Error>) -> Option<crate::ErrorKind> {
+    r.err().map(|e| e.kind())
+}
+
 use std::sync::Mutex;
 
 use crate::protocol::sps;

@@ -9,6 +9,7 @@
 
 use std::os::fd::OwnedFd;
 
+use crate::error::Error;
 use crate::slab::{Pool, Range};
 use crate::sys::{self, Access, Mapping, OsError};
 
@@ -26,22 +27,23 @@ impl DualView {
     /// Sets up both views and checks that the executing view can be made executable (a kernel
     /// with `vm.memfd_noexec = 2` or an SELinux policy can refuse it). The error says which step
     /// failed.
-    pub fn new(cfg: &MapperConfig) -> Result<DualView, String> {
+    pub fn new(cfg: &MapperConfig) -> Result<DualView, Error> {
         let counters = SysCounters::default();
-        let fd = sys::memfd(c"jitslab", cfg.span).map_err(|e| e.to_string())?;
+        let fd = sys::memfd(c"jitslab", cfg.span)?;
         let base = placement::reserve(cfg.span, cfg.placement, cfg.page, &counters)?;
         let exec = Mapping { addr: base, len: cfg.span };
         counters.count_mmap();
         // SAFETY: `[base, base+span)` is the reservation we just made and own.
-        unsafe { sys::map_shared(&fd, cfg.span, Access::NONE, Some(base)) }.map_err(|e| e.to_string())?;
+        unsafe { sys::map_shared(&fd, cfg.span, Access::NONE, Some(base)) }?;
         counters.count_mmap();
         // SAFETY: a fresh mapping at an address of the kernel's choice.
-        let work = unsafe { sys::map_shared(&fd, cfg.span, Access::RW, None) }.map_err(|e| e.to_string())?;
+        let work = unsafe { sys::map_shared(&fd, cfg.span, Access::RW, None) }?;
         let work = Mapping { addr: work, len: cfg.span };
         let view = DualView { exec, work, fd, counters };
         let probe = Range::new(0, cfg.page);
-        view.commit(probe, Pool::Code).map_err(|e| format!("the memfd cannot be mapped executable: {e}"))?;
-        view.decommit(probe).map_err(|e| e.to_string())?;
+        view.commit(probe, Pool::Code)
+            .map_err(|e| Error::from(e).prefixed("the memfd cannot be mapped executable: "))?;
+        view.decommit(probe)?;
         Ok(view)
     }
 }

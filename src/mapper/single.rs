@@ -7,6 +7,7 @@
 //!
 //! Concurrency: see the parent module.
 
+use crate::error::Error;
 use crate::slab::{Pool, Range};
 use crate::sys::{self, Access, Mapping, OsError};
 
@@ -19,7 +20,7 @@ pub(crate) struct SingleView {
 }
 
 impl SingleView {
-    pub fn new(cfg: &MapperConfig) -> Result<SingleView, String> {
+    pub fn new(cfg: &MapperConfig) -> Result<SingleView, Error> {
         let counters = SysCounters::default();
         let addr = placement::reserve(cfg.span, cfg.placement, cfg.page, &counters)?;
         Ok(SingleView { map: Mapping { addr, len: cfg.span }, counters })

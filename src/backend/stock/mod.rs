@@ -18,7 +18,7 @@ use std::ffi::CString;
 use std::sync::Arc;
 
 use super::{call_error, setup_error, Backend, Completed, FinalizeSeg, Finalized, Kept};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::mapper::pool_access;
 use crate::mapper::remote::{Remote, RemoteError, RemoteView, RpcCounts, Transport};
 use crate::mapper::Mapper;
@@ -38,7 +38,7 @@ impl Stock {
     /// Finds the service, reserves `span` bytes in the executor and maps them here (one
     /// `Reserve` and one `Initialize`, waited for).
     pub(crate) fn connect(transport: Box<dyn Transport>, span: u64) -> Result<(Stock, RemoteView), Error> {
-        let remote = Arc::new(Remote::connect(transport).map_err(Error::Executor)?);
+        let remote = Arc::new(Remote::connect(transport).map_err(|e| Error::new(ErrorKind::Executor, e))?);
         let view = remote.reserve(span).map_err(setup_error)?;
         Ok((Stock { remote, base: view.base() }, view))
     }
