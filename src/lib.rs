@@ -25,6 +25,7 @@ pub(crate) mod executor;
 pub mod ffi;
 pub(crate) mod manager;
 pub(crate) mod mapper;
+pub(crate) mod prot;
 pub(crate) mod protocol;
 pub(crate) mod slab;
 pub(crate) mod sys;

@@ -119,6 +119,7 @@ pub fn resident_pages(addr: u64, len: u64) -> u64 {
 /// crates); not part of the supported API.
 pub mod internals {
     pub use crate::executor::call as executor_call;
+    pub use crate::prot::Prot;
     pub use crate::protocol::{native, sps, wrapper};
-    pub use crate::sys::{mapped_ranges, page_size, Access};
+    pub use crate::sys::{mapped_ranges, page_size};
 }

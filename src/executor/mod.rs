@@ -98,11 +98,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::prot::Prot;
 use crate::protocol::native::{
     self as wire, Allocation, Extent, Op, SetupArgs, SetupReply, Sharing, MAX_SPAN, PROTOCOL_VERSION,
 };
 use crate::protocol::wrapper::{self, WrapperCall};
-use crate::sys::{self, Access, Mapping};
+use crate::sys::{self, Mapping};
 
 /// Serves one call: decodes `args`, carries the call out, and returns the SPS reply. Never
 /// panics: a panic inside becomes an error reply.
@@ -182,9 +183,9 @@ fn setup(a: &SetupArgs) -> Result<SetupReply, String> {
     let base = sys::reserve(span, None).map_err(|e| format!("setup: cannot reserve {span:#x} bytes: {e}"))?;
     let region = Region { mapping: Mapping { addr: base, len: span }, file, name, page };
     // SAFETY: `[base, base+span)` is the reservation just made, owned by `region`.
-    unsafe { sys::map_shared(&region.file, span, Access::NONE, Some(base)) }.map_err(|e| format!("setup: {e}"))?;
+    unsafe { sys::map_shared(&region.file, span, Prot::NONE, Some(base)) }.map_err(|e| format!("setup: {e}"))?;
     // SAFETY: the first page of our own region, which nothing uses yet.
-    unsafe { sys::protect(base, page, Access::RX).and_then(|()| sys::protect(base, page, Access::NONE)) }
+    unsafe { sys::protect(base, page, Prot::RX).and_then(|()| sys::protect(base, page, Prot::NONE)) }
         .map_err(|e| format!("setup: the region's file cannot be mapped executable here: {e}"))?;
     let fd = match region.name {
         None => region.file.as_raw_fd(),
@@ -331,7 +332,7 @@ impl Service {
             wire::check_extents(&a.segments, self.span(), page, false, &what)?;
             for (i, s) in a.segments.iter().enumerate() {
                 let (start, end) = (s.offset, s.offset + s.len);
-                if s.access == Access::NONE {
+                if s.access == Prot::NONE {
                     return Err(format!("{what} {i} at {start:#x} has no access (---)"));
                 }
                 let want = wire::access_byte(s.access);
@@ -390,7 +391,7 @@ impl Service {
         let outcomes: Vec<Result<Vec<WrapperCall>, String>> = allocs
             .iter()
             .map(|a| {
-                for s in a.segments.iter().filter(|s| s.access.exec) {
+                for s in a.segments.iter().filter(|s| s.access.executable()) {
                     sys::flush_icache(base + s.offset, s.len);
                 }
                 // SAFETY: claim checked that every address lies in executable memory; the

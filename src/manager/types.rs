@@ -5,6 +5,7 @@
 
 use crate::backend::Protocol;
 use crate::mapper::{MapperChoice, Placement};
+pub use crate::prot::Prot;
 use crate::slab::Pool;
 
 /// The default span: 1 GiB.
@@ -46,15 +47,7 @@ impl Default for Config {
     }
 }
 
-/// Memory protection of a segment, with LLVM's `MemProt` bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Prot(pub u8);
-
 impl Prot {
-    pub const READ: u8 = 1;
-    pub const WRITE: u8 = 2;
-    pub const EXEC: u8 = 4;
-
     /// The pool for this protection. Writable and executable at once is refused (W^X), and so
     /// is "no access" and any unknown bit.
     pub fn pool(self) -> Result<Pool, String> {

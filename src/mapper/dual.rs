@@ -10,10 +10,11 @@
 use std::os::fd::OwnedFd;
 
 use crate::error::Error;
+use crate::prot::Prot;
 use crate::slab::{Pool, Range};
-use crate::sys::{self, Access, Mapping, OsError};
+use crate::sys::{self, Mapping, OsError};
 
-use super::{placement, pool_access, Mapper, MapperConfig, MapperKind, SysCounters};
+use super::{placement, pool_prot, Mapper, MapperConfig, MapperKind, SysCounters};
 
 #[derive(Debug)]
 pub(crate) struct DualView {
@@ -34,10 +35,10 @@ impl DualView {
         let exec = Mapping { addr: base, len: cfg.span };
         counters.count_mmap();
         // SAFETY: `[base, base+span)` is the reservation we just made and own.
-        unsafe { sys::map_shared(&fd, cfg.span, Access::NONE, Some(base)) }?;
+        unsafe { sys::map_shared(&fd, cfg.span, Prot::NONE, Some(base)) }?;
         counters.count_mmap();
         // SAFETY: a fresh mapping at an address of the kernel's choice.
-        let work = unsafe { sys::map_shared(&fd, cfg.span, Access::RW, None) }?;
+        let work = unsafe { sys::map_shared(&fd, cfg.span, Prot::RW, None) }?;
         let work = Mapping { addr: work, len: cfg.span };
         let view = DualView { exec, work, fd, counters };
         let probe = Range::new(0, cfg.page);
@@ -67,15 +68,15 @@ impl Mapper for DualView {
     fn commit(&self, chunks: Range, pool: Pool) -> Result<(), OsError> {
         self.counters.count_mprotect();
         // SAFETY: the chunks lie in our executing view and were just given to `pool`.
-        unsafe { sys::protect(self.exec.addr + chunks.start, chunks.len(), pool_access(pool)) }
+        unsafe { sys::protect(self.exec.addr + chunks.start, chunks.len(), pool_prot(pool)) }
     }
     fn decommit(&self, chunks: Range) -> Result<(), OsError> {
         self.counters.count_mprotect();
         // SAFETY: the chunks lie in our executing view and hold no live segment.
-        unsafe { sys::protect(self.exec.addr + chunks.start, chunks.len(), Access::NONE) }
+        unsafe { sys::protect(self.exec.addr + chunks.start, chunks.len(), Prot::NONE) }
     }
     fn protect(&self, seg: Range, pool: Pool) -> Result<(), OsError> {
-        if pool_access(pool).exec {
+        if pool_prot(pool).executable() {
             sys::flush_icache(self.exec.addr + seg.start, seg.len());
         }
         Ok(())

@@ -40,8 +40,9 @@ pub use placement::Placement;
 pub(crate) use single::SingleView;
 
 use crate::error::Error;
+use crate::prot::Prot;
 use crate::slab::{Pool, Range};
-use crate::sys::{Access, OsError};
+use crate::sys::OsError;
 
 /// Which mapper a manager should use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -119,11 +120,11 @@ impl SysCounters {
 }
 
 /// The final protection of a pool.
-pub(crate) fn pool_access(pool: Pool) -> Access {
+pub(crate) fn pool_prot(pool: Pool) -> Prot {
     match pool {
-        Pool::Code => Access::RX,
-        Pool::ReadOnly => Access::R,
-        Pool::ReadWrite => Access::RW,
+        Pool::Code => Prot::RX,
+        Pool::ReadOnly => Prot::R,
+        Pool::ReadWrite => Prot::RW,
     }
 }
 

@@ -11,7 +11,7 @@ use std::ffi::CStr;
 
 use super::sps::{Reader, SpsError, Writer};
 use super::wrapper::{ActionPair, WrapperCall};
-use crate::sys::Access;
+use crate::prot::Prot;
 
 /// The largest region the service sets up: the slab's own limit, 2 GiB.
 pub use crate::slab::MAX_SPAN;
@@ -67,12 +67,12 @@ const KEY_BYTES: u64 = 8;
 
 /// The access an access byte names. Only `---` (0), `r--` (1), `rw-` (3) and `r-x` (5) exist:
 /// a byte that is writable and executable (W^X), or any other bit pattern, is refused.
-pub fn access_from_byte(b: u8) -> Result<Access, String> {
+pub fn access_from_byte(b: u8) -> Result<Prot, String> {
     match b {
-        0 => Ok(Access::NONE),
-        ACCESS_READ => Ok(Access::R),
-        b if b == ACCESS_READ | ACCESS_WRITE => Ok(Access::RW),
-        b if b == ACCESS_READ | ACCESS_EXEC => Ok(Access::RX),
+        0 => Ok(Prot::NONE),
+        ACCESS_READ => Ok(Prot::R),
+        b if b == ACCESS_READ | ACCESS_WRITE => Ok(Prot::RW),
+        b if b == ACCESS_READ | ACCESS_EXEC => Ok(Prot::RX),
         b if b & ACCESS_WRITE != 0 && b & ACCESS_EXEC != 0 => {
             Err(format!("access byte {b:#04x} is writable and executable; W^X: never both"))
         }
@@ -80,9 +80,9 @@ pub fn access_from_byte(b: u8) -> Result<Access, String> {
     }
 }
 
-pub fn access_byte(a: Access) -> u8 {
+pub fn access_byte(a: Prot) -> u8 {
     let bit = |on: bool, b: u8| if on { b } else { 0 };
-    bit(a.read, ACCESS_READ) | bit(a.write, ACCESS_WRITE) | bit(a.exec, ACCESS_EXEC)
+    bit(a.readable(), ACCESS_READ) | bit(a.writable(), ACCESS_WRITE) | bit(a.executable(), ACCESS_EXEC)
 }
 
 /// How the linker will obtain the region's file.
@@ -130,7 +130,7 @@ pub struct SetupReply {
 pub struct Extent {
     pub offset: u64,
     pub len: u64,
-    pub access: Access,
+    pub access: Prot,
 }
 
 impl Extent {

@@ -20,7 +20,7 @@
 
 use super::sps::{Reader, SpsError, Writer};
 use super::wrapper::{ActionPair, WrapperCall};
-use crate::sys::Access;
+use crate::prot::Prot;
 
 /// Bootstrap symbol names, as the executor publishes them.
 pub const INSTANCE: &str = "__llvm_orc_ExecutorSharedMemoryMapperService_Instance";
@@ -37,12 +37,12 @@ pub const GROUP_FINALIZE_LIFETIME: u8 = 8;
 
 /// The group byte of a segment with access `access` (the stock service's encoding of a
 /// protection; a stock segment is always readable).
-pub fn group(access: Access, finalize_lifetime: bool) -> u8 {
+pub fn group(access: Prot, finalize_lifetime: bool) -> u8 {
     let mut g = GROUP_READ;
-    if access.write {
+    if access.writable() {
         g |= GROUP_WRITE;
     }
-    if access.exec {
+    if access.executable() {
         g |= GROUP_EXEC;
     }
     if finalize_lifetime {
