@@ -1,5 +1,5 @@
-//! The linker side of jitslab's native protocol (the messages are documented in
-//! [`crate::executor`], their bytes in [`crate::protocol::native`]): the slab in a region the
+//! The linker side of jitslab's native protocol (its messages and rules are documented in
+//! [`crate::protocol::native`]; the executor side is `executor`): the slab in a region the
 //! executor's service created, dual-mapped, with group-commit finalize.
 //!
 //! ```text
