@@ -120,7 +120,8 @@ pub(crate) fn reserve(span: u64, placement: Placement, page: u64, counters: &Sys
     let cannot_place = format!("cannot place a {span:#x}-byte reservation {what}: ");
     let mut last_err = None;
     for _ in 0..8 {
-        let mapped = sys::mapped_ranges().map_err(|e| Error::from(e).prefixed(&cannot_place))?;
+        let mapped = sys::mapped_ranges()
+            .map_err(|e| Error::from(e).prefixed(&format!("cannot place the reservation {what}: ")))?;
         let Some(base) = choose_base(&mapped, win, span, target, page) else {
             return Err(Error::new(
                 ErrorKind::Placement,
