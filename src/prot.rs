@@ -50,3 +50,15 @@ impl fmt::Display for Prot {
         write!(f, "{}{}{}", c(self.readable(), 'r'), c(self.writable(), 'w'), c(self.executable(), 'x'))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protections_print_as_the_kernel_lists_them() {
+        let shown: Vec<String> = [Prot::NONE, Prot::R, Prot::RW, Prot::RX].iter().map(Prot::to_string).collect();
+        assert_eq!(shown, ["---", "r--", "rw-", "r-x"]);
+        assert!(Prot::RX.executable() && !Prot::RX.writable() && Prot::RX.readable());
+    }
+}

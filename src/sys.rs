@@ -402,3 +402,16 @@ impl Drop for Mapping {
         let _ = unsafe { unmap(self.addr, self.len) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protections_become_the_kernels_bits() {
+        assert_eq!(os_bits(Prot::NONE), libc::PROT_NONE);
+        assert_eq!(os_bits(Prot::R), libc::PROT_READ);
+        assert_eq!(os_bits(Prot::RW), libc::PROT_READ | libc::PROT_WRITE);
+        assert_eq!(os_bits(Prot::RX), libc::PROT_READ | libc::PROT_EXEC);
+    }
+}

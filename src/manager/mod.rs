@@ -218,7 +218,7 @@ impl Manager {
             _ => r.prot.pool().map(Some),
         };
         for (i, r) in request.iter().enumerate() {
-            pool_of(r).map_err(|e| Error::new(ErrorKind::InvalidArgument, format!("segment {i}: {e}")))?;
+            pool_of(r).map_err(|e| e.prefixed(&format!("segment {i}: ")))?;
         }
 
         self.check_connection()?;

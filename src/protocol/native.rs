@@ -443,3 +443,19 @@ pub fn check_extents(extents: &[Extent], span: u64, page: u64, page_aligned: boo
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_bytes_round_trip_for_every_protection_memory_gets() {
+        for (prot, byte) in [(Prot::NONE, 0), (Prot::R, 1), (Prot::RW, 3), (Prot::RX, 5)] {
+            assert_eq!(access_byte(prot), byte, "{prot}");
+            assert_eq!(access_from_byte(byte), Ok(prot), "{byte}");
+        }
+        for refused in [2, 4, 6, 7, 8] {
+            assert!(access_from_byte(refused).is_err(), "{refused}");
+        }
+    }
+}

@@ -154,6 +154,13 @@ mod tests {
         (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
+    #[test]
+    fn group_bytes_encode_the_pools_protections() {
+        assert_eq!(group(Prot::RX, false), GROUP_READ | GROUP_EXEC);
+        assert_eq!(group(Prot::R, false), GROUP_READ);
+        assert_eq!(group(Prot::RW, true), GROUP_READ | GROUP_WRITE | GROUP_FINALIZE_LIFETIME);
+    }
+
     // Golden bytes: dumps made by LLVM 19's own serializers (reference notes §5.3).
 
     #[test]
