@@ -181,18 +181,24 @@ pub(crate) fn connect_remote(
 }
 
 /// The error of a finalize or deallocate call: an error the executor reported comes from an
-/// allocation action (the only thing there that can fail); anything else is the connection's.
+/// allocation action (the only thing there that can fail); an OS failure here is an OS error;
+/// anything else is the connection's.
 fn call_error(e: RemoteError) -> Error {
     match e {
         RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) => {
             Error::new(ErrorKind::Executor, m)
         }
         RemoteError::Executor(m) => Error::new(ErrorKind::ActionFailed, m),
+        RemoteError::Os(m) => Error::new(ErrorKind::Os, m),
     }
 }
 
-/// Any failure while setting a remote slab up is the executor's.
+/// A failure while setting a remote slab up is the executor's, unless an OS call here failed.
 fn setup_error(e: RemoteError) -> Error {
-    let (RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) | RemoteError::Executor(m)) = e;
-    Error::new(ErrorKind::Executor, m)
+    match e {
+        RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) | RemoteError::Executor(m) => {
+            Error::new(ErrorKind::Executor, m)
+        }
+        RemoteError::Os(m) => Error::new(ErrorKind::Os, m),
+    }
 }

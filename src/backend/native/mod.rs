@@ -254,7 +254,7 @@ fn connect(
         Ok(view) => Ok((native, view)),
         Err(e) => {
             let _ = teardown_blocking(&remote, reply.handle);
-            Err(RemoteError::Executor(format!("cannot map the executor's region here: {e}")))
+            Err(RemoteError::Os(format!("cannot map the executor's region here: {e}")))
         }
     }
 }

@@ -58,12 +58,17 @@ pub(crate) enum RemoteError {
     BadReply(String),
     /// The executor carried out the call and reported an error.
     Executor(String),
+    /// An OS call in this process failed (mapping the executor's memory here).
+    Os(String),
 }
 
 impl std::fmt::Display for RemoteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) | RemoteError::Executor(m)) =
-            self;
+        let (RemoteError::Lost(m)
+        | RemoteError::TimedOut(m)
+        | RemoteError::BadReply(m)
+        | RemoteError::Executor(m)
+        | RemoteError::Os(m)) = self;
         f.write_str(m)
     }
 }
