@@ -483,7 +483,7 @@ const char *jitslab_status_name(uint32_t status);
  * executor built on LLVM's SimpleRemoteEPCServer: add each {name, addr} to
  * Setup::bootstrapSymbols(). On success *out points to *count entries owned by jitslab,
  * valid for the life of the process (never free them). Each message's layout, checks and
- * errors are documented in jitslab's src/executor/mod.rs; jitslab-executor is an executor
+ * errors are documented in jitslab's src/protocol/native.rs; jitslab-executor is an executor
  * that publishes them.
  *
  * Safety:

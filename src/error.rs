@@ -1,72 +1,65 @@
 //! The error of every fallible operation of jitslab's Rust API: a kind, decided where the
 //! failure happens (a layer that knows an OS call failed says so; one that knows the executor
 //! answered with an error says so), and a message that says what was asked and what was
-//! available. The C ABI maps each kind to one status code.
+//! available. Layers above pass an error on, adding context to its message, never changing its
+//! kind. The C ABI maps each kind to one status code.
 //!
 //! Concurrency: plain data.
 
 use std::fmt;
 
-/// What went wrong, by kind; the text says what was asked and what was available.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Error {
+use crate::sys::OsError;
+
+/// What kind of failure an [`Error`] is. Each kind is one status code of the C ABI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
     /// A request that can never succeed (bad protection, alignment, empty request…).
-    InvalidArgument(String),
+    InvalidArgument,
     /// The reservation has no room for the request.
-    Full(String),
+    Full,
     /// The reservation could not be placed as asked.
-    Placement(String),
+    Placement,
     /// An OS call failed.
-    Os(String),
+    Os,
     /// The id names no live allocation (never issued, already freed or abandoned).
-    UnknownAllocation(String),
+    UnknownAllocation,
     /// The allocation exists but is in the wrong state for the call.
-    BadState(String),
+    BadState,
     /// An allocation action failed; the allocation was rolled back (finalize) or freed anyway
     /// (deallocate).
-    ActionFailed(String),
+    ActionFailed,
     /// An earlier call panicked inside the manager (a bug); it refuses further changes.
-    Broken(String),
+    Broken,
     /// The executor process is unreachable (it died or the connection dropped) or sent a reply
     /// that does not decode.
-    Executor(String),
+    Executor,
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (Error::InvalidArgument(m)
-        | Error::Full(m)
-        | Error::Placement(m)
-        | Error::Os(m)
-        | Error::UnknownAllocation(m)
-        | Error::BadState(m)
-        | Error::ActionFailed(m)
-        | Error::Broken(m)
-        | Error::Executor(m)) = self;
-        f.write_str(m)
-    }
+/// A failure: its kind, and a text that says what was asked and what was available.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
 }
-
-impl std::error::Error for Error {}
 
 impl Error {
-    /// The error's text, to edit in place.
-    fn message_mut(&mut self) -> &mut String {
-        let (Error::InvalidArgument(m)
-        | Error::Full(m)
-        | Error::Placement(m)
-        | Error::Os(m)
-        | Error::UnknownAllocation(m)
-        | Error::BadState(m)
-        | Error::ActionFailed(m)
-        | Error::Broken(m)
-        | Error::Executor(m)) = self;
-        m
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error { kind, message: message.into() }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The text alone (the same as `to_string()`).
+    pub fn message(&self) -> &str {
+        &self.message
     }
 
     /// The same error with `prefix` before its text.
     pub(crate) fn prefixed(mut self, prefix: &str) -> Error {
-        self.message_mut().insert_str(0, prefix);
+        self.message.insert_str(0, prefix);
         self
     }
 
@@ -74,10 +67,24 @@ impl Error {
     /// failed too).
     pub(crate) fn and(mut self, more: Result<(), Error>) -> Error {
         if let Err(more) = more {
-            let m = self.message_mut();
-            m.push_str("; then: ");
-            m.push_str(&more.to_string());
+            self.message.push_str("; then: ");
+            self.message.push_str(&more.message);
         }
         self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A failed OS call is an [`ErrorKind::Os`] error, whichever layer made it.
+impl From<OsError> for Error {
+    fn from(e: OsError) -> Error {
+        Error::new(ErrorKind::Os, e.to_string())
     }
 }

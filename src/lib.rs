@@ -25,6 +25,7 @@ pub(crate) mod executor;
 pub mod ffi;
 pub(crate) mod manager;
 pub(crate) mod mapper;
+pub(crate) mod prot;
 pub(crate) mod protocol;
 pub(crate) mod slab;
 pub(crate) mod sys;
@@ -32,7 +33,7 @@ pub(crate) mod sys;
 pub mod testing;
 
 pub use backend::{Protocol, RoundCounts, SharingPath};
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use manager::{
     AllocId, Config, Done, Lifetime, Manager, MapperChoice, MapperKind, Placement, PoolStatsEntry, Prot, Segment,
     SegmentRequest, Stats, DEFAULT_CHUNK, DEFAULT_RETAIN_FREE, DEFAULT_SPAN,

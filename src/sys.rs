@@ -9,6 +9,7 @@
 //!
 //! Concurrency: the calls are as thread-safe as the kernel's; the layer adds no locks.
 
+use crate::prot::Prot;
 use std::ffi::CStr;
 use std::fmt;
 use std::io;
@@ -39,40 +40,10 @@ impl std::error::Error for OsError {}
 
 pub type OsResult<T> = Result<T, OsError>;
 
-/// Access rights of a mapping, as the kernel sees them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Access {
-    pub read: bool,
-    pub write: bool,
-    pub exec: bool,
-}
-
-impl Access {
-    pub const NONE: Access = Access { read: false, write: false, exec: false };
-    pub const R: Access = Access { read: true, write: false, exec: false };
-    pub const RW: Access = Access { read: true, write: true, exec: false };
-    pub const RX: Access = Access { read: true, write: false, exec: true };
-
-    fn bits(self) -> libc::c_int {
-        let mut p = libc::PROT_NONE;
-        if self.read {
-            p |= libc::PROT_READ;
-        }
-        if self.write {
-            p |= libc::PROT_WRITE;
-        }
-        if self.exec {
-            p |= libc::PROT_EXEC;
-        }
-        p
-    }
-}
-
-impl fmt::Display for Access {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = |on: bool, ch: char| if on { ch } else { '-' };
-        write!(f, "{}{}{}", c(self.read, 'r'), c(self.write, 'w'), c(self.exec, 'x'))
-    }
+/// The kernel's `PROT_*` bits for a protection (the edge where [`Prot`] meets the OS).
+fn os_bits(p: Prot) -> libc::c_int {
+    let bit = |on: bool, b: libc::c_int| if on { b } else { 0 };
+    bit(p.readable(), libc::PROT_READ) | bit(p.writable(), libc::PROT_WRITE) | bit(p.executable(), libc::PROT_EXEC)
 }
 
 /// The system page size.
@@ -124,11 +95,11 @@ pub fn reserve(len: u64, at: Option<u64>) -> OsResult<u64> {
 /// # Safety
 /// With `at = Some(addr)`, `[addr, addr+len)` must be address space the caller owns and that
 /// nothing else references, since its old contents are replaced.
-pub unsafe fn map_shared(fd: &OwnedFd, len: u64, access: Access, at: Option<u64>) -> OsResult<u64> {
+pub unsafe fn map_shared(fd: &OwnedFd, len: u64, access: Prot, at: Option<u64>) -> OsResult<u64> {
     let flags = libc::MAP_SHARED | if at.is_some() { libc::MAP_FIXED } else { 0 };
     let hint = at.unwrap_or(0) as *mut libc::c_void;
     // SAFETY: the caller guarantees that a fixed target range is its own (see above).
-    let p = unsafe { libc::mmap(hint, len as usize, access.bits(), flags, fd.as_raw_fd(), 0) };
+    let p = unsafe { libc::mmap(hint, len as usize, os_bits(access), flags, fd.as_raw_fd(), 0) };
     if p == libc::MAP_FAILED {
         let at = at.map_or("NULL".to_string(), |a| format!("{a:#x}"));
         return Err(OsError::last(format!("mmap({at}, {len:#x}, {access}, MAP_SHARED, fd)")));
@@ -154,9 +125,9 @@ pub unsafe fn unmap(addr: u64, len: u64) -> OsResult<()> {
 /// # Safety
 /// The range must be mapped and owned by the caller; no live reference may rely on the access
 /// being taken away.
-pub unsafe fn protect(addr: u64, len: u64, access: Access) -> OsResult<()> {
+pub unsafe fn protect(addr: u64, len: u64, access: Prot) -> OsResult<()> {
     // SAFETY: the caller owns the range.
-    let r = unsafe { libc::mprotect(addr as *mut libc::c_void, len as usize, access.bits()) };
+    let r = unsafe { libc::mprotect(addr as *mut libc::c_void, len as usize, os_bits(access)) };
     if r != 0 {
         return Err(OsError::last(format!("mprotect({addr:#x}, {len:#x}, {access})")));
     }
@@ -429,5 +400,18 @@ impl Drop for Mapping {
         // hands out its addresses any more. A failure here cannot be reported; it leaves
         // address space behind, nothing worse.
         let _ = unsafe { unmap(self.addr, self.len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protections_become_the_kernels_bits() {
+        assert_eq!(os_bits(Prot::NONE), libc::PROT_NONE);
+        assert_eq!(os_bits(Prot::R), libc::PROT_READ);
+        assert_eq!(os_bits(Prot::RW), libc::PROT_READ | libc::PROT_WRITE);
+        assert_eq!(os_bits(Prot::RX), libc::PROT_READ | libc::PROT_EXEC);
     }
 }

@@ -49,6 +49,11 @@ pub fn with_seed(test: &str, body: impl FnOnce(&mut Rng)) {
     }
 }
 
+/// The kind of a failed result, `None` on success: what tests assert about errors.
+pub fn kind<T>(r: Result<T, crate::Error>) -> Option<crate::ErrorKind> {
+    r.err().map(|e| e.kind())
+}
+
 use std::sync::Mutex;
 
 use crate::protocol::sps;
@@ -114,6 +119,7 @@ pub fn resident_pages(addr: u64, len: u64) -> u64 {
 /// crates); not part of the supported API.
 pub mod internals {
     pub use crate::executor::call as executor_call;
+    pub use crate::prot::Prot;
     pub use crate::protocol::{native, sps, wrapper};
-    pub use crate::sys::{mapped_ranges, page_size, Access};
+    pub use crate::sys::{mapped_ranges, page_size};
 }

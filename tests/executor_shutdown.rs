@@ -6,7 +6,7 @@ use jitslab::ffi::{jitslab_executor_shutdown, JitslabStatus};
 use jitslab::testing::internals::executor_call as call;
 use jitslab::testing::internals::native::{self as wire, Allocation, Extent, SetupArgs, Sharing};
 use jitslab::testing::internals::native::{Op, PROTOCOL_VERSION};
-use jitslab::testing::internals::{self as sys, Access};
+use jitslab::testing::internals::{self as sys, Prot};
 use jitslab::testing::{recorded_pair, take_log};
 
 fn setup() -> wire::SetupReply {
@@ -16,11 +16,11 @@ fn setup() -> wire::SetupReply {
 
 fn finalize_one(handle: u64, key: u64, tag: &str) {
     let page = sys::page_size();
-    let r = call(Op::Protect, &wire::protect_args(handle, &[Extent { offset: 0, len: page, access: Access::R }]));
+    let r = call(Op::Protect, &wire::protect_args(handle, &[Extent { offset: 0, len: page, access: Prot::R }]));
     assert_eq!(jitslab::testing::internals::sps::decode_error(&r), Ok(None));
     let a = Allocation {
         key,
-        segments: vec![Extent { offset: key * 8, len: 8, access: Access::R }],
+        segments: vec![Extent { offset: key * 8, len: 8, access: Prot::R }],
         actions: vec![recorded_pair(&format!("{tag}:f"), &format!("{tag}:d"))],
     };
     let r = wire::decode_finalize_reply(&call(Op::Finalize, &wire::finalize_args(handle, &[a]))).unwrap();

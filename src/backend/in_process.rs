@@ -4,7 +4,7 @@
 //! Concurrency: stateless; actions run with no lock held.
 
 use super::{Backend, Completed, FinalizeSeg, Finalized, Kept};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::protocol::wrapper::{self, ActionPair};
 
 /// See the module docs.
@@ -19,7 +19,7 @@ impl Backend for InProcess {
     unsafe fn finalize(&self, _id: u64, _segs: &[FinalizeSeg], actions: Vec<ActionPair>, done: Finalized) {
         // SAFETY: forwarded from the caller: the functions are wrapper functions of this process.
         let ran = unsafe { wrapper::run_finalize_actions(&actions) };
-        done(ran.map(Kept::Calls).map_err(Error::ActionFailed))
+        done(ran.map(Kept::Calls).map_err(|e| Error::new(ErrorKind::ActionFailed, e)))
     }
 
     unsafe fn deallocate(&self, kept: Vec<Kept>, done: Completed) {
@@ -34,10 +34,10 @@ impl Backend for InProcess {
             .collect();
         done(match errors.is_empty() {
             true => Ok(()),
-            false => Err(Error::ActionFailed(format!(
-                "dealloc actions failed (memory was returned anyway): {}",
-                errors.join("; ")
-            ))),
+            false => Err(Error::new(
+                ErrorKind::ActionFailed,
+                format!("dealloc actions failed (memory was returned anyway): {}", errors.join("; ")),
+            )),
         })
     }
 

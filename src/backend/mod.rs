@@ -28,7 +28,7 @@ pub(crate) mod stock;
 
 use std::fmt;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::mapper::remote::{RemoteError, RpcCounts, Transport};
 use crate::mapper::Mapper;
 use crate::protocol::wrapper::ActionPair;
@@ -166,7 +166,9 @@ pub(crate) fn connect_remote(
 ) -> Result<Connected, Error> {
     let native_addrs = native::NativeAddrs::lookup(|name| transport.lookup(name));
     match (protocol, native_addrs) {
-        (Protocol::Native, Err(e)) => Err(Error::Executor(format!("the native protocol was asked for, but {e}"))),
+        (Protocol::Native, Err(e)) => {
+            Err(Error::new(ErrorKind::Executor, format!("the native protocol was asked for, but {e}")))
+        }
         (Protocol::Auto | Protocol::Native, Ok(addrs)) => {
             let (backend, view) = native::NativeBackend::connect(transport, addrs, span, chunk, fd_paths)?;
             Ok((Box::new(backend), Box::new(view)))
@@ -179,16 +181,24 @@ pub(crate) fn connect_remote(
 }
 
 /// The error of a finalize or deallocate call: an error the executor reported comes from an
-/// allocation action (the only thing there that can fail); anything else is the connection's.
+/// allocation action (the only thing there that can fail); an OS failure here is an OS error;
+/// anything else is the connection's.
 fn call_error(e: RemoteError) -> Error {
     match e {
-        RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) => Error::Executor(m),
-        RemoteError::Executor(m) => Error::ActionFailed(m),
+        RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) => {
+            Error::new(ErrorKind::Executor, m)
+        }
+        RemoteError::Executor(m) => Error::new(ErrorKind::ActionFailed, m),
+        RemoteError::Os(m) => Error::new(ErrorKind::Os, m),
     }
 }
 
-/// Any failure while setting a remote slab up is the executor's.
+/// A failure while setting a remote slab up is the executor's, unless an OS call here failed.
 fn setup_error(e: RemoteError) -> Error {
-    let (RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) | RemoteError::Executor(m)) = e;
-    Error::Executor(m)
+    match e {
+        RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) | RemoteError::Executor(m) => {
+            Error::new(ErrorKind::Executor, m)
+        }
+        RemoteError::Os(m) => Error::new(ErrorKind::Os, m),
+    }
 }

@@ -17,75 +17,10 @@
 //!                  └─────────────────────────────────────────────────────────────┘
 //! ```
 //!
-//! # The protocol, version [`PROTOCOL_VERSION`]
-//!
-//! The executor publishes five wrapper functions as bootstrap symbols ([`Op::symbol`]; listed
-//! for C by `jitslab_executor_bootstrap_symbols`). Each is called as
-//! `CWrapperFunctionResult f(const char *args, size_t len)` with the SPS bytes below (SPS as in
-//! [`crate::protocol::sps`]: little-endian integers, `[T]` is a `u64` count then the elements, a string or
-//! byte buffer is a `u64` length then the bytes, tuples are their fields in order). Every reply
-//! is SPS: failures are always *in band* (an error value), never an out-of-band error, because
-//! LLVM 19's server does not transport those.
-//!
-//! An *extent* is `(offset u64, len u64, access u8)`: a byte range by offset from the region's
-//! base. The access byte is read 1 | write 2 | exec 4, and only `---` 0, `r--` 1, `rw-` 3 and
-//! `r-x` 5 exist: writable and executable together (and any other pattern) is refused.
-//!
-//! | symbol | arguments | reply |
-//! |---|---|---|
-//! | `__jitslab_executor_setup` | `version u32, span u64, sharing u8` | `Expected<(handle u64, base u64, pid u32, fd i32, name string)>` |
-//! | `__jitslab_executor_protect` | `handle u64, [extent]` | `Error` |
-//! | `__jitslab_executor_finalize` | `handle u64, [(key u64, [extent] segments, [((fn u64, args bytes) finalize, (fn u64, args bytes) dealloc)] actions)]` | `Expected<[Error]>`, one per allocation, in order |
-//! | `__jitslab_executor_deallocate` | `handle u64, [key u64]` | `Error` |
-//! | `__jitslab_executor_teardown` | `handle u64` | `Error` |
-//!
-//! - **setup** creates a region: a file of `span` bytes, and `span` bytes of address space
-//!   mapped `MAP_SHARED` from it with no access (page-aligned; the linker may use all of it).
-//!   `version` must equal [`PROTOCOL_VERSION`], or the error names both versions. `span` must be
-//!   a non-zero multiple of the executor's page size, at most 2 GiB. `sharing` 0: the file is a
-//!   memfd (`memfd_create`, close-on-exec, no name anywhere); the reply's `fd` is its descriptor
-//!   in the executor (process `pid`), open until teardown, and `name` is empty. The linker gets
-//!   its own descriptor with `pidfd_open(pid)` + `pidfd_getfd(fd)`, or by opening
-//!   `/proc/PID/fd/FD`; both need ptrace access to the executor (same user; under Yama
-//!   `ptrace_scope` 1, the linker must be its parent, as when it spawned it). `sharing` 1, for a
-//!   linker that has neither: the file is a POSIX shared-memory object named
-//!   `/jitslab-PID-<32 random hex digits>`, created `O_CREAT | O_EXCL` with mode 0600; `fd` is
-//!   -1. The linker opens it and `shm_unlink`s it at once; teardown unlinks it too (a missing
-//!   name is fine). Either way the linker maps the whole file read-write as its working view
-//!   and may punch holes in it to give pages back. Setup probes that the region can be made
-//!   executable (a `noexec` `/dev/shm`, `vm.memfd_noexec` or a security policy can refuse it)
-//!   and fails with the reason if not.
-//! - **protect** gives page ranges their access (`mprotect`): a pool's final protection when the
-//!   pool takes a chunk, `---` when it gives the chunk back. Extents must be non-empty,
-//!   page-aligned, inside the region, not overlapping one another. All are checked before any
-//!   is applied; if an `mprotect` fails, the earlier extents stay applied and the error says
-//!   which one failed.
-//! - **finalize** makes a batch of allocations live. Each allocation has a key the linker
-//!   chooses, its segments (extents with the access of their pool; any alignment, since pools
-//!   pack allocations into shared pages) and its allocation actions. Checked before anything
-//!   runs, for the whole batch: every segment non-empty, inside the region, with a non-`---`
-//!   access equal to the current access of every page it touches; no two segments of the batch
-//!   overlap, and none overlaps a segment of a live allocation; no key repeats in the batch or
-//!   names a live allocation; every non-zero action address lies in an executable mapping of
-//!   the executor. A failed check refuses the whole batch (the outer error) and nothing runs.
-//!   Then, per allocation in order: the instruction cache is flushed over executable segments
-//!   and the finalize actions run in LLVM 19's order ([`crate::protocol::wrapper::run_finalize_actions`]);
-//!   an allocation whose action failed is not kept (the dealloc actions of the actions that had
-//!   run have run) and its result is the error; the others are live, with their dealloc actions
-//!   kept.
-//! - **deallocate** takes live allocations back: each key's dealloc actions run (last to first;
-//!   keys from the last to the first), the key is forgotten, and the errors are joined. Unknown
-//!   or repeated keys, or a key still being finalized, refuse the whole request first. The
-//!   memory is the linker's to reuse: the executor neither zeroes nor protects it.
-//! - **teardown** ends a region: the dealloc actions of every allocation still live run (the
-//!   most recently finalized first, as LLVM's service releases), then the region is unmapped,
-//!   the file closed, a name unlinked, and the handle forgotten. The errors of the actions come
-//!   back joined; the region ends regardless. The unmapping waits for calls on the same handle
-//!   that are still running.
-//!
-//! Every request is checked: malformed bytes (truncated, trailing, bad flags, counts that
-//! cannot fit), unknown handles and the rules above give an error reply, never a crash, and
-//! every entry point runs behind `catch_unwind`. Handles are never reused.
+//! The calls, their bytes and the rules every request is checked against are the protocol's
+//! contract, written once in [`crate::protocol::native`]; this module carries them out. Every
+//! entry point runs behind `catch_unwind`, and a request that breaks a rule gets an error reply,
+//! never a crash.
 //!
 //! Concurrency: LLVM's executor runs each call on a thread of its own. Regions live in a global
 //! registry (a mutex held only to look a handle up); each region's bookkeeping has its own
@@ -98,11 +33,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::prot::Prot;
 use crate::protocol::native::{
     self as wire, Allocation, Extent, Op, SetupArgs, SetupReply, Sharing, MAX_SPAN, PROTOCOL_VERSION,
 };
 use crate::protocol::wrapper::{self, WrapperCall};
-use crate::sys::{self, Access, Mapping};
+use crate::sys::{self, Mapping};
 
 /// Serves one call: decodes `args`, carries the call out, and returns the SPS reply. Never
 /// panics: a panic inside becomes an error reply.
@@ -182,9 +118,9 @@ fn setup(a: &SetupArgs) -> Result<SetupReply, String> {
     let base = sys::reserve(span, None).map_err(|e| format!("setup: cannot reserve {span:#x} bytes: {e}"))?;
     let region = Region { mapping: Mapping { addr: base, len: span }, file, name, page };
     // SAFETY: `[base, base+span)` is the reservation just made, owned by `region`.
-    unsafe { sys::map_shared(&region.file, span, Access::NONE, Some(base)) }.map_err(|e| format!("setup: {e}"))?;
+    unsafe { sys::map_shared(&region.file, span, Prot::NONE, Some(base)) }.map_err(|e| format!("setup: {e}"))?;
     // SAFETY: the first page of our own region, which nothing uses yet.
-    unsafe { sys::protect(base, page, Access::RX).and_then(|()| sys::protect(base, page, Access::NONE)) }
+    unsafe { sys::protect(base, page, Prot::RX).and_then(|()| sys::protect(base, page, Prot::NONE)) }
         .map_err(|e| format!("setup: the region's file cannot be mapped executable here: {e}"))?;
     let fd = match region.name {
         None => region.file.as_raw_fd(),
@@ -331,7 +267,7 @@ impl Service {
             wire::check_extents(&a.segments, self.span(), page, false, &what)?;
             for (i, s) in a.segments.iter().enumerate() {
                 let (start, end) = (s.offset, s.offset + s.len);
-                if s.access == Access::NONE {
+                if s.access == Prot::NONE {
                     return Err(format!("{what} {i} at {start:#x} has no access (---)"));
                 }
                 let want = wire::access_byte(s.access);
@@ -390,7 +326,7 @@ impl Service {
         let outcomes: Vec<Result<Vec<WrapperCall>, String>> = allocs
             .iter()
             .map(|a| {
-                for s in a.segments.iter().filter(|s| s.access.exec) {
+                for s in a.segments.iter().filter(|s| s.access.executable()) {
                     sys::flush_icache(base + s.offset, s.len);
                 }
                 // SAFETY: claim checked that every address lies in executable memory; the

@@ -5,10 +5,11 @@
 use std::os::fd::OwnedFd;
 
 use crate::ffi::{jitslab_executor_bootstrap_symbols, JitslabBootstrapSymbol, JitslabStatus};
+use crate::prot::Prot;
 use crate::protocol::native::{self as wire, Allocation, Extent, SetupArgs, SetupReply, Sharing};
 use crate::protocol::native::{Op, PROTOCOL_VERSION};
 use crate::protocol::wrapper::{ActionPair, WrapperCall, WrapperFn};
-use crate::sys::{self, Access};
+use crate::sys;
 use crate::testing::{self, recorded_pair, take_log};
 
 fn listing() -> &'static [JitslabBootstrapSymbol] {
@@ -69,7 +70,7 @@ fn page() -> u64 {
     sys::page_size()
 }
 
-fn ext(offset: u64, len: u64, access: Access) -> Extent {
+fn ext(offset: u64, len: u64, access: Prot) -> Extent {
     Extent { offset, len, access }
 }
 
@@ -86,7 +87,7 @@ struct Working {
 impl Working {
     fn map(fd: OwnedFd) -> Working {
         // SAFETY: a fresh mapping at an address of the kernel's choice.
-        let addr = unsafe { sys::map_shared(&fd, SPAN, Access::RW, None) }.expect("the working view maps");
+        let addr = unsafe { sys::map_shared(&fd, SPAN, Prot::RW, None) }.expect("the working view maps");
         Working { addr, _fd: fd }
     }
     fn write(&self, offset: u64, bytes: &[u8]) {
@@ -144,7 +145,7 @@ fn a_whole_cycle_through_a_memfd_taken_with_pidfd_getfd() {
     assert_eq!(perms_at(r.base), "---s", "the region starts with no access");
     let work = Working::map(sys::pidfd_getfd(r.pid, r.fd).expect("pidfd_getfd is allowed on our own process"));
     // Pools: code in page 0, data in page 1.
-    protect(r.handle, &[ext(0, page(), Access::RX), ext(page(), page(), Access::RW)]).unwrap();
+    protect(r.handle, &[ext(0, page(), Prot::RX), ext(page(), page(), Prot::RW)]).unwrap();
     assert_eq!(perms_at(r.base), "r-xs");
     assert_eq!(perms_at(r.base + page()), "rw-s");
     assert!(
@@ -156,7 +157,7 @@ fn a_whole_cycle_through_a_memfd_taken_with_pidfd_getfd() {
     work.write(page() + 8, b"shared!!");
     let a = alloc(
         1,
-        vec![ext(16, 6, Access::RX), ext(page() + 8, 8, Access::RW)],
+        vec![ext(16, 6, Prot::RX), ext(page() + 8, 8, Prot::RW)],
         vec![recorded_pair("cycle:f1", "cycle:d1"), recorded_pair("cycle:f2", "cycle:d2")],
     );
     assert_eq!(finalize(r.handle, &[a]), Ok(vec![Ok(())]));
@@ -172,15 +173,15 @@ fn a_whole_cycle_through_a_memfd_taken_with_pidfd_getfd() {
     assert_eq!(take_log("cycle:"), ["cycle:d2", "cycle:d1"], "dealloc actions run last to first");
     // The key is forgotten and its bytes are free for another allocation.
     assert!(deallocate(r.handle, &[1]).unwrap_err().contains("unknown allocation key 0x1"));
-    let b = alloc(2, vec![ext(16, 6, Access::RX)], vec![recorded_pair("cycle:f3", "cycle:d3")]);
-    let c = alloc(3, vec![ext(32, 6, Access::RX)], vec![recorded_pair("cycle:f4", "cycle:d4")]);
+    let b = alloc(2, vec![ext(16, 6, Prot::RX)], vec![recorded_pair("cycle:f3", "cycle:d3")]);
+    let c = alloc(3, vec![ext(32, 6, Prot::RX)], vec![recorded_pair("cycle:f4", "cycle:d4")]);
     assert_eq!(finalize(r.handle, &[b, c]), Ok(vec![Ok(()), Ok(())]));
     assert_eq!(take_log("cycle:"), ["cycle:f3", "cycle:f4"]);
     // Teardown runs what is still live, most recent first, and unmaps the region.
     teardown(r.handle).unwrap();
     assert_eq!(take_log("cycle:"), ["cycle:d4", "cycle:d3"]);
     assert!(!mapped(r.base), "teardown unmaps the region");
-    let gone = protect(r.handle, &[ext(0, page(), Access::R)]).unwrap_err();
+    let gone = protect(r.handle, &[ext(0, page(), Prot::R)]).unwrap_err();
     assert!(gone.contains("unknown handle"), "{gone}");
 }
 
@@ -198,7 +199,7 @@ fn the_memfd_can_be_taken_through_proc_pid_fd_and_has_no_name_in_dev_shm() {
         assert!((m.dev(), m.ino()) != (file.dev(), file.ino()), "{:?} is the region's file", e.path());
     }
     let work = Working::map(sys::open_proc_fd(r.pid, r.fd).expect("/proc/PID/fd/FD opens"));
-    protect(r.handle, &[ext(0, page(), Access::R)]).unwrap();
+    protect(r.handle, &[ext(0, page(), Prot::R)]).unwrap();
     work.write(100, b"via /proc");
     // SAFETY: the first page of the region is readable now.
     assert_eq!(unsafe { std::slice::from_raw_parts((r.base + 100) as *const u8, 9) }, b"via /proc");
@@ -222,7 +223,7 @@ fn a_named_region_is_random_private_and_gone_once_the_linker_unlinks_it() {
     sys::shm_unlink(&name).unwrap();
     assert!(!std::path::Path::new(&path).exists());
     let work = Working::map(fd);
-    protect(r.handle, &[ext(page(), page(), Access::R)]).unwrap();
+    protect(r.handle, &[ext(page(), page(), Prot::R)]).unwrap();
     work.write(page(), b"named");
     // SAFETY: the second page of the region is readable now.
     assert_eq!(unsafe { std::slice::from_raw_parts((r.base + page()) as *const u8, 5) }, b"named");
@@ -259,30 +260,30 @@ fn protect_checks_every_range_before_applying_any() {
     let r = setup(Sharing::Memfd);
     let p = page();
     let cases: Vec<(Vec<Extent>, &str)> = vec![
-        (vec![ext(0, 0, Access::R)], "is empty"),
-        (vec![ext(SPAN, p, Access::R)], "lies outside the region"),
-        (vec![ext(u64::MAX - p + 1, p, Access::R)], "lies outside the region"),
-        (vec![ext(1, p, Access::R)], "not page-aligned"),
-        (vec![ext(0, p + 1, Access::R)], "not page-aligned"),
-        (vec![ext(0, 2 * p, Access::R), ext(p, p, Access::RX)], "overlap"),
+        (vec![ext(0, 0, Prot::R)], "is empty"),
+        (vec![ext(SPAN, p, Prot::R)], "lies outside the region"),
+        (vec![ext(u64::MAX - p + 1, p, Prot::R)], "lies outside the region"),
+        (vec![ext(1, p, Prot::R)], "not page-aligned"),
+        (vec![ext(0, p + 1, Prot::R)], "not page-aligned"),
+        (vec![ext(0, 2 * p, Prot::R), ext(p, p, Prot::RX)], "overlap"),
     ];
     for (ranges, want) in cases {
         // A valid range first: it must not be applied when a later one is refused.
-        let mut all = vec![ext(4 * p, p, Access::RX)];
+        let mut all = vec![ext(4 * p, p, Prot::RX)];
         all.extend(ranges);
         let e = protect(r.handle, &all).unwrap_err();
         assert!(e.contains(want), "{all:?}: {e}");
         assert_eq!(perms_at(r.base + 4 * p), "---s", "nothing applied after a refusal");
     }
-    assert!(protect(u64::MAX, &[ext(0, p, Access::R)]).unwrap_err().contains("unknown handle"));
-    protect(r.handle, &[ext(0, p, Access::R)]).unwrap();
+    assert!(protect(u64::MAX, &[ext(0, p, Prot::R)]).unwrap_err().contains("unknown handle"));
+    protect(r.handle, &[ext(0, p, Prot::R)]).unwrap();
     teardown(r.handle).unwrap();
 }
 
 #[test]
 fn access_bytes_that_are_writable_and_executable_are_refused() {
     let r = setup(Sharing::Memfd);
-    let mut args = wire::protect_args(r.handle, &[ext(0, page(), Access::RX)]);
+    let mut args = wire::protect_args(r.handle, &[ext(0, page(), Prot::RX)]);
     for (byte, want) in [
         (7u8, "writable and executable"),
         (6, "writable and executable"),
@@ -302,8 +303,8 @@ fn access_bytes_that_are_writable_and_executable_are_refused() {
 /// A region with page 0 r-x, page 1 rw-, and allocation 1 live at [0, 64) of page 0.
 fn region_with_a_live_allocation() -> SetupReply {
     let r = setup(Sharing::Memfd);
-    protect(r.handle, &[ext(0, page(), Access::RX), ext(page(), page(), Access::RW)]).unwrap();
-    assert_eq!(finalize(r.handle, &[alloc(1, vec![ext(0, 64, Access::RX)], vec![])]), Ok(vec![Ok(())]));
+    protect(r.handle, &[ext(0, page(), Prot::RX), ext(page(), page(), Prot::RW)]).unwrap();
+    assert_eq!(finalize(r.handle, &[alloc(1, vec![ext(0, 64, Prot::RX)], vec![])]), Ok(vec![Ok(())]));
     r
 }
 
@@ -311,29 +312,29 @@ fn region_with_a_live_allocation() -> SetupReply {
 fn finalize_refuses_a_bad_batch_whole_and_runs_nothing() {
     let r = region_with_a_live_allocation();
     let p = page();
-    let ok = || alloc(10, vec![ext(p, 8, Access::RW)], vec![recorded_pair("refused:f", "refused:d")]);
+    let ok = || alloc(10, vec![ext(p, 8, Prot::RW)], vec![recorded_pair("refused:f", "refused:d")]);
     let cases: Vec<(Vec<Allocation>, &str)> = vec![
         (
-            vec![alloc(11, vec![ext(64, 8, Access::RX)], vec![]), alloc(11, vec![ext(72, 8, Access::RX)], vec![])],
+            vec![alloc(11, vec![ext(64, 8, Prot::RX)], vec![]), alloc(11, vec![ext(72, 8, Prot::RX)], vec![])],
             "appears twice",
         ),
-        (vec![alloc(1, vec![ext(64, 8, Access::RX)], vec![])], "already live"),
-        (vec![alloc(11, vec![ext(SPAN - 4, 8, Access::RW)], vec![])], "lies outside the region"),
-        (vec![alloc(11, vec![ext(128, 0, Access::RX)], vec![])], "is empty"),
-        (vec![alloc(11, vec![ext(2 * p, 8, Access::NONE)], vec![])], "has no access"),
-        (vec![alloc(11, vec![ext(128, 8, Access::RW)], vec![])], "is rw- but its page at 0x0 is r-x"),
-        (vec![alloc(11, vec![ext(p - 8, 16, Access::RX)], vec![])], "is r-x but its page at"),
-        (vec![alloc(11, vec![ext(2 * p, 8, Access::R)], vec![])], "is r-- but its page"),
-        (vec![alloc(11, vec![ext(128, 16, Access::RX), ext(136, 8, Access::RX)], vec![])], "overlap"),
+        (vec![alloc(1, vec![ext(64, 8, Prot::RX)], vec![])], "already live"),
+        (vec![alloc(11, vec![ext(SPAN - 4, 8, Prot::RW)], vec![])], "lies outside the region"),
+        (vec![alloc(11, vec![ext(128, 0, Prot::RX)], vec![])], "is empty"),
+        (vec![alloc(11, vec![ext(2 * p, 8, Prot::NONE)], vec![])], "has no access"),
+        (vec![alloc(11, vec![ext(128, 8, Prot::RW)], vec![])], "is rw- but its page at 0x0 is r-x"),
+        (vec![alloc(11, vec![ext(p - 8, 16, Prot::RX)], vec![])], "is r-x but its page at"),
+        (vec![alloc(11, vec![ext(2 * p, 8, Prot::R)], vec![])], "is r-- but its page"),
+        (vec![alloc(11, vec![ext(128, 16, Prot::RX), ext(136, 8, Prot::RX)], vec![])], "overlap"),
         (
-            vec![alloc(11, vec![ext(128, 16, Access::RX)], vec![]), alloc(12, vec![ext(136, 8, Access::RX)], vec![])],
+            vec![alloc(11, vec![ext(128, 16, Prot::RX)], vec![]), alloc(12, vec![ext(136, 8, Prot::RX)], vec![])],
             "another allocation of the batch",
         ),
-        (vec![alloc(11, vec![ext(32, 8, Access::RX)], vec![])], "of a live allocation"),
+        (vec![alloc(11, vec![ext(32, 8, Prot::RX)], vec![])], "of a live allocation"),
         (
             vec![alloc(
                 11,
-                vec![ext(128, 8, Access::RX)],
+                vec![ext(128, 8, Prot::RX)],
                 vec![ActionPair {
                     finalize: WrapperCall { fn_addr: 0x10, args: vec![] },
                     dealloc: WrapperCall::default(),
@@ -344,7 +345,7 @@ fn finalize_refuses_a_bad_batch_whole_and_runs_nothing() {
         (
             vec![alloc(
                 11,
-                vec![ext(128, 8, Access::RX)],
+                vec![ext(128, 8, Prot::RX)],
                 vec![ActionPair {
                     finalize: WrapperCall::default(),
                     dealloc: WrapperCall { fn_addr: &DATA as *const u64 as u64, args: vec![] },
@@ -373,17 +374,17 @@ fn a_failed_finalize_action_rolls_its_allocation_back_and_leaves_the_others_live
     let r = region_with_a_live_allocation();
     let bad = alloc(
         20,
-        vec![ext(64, 8, Access::RX)],
+        vec![ext(64, 8, Prot::RX)],
         vec![recorded_pair("rollback:f1", "rollback:d1"), recorded_pair("fail:rollback:f2", "rollback:d2")],
     );
-    let good = alloc(21, vec![ext(80, 8, Access::RX)], vec![recorded_pair("rollback:f3", "rollback:d3")]);
+    let good = alloc(21, vec![ext(80, 8, Prot::RX)], vec![recorded_pair("rollback:f3", "rollback:d3")]);
     let results = finalize(r.handle, &[bad, good]).unwrap();
     assert!(results[0].as_ref().unwrap_err().contains("refused: fail:rollback:f2"), "{results:?}");
     assert_eq!(results[1], Ok(()));
     assert_eq!(take_log("rollback:"), ["rollback:f1", "fail:rollback:f2", "rollback:d1", "rollback:f3"]);
     // The failed allocation is not live; its bytes can be finalized again.
     assert!(deallocate(r.handle, &[20]).unwrap_err().contains("unknown allocation key 0x14"));
-    assert_eq!(finalize(r.handle, &[alloc(22, vec![ext(64, 8, Access::RX)], vec![])]), Ok(vec![Ok(())]));
+    assert_eq!(finalize(r.handle, &[alloc(22, vec![ext(64, 8, Prot::RX)], vec![])]), Ok(vec![Ok(())]));
     deallocate(r.handle, &[21, 22, 1]).unwrap();
     assert_eq!(take_log("rollback:"), ["rollback:d3"]);
     teardown(r.handle).unwrap();
@@ -392,8 +393,8 @@ fn a_failed_finalize_action_rolls_its_allocation_back_and_leaves_the_others_live
 #[test]
 fn deallocate_refuses_unknown_or_repeated_keys_before_running_anything() {
     let r = setup(Sharing::Memfd);
-    protect(r.handle, &[ext(0, page(), Access::R)]).unwrap();
-    let a = alloc(5, vec![ext(0, 8, Access::R)], vec![recorded_pair("dealloc:f", "dealloc:d")]);
+    protect(r.handle, &[ext(0, page(), Prot::R)]).unwrap();
+    let a = alloc(5, vec![ext(0, 8, Prot::R)], vec![recorded_pair("dealloc:f", "dealloc:d")]);
     finalize(r.handle, &[a]).unwrap();
     take_log("dealloc:");
     assert!(deallocate(r.handle, &[5, 6]).unwrap_err().contains("unknown allocation key 0x6"));
@@ -401,7 +402,7 @@ fn deallocate_refuses_unknown_or_repeated_keys_before_running_anything() {
     assert!(deallocate(u64::MAX, &[5]).unwrap_err().contains("unknown handle"));
     assert!(take_log("dealloc:").is_empty(), "refused requests run nothing");
     // Failing dealloc actions: all run, errors joined, the key forgotten anyway.
-    let b = alloc(7, vec![ext(8, 8, Access::R)], vec![recorded_pair("dealloc:f2", "fail:dealloc:d2")]);
+    let b = alloc(7, vec![ext(8, 8, Prot::R)], vec![recorded_pair("dealloc:f2", "fail:dealloc:d2")]);
     finalize(r.handle, &[b]).unwrap();
     let e = deallocate(r.handle, &[5, 7]).unwrap_err();
     assert!(e.contains("allocation 0x7") && e.contains("refused: fail:dealloc:d2"), "{e}");
@@ -426,7 +427,7 @@ fn malformed_messages_get_error_replies() {
             _ => crate::protocol::sps::decode_error(&reply).unwrap().expect("must fail"),
         }
     };
-    let valid_protect = wire::protect_args(h, &[ext(0, page(), Access::R)]);
+    let valid_protect = wire::protect_args(h, &[ext(0, page(), Prot::R)]);
     let mut trailing = valid_protect.clone();
     trailing.push(0);
     assert!(expected_error(Op::Protect, &trailing).contains("trailing"));
@@ -461,12 +462,12 @@ fn templates(h: u64) -> Vec<(Op, Vec<u8>)> {
         ActionPair { finalize: WrapperCall { fn_addr: 0, args: b"abc".to_vec() }, dealloc: WrapperCall::default() };
     vec![
         (Op::Setup, wire::setup_args(&SetupArgs { version: 0xdead_beef, span: SPAN, sharing: Sharing::Memfd })),
-        (Op::Protect, wire::protect_args(h, &[ext(0, p, Access::RX), ext(p, 2 * p, Access::RW)])),
+        (Op::Protect, wire::protect_args(h, &[ext(0, p, Prot::RX), ext(p, 2 * p, Prot::RW)])),
         (
             Op::Finalize,
             wire::finalize_args(
                 h,
-                &[alloc(0x77, vec![ext(8, 8, Access::RX), ext(p, 4, Access::RW)], vec![no_call.clone(), no_call])],
+                &[alloc(0x77, vec![ext(8, 8, Prot::RX), ext(p, 4, Prot::RW)], vec![no_call.clone(), no_call])],
             ),
         ),
         (Op::Deallocate, wire::deallocate_args(h, &[0x77, 0x78])),
@@ -546,14 +547,14 @@ fn the_decoders_survive_seeded_random_and_mutated_messages() {
 #[test]
 fn extents_are_checked_by_a_pure_function() {
     let p = 0x1000;
-    let ok = [ext(0, p, Access::R), ext(p, p, Access::RX)];
+    let ok = [ext(0, p, Prot::R), ext(p, p, Prot::RX)];
     assert_eq!(wire::check_extents(&ok, 2 * p, p, true, "r"), Ok(()));
     assert!(wire::check_extents(&ok, 2 * p - 1, p, true, "r")
         .unwrap_err()
         .contains("r 1 [0x1000, +0x1000) lies outside"));
-    let unaligned = [ext(8, 8, Access::R), ext(16, 8, Access::R)];
+    let unaligned = [ext(8, 8, Prot::R), ext(16, 8, Prot::R)];
     assert_eq!(wire::check_extents(&unaligned, p, p, false, "s"), Ok(()));
     assert!(wire::check_extents(&unaligned, p, p, true, "s").is_err());
-    let e = wire::check_extents(&[ext(16, 8, Access::R), ext(8, 9, Access::R)], p, p, false, "s").unwrap_err();
+    let e = wire::check_extents(&[ext(16, 8, Prot::R), ext(8, 9, Prot::R)], p, p, false, "s").unwrap_err();
     assert!(e.contains("ss 1 [0x8, +0x9) and 0 [0x10, +0x8) overlap"), "{e}");
 }

@@ -97,7 +97,7 @@ unsafe fn executor_call(op: Op, args: *const c_char, len: usize) -> CWrapperFunc
 /// executor built on LLVM's `SimpleRemoteEPCServer`: add each `{name, addr}` to
 /// `Setup::bootstrapSymbols()`. On success `*out` points to `*count` entries owned by jitslab,
 /// valid for the life of the process (never free them). Each message's layout, checks and
-/// errors are documented in jitslab's `src/executor/mod.rs`; `jitslab-executor` is an executor
+/// errors are documented in jitslab's `src/protocol/native.rs`; `jitslab-executor` is an executor
 /// that publishes them.
 ///
 /// # Safety

@@ -39,7 +39,7 @@ pub use stats::*;
 pub use transport::*;
 pub use types::*;
 
-use crate::manager::{Error, Manager};
+use crate::manager::{Error, ErrorKind, Manager};
 use JitslabStatus::*;
 
 /// A failure on its way to the caller: its status and the message `jitslab_last_error` gives.
@@ -80,16 +80,16 @@ pub(crate) fn fail<T>(status: JitslabStatus, msg: impl Into<String>) -> Result<T
 }
 
 pub(crate) fn status_of(e: Error) -> Failure {
-    let s = match e {
-        Error::InvalidArgument(_) => JITSLAB_ERR_INVALID_ARGUMENT,
-        Error::Full(_) => JITSLAB_ERR_RESERVATION_FULL,
-        Error::Placement(_) => JITSLAB_ERR_PLACEMENT,
-        Error::Os(_) => JITSLAB_ERR_OS,
-        Error::UnknownAllocation(_) => JITSLAB_ERR_UNKNOWN_ALLOCATION,
-        Error::BadState(_) => JITSLAB_ERR_BAD_STATE,
-        Error::ActionFailed(_) => JITSLAB_ERR_ACTION_FAILED,
-        Error::Broken(_) => JITSLAB_ERR_PANIC,
-        Error::Executor(_) => JITSLAB_ERR_EXECUTOR,
+    let s = match e.kind() {
+        ErrorKind::InvalidArgument => JITSLAB_ERR_INVALID_ARGUMENT,
+        ErrorKind::Full => JITSLAB_ERR_RESERVATION_FULL,
+        ErrorKind::Placement => JITSLAB_ERR_PLACEMENT,
+        ErrorKind::Os => JITSLAB_ERR_OS,
+        ErrorKind::UnknownAllocation => JITSLAB_ERR_UNKNOWN_ALLOCATION,
+        ErrorKind::BadState => JITSLAB_ERR_BAD_STATE,
+        ErrorKind::ActionFailed => JITSLAB_ERR_ACTION_FAILED,
+        ErrorKind::Broken => JITSLAB_ERR_PANIC,
+        ErrorKind::Executor => JITSLAB_ERR_EXECUTOR,
     };
     (s, e.to_string())
 }

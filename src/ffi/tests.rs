@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::manager::c_done;
 use super::*;
-use crate::manager::Error;
+use crate::manager::{Error, ErrorKind};
 use crate::slab::Pool;
 
 /// An `_async` operation that ends without completing (a panic unwinds through it) still
@@ -19,7 +19,7 @@ fn async_callbacks_run_once_even_when_the_operation_is_dropped() {
     let dropped = c_done(record, std::ptr::without_provenance_mut(1));
     drop(dropped);
     let completed = c_done(record, std::ptr::without_provenance_mut(2));
-    completed(Err(Error::BadState("test".into())));
+    completed(Err(Error::new(ErrorKind::BadState, "test")));
     let panicked = c_done(record, std::ptr::without_provenance_mut(3));
     let r = catch_unwind(AssertUnwindSafe(move || {
         let _owned = panicked;

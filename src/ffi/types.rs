@@ -319,8 +319,18 @@ pub(crate) fn request(r: &JitslabSegmentRequest, i: usize) -> Result<SegmentRequ
             )
         }
     };
-    let prot = u8::try_from(r.prot).map_err(|_| {
-        (JITSLAB_ERR_INVALID_ARGUMENT, format!("segment {i}: protection {:#x} has unknown bits", r.prot))
-    })?;
-    Ok(SegmentRequest { prot: Prot(prot), lifetime, size: r.size, align: r.align })
+    Ok(SegmentRequest { prot: prot(r.prot, i)?, lifetime, size: r.size, align: r.align })
+}
+
+/// The protection of segment `i` from the C constants. Both use LLVM's `MemProt` bits (checked
+/// below), so the bits pass unchanged; the manager refuses the unknown ones and W^X violations.
+fn prot(bits: u32, i: usize) -> Result<Prot, Failure> {
+    const _: () = assert!(
+        JITSLAB_PROT_READ == Prot::READ as u32
+            && JITSLAB_PROT_WRITE == Prot::WRITE as u32
+            && JITSLAB_PROT_EXEC == Prot::EXEC as u32
+    );
+    u8::try_from(bits)
+        .map(Prot)
+        .map_err(|_| (JITSLAB_ERR_INVALID_ARGUMENT, format!("segment {i}: protection {bits:#x} has unknown bits")))
 }

@@ -21,6 +21,7 @@
 //! flight, and a segment's own protection changes happen outside it (the segment belongs to one
 //! caller then).
 
+mod lifecycle;
 mod stats;
 mod types;
 
@@ -29,26 +30,18 @@ use std::fmt;
 use std::hash::BuildHasherDefault;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
-pub use crate::error::Error;
+pub use crate::error::{Error, ErrorKind};
 pub use stats::{PoolStatsEntry, Stats};
 pub use types::{
     AllocId, Config, Lifetime, Prot, Segment, SegmentRequest, DEFAULT_CHUNK, DEFAULT_RETAIN_FREE, DEFAULT_SPAN,
 };
 
-use crate::backend::in_process::InProcess;
-use crate::backend::native::FD_PATHS;
-use crate::backend::{self, Backend, FinalizeSeg, Kept};
+use crate::backend::{Backend, FinalizeSeg, Kept};
 pub use crate::backend::{Protocol, RoundCounts, SharingPath};
-use crate::mapper::remote::Transport;
-use crate::mapper::{self, Mapper, MapperConfig};
+use crate::mapper::Mapper;
 pub use crate::mapper::{MapperChoice, MapperKind, Placement};
 use crate::protocol::wrapper::ActionPair;
-use crate::slab::{Layout, NumberHasher, Pool, Range, Slab, SlabError};
-use crate::sys;
-
-fn os(e: sys::OsError) -> Error {
-    Error::Os(e.to_string())
-}
+use crate::slab::{NumberHasher, Pool, Range, Slab, SlabError};
 
 /// Called once when an asynchronous operation completes.
 pub type Done = Box<dyn FnOnce(Result<(), Error>) + Send>;
@@ -124,82 +117,6 @@ impl fmt::Debug for Manager {
 }
 
 impl Manager {
-    /// Reserves the slab and sets up the mapper. Errors say which rule or OS call failed.
-    pub fn new(config: &Config) -> Result<Manager, Error> {
-        let page = sys::page_size();
-        // Validate the geometry before touching the OS; the granule depends on the mapper, so
-        // the layout is made again once the mapper is known.
-        Layout::new(config.span, page, config.chunk, true).map_err(Error::InvalidArgument)?;
-        let mcfg = MapperConfig { span: config.span, placement: config.placement, choice: config.mapper, page };
-        let (mapper, fallback) = mapper::create(&mcfg).map_err(|e| match config.placement {
-            Placement::Anywhere => Error::Os(e),
-            _ => Error::Placement(e),
-        })?;
-        if let (Some(why), true) = (&fallback, config.log_fallback) {
-            eprintln!("jitslab: {why}");
-        }
-        Manager::with_mapper(config, mapper, fallback)
-    }
-
-    /// A local manager over a mapper made elsewhere (tests inject faulty mappers this way).
-    pub(crate) fn with_mapper(
-        config: &Config,
-        mapper: Box<dyn Mapper>,
-        fallback: Option<String>,
-    ) -> Result<Manager, Error> {
-        Manager::with_backend(config, mapper, Box::new(InProcess), fallback)
-    }
-
-    /// A manager over a mapper and a backend made elsewhere. On failure the backend is torn
-    /// down (a remote one lets its executor go).
-    fn with_backend(
-        config: &Config,
-        mapper: Box<dyn Mapper>,
-        backend: Box<dyn Backend>,
-        fallback: Option<String>,
-    ) -> Result<Manager, Error> {
-        let page = sys::page_size();
-        let layout = match Layout::new(config.span, page, config.chunk, mapper.packs_subpage()) {
-            Ok(layout) => layout.with_retain(config.retain_free),
-            Err(e) => {
-                // SAFETY: nothing was finalized: no action runs.
-                unsafe { backend.teardown(Vec::new()) };
-                return Err(Error::InvalidArgument(e));
-            }
-        };
-        let inner = Inner { slab: Slab::new(layout), allocs: HashMap::default(), counts: Counts::default() };
-        Ok(Manager { inner: Mutex::new(inner), page, mapper, backend, fallback })
-    }
-
-    /// A manager whose slab lives in an executor process, reached through `transport`, with
-    /// the protocol `config.protocol` chooses (auto: jitslab's native service when the executor
-    /// publishes it, LLVM 19's shared-memory service otherwise). Stock: one `Reserve` and one
-    /// `Initialize` (waited for) map the slab in both processes. Native: one `setup` (waited
-    /// for; a second when the memfd cannot be taken, see `backend/native`).
-    /// `config.placement` must be anywhere (the executor chooses the address) and
-    /// `config.mapper` is not used.
-    pub fn new_remote(config: &Config, transport: Box<dyn Transport>) -> Result<Manager, Error> {
-        Manager::new_remote_with(config, transport, &FD_PATHS)
-    }
-
-    /// [`Manager::new_remote`], taking the native region's memfd only by `fd_paths` (tests
-    /// leave paths out to exercise the others).
-    pub(crate) fn new_remote_with(
-        config: &Config,
-        transport: Box<dyn Transport>,
-        fd_paths: &[SharingPath],
-    ) -> Result<Manager, Error> {
-        if config.placement != Placement::Anywhere {
-            return Err(Error::Placement(
-                "placement is not available out of process: the executor chooses the address itself".into(),
-            ));
-        }
-        // The geometry is checked before the executor is asked for anything.
-        Layout::new(config.span, sys::page_size(), config.chunk, false).map_err(Error::InvalidArgument)?;
-        let (backend, view) = backend::connect_remote(transport, config.protocol, config.span, config.chunk, fd_paths)?;
-        Manager::with_backend(config, view, backend, None)
-    }
-
     /// How a native remote manager shares its region with the executor.
     pub fn sharing_path(&self) -> Option<SharingPath> {
         self.backend.sharing()
@@ -220,7 +137,7 @@ impl Manager {
         match self.backend.lost() {
             Some(why) => {
                 self.mapper.detach();
-                Err(Error::Executor(why))
+                Err(Error::new(ErrorKind::Executor, why))
             }
             None => Ok(()),
         }
@@ -228,7 +145,7 @@ impl Manager {
 
     /// Gives a pool the chunks `run`, in this process's views and in the backend's.
     fn commit(&self, run: Range, pool: Pool) -> Result<(), Error> {
-        self.mapper.commit(run, pool).map_err(os)?;
+        self.mapper.commit(run, pool)?;
         self.backend.chunk_taken(run, pool);
         Ok(())
     }
@@ -245,10 +162,10 @@ impl Manager {
     /// longer tracks correctly.
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, Error> {
         self.inner.lock().map_err(|_| {
-            Error::Broken(
+            Error::new(
+                ErrorKind::Broken,
                 "this jitslab manager is unusable: an earlier call panicked inside it (a bug in jitslab); \
-                 free it and create another"
-                    .into(),
+                 free it and create another",
             )
         })
     }
@@ -288,17 +205,20 @@ impl Manager {
     /// is written only on success.
     pub fn allocate_into(&self, request: &[SegmentRequest], out: &mut [Segment]) -> Result<AllocId, Error> {
         if request.is_empty() {
-            return Err(Error::InvalidArgument("an allocation needs at least one segment".into()));
+            return Err(Error::new(ErrorKind::InvalidArgument, "an allocation needs at least one segment"));
         }
         if out.len() != request.len() {
-            return Err(Error::InvalidArgument(format!("{} results for {} segments", out.len(), request.len())));
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("{} results for {} segments", out.len(), request.len()),
+            ));
         }
         let pool_of = |r: &SegmentRequest| match r.lifetime {
             Lifetime::NoAlloc => Ok(None),
             _ => r.prot.pool().map(Some),
         };
         for (i, r) in request.iter().enumerate() {
-            pool_of(r).map_err(|e| Error::InvalidArgument(format!("segment {i}: {e}")))?;
+            pool_of(r).map_err(|e| e.prefixed(&format!("segment {i}: ")))?;
         }
 
         self.check_connection()?;
@@ -311,8 +231,8 @@ impl Manager {
             // A full reservation is described once the request's earlier segments are given
             // back (below), so its figures are those the caller can act on.
             let step = g.slab.allocate(pool, r.size, r.align).map_err(|e| match e {
-                SlabError::Full { .. } => Error::Full(String::new()),
-                e => Error::InvalidArgument(e.to_string()),
+                SlabError::Full { .. } => Error::new(ErrorKind::Full, String::new()),
+                e => Error::new(ErrorKind::InvalidArgument, e.to_string()),
             });
             let step = step.and_then(|(range, fx)| match fx.commit.map(|run| (run, self.commit(run, pool))) {
                 Some((_, Err(e))) => {
@@ -337,9 +257,11 @@ impl Manager {
                             self.decommit(run);
                         }
                     }
-                    return Err(match e {
-                        Error::Full(_) => Error::Full(self.full_message(request, &g.slab.full_error(pool, r.size))),
-                        e => e,
+                    return Err(match e.kind() {
+                        ErrorKind::Full => {
+                            Error::new(ErrorKind::Full, self.full_message(request, &g.slab.full_error(pool, r.size)))
+                        }
+                        _ => e,
                     });
                 }
             }
@@ -375,7 +297,10 @@ impl Manager {
         let mut g = self.lock()?;
         let rec = g.allocs.get_mut(&id.0).ok_or_else(|| unknown(id, op))?;
         if !from(&rec.state) {
-            return Err(Error::BadState(format!("cannot {op} allocation {}: it is {}", id.0, rec.state.name())));
+            return Err(Error::new(
+                ErrorKind::BadState,
+                format!("cannot {op} allocation {}: it is {}", id.0, rec.state.name()),
+            ));
         }
         rec.state = to;
         Ok(rec.segs.clone())
@@ -393,7 +318,10 @@ impl Manager {
     /// (`CWrapperFunctionResult f(const char*, size_t)`) in this process.
     pub unsafe fn finalize(&self, id: AllocId, actions: &[ActionPair]) -> Result<(), Error> {
         if self.backend.is_remote() {
-            return Err(Error::InvalidArgument("a remote manager finalizes asynchronously (finalize_async)".into()));
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "a remote manager finalizes asynchronously (finalize_async)",
+            ));
         }
         let segs = self.begin_finalize(id)?;
         // The in-process backend completes before it returns.
@@ -409,7 +337,8 @@ impl Manager {
                 }),
             )
         };
-        let kept = rx.recv().unwrap_or_else(|_| Err(Error::Broken("a local finalize did not complete".into())));
+        let kept =
+            rx.recv().unwrap_or_else(|_| Err(Error::new(ErrorKind::Broken, "a local finalize did not complete")));
         self.complete_finalize(id, segs, kept.map_err(|e| self.finalize_failed(id, e)))
     }
 
@@ -463,8 +392,10 @@ impl Manager {
     fn key_page(&self) -> Result<Seg, Error> {
         let mut g = self.lock()?;
         let (range, fx) = g.slab.allocate(Pool::ReadOnly, 1, 1).map_err(|e| match e {
-            SlabError::Full { .. } => Error::Full(format!("no room for the key page of an empty allocation: {e}")),
-            e => Error::InvalidArgument(e.to_string()),
+            SlabError::Full { .. } => {
+                Error::new(ErrorKind::Full, format!("no room for the key page of an empty allocation: {e}"))
+            }
+            e => Error::new(ErrorKind::InvalidArgument, e.to_string()),
         })?;
         if let Some(run) = fx.commit {
             if let Err(e) = self.commit(run, Pool::ReadOnly) {
@@ -484,7 +415,7 @@ impl Manager {
             // a protection that did not change is harmless.
             segs[i].protected = true;
             if let Err(e) = self.mapper.protect(segs[i].range, segs[i].pool) {
-                return Err(self.complete_finalize(id, segs, Err(os(e))).unwrap_err());
+                return Err(self.complete_finalize(id, segs, Err(Error::from(e))).unwrap_err());
             }
         }
         Ok(segs)
@@ -518,8 +449,8 @@ impl Manager {
                 match freed {
                     // The allocation is finalized and usable; only finalize-lifetime memory that
                     // could not be made reusable was lost, and the statistics count it.
-                    Err(Error::Os(_)) | Ok(()) => Ok(()),
-                    Err(e) => Err(e),
+                    Err(e) if e.kind() != ErrorKind::Os => Err(e),
+                    _ => Ok(()),
                 }
             }
         }
@@ -545,8 +476,9 @@ impl Manager {
     /// As for [`Manager::finalize`]: the dealloc actions given there run here.
     pub unsafe fn deallocate(&self, ids: &[AllocId]) -> Result<(), Error> {
         if self.backend.is_remote() {
-            return Err(Error::InvalidArgument(
-                "a remote manager deallocates asynchronously (deallocate_async)".into(),
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "a remote manager deallocates asynchronously (deallocate_async)",
             ));
         }
         let (segs, kept) = self.take_finalized(ids)?;
@@ -561,7 +493,8 @@ impl Manager {
                 }),
             )
         };
-        let failed = rx.recv().unwrap_or_else(|_| Err(Error::Broken("a local deallocate did not complete".into())));
+        let failed =
+            rx.recv().unwrap_or_else(|_| Err(Error::new(ErrorKind::Broken, "a local deallocate did not complete")));
         self.complete_deallocate(ids.len(), &segs, failed.err())
     }
 
@@ -665,7 +598,10 @@ impl Manager {
             Ok(())
         } else {
             let what: Vec<String> = leaked.into_iter().map(|(_, w)| w).collect();
-            Err(Error::Os(format!("memory could not be made reusable and is leaked: {}", what.join("; "))))
+            Err(Error::new(
+                ErrorKind::Os,
+                format!("memory could not be made reusable and is leaked: {}", what.join("; ")),
+            ))
         }
     }
 
@@ -692,41 +628,30 @@ fn check_batch(g: &Inner, ids: &[AllocId]) -> Result<(), Error> {
         // Small batches (the usual one holds one id) need no set.
         let repeated = if ids.len() > 8 { !seen.insert(id.0) } else { ids[..i].contains(id) };
         if repeated {
-            return Err(Error::InvalidArgument(format!("allocation {} appears twice in one deallocate batch", id.0)));
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("allocation {} appears twice in one deallocate batch", id.0),
+            ));
         }
         let rec = g.allocs.get(&id.0).ok_or_else(|| unknown(*id, "deallocate"))?;
         if !matches!(rec.state, State::Finalized(_)) {
-            return Err(Error::BadState(format!("cannot deallocate allocation {}: it is {}", id.0, rec.state.name())));
+            return Err(Error::new(
+                ErrorKind::BadState,
+                format!("cannot deallocate allocation {}: it is {}", id.0, rec.state.name()),
+            ));
         }
     }
     Ok(())
 }
 
 fn unknown(id: AllocId, op: &str) -> Error {
-    Error::UnknownAllocation(format!(
-        "cannot {op} allocation {}: no such live allocation (never allocated, already freed, or abandoned)",
-        id.0
-    ))
-}
-
-impl Drop for Manager {
-    /// Hands what is still finalized to the backend, newest first: an in-process one runs the
-    /// dealloc actions, as LLVM's mappers do when they are destroyed; a remote one lets its
-    /// executor run them. The views are unmapped after this.
-    fn drop(&mut self) {
-        let g = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
-        let mut left: Vec<(u64, Kept)> = g
-            .allocs
-            .drain()
-            .filter_map(|(id, r)| match r.state {
-                State::Finalized(kept) => Some((id, kept)),
-                _ => None,
-            })
-            .collect();
-        left.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
-        // SAFETY: the caller of `finalize` vouched for these addresses.
-        unsafe { self.backend.teardown(left.into_iter().map(|(_, kept)| kept).collect()) };
-    }
+    Error::new(
+        ErrorKind::UnknownAllocation,
+        format!(
+            "cannot {op} allocation {}: no such live allocation (never allocated, already freed, or abandoned)",
+            id.0
+        ),
+    )
 }
 
 /// The segments of an allocation as its backend sees them at finalize.

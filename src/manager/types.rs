@@ -4,7 +4,9 @@
 //! Concurrency: plain data.
 
 use crate::backend::Protocol;
+use crate::error::{Error, ErrorKind};
 use crate::mapper::{MapperChoice, Placement};
+pub use crate::prot::Prot;
 use crate::slab::Pool;
 
 /// The default span: 1 GiB.
@@ -46,25 +48,21 @@ impl Default for Config {
     }
 }
 
-/// Memory protection of a segment, with LLVM's `MemProt` bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Prot(pub u8);
-
 impl Prot {
-    pub const READ: u8 = 1;
-    pub const WRITE: u8 = 2;
-    pub const EXEC: u8 = 4;
-
     /// The pool for this protection. Writable and executable at once is refused (W^X), and so
-    /// is "no access" and any unknown bit.
-    pub fn pool(self) -> Result<Pool, String> {
-        let (w, x) = (self.0 & Prot::WRITE != 0, self.0 & Prot::EXEC != 0);
+    /// is "no access" and any unknown bit: an invalid argument.
+    pub fn pool(self) -> Result<Pool, Error> {
+        let refused = |why: String| Err(Error::new(ErrorKind::InvalidArgument, why));
         match self.0 {
-            b if b & !7 != 0 => Err(format!("protection {b:#x} has unknown bits (read=1, write=2, exec=4)")),
-            0 => Err("protection 0 (no access) is not supported for an allocated segment".into()),
-            _ if w && x => Err("a writable and executable segment is refused (W^X)".into()),
-            _ if x => Ok(Pool::Code),
-            _ if w => Ok(Pool::ReadWrite),
+            b if b & !(Prot::READ | Prot::WRITE | Prot::EXEC) != 0 => {
+                refused(format!("protection {b:#x} has unknown bits (read=1, write=2, exec=4)"))
+            }
+            0 => refused("protection 0 (no access) is not supported for an allocated segment".into()),
+            _ if self.writable() && self.executable() => {
+                refused("a writable and executable segment is refused (W^X)".into())
+            }
+            _ if self.executable() => Ok(Pool::Code),
+            _ if self.writable() => Ok(Pool::ReadWrite),
             _ => Ok(Pool::ReadOnly),
         }
     }

@@ -9,10 +9,12 @@
 
 use std::os::fd::OwnedFd;
 
+use crate::error::Error;
+use crate::prot::Prot;
 use crate::slab::{Pool, Range};
-use crate::sys::{self, Access, Mapping, OsError};
+use crate::sys::{self, Mapping, OsError};
 
-use super::{placement, pool_access, Mapper, MapperConfig, MapperKind, SysCounters};
+use super::{placement, pool_prot, Mapper, MapperConfig, MapperKind, SysCounters};
 
 #[derive(Debug)]
 pub(crate) struct DualView {
@@ -26,22 +28,23 @@ impl DualView {
     /// Sets up both views and checks that the executing view can be made executable (a kernel
     /// with `vm.memfd_noexec = 2` or an SELinux policy can refuse it). The error says which step
     /// failed.
-    pub fn new(cfg: &MapperConfig) -> Result<DualView, String> {
+    pub fn new(cfg: &MapperConfig) -> Result<DualView, Error> {
         let counters = SysCounters::default();
-        let fd = sys::memfd(c"jitslab", cfg.span).map_err(|e| e.to_string())?;
+        let fd = sys::memfd(c"jitslab", cfg.span)?;
         let base = placement::reserve(cfg.span, cfg.placement, cfg.page, &counters)?;
         let exec = Mapping { addr: base, len: cfg.span };
         counters.count_mmap();
         // SAFETY: `[base, base+span)` is the reservation we just made and own.
-        unsafe { sys::map_shared(&fd, cfg.span, Access::NONE, Some(base)) }.map_err(|e| e.to_string())?;
+        unsafe { sys::map_shared(&fd, cfg.span, Prot::NONE, Some(base)) }?;
         counters.count_mmap();
         // SAFETY: a fresh mapping at an address of the kernel's choice.
-        let work = unsafe { sys::map_shared(&fd, cfg.span, Access::RW, None) }.map_err(|e| e.to_string())?;
+        let work = unsafe { sys::map_shared(&fd, cfg.span, Prot::RW, None) }?;
         let work = Mapping { addr: work, len: cfg.span };
         let view = DualView { exec, work, fd, counters };
         let probe = Range::new(0, cfg.page);
-        view.commit(probe, Pool::Code).map_err(|e| format!("the memfd cannot be mapped executable: {e}"))?;
-        view.decommit(probe).map_err(|e| e.to_string())?;
+        view.commit(probe, Pool::Code)
+            .map_err(|e| Error::from(e).prefixed("the memfd cannot be mapped executable: "))?;
+        view.decommit(probe)?;
         Ok(view)
     }
 }
@@ -65,15 +68,15 @@ impl Mapper for DualView {
     fn commit(&self, chunks: Range, pool: Pool) -> Result<(), OsError> {
         self.counters.count_mprotect();
         // SAFETY: the chunks lie in our executing view and were just given to `pool`.
-        unsafe { sys::protect(self.exec.addr + chunks.start, chunks.len(), pool_access(pool)) }
+        unsafe { sys::protect(self.exec.addr + chunks.start, chunks.len(), pool_prot(pool)) }
     }
     fn decommit(&self, chunks: Range) -> Result<(), OsError> {
         self.counters.count_mprotect();
         // SAFETY: the chunks lie in our executing view and hold no live segment.
-        unsafe { sys::protect(self.exec.addr + chunks.start, chunks.len(), Access::NONE) }
+        unsafe { sys::protect(self.exec.addr + chunks.start, chunks.len(), Prot::NONE) }
     }
     fn protect(&self, seg: Range, pool: Pool) -> Result<(), OsError> {
-        if pool_access(pool).exec {
+        if pool_prot(pool).executable() {
             sys::flush_icache(self.exec.addr + seg.start, seg.len());
         }
         Ok(())

@@ -39,8 +39,10 @@ pub(crate) use dual::DualView;
 pub use placement::Placement;
 pub(crate) use single::SingleView;
 
+use crate::error::Error;
+use crate::prot::Prot;
 use crate::slab::{Pool, Range};
-use crate::sys::{Access, OsError};
+use crate::sys::OsError;
 
 /// Which mapper a manager should use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -118,11 +120,11 @@ impl SysCounters {
 }
 
 /// The final protection of a pool.
-pub(crate) fn pool_access(pool: Pool) -> Access {
+pub(crate) fn pool_prot(pool: Pool) -> Prot {
     match pool {
-        Pool::Code => Access::RX,
-        Pool::ReadOnly => Access::R,
-        Pool::ReadWrite => Access::RW,
+        Pool::Code => Prot::RX,
+        Pool::ReadOnly => Prot::R,
+        Pool::ReadWrite => Prot::RW,
     }
 }
 
@@ -174,7 +176,7 @@ pub(crate) struct MapperConfig {
 
 /// Creates the mapper `cfg.choice` asks for. With [`MapperChoice::Auto`], a dual view that the OS
 /// refuses falls back to a single view, and the reason comes back as the second value.
-pub(crate) fn create(cfg: &MapperConfig) -> Result<(Box<dyn Mapper>, Option<String>), String> {
+pub(crate) fn create(cfg: &MapperConfig) -> Result<(Box<dyn Mapper>, Option<String>), Error> {
     choose(
         cfg.choice,
         || DualView::new(cfg).map(|m| Box::new(m) as Box<dyn Mapper>),
@@ -182,19 +184,21 @@ pub(crate) fn create(cfg: &MapperConfig) -> Result<(Box<dyn Mapper>, Option<Stri
     )
 }
 
-/// The fallback policy of [`create`], separate from the syscalls so that it can be tested.
+/// The fallback policy of [`create`], separate from the syscalls so that it can be tested. When
+/// both views fail, the error is the single view's (the last attempt's kind), naming both causes.
 fn choose<M>(
     choice: MapperChoice,
-    dual: impl FnOnce() -> Result<M, String>,
-    single: impl FnOnce() -> Result<M, String>,
-) -> Result<(M, Option<String>), String> {
+    dual: impl FnOnce() -> Result<M, Error>,
+    single: impl FnOnce() -> Result<M, Error>,
+) -> Result<(M, Option<String>), Error> {
     match choice {
         MapperChoice::SingleView => single().map(|m| (m, None)),
         MapperChoice::DualView => dual().map(|m| (m, None)),
         MapperChoice::Auto => match dual() {
             Ok(m) => Ok((m, None)),
             Err(reason) => {
-                let m = single().map_err(|e| format!("dual view refused ({reason}); single view failed too: {e}"))?;
+                let m = single()
+                    .map_err(|e| e.prefixed(&format!("dual view refused ({reason}); single view failed too: ")))?;
                 Ok((m, Some(format!("dual view refused, using single view: {reason}"))))
             }
         },
@@ -204,11 +208,16 @@ fn choose<M>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
+
+    fn os_error(m: &str) -> Error {
+        Error::new(ErrorKind::Os, m)
+    }
 
     #[test]
     fn auto_falls_back_to_single_view_and_says_why() {
         let (m, why) =
-            choose(MapperChoice::Auto, || Err::<&str, _>("memfd_create failed: EPERM".into()), || Ok("single"))
+            choose(MapperChoice::Auto, || Err::<&str, _>(os_error("memfd_create failed: EPERM")), || Ok("single"))
                 .unwrap();
         assert_eq!(m, "single");
         assert!(why.unwrap().contains("memfd_create failed: EPERM"));
@@ -218,7 +227,7 @@ mod tests {
 
     #[test]
     fn forced_dual_view_reports_the_refusal_instead_of_falling_back() {
-        let e = choose(MapperChoice::DualView, || Err::<&str, _>("refused".into()), || Ok("single")).unwrap_err();
-        assert_eq!(e, "refused");
+        let e = choose(MapperChoice::DualView, || Err::<&str, _>(os_error("refused")), || Ok("single")).unwrap_err();
+        assert_eq!(e, os_error("refused"));
     }
 }

@@ -6,6 +6,7 @@
 //!
 //! Concurrency: stateless; races with other threads' mappings are handled by the retry.
 
+use crate::error::{Error, ErrorKind};
 use crate::slab::MAX_SPAN;
 use crate::sys;
 
@@ -100,11 +101,13 @@ fn align_up(v: u64, a: u64) -> Option<u64> {
 }
 
 /// Reserves `span` bytes of inaccessible address space placed as asked. The error says what was
-/// asked, where, and why it could not be had.
-pub(crate) fn reserve(span: u64, placement: Placement, page: u64, counters: &SysCounters) -> Result<u64, String> {
+/// asked, where, and why it could not be had: a placement error when no gap in the window holds
+/// the span (or the gaps kept being taken), an OS error when an OS call failed.
+pub(crate) fn reserve(span: u64, placement: Placement, page: u64, counters: &SysCounters) -> Result<u64, Error> {
     let Some(win) = window(placement, sys::mmap_min_addr().max(page)) else {
         counters.count_mmap();
-        return sys::reserve(span, None).map_err(|e| format!("cannot reserve {span:#x} bytes: {e}"));
+        return sys::reserve(span, None)
+            .map_err(|e| Error::from(e).prefixed(&format!("cannot reserve {span:#x} bytes: ")));
     };
     let what = match placement {
         Placement::Near(x) => format!("within ±2 GiB of {x:#x}"),
@@ -114,14 +117,18 @@ pub(crate) fn reserve(span: u64, placement: Placement, page: u64, counters: &Sys
         Placement::Near(x) => Some(x),
         _ => None,
     };
+    let cannot_place = format!("cannot place a {span:#x}-byte reservation {what}: ");
     let mut last_err = None;
     for _ in 0..8 {
-        let mapped = sys::mapped_ranges().map_err(|e| format!("cannot place the reservation {what}: {e}"))?;
+        let mapped = sys::mapped_ranges()
+            .map_err(|e| Error::from(e).prefixed(&format!("cannot place the reservation {what}: ")))?;
         let Some(base) = choose_base(&mapped, win, span, target, page) else {
-            return Err(format!(
-                "cannot place a {span:#x}-byte reservation {what}: no free gap that large in [{:#x}, {:#x}); \
-                 use a smaller span or another placement",
-                win.0, win.1
+            return Err(Error::new(
+                ErrorKind::Placement,
+                format!(
+                    "{cannot_place}no free gap that large in [{:#x}, {:#x}); use a smaller span or another placement",
+                    win.0, win.1
+                ),
             ));
         };
         counters.count_mmap();
@@ -129,12 +136,15 @@ pub(crate) fn reserve(span: u64, placement: Placement, page: u64, counters: &Sys
             Ok(b) => return Ok(b),
             // Another thread mapped into the gap since we read the map: look again.
             Err(e) if e.errno == libc::EEXIST => last_err = Some(e),
-            Err(e) => return Err(format!("cannot place a {span:#x}-byte reservation {what}: {e}")),
+            Err(e) => return Err(Error::from(e).prefixed(&cannot_place)),
         }
     }
-    Err(format!(
-        "cannot place a {span:#x}-byte reservation {what}: the address space kept changing ({})",
-        last_err.map_or(String::new(), |e| e.to_string())
+    Err(Error::new(
+        ErrorKind::Placement,
+        format!(
+            "{cannot_place}the address space kept changing ({})",
+            last_err.map_or(String::new(), |e| e.to_string())
+        ),
     ))
 }
 

@@ -7,10 +7,12 @@
 //!
 //! Concurrency: see the parent module.
 
+use crate::error::Error;
+use crate::prot::Prot;
 use crate::slab::{Pool, Range};
-use crate::sys::{self, Access, Mapping, OsError};
+use crate::sys::{self, Mapping, OsError};
 
-use super::{placement, pool_access, Mapper, MapperConfig, MapperKind, SysCounters};
+use super::{placement, pool_prot, Mapper, MapperConfig, MapperKind, SysCounters};
 
 #[derive(Debug)]
 pub(crate) struct SingleView {
@@ -19,13 +21,13 @@ pub(crate) struct SingleView {
 }
 
 impl SingleView {
-    pub fn new(cfg: &MapperConfig) -> Result<SingleView, String> {
+    pub fn new(cfg: &MapperConfig) -> Result<SingleView, Error> {
         let counters = SysCounters::default();
         let addr = placement::reserve(cfg.span, cfg.placement, cfg.page, &counters)?;
         Ok(SingleView { map: Mapping { addr, len: cfg.span }, counters })
     }
 
-    fn set(&self, r: Range, access: Access) -> Result<(), OsError> {
+    fn set(&self, r: Range, access: Prot) -> Result<(), OsError> {
         self.counters.count_mprotect();
         // SAFETY: `r` lies in our reservation and belongs to the caller's chunks or segment.
         unsafe { sys::protect(self.map.addr + r.start, r.len(), access) }
@@ -49,17 +51,17 @@ impl Mapper for SingleView {
         (self.map.addr + offset) as *mut u8
     }
     fn commit(&self, chunks: Range, _pool: Pool) -> Result<(), OsError> {
-        self.set(chunks, Access::RW)
+        self.set(chunks, Prot::RW)
     }
     fn decommit(&self, chunks: Range) -> Result<(), OsError> {
-        self.set(chunks, Access::NONE)
+        self.set(chunks, Prot::NONE)
     }
     fn protect(&self, seg: Range, pool: Pool) -> Result<(), OsError> {
-        match pool_access(pool) {
-            Access::RW => Ok(()),
+        match pool_prot(pool) {
+            Prot::RW => Ok(()),
             access => {
                 self.set(seg, access)?;
-                if access.exec {
+                if access.executable() {
                     sys::flush_icache(self.map.addr + seg.start, seg.len());
                 }
                 Ok(())
@@ -67,9 +69,9 @@ impl Mapper for SingleView {
         }
     }
     fn unprotect(&self, seg: Range, pool: Pool) -> Result<(), OsError> {
-        match pool_access(pool) {
-            Access::RW => Ok(()),
-            _ => self.set(seg, Access::RW),
+        match pool_prot(pool) {
+            Prot::RW => Ok(()),
+            _ => self.set(seg, Prot::RW),
         }
     }
     fn release(&self, pages: Range) -> Result<(), OsError> {

@@ -1,6 +1,76 @@
-//! The native protocol's messages as bytes: encoders for the linker side (and the tests),
-//! decoders for the executor side, and the pure checks on ranges. The layouts are documented
-//! once, in the parent module.
+//! jitslab's native shared-memory protocol: its contract (below), the messages as bytes
+//! (encoders for the linker side and the tests, decoders for the executor side) and the pure
+//! checks on ranges. The linker side is `backend/native`, the executor side `executor`.
+//!
+//! # The protocol, version [`PROTOCOL_VERSION`]
+//!
+//! The executor publishes five wrapper functions as bootstrap symbols ([`Op::symbol`]; listed
+//! for C by `jitslab_executor_bootstrap_symbols`). Each is called as
+//! `CWrapperFunctionResult f(const char *args, size_t len)` with the SPS bytes below (SPS as in
+//! [`super::sps`]: little-endian integers, `[T]` is a `u64` count then the elements, a string or
+//! byte buffer is a `u64` length then the bytes, tuples are their fields in order). Every reply
+//! is SPS: failures are always *in band* (an error value), never an out-of-band error, because
+//! LLVM 19's server does not transport those.
+//!
+//! An *extent* is `(offset u64, len u64, access u8)`: a byte range by offset from the region's
+//! base. The access byte is read 1 | write 2 | exec 4, and only `---` 0, `r--` 1, `rw-` 3 and
+//! `r-x` 5 exist: writable and executable together (and any other pattern) is refused.
+//!
+//! | symbol | arguments | reply |
+//! |---|---|---|
+//! | `__jitslab_executor_setup` | `version u32, span u64, sharing u8` | `Expected<(handle u64, base u64, pid u32, fd i32, name string)>` |
+//! | `__jitslab_executor_protect` | `handle u64, [extent]` | `Error` |
+//! | `__jitslab_executor_finalize` | `handle u64, [(key u64, [extent] segments, [((fn u64, args bytes) finalize, (fn u64, args bytes) dealloc)] actions)]` | `Expected<[Error]>`, one per allocation, in order |
+//! | `__jitslab_executor_deallocate` | `handle u64, [key u64]` | `Error` |
+//! | `__jitslab_executor_teardown` | `handle u64` | `Error` |
+//!
+//! - **setup** creates a region: a file of `span` bytes, and `span` bytes of address space
+//!   mapped `MAP_SHARED` from it with no access (page-aligned; the linker may use all of it).
+//!   `version` must equal [`PROTOCOL_VERSION`], or the error names both versions. `span` must be
+//!   a non-zero multiple of the executor's page size, at most 2 GiB. `sharing` 0: the file is a
+//!   memfd (`memfd_create`, close-on-exec, no name anywhere); the reply's `fd` is its descriptor
+//!   in the executor (process `pid`), open until teardown, and `name` is empty. The linker gets
+//!   its own descriptor with `pidfd_open(pid)` + `pidfd_getfd(fd)`, or by opening
+//!   `/proc/PID/fd/FD`; both need ptrace access to the executor (same user; under Yama
+//!   `ptrace_scope` 1, the linker must be its parent, as when it spawned it). `sharing` 1, for a
+//!   linker that has neither: the file is a POSIX shared-memory object named
+//!   `/jitslab-PID-<32 random hex digits>`, created `O_CREAT | O_EXCL` with mode 0600; `fd` is
+//!   -1. The linker opens it and `shm_unlink`s it at once; teardown unlinks it too (a missing
+//!   name is fine). Either way the linker maps the whole file read-write as its working view
+//!   and may punch holes in it to give pages back. Setup probes that the region can be made
+//!   executable (a `noexec` `/dev/shm`, `vm.memfd_noexec` or a security policy can refuse it)
+//!   and fails with the reason if not.
+//! - **protect** gives page ranges their access (`mprotect`): a pool's final protection when the
+//!   pool takes a chunk, `---` when it gives the chunk back. Extents must be non-empty,
+//!   page-aligned, inside the region, not overlapping one another. All are checked before any
+//!   is applied; if an `mprotect` fails, the earlier extents stay applied and the error says
+//!   which one failed.
+//! - **finalize** makes a batch of allocations live. Each allocation has a key the linker
+//!   chooses, its segments (extents with the access of their pool; any alignment, since pools
+//!   pack allocations into shared pages) and its allocation actions. Checked before anything
+//!   runs, for the whole batch: every segment non-empty, inside the region, with a non-`---`
+//!   access equal to the current access of every page it touches; no two segments of the batch
+//!   overlap, and none overlaps a segment of a live allocation; no key repeats in the batch or
+//!   names a live allocation; every non-zero action address lies in an executable mapping of
+//!   the executor. A failed check refuses the whole batch (the outer error) and nothing runs.
+//!   Then, per allocation in order: the instruction cache is flushed over executable segments
+//!   and the finalize actions run in LLVM 19's order ([`super::wrapper::run_finalize_actions`]);
+//!   an allocation whose action failed is not kept (the dealloc actions of the actions that had
+//!   run have run) and its result is the error; the others are live, with their dealloc actions
+//!   kept.
+//! - **deallocate** takes live allocations back: each key's dealloc actions run (last to first;
+//!   keys from the last to the first), the key is forgotten, and the errors are joined. Unknown
+//!   or repeated keys, or a key still being finalized, refuse the whole request first. The
+//!   memory is the linker's to reuse: the executor neither zeroes nor protects it.
+//! - **teardown** ends a region: the dealloc actions of every allocation still live run (the
+//!   most recently finalized first, as LLVM's service releases), then the region is unmapped,
+//!   the file closed, a name unlinked, and the handle forgotten. The errors of the actions come
+//!   back joined; the region ends regardless. The unmapping waits for calls on the same handle
+//!   that are still running.
+//!
+//! Every request is checked: malformed bytes (truncated, trailing, bad flags, counts that
+//! cannot fit), unknown handles and the rules above give an error reply, never a crash, and
+//! every entry point runs behind `catch_unwind`. Handles are never reused.
 //!
 //! Decoders refuse truncated input, trailing bytes, bad flag bytes and counts that cannot fit
 //! before they allocate anything; their errors are plain text for an SPS error reply.
@@ -11,7 +81,7 @@ use std::ffi::CStr;
 
 use super::sps::{Reader, SpsError, Writer};
 use super::wrapper::{ActionPair, WrapperCall};
-use crate::sys::Access;
+use crate::prot::Prot;
 
 /// The largest region the service sets up: the slab's own limit, 2 GiB.
 pub use crate::slab::MAX_SPAN;
@@ -67,12 +137,12 @@ const KEY_BYTES: u64 = 8;
 
 /// The access an access byte names. Only `---` (0), `r--` (1), `rw-` (3) and `r-x` (5) exist:
 /// a byte that is writable and executable (W^X), or any other bit pattern, is refused.
-pub fn access_from_byte(b: u8) -> Result<Access, String> {
+pub fn access_from_byte(b: u8) -> Result<Prot, String> {
     match b {
-        0 => Ok(Access::NONE),
-        ACCESS_READ => Ok(Access::R),
-        b if b == ACCESS_READ | ACCESS_WRITE => Ok(Access::RW),
-        b if b == ACCESS_READ | ACCESS_EXEC => Ok(Access::RX),
+        0 => Ok(Prot::NONE),
+        ACCESS_READ => Ok(Prot::R),
+        b if b == ACCESS_READ | ACCESS_WRITE => Ok(Prot::RW),
+        b if b == ACCESS_READ | ACCESS_EXEC => Ok(Prot::RX),
         b if b & ACCESS_WRITE != 0 && b & ACCESS_EXEC != 0 => {
             Err(format!("access byte {b:#04x} is writable and executable; W^X: never both"))
         }
@@ -80,9 +150,9 @@ pub fn access_from_byte(b: u8) -> Result<Access, String> {
     }
 }
 
-pub fn access_byte(a: Access) -> u8 {
+pub fn access_byte(a: Prot) -> u8 {
     let bit = |on: bool, b: u8| if on { b } else { 0 };
-    bit(a.read, ACCESS_READ) | bit(a.write, ACCESS_WRITE) | bit(a.exec, ACCESS_EXEC)
+    bit(a.readable(), ACCESS_READ) | bit(a.writable(), ACCESS_WRITE) | bit(a.executable(), ACCESS_EXEC)
 }
 
 /// How the linker will obtain the region's file.
@@ -130,7 +200,7 @@ pub struct SetupReply {
 pub struct Extent {
     pub offset: u64,
     pub len: u64,
-    pub access: Access,
+    pub access: Prot,
 }
 
 impl Extent {
@@ -372,4 +442,20 @@ pub fn check_extents(extents: &[Extent], span: u64, page: u64, page_aligned: boo
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_bytes_round_trip_for_every_protection_memory_gets() {
+        for (prot, byte) in [(Prot::NONE, 0), (Prot::R, 1), (Prot::RW, 3), (Prot::RX, 5)] {
+            assert_eq!(access_byte(prot), byte, "{prot}");
+            assert_eq!(access_from_byte(byte), Ok(prot), "{byte}");
+        }
+        for refused in [2, 4, 6, 7, 8] {
+            assert!(access_from_byte(refused).is_err(), "{refused}");
+        }
+    }
 }

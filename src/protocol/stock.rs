@@ -20,7 +20,7 @@
 
 use super::sps::{Reader, SpsError, Writer};
 use super::wrapper::{ActionPair, WrapperCall};
-use crate::sys::Access;
+use crate::prot::Prot;
 
 /// Bootstrap symbol names, as the executor publishes them.
 pub const INSTANCE: &str = "__llvm_orc_ExecutorSharedMemoryMapperService_Instance";
@@ -37,12 +37,12 @@ pub const GROUP_FINALIZE_LIFETIME: u8 = 8;
 
 /// The group byte of a segment with access `access` (the stock service's encoding of a
 /// protection; a stock segment is always readable).
-pub fn group(access: Access, finalize_lifetime: bool) -> u8 {
+pub fn group(access: Prot, finalize_lifetime: bool) -> u8 {
     let mut g = GROUP_READ;
-    if access.write {
+    if access.writable() {
         g |= GROUP_WRITE;
     }
-    if access.exec {
+    if access.executable() {
         g |= GROUP_EXEC;
     }
     if finalize_lifetime {
@@ -152,6 +152,13 @@ mod tests {
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
         (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    #[test]
+    fn group_bytes_encode_the_pools_protections() {
+        assert_eq!(group(Prot::RX, false), GROUP_READ | GROUP_EXEC);
+        assert_eq!(group(Prot::R, false), GROUP_READ);
+        assert_eq!(group(Prot::RW, true), GROUP_READ | GROUP_WRITE | GROUP_FINALIZE_LIFETIME);
     }
 
     // Golden bytes: dumps made by LLVM 19's own serializers (reference notes §5.3).

@@ -660,11 +660,13 @@ impl Slab {
         Ok(())
     }
 
-    /// Runs [`Slab::check`] after each mutation in debug builds.
+    /// Runs [`Slab::check`] after each mutation in debug builds. `cfg!` rather than `#[cfg]`, so
+    /// the checker is compiled (and type-checked) in every profile and optimized out of release.
     fn debug_check(&self) {
-        #[cfg(debug_assertions)]
-        if let Err(e) = self.check() {
-            panic!("jitslab slab invariant broken: {e}");
+        if cfg!(debug_assertions) {
+            if let Err(e) = self.check() {
+                panic!("jitslab slab invariant broken: {e}");
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //===- remote_service_test.cpp - jitslab's wire protocol against LLVM's own code -===//
 //
 // jitslab speaks LLVM 19's ExecutorSharedMemoryMapperService protocol with its own SPS encoder
-// and decoder (src/sps.rs, src/mapper/remote/stock.rs). This suite checks them against LLVM's
+// and decoder (src/protocol/sps.rs, src/protocol/stock.rs). This suite checks them against LLVM's
 // code, with no executor process:
 //
 //  - Golden bytes: every message jitslab sends or reads, encoded and decoded by LLVM's SPS
@@ -88,7 +88,7 @@ std::string toHex(StringRef Bytes) {
 
 #define EXPECT_BYTES(Expected, Actual) EXPECT_EQ(toHex(Expected), toHex(Actual))
 
-// The golden byte strings, identical to those of the Rust tests in src/mapper/remote/stock.rs
+// The golden byte strings, identical to those of the Rust tests in src/protocol/stock.rs
 // (made by LLVM 19's serializers; reference notes §5.3, whose Initialize reply has one 00 too
 // many: a 9-byte value printed as 10).
 const uint64_t Inst = 0x1122334455667788;

@@ -18,7 +18,7 @@
 // wrappers, both added by SimpleRemoteEPCServer itself), so LLVM's out-of-process managers and
 // jitslab's stock protocol work with it unchanged, plus jitslab's native shared-memory service
 // (the wrapper functions that libjitslab lists with jitslab_executor_bootstrap_symbols; the
-// protocol is documented in src/executor/mod.rs). It runs each incoming call on a thread of
+// protocol is documented in src/protocol/native.rs). It runs each incoming call on a thread of
 // its own, as LLVM's does, and ends when the connection closes, after ending every jitslab
 // region (their pending dealloc actions run).
 //

@@ -1,5 +1,5 @@
-//! The linker side of jitslab's native protocol (the messages are documented in
-//! [`crate::executor`], their bytes in [`crate::protocol::native`]): the slab in a region the
+//! The linker side of jitslab's native protocol (its messages and rules are documented in
+//! [`crate::protocol::native`]; the executor side is `executor`): the slab in a region the
 //! executor's service created, dual-mapped, with group-commit finalize.
 //!
 //! ```text
@@ -52,14 +52,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{call_error, setup_error, Backend, Completed, FinalizeSeg, Finalized, Kept};
 use crate::error::Error;
-use crate::mapper::pool_access;
+use crate::mapper::pool_prot;
 use crate::mapper::remote::{Remote, RemoteError, RemoteView, RpcCounts, Transport};
+use crate::prot::Prot;
 use crate::protocol::native::{self as wire, Allocation, Extent, SetupArgs, SetupReply, Sharing};
 use crate::protocol::native::{Op, PROTOCOL_VERSION};
 use crate::protocol::stock::error_result as decode_error;
 use crate::protocol::wrapper::ActionPair;
 use crate::slab::Range;
-use crate::sys::{self, Access};
+use crate::sys;
 
 /// The addresses of the native service's wrapper functions in the executor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +147,7 @@ struct Queue {
     /// A round is in flight.
     busy: bool,
     /// Chunk offset → the protection it must get, noted since the last round took them.
-    pending: BTreeMap<u64, Access>,
+    pending: BTreeMap<u64, Prot>,
     /// Chunks whose protection the round in flight is applying.
     applying: BTreeSet<u64>,
     finalizes: Vec<Fin>,
@@ -157,7 +158,7 @@ struct Queue {
 struct Round {
     protects: Vec<Extent>,
     /// The chunks the protects cover, with the protection each gets.
-    chunks: Vec<(u64, Access)>,
+    chunks: Vec<(u64, Prot)>,
     finalizes: Vec<Fin>,
     deallocs: Vec<Dealloc>,
 }
@@ -253,7 +254,7 @@ fn connect(
         Ok(view) => Ok((native, view)),
         Err(e) => {
             let _ = teardown_blocking(&remote, reply.handle);
-            Err(RemoteError::Executor(format!("cannot map the executor's region here: {e}")))
+            Err(RemoteError::Os(format!("cannot map the executor's region here: {e}")))
         }
     }
 }
@@ -303,7 +304,7 @@ fn make_readable(remote: &Arc<NativeRemote>, handle: u64, span: u64) -> Result<(
 }
 
 /// The protection of chunks no pool holds (see [`make_readable`]).
-pub(crate) const UNASSIGNED: Access = Access::R;
+pub(crate) const UNASSIGNED: Prot = Prot::R;
 
 fn teardown_blocking(remote: &Arc<NativeRemote>, handle: u64) -> Result<(), RemoteError> {
     remote.call_blocking("teardown", remote.addrs().teardown, wire::teardown_args(handle), decode_error, drop)
@@ -330,7 +331,7 @@ impl Native {
 
     /// Notes that the chunks of `chunks` must get `access` in the executor; the next round
     /// sends it (the last one noted for a chunk wins).
-    pub fn note_protection(&self, chunks: Range, access: Access) {
+    pub fn note_protection(&self, chunks: Range, access: Prot) {
         let mut q = lock(&self.queue);
         let mut at = chunks.start;
         while at < chunks.end {
@@ -382,7 +383,7 @@ impl Native {
         }
         q.busy = true;
         let pending = std::mem::take(&mut q.pending);
-        let chunks: Vec<(u64, Access)> = pending.iter().map(|(&c, &a)| (c, a)).collect();
+        let chunks: Vec<(u64, Prot)> = pending.iter().map(|(&c, &a)| (c, a)).collect();
         q.applying.extend(chunks.iter().map(|&(c, _)| c));
         // Adjacent chunks with the same protection become one extent.
         let mut protects: Vec<Extent> = Vec::new();
@@ -418,7 +419,7 @@ impl Native {
     fn after_protect(
         self: &Arc<Self>,
         protected: Result<(), RemoteError>,
-        chunks: Vec<(u64, Access)>,
+        chunks: Vec<(u64, Prot)>,
         finalizes: Vec<Fin>,
         deallocs: Vec<Dealloc>,
     ) {
@@ -556,7 +557,7 @@ impl Backend for NativeBackend {
         let segments: Vec<Extent> = segs
             .iter()
             .filter(|s| has_actions && !s.finalize_lifetime)
-            .map(|s| Extent { offset: s.range.start, len: s.range.len(), access: pool_access(s.pool) })
+            .map(|s| Extent { offset: s.range.start, len: s.range.len(), access: pool_prot(s.pool) })
             .collect();
         let kept = if has_actions { Kept::Key(id) } else { Kept::Nothing };
         let alloc = Allocation { key: id, segments, actions };
@@ -589,7 +590,7 @@ impl Backend for NativeBackend {
     }
 
     fn chunk_taken(&self, chunks: Range, pool: crate::slab::Pool) {
-        self.link.note_protection(chunks, pool_access(pool));
+        self.link.note_protection(chunks, pool_prot(pool));
     }
 
     fn chunk_given_back(&self, chunks: Range) {

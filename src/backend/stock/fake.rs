@@ -35,7 +35,7 @@ use crate::mapper::remote::{Completion, Transport};
 use crate::protocol::sps::{self, Reader, SpsError, Writer};
 use crate::protocol::stock::{self, GROUP_EXEC, GROUP_READ, GROUP_WRITE};
 use crate::protocol::wrapper::{self, ActionPair, CWrapperFunctionResult, WrapperCall, WrapperFn};
-use crate::sys::{self, Access};
+use crate::sys;
 
 pub(crate) const MB: u64 = 1 << 20;
 pub(crate) const RX: u8 = Prot::READ | Prot::EXEC;
@@ -219,8 +219,9 @@ pub(crate) fn expected_err(msg: &str) -> Vec<u8> {
     Writer::new().bool(false).bytes(msg.as_bytes()).finish()
 }
 
-pub(crate) fn access_of(group: u8) -> Access {
-    Access { read: group & GROUP_READ != 0, write: group & GROUP_WRITE != 0, exec: group & GROUP_EXEC != 0 }
+pub(crate) fn access_of(group: u8) -> Prot {
+    let bit = |group_bit: u8, prot_bit: u8| if group & group_bit != 0 { prot_bit } else { 0 };
+    Prot(bit(GROUP_READ, Prot::READ) | bit(GROUP_WRITE, Prot::WRITE) | bit(GROUP_EXEC, Prot::EXEC))
 }
 
 /// A decoded `Initialize` request.

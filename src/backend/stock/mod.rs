@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use super::{call_error, setup_error, Backend, Completed, FinalizeSeg, Finalized, Kept};
 use crate::error::Error;
-use crate::mapper::pool_access;
+use crate::mapper::pool_prot;
 use crate::mapper::remote::{Remote, RemoteError, RemoteView, RpcCounts, Transport};
 use crate::mapper::Mapper;
 use crate::protocol::stock::{self, SegFinalize};
@@ -38,7 +38,7 @@ impl Stock {
     /// Finds the service, reserves `span` bytes in the executor and maps them here (one
     /// `Reserve` and one `Initialize`, waited for).
     pub(crate) fn connect(transport: Box<dyn Transport>, span: u64) -> Result<(Stock, RemoteView), Error> {
-        let remote = Arc::new(Remote::connect(transport).map_err(Error::Executor)?);
+        let remote = Arc::new(Remote::connect(transport)?);
         let view = remote.reserve(span).map_err(setup_error)?;
         Ok((Stock { remote, base: view.base() }, view))
     }
@@ -57,7 +57,7 @@ impl Backend for Stock {
         let wire: Vec<SegFinalize> = segs
             .iter()
             .map(|s| SegFinalize {
-                group: stock::group(pool_access(s.pool), s.finalize_lifetime),
+                group: stock::group(pool_prot(s.pool), s.finalize_lifetime),
                 addr: self.base + s.range.start,
                 size: s.range.len(),
             })

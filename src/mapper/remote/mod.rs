@@ -36,6 +36,8 @@ pub use transport::{Completion, Reply, RpcCounts, Transport};
 
 use self::transport::RpcCounters;
 use super::{Mapper, MapperKind, SysCounters};
+use crate::error::{Error, ErrorKind};
+use crate::prot::Prot;
 use crate::protocol::sps::SpsError;
 use crate::protocol::stock::ServiceAddrs;
 use crate::slab::{Pool, Range};
@@ -56,12 +58,17 @@ pub(crate) enum RemoteError {
     BadReply(String),
     /// The executor carried out the call and reported an error.
     Executor(String),
+    /// An OS call in this process failed (mapping the executor's memory here).
+    Os(String),
 }
 
 impl std::fmt::Display for RemoteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (RemoteError::Lost(m) | RemoteError::TimedOut(m) | RemoteError::BadReply(m) | RemoteError::Executor(m)) =
-            self;
+        let (RemoteError::Lost(m)
+        | RemoteError::TimedOut(m)
+        | RemoteError::BadReply(m)
+        | RemoteError::Executor(m)
+        | RemoteError::Os(m)) = self;
         f.write_str(m)
     }
 }
@@ -87,9 +94,11 @@ impl<A: std::fmt::Debug> std::fmt::Debug for Remote<A> {
 }
 
 impl Remote {
-    /// Finds LLVM's stock service in the executor's bootstrap symbols.
-    pub fn connect(transport: Box<dyn Transport>) -> Result<Remote, String> {
-        let addrs = ServiceAddrs::lookup(|name| transport.lookup(name))?;
+    /// Finds LLVM's stock service in the executor's bootstrap symbols; an executor without it
+    /// is an executor error.
+    pub fn connect(transport: Box<dyn Transport>) -> Result<Remote, Error> {
+        let addrs =
+            ServiceAddrs::lookup(|name| transport.lookup(name)).map_err(|m| Error::new(ErrorKind::Executor, m))?;
         Ok(Remote::with_addrs(transport, addrs))
     }
 }
@@ -242,7 +251,7 @@ impl RemoteView {
         let counters = SysCounters::default();
         counters.count_mmap();
         // SAFETY: a fresh mapping at an address of the kernel's choice.
-        let addr = unsafe { sys::map_shared(&fd, span, sys::Access::RW, None) }?;
+        let addr = unsafe { sys::map_shared(&fd, span, Prot::RW, None) }?;
         Ok(RemoteView { base, work: Mapping { addr, len: span }, fd: Mutex::new(Some(fd)), counters, native })
     }
 }
