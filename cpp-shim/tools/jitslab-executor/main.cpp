@@ -6,6 +6,7 @@
 //   jitslab-executor filedescs=IN,OUT     talk over two inherited descriptors
 //   jitslab-executor listen=HOST:PORT     accept one TCP connection on HOST's address only,
 //                                         then talk over it
+//   ... max-frame=BYTES                   refuse frames larger than BYTES (default 512 MiB)
 //
 // Whoever connects can run any code as this process's user, and nothing authenticates them,
 // so HOST must be a loopback address unless `allow-remote` follows (a warning is printed).
@@ -22,11 +23,17 @@
 // its own, as LLVM's does, and ends when the connection closes, after ending every jitslab
 // region (their pending dealloc actions run).
 //
+// It trusts no frame: CheckedFDTransport (CheckedTransport.h) refuses oversized, truncated and
+// malformed frames and unknown opcodes with a message naming the frame and the fault, and the
+// session then ends as on a closed connection, with exit status 1 (LLVM's transport would
+// allocate whatever size a header claims and abort).
+//
 // It links LLVM's static libraries (only the target-process side) and libjitslab.a, so it
 // starts as fast as llvm-jitlink-executor and is about as small in memory (docs/design.md).
 //
 //===----------------------------------------------------------------------===//
 
+#include "CheckedTransport.h"
 #include "jitslab.h"
 
 #include "llvm/ADT/StringRef.h"
@@ -70,8 +77,9 @@ __attribute__((used)) const void *const LinkedForLookupByName[] = {
     reinterpret_cast<const void *>(&llvm_orc_registerJITLoaderPerfImpl),
 };
 
-const char *Usage = "usage: jitslab-executor filedescs=<in-fd>,<out-fd>\n"
-                    "       jitslab-executor listen=<host>:<port> [allow-remote]";
+const char *Usage = "usage: jitslab-executor filedescs=<in-fd>,<out-fd> [max-frame=<bytes>]\n"
+                    "       jitslab-executor listen=<host>:<port> [allow-remote] "
+                    "[max-frame=<bytes>]";
 
 Error fail(const Twine &Msg) { return make_error<StringError>(Msg, inconvertibleErrorCode()); }
 
@@ -184,11 +192,11 @@ Expected<int> acceptOne(StringRef Spec, bool AllowRemote) {
   return Conn;
 }
 
-Error serve(int InFD, int OutFD) {
+Error serve(int InFD, int OutFD, uint64_t MaxFrame) {
   auto Native = JitslabNativeService::Create();
   if (!Native)
     return Native.takeError();
-  auto Server = SimpleRemoteEPCServer::Create<FDSimpleRemoteEPCTransport>(
+  auto Server = SimpleRemoteEPCServer::Create<jitslab::CheckedFDTransport>(
       [&](SimpleRemoteEPCServer::Setup &S) -> Error {
         S.setDispatcher(std::make_unique<SimpleRemoteEPCServer::ThreadDispatcher>());
         S.bootstrapSymbols() = SimpleRemoteEPCServer::defaultBootstrapSymbols();
@@ -198,32 +206,54 @@ Error serve(int InFD, int OutFD) {
         S.services().push_back(std::move(*Native));
         return Error::success();
       },
-      InFD, OutFD);
+      InFD, OutFD, MaxFrame);
   if (!Server)
     return Server.takeError();
   return (*Server)->waitForDisconnect();
+}
+
+/// "max-frame=BYTES" (decimal, or hex with 0x) to the limit, or an error naming the argument.
+Expected<uint64_t> parseMaxFrame(StringRef Arg) {
+  uint64_t Bytes = 0;
+  if (Arg.getAsInteger(0, Bytes) || Bytes < jitslab::CheckedFDTransport::HeaderSize)
+    return fail("max-frame wants a number of bytes of at least 32 (a frame's header), got '" +
+                Arg + "'");
+  return Bytes;
 }
 
 Error run(int Argc, char **Argv) {
   if (Argc < 2)
     return fail(Twine("expected an argument\n") + Usage);
   StringRef Arg = Argv[1];
+  bool AllowRemote = false;
+  uint64_t MaxFrame = jitslab::CheckedFDTransport::DefaultMaxFrame;
+  for (int I = 2; I < Argc; ++I) {
+    StringRef Opt = Argv[I];
+    if (Opt.consume_front("max-frame=")) {
+      auto Bytes = parseMaxFrame(Opt);
+      if (!Bytes)
+        return Bytes.takeError();
+      MaxFrame = *Bytes;
+    } else if (Opt == "allow-remote" && Arg.starts_with("listen=")) {
+      AllowRemote = true;
+    } else {
+      return fail("unexpected argument '" + Opt + "': after " +
+                  (Arg.starts_with("listen=") ? "listen=HOST:PORT only allow-remote and"
+                                              : "filedescs=IN,OUT only") +
+                  " max-frame=BYTES may follow\n" + Usage);
+    }
+  }
   if (Arg.consume_front("filedescs=")) {
-    if (Argc != 2)
-      return fail(Twine("filedescs takes no other argument\n") + Usage);
     auto FDs = parseFDs(Arg);
     if (!FDs)
       return FDs.takeError();
-    return serve(FDs->first, FDs->second);
+    return serve(FDs->first, FDs->second, MaxFrame);
   }
   if (Arg.consume_front("listen=")) {
-    bool AllowRemote = Argc == 3 && StringRef(Argv[2]) == "allow-remote";
-    if (Argc > 3 || (Argc == 3 && !AllowRemote))
-      return fail(Twine("after listen=HOST:PORT only allow-remote may follow\n") + Usage);
     auto FD = acceptOne(Arg, AllowRemote);
     if (!FD)
       return FD.takeError();
-    return serve(*FD, *FD);
+    return serve(*FD, *FD, MaxFrame);
   }
   return fail("unknown argument '" + Arg + "'\n" + Usage);
 }

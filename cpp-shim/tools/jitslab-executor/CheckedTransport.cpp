@@ -1,0 +1,241 @@
+//===- CheckedTransport.cpp - an ORC frame transport that trusts no header --------===//
+//
+// CheckedTransport.h describes the wire format and what is refused.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CheckedTransport.h"
+
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Support/Endian.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+using namespace llvm;
+using namespace llvm::orc;
+
+namespace jitslab {
+
+namespace {
+
+Error fail(const Twine &Msg) { return make_error<StringError>(Msg, inconvertibleErrorCode()); }
+
+/// 0x-prefixed hex, as sizes and addresses are written in messages.
+std::string hex(uint64_t V) { return formatv("{0:x}", V).str(); }
+
+const char *opcodeName(SimpleRemoteEPCOpcode OpC) {
+  switch (OpC) {
+  case SimpleRemoteEPCOpcode::Setup:
+    return "Setup";
+  case SimpleRemoteEPCOpcode::Hangup:
+    return "Hangup";
+  case SimpleRemoteEPCOpcode::Result:
+    return "Result";
+  case SimpleRemoteEPCOpcode::CallWrapper:
+    return "CallWrapper";
+  }
+  return "?";
+}
+
+/// The header's fields, decoded.
+struct Header {
+  uint64_t Size, OpC, SeqNo, TagAddr;
+};
+
+Header decode(const char *B) {
+  auto Field = [B](unsigned I) { return support::endian::read64le(B + I * sizeof(uint64_t)); };
+  return {Field(0), Field(1), Field(2), Field(3)};
+}
+
+/// Why a header is refused, or an empty string: the size against the limit, the opcode, and
+/// the rules LLVM's controller follows when it builds a frame (SimpleRemoteEPC.cpp), which
+/// the server itself only asserts in debug builds.
+std::string checkHeader(const Header &H, uint64_t MaxFrame) {
+  if (H.Size < CheckedFDTransport::HeaderSize)
+    return "malformed header: frame size " + std::to_string(H.Size) +
+           " is smaller than the 32-byte header";
+  if (H.Size > MaxFrame)
+    return "frame of " + hex(H.Size) + " bytes is larger than the limit, " +
+           hex(MaxFrame) + " bytes (raise it with max-frame=BYTES if a controller needs more)";
+  if (H.OpC > static_cast<uint64_t>(SimpleRemoteEPCOpcode::LastOpC))
+    return "unknown opcode " + std::to_string(H.OpC) +
+           " (Setup 0, Hangup 1, Result 2 and CallWrapper 3 are the opcodes there are)";
+  switch (static_cast<SimpleRemoteEPCOpcode>(H.OpC)) {
+  case SimpleRemoteEPCOpcode::Hangup:
+    if (H.SeqNo != 0 || H.TagAddr != 0)
+      return "malformed header: a Hangup with sequence number " + std::to_string(H.SeqNo) +
+             " and tag address " + hex(H.TagAddr) + " (both must be 0)";
+    break;
+  case SimpleRemoteEPCOpcode::Result:
+    if (H.TagAddr != 0)
+      return "malformed header: a Result with tag address " + hex(H.TagAddr) +
+             " (must be 0)";
+    break;
+  case SimpleRemoteEPCOpcode::CallWrapper:
+    if (H.TagAddr == 0)
+      return "malformed header: a CallWrapper to address 0";
+    break;
+  case SimpleRemoteEPCOpcode::Setup:
+    break; // the server refuses it by itself ("Unexpected Setup opcode")
+  }
+  return "";
+}
+
+/// The payload buffer handleMessage takes, which LLVM 22 made its own type.
+#if LLVM_VERSION_MAJOR >= 22
+using Payload = shared::WrapperFunctionBuffer;
+Payload allocatePayload(size_t N) { return Payload::allocate(N); }
+#else
+using Payload = SimpleRemoteEPCArgBytesVector;
+Payload allocatePayload(size_t N) {
+  Payload P;
+  P.resize(N);
+  return P;
+}
+#endif
+
+} // namespace
+
+Expected<std::unique_ptr<CheckedFDTransport>>
+CheckedFDTransport::Create(SimpleRemoteEPCTransportClient &C, int InFD, int OutFD,
+                           uint64_t MaxFrame) {
+  if (InFD < 0 || OutFD < 0)
+    return fail("invalid descriptors " + Twine(InFD) + "," + Twine(OutFD));
+  if (MaxFrame < HeaderSize)
+    return fail("max-frame=" + Twine(MaxFrame) + " is smaller than a frame's 32-byte header");
+  return std::unique_ptr<CheckedFDTransport>(new CheckedFDTransport(C, InFD, OutFD, MaxFrame));
+}
+
+CheckedFDTransport::~CheckedFDTransport() {
+  if (Listener.joinable())
+    Listener.join();
+}
+
+Error CheckedFDTransport::start() {
+  // Reading starts once the Setup message is out (sendMessage): a controller sends nothing
+  // before it has the Setup, and a frame refused earlier would make the server's own sending
+  // of the Setup fail, so that its error, not the refusal, would be the one reported.
+  return Error::success();
+}
+
+Error CheckedFDTransport::sendMessage(SimpleRemoteEPCOpcode OpC, uint64_t SeqNo,
+                                      ExecutorAddr TagAddr, ArrayRef<char> ArgBytes) {
+  char H[HeaderSize];
+  support::endian::write64le(H, HeaderSize + ArgBytes.size());
+  support::endian::write64le(H + 8, static_cast<uint64_t>(OpC));
+  support::endian::write64le(H + 16, SeqNo);
+  support::endian::write64le(H + 24, TagAddr.getValue());
+  std::lock_guard<std::mutex> Lock(WriteMutex);
+  if (Disconnected)
+    return fail("cannot send a " + Twine(opcodeName(OpC)) + ": the connection is closed");
+  if (Error E = writeAll(H, HeaderSize))
+    return E;
+  if (Error E = writeAll(ArgBytes.data(), ArgBytes.size()))
+    return E;
+  if (OpC == SimpleRemoteEPCOpcode::Setup && !Listener.joinable())
+    Listener = std::thread([this] { listenLoop(); });
+  return Error::success();
+}
+
+void CheckedFDTransport::disconnect() {
+  if (Disconnected.exchange(true))
+    return;
+  // shutdown wakes the listener's blocking read on a socket (close alone does not); on a
+  // pipe it fails harmlessly with ENOTSOCK.
+  ::shutdown(InFD, InFD == OutFD ? SHUT_RDWR : SHUT_RD);
+  // Closing under the write lock: a descriptor closed during a write could be reused by the
+  // time the write resumes, and the frame's rest would go to another file.
+  std::lock_guard<std::mutex> Lock(WriteMutex);
+  ::close(InFD);
+  if (OutFD != InFD)
+    ::close(OutFD);
+}
+
+Error CheckedFDTransport::readExactly(char *Dst, size_t Size, size_t &Got) {
+  Got = 0;
+  while (Got < Size) {
+    ssize_t N = ::read(InFD, Dst + Got, Size - Got);
+    if (N > 0) {
+      Got += static_cast<size_t>(N);
+      continue;
+    }
+    if (N == 0)
+      return Error::success();
+    if (errno == EINTR || errno == EAGAIN)
+      continue;
+    return fail(Twine("read: ") + std::strerror(errno));
+  }
+  return Error::success();
+}
+
+Error CheckedFDTransport::writeAll(const char *Src, size_t Size) {
+  while (Size > 0) {
+    ssize_t N = ::write(OutFD, Src, Size);
+    if (N < 0) {
+      if (errno == EINTR || errno == EAGAIN)
+        continue;
+      return fail(Twine("write: ") + std::strerror(errno));
+    }
+    Src += N;
+    Size -= static_cast<size_t>(N);
+  }
+  return Error::success();
+}
+
+Expected<bool> CheckedFDTransport::serveOneFrame(uint64_t Index) {
+  std::string Frame = "frame " + std::to_string(Index);
+  char HB[HeaderSize];
+  size_t Got;
+  if (Error E = readExactly(HB, HeaderSize, Got))
+    return fail(Frame + ": " + toString(std::move(E)));
+  if (Got == 0)
+    return false; // the controller closed the connection between frames
+  if (Got < HeaderSize)
+    return fail(Frame + ": truncated frame: the input ended after " + Twine(Got) + " of the " +
+                "header's 32 bytes");
+  Header H = decode(HB);
+  std::string Why = checkHeader(H, MaxFrame);
+  if (!Why.empty())
+    return fail(Frame + " (sequence number " + std::to_string(H.SeqNo) + "): " + Why);
+  auto OpC = static_cast<SimpleRemoteEPCOpcode>(H.OpC);
+  Frame += std::string(" (") + opcodeName(OpC) + ", sequence number " +
+           std::to_string(H.SeqNo) + ")";
+
+  Payload Args = allocatePayload(H.Size - HeaderSize);
+  if (Error E = readExactly(Args.data(), Args.size(), Got))
+    return fail(Frame + ": " + toString(std::move(E)));
+  if (Got < Args.size())
+    return fail(Frame + ": truncated frame: the input ended after " + Twine(Got) + " of its " +
+                Twine(Args.size()) + " payload bytes");
+
+  auto Action = C.handleMessage(OpC, H.SeqNo, ExecutorAddr(H.TagAddr), std::move(Args));
+  if (!Action)
+    return fail(Frame + ": " + toString(Action.takeError()));
+  return *Action == SimpleRemoteEPCTransportClient::ContinueSession;
+}
+
+void CheckedFDTransport::listenLoop() {
+  Error Err = Error::success();
+  for (uint64_t Index = 0;; ++Index) {
+    Expected<bool> More = serveOneFrame(Index);
+    if (!More) {
+      // A read that fails because disconnect() closed the descriptor is the end we asked for.
+      if (Disconnected)
+        consumeError(More.takeError());
+      else
+        Err = More.takeError();
+      break;
+    }
+    if (!*More)
+      break;
+  }
+  disconnect();
+  C.handleDisconnect(std::move(Err));
+}
+
+} // namespace jitslab
