@@ -320,6 +320,8 @@ fn finalize_refuses_a_bad_batch_whole_and_runs_nothing() {
         ),
         (vec![alloc(1, vec![ext(64, 8, Prot::RX)], vec![])], "already live"),
         (vec![alloc(11, vec![ext(SPAN - 4, 8, Prot::RW)], vec![])], "lies outside the region"),
+        // An end past 2^64 must not wrap around into the region.
+        (vec![alloc(11, vec![ext(u64::MAX - 4, 8, Prot::RW)], vec![])], "lies outside the region"),
         (vec![alloc(11, vec![ext(128, 0, Prot::RX)], vec![])], "is empty"),
         (vec![alloc(11, vec![ext(2 * p, 8, Prot::NONE)], vec![])], "has no access"),
         (vec![alloc(11, vec![ext(128, 8, Prot::RW)], vec![])], "is rw- but its page at 0x0 is r-x"),
