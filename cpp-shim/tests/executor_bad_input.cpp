@@ -8,8 +8,9 @@
 // opcode, headers that break the protocol's rules, a Result for no call, a Setup), the 5000
 // random bytes of issue 16, a frame over a lowered `max-frame=`, malformed SPS in calls to
 // jitslab's native wrappers inside a session that holds a region named in /dev/shm, and 1000
-// seeded random frames (100 sessions of 10: calls to jitslab's wrappers with random
-// arguments, each of which must get a reply, then one random bad frame).
+// seeded random frames (100 sessions that each set a region up, then make 9 calls to jitslab's
+// wrappers with random arguments, each of which must get a reply, then send one random bad
+// frame).
 //
 // Every session must end with exit status 1 (not a signal: no abort, no core), stderr one line
 // `jitslab-executor: error: ...` naming what was wrong (the case's expected words), and no
@@ -347,20 +348,30 @@ uint64_t symbol(const std::map<std::string, uint64_t> &Syms, const std::string &
   return It->second;
 }
 
+/// Sets up a 1 MiB region through jitslab's wrapper (`setup(version u32, span u64, sharing
+/// u8)`; sharing 1 names it in /dev/shm) and returns its handle.
+uint64_t setupRegion(Session &S, const std::map<std::string, uint64_t> &Syms, uint64_t SeqNo,
+                     char Sharing) {
+  std::string Args;
+  for (int I = 0; I < 4; ++I)
+    Args.push_back(static_cast<char>(JITSLAB_EXECUTOR_PROTOCOL_VERSION >> (8 * I)));
+  putU64(Args, 1 << 20);
+  Args.push_back(Sharing);
+  std::string Reply = call(S, symbol(Syms, "__jitslab_executor_setup"), SeqNo, Args);
+  // Expected<(handle u64, ...)>: a true byte, then the handle.
+  if (Reply.size() < 9 || Reply[0] != 1)
+    fail(S.Name + ": the region's setup failed");
+  Reader R{Reply};
+  R.Pos = 1;
+  return R.u64();
+}
+
 /// Malformed SPS to jitslab's wrappers gets an error reply and the session goes on; a bad
 /// frame then ends it and the region it holds, named in /dev/shm, goes with it.
 void badSpsInASessionWithARegion() {
   Session S("bad SPS with a named region");
   auto Syms = readSetup(S);
-  // setup(version u32, span u64, sharing u8): a 1 MiB region with a /dev/shm name.
-  std::string Args;
-  for (int I = 0; I < 4; ++I)
-    Args.push_back(static_cast<char>(JITSLAB_EXECUTOR_PROTOCOL_VERSION >> (8 * I)));
-  putU64(Args, 1 << 20);
-  Args.push_back(1);
-  std::string Reply = call(S, symbol(Syms, "__jitslab_executor_setup"), 1, Args);
-  if (Reply.empty() || Reply[0] != 1)
-    fail(S.Name + ": the region's setup failed");
+  setupRegion(S, Syms, 1, 1);
   if (shmOf(S.Pid).empty())
     fail(S.Name + ": the named region is not in /dev/shm");
   std::string Bad = call(S, symbol(Syms, "__jitslab_executor_protect"), 2, "\x01\x02\x03");
@@ -385,9 +396,10 @@ std::string randomBadFrame(Rng &R) {
   }
 }
 
-/// 1000 seeded random frames in 100 sessions: 9 calls to jitslab's wrappers with random
-/// arguments (random bytes, or a valid handle then random bytes), each answered, then one
-/// random bad frame that ends the session.
+/// 1000 seeded random frames in 100 sessions: each sets a region up (named in /dev/shm in
+/// every other session), then makes 9 calls to jitslab's wrappers with random arguments
+/// (random bytes, or the region's handle then random bytes), each of which must be answered,
+/// then sends one random bad frame that ends the session and the region with it.
 void randomFrames(uint64_t Seed) {
   Rng R{Seed};
   for (int I = 0; I < 100; ++I) {
@@ -399,15 +411,16 @@ void randomFrames(uint64_t Seed) {
         Wrappers.push_back(Addr);
     if (Wrappers.size() != 5)
       fail(S.Name + ": expected jitslab's 5 wrappers, found " + std::to_string(Wrappers.size()));
-    for (uint64_t Seq = 1; Seq <= 9; ++Seq) {
+    uint64_t Handle = setupRegion(S, Syms, 1, static_cast<char>(I % 2));
+    for (uint64_t Seq = 2; Seq <= 10; ++Seq) {
       std::string Args;
       if (R.below(2))
-        putU64(Args, 1 + R.below(4)); // a handle the session may hold
+        putU64(Args, Handle);
       Args += R.bytes(R.below(96));
       call(S, Wrappers[R.below(Wrappers.size())], Seq, Args);
     }
     S.sendFrame(randomBadFrame(R));
-    S.expectRefusal("frame 9");
+    S.expectRefusal("frame 10");
   }
 }
 
