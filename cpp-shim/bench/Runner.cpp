@@ -97,16 +97,16 @@ std::vector<std::string> toolArgs(const std::vector<std::string> &WorkloadArgs) 
   bool ProgramArgs = false;
   for (const std::string &A : WorkloadArgs) {
     StringRef V = A;
+    StringRef Lib = V;
     if (!ProgramArgs && V == "--") {
       Out.push_back("-args");
       ProgramArgs = true;
-    } else if (!ProgramArgs && V.consume_front("-l") &&
-               is_contained({"c", "m", "pthread", "dl", "rt", "util", "stdc++", "gcc_s"}, V)) {
-      continue;
-    } else if (!ProgramArgs && V.starts_with("-l")) {
-      // The static archive itself, as jitslab-run links it: llvm-jitlink's -l would take the
-      // shared library first where both are installed, and the workload would differ.
-      Out.push_back(("/usr/lib/x86_64-linux-gnu/lib" + V.drop_front(2) + ".a").str());
+    } else if (!ProgramArgs && Lib.consume_front("-l")) {
+      // The libraries jitslab-run takes from the process are left out; any other is the static
+      // archive itself, as jitslab-run links it: llvm-jitlink's -l would take the shared
+      // library first where both are installed, and the workload would differ.
+      if (!is_contained({"c", "m", "pthread", "dl", "rt", "util", "stdc++", "gcc_s"}, Lib))
+        Out.push_back(("/usr/lib/x86_64-linux-gnu/lib" + Lib + ".a").str());
     } else {
       Out.push_back(A);
     }
