@@ -92,7 +92,8 @@ Error explainHandshake(Error E) {
   std::string Msg = toString(std::move(E));
   if (StringRef(Msg).contains("not found in bootstrap symbols map"))
     Msg += " (an executor and its controller must be built for one LLVM major; this tool is "
-           "built for LLVM " + std::to_string(LLVM_VERSION_MAJOR) + ")";
+           "built for LLVM " +
+           std::to_string(LLVM_VERSION_MAJOR) + ")";
   return make_error<StringError>(Msg, inconvertibleErrorCode());
 }
 
@@ -102,7 +103,8 @@ Expected<ExecutorConnection> connectFDs(int InFD, int OutFD, SimpleRemoteEPC::Se
   auto Threads = std::max(2u, std::thread::hardware_concurrency());
   auto Counts = std::make_shared<TransportCounts>();
   auto EPC = SimpleRemoteEPC::Create<CountingTransport>(
-      std::make_unique<DynamicThreadPoolTaskDispatcher>(Threads), std::move(S), InFD, OutFD, Counts);
+      std::make_unique<DynamicThreadPoolTaskDispatcher>(Threads), std::move(S), InFD, OutFD,
+      Counts);
   if (!EPC)
     return explainHandshake(EPC.takeError());
   return ExecutorConnection{std::move(*EPC), Pid, std::move(Counts)};
@@ -124,13 +126,15 @@ Expected<ExecutorConnection> spawnExecutor(const std::string &Path, SimpleRemote
     close(ToExecutor[1]);
     return std::move(E);
   }
-  std::string FDs = "filedescs=" + std::to_string(ToExecutor[0]) + "," + std::to_string(FromExecutor[1]);
+  std::string FDs =
+      "filedescs=" + std::to_string(ToExecutor[0]) + "," + std::to_string(FromExecutor[1]);
   pid_t Pid = fork();
   if (Pid == 0) {
     // Only async-signal-safe calls between fork and exec.
     fcntl(ToExecutor[0], F_SETFD, 0);
     fcntl(FromExecutor[1], F_SETFD, 0);
-    char *const Argv[] = {const_cast<char *>(Path.c_str()), const_cast<char *>(FDs.c_str()), nullptr};
+    char *const Argv[] = {const_cast<char *>(Path.c_str()), const_cast<char *>(FDs.c_str()),
+                          nullptr};
     execv(Path.c_str(), Argv);
     _exit(127);
   }
@@ -157,11 +161,13 @@ Expected<ExecutorConnection> spawnExecutor(const std::string &Path, SimpleRemote
   return Conn;
 }
 
-Expected<ExecutorConnection> connectExecutor(const std::string &HostPort, SimpleRemoteEPC::Setup S) {
+Expected<ExecutorConnection> connectExecutor(const std::string &HostPort,
+                                             SimpleRemoteEPC::Setup S) {
   ignoreSigpipeOnce();
   auto Colon = HostPort.rfind(':');
   if (Colon == std::string::npos || Colon == 0 || Colon + 1 == HostPort.size())
-    return make_error<StringError>("--connect wants HOST:PORT, got '" + HostPort + "'", inconvertibleErrorCode());
+    return make_error<StringError>("--connect wants HOST:PORT, got '" + HostPort + "'",
+                                   inconvertibleErrorCode());
   std::string Host = HostPort.substr(0, Colon), Port = HostPort.substr(Colon + 1);
   addrinfo Hints{};
   Hints.ai_family = AF_UNSPEC;
@@ -227,8 +233,7 @@ std::string executorFate(pid_t &Pid, unsigned WaitMs, int *StatusOut) {
   if (StatusOut)
     *StatusOut = Status;
   if (WIFSIGNALED(Status))
-    return llvm::formatv("the executor (pid {0}) was killed by signal {1}", Was,
-                         WTERMSIG(Status));
+    return llvm::formatv("the executor (pid {0}) was killed by signal {1}", Was, WTERMSIG(Status));
   return llvm::formatv("the executor (pid {0}) exited with status {1}", Was, WEXITSTATUS(Status));
 }
 
