@@ -60,8 +60,8 @@ std::string checkHeader(const Header &H, uint64_t MaxFrame) {
     return "malformed header: frame size " + std::to_string(H.Size) +
            " is smaller than the 32-byte header";
   if (H.Size > MaxFrame)
-    return "frame of " + hex(H.Size) + " bytes is larger than the limit, " +
-           hex(MaxFrame) + " bytes (raise it with max-frame=BYTES if a controller needs more)";
+    return "frame of " + hex(H.Size) + " bytes is larger than the limit, " + hex(MaxFrame) +
+           " bytes (raise it with max-frame=BYTES if a controller needs more)";
   if (H.OpC > static_cast<uint64_t>(SimpleRemoteEPCOpcode::LastOpC))
     return "unknown opcode " + std::to_string(H.OpC) +
            " (Setup 0, Hangup 1, Result 2 and CallWrapper 3 are the opcodes there are)";
@@ -73,8 +73,7 @@ std::string checkHeader(const Header &H, uint64_t MaxFrame) {
     break;
   case SimpleRemoteEPCOpcode::Result:
     if (H.TagAddr != 0)
-      return "malformed header: a Result with tag address " + hex(H.TagAddr) +
-             " (must be 0)";
+      return "malformed header: a Result with tag address " + hex(H.TagAddr) + " (must be 0)";
     break;
   case SimpleRemoteEPCOpcode::CallWrapper:
     if (H.TagAddr == 0)
@@ -203,8 +202,8 @@ Expected<bool> CheckedFDTransport::serveOneFrame(uint64_t Index) {
   if (!Why.empty())
     return fail(Frame + " (sequence number " + std::to_string(H.SeqNo) + "): " + Why);
   auto OpC = static_cast<SimpleRemoteEPCOpcode>(H.OpC);
-  Frame += std::string(" (") + opcodeName(OpC) + ", sequence number " +
-           std::to_string(H.SeqNo) + ")";
+  Frame +=
+      std::string(" (") + opcodeName(OpC) + ", sequence number " + std::to_string(H.SeqNo) + ")";
 
   Payload Args = allocatePayload(H.Size - HeaderSize);
   if (Error E = readExactly(Args.data(), Args.size(), Got))

@@ -63,8 +63,7 @@ public:
 
   llvm::Error start() override;
   llvm::Error sendMessage(llvm::orc::SimpleRemoteEPCOpcode OpC, uint64_t SeqNo,
-                          llvm::orc::ExecutorAddr TagAddr,
-                          llvm::ArrayRef<char> ArgBytes) override;
+                          llvm::orc::ExecutorAddr TagAddr, llvm::ArrayRef<char> ArgBytes) override;
   void disconnect() override;
 
 private:

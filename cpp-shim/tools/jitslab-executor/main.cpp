@@ -215,8 +215,8 @@ Error serve(int InFD, int OutFD, uint64_t MaxFrame) {
 Expected<uint64_t> parseMaxFrame(StringRef Arg) {
   uint64_t Bytes = 0;
   if (Arg.getAsInteger(0, Bytes) || Bytes < jitslab::CheckedFDTransport::HeaderSize)
-    return fail("max-frame wants a number of bytes of at least 32 (a frame's header), got '" +
-                Arg + "'");
+    return fail("max-frame wants a number of bytes of at least 32 (a frame's header), got '" + Arg +
+                "'");
   return Bytes;
 }
 
