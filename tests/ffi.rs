@@ -273,6 +273,7 @@ fn status_names_and_abi_version() {
     assert_eq!(name(0), "JITSLAB_OK");
     assert_eq!(name(JITSLAB_ERR_RESERVATION_FULL as u32), "JITSLAB_ERR_RESERVATION_FULL");
     assert_eq!(name(JITSLAB_ERR_PANIC as u32), "JITSLAB_ERR_PANIC");
+    assert_eq!(name(JITSLAB_ERR_AUTHENTICATION as u32), "JITSLAB_ERR_AUTHENTICATION");
     assert_eq!(name(999), "unknown status");
     assert_eq!(jitslab_abi_version(), JITSLAB_ABI_VERSION);
 }
