@@ -514,6 +514,17 @@ const char *jitslab_status_name(uint32_t status);
 enum JitslabStatus jitslab_authenticate(int fd, uint32_t role, const char *secret_file);
 
 /**
+ * Checks that secret_file holds a secret jitslab_authenticate would accept (the same
+ * checks), so a program can refuse a bad file at startup rather than at its first connection.
+ * JITSLAB_OK, or JITSLAB_ERR_INVALID_ARGUMENT / JITSLAB_ERR_NULL_ARGUMENT with the
+ * reason in jitslab_last_error.
+ *
+ * Safety:
+ * secret_file must be null or a C string.
+ */
+enum JitslabStatus jitslab_secret_file_check(const char *secret_file);
+
+/**
  * Lists the wrapper functions of jitslab's executor-side service (the native protocol,
  * version JITSLAB_EXECUTOR_PROTOCOL_VERSION), to publish as bootstrap symbols from an
  * executor built on LLVM's SimpleRemoteEPCServer: add each {name, addr} to

@@ -10,7 +10,7 @@ use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
 use std::path::Path;
 
-use super::{fail, guard, JitslabStatus, JitslabStatus::*};
+use super::{fail, guard, Failure, JitslabStatus, JitslabStatus::*};
 use crate::protocol::auth::{authenticate, Role, Secret};
 
 /// `jitslab_authenticate` as the executor: it accepted the connection.
@@ -43,17 +43,38 @@ pub unsafe extern "C" fn jitslab_authenticate(fd: c_int, role: u32, secret_file:
             JITSLAB_AUTH_CONTROLLER => Role::Controller,
             _ => return fail(JITSLAB_ERR_INVALID_ARGUMENT, format!("jitslab_authenticate: role {role} is not a JITSLAB_AUTH_ value")),
         };
-        if secret_file.is_null() {
-            return fail(JITSLAB_ERR_NULL_ARGUMENT, "jitslab_authenticate: secret_file is null");
-        }
         if fd < 0 {
             return fail(JITSLAB_ERR_INVALID_ARGUMENT, format!("jitslab_authenticate: fd {fd} is not a descriptor"));
         }
-        // SAFETY: the caller's promise: a C string.
-        let path = unsafe { CStr::from_ptr(secret_file) }.to_string_lossy().into_owned();
-        let secret = Secret::load(Path::new(&path)).map_err(|e| (JITSLAB_ERR_INVALID_ARGUMENT, e))?;
+        // SAFETY: the caller's promise: null or a C string.
+        let secret = load(unsafe { secret_file.as_ref() }, "jitslab_authenticate")?;
         // SAFETY: the caller's promise: an open descriptor. ManuallyDrop: the caller keeps it.
         let mut conn = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
         authenticate(&mut *conn, role, &secret).map_err(|e| (JITSLAB_ERR_AUTHENTICATION, e))
     })
+}
+
+/// Checks that `secret_file` holds a secret `jitslab_authenticate` would accept (the same
+/// checks), so a program can refuse a bad file at startup rather than at its first connection.
+/// `JITSLAB_OK`, or `JITSLAB_ERR_INVALID_ARGUMENT` / `JITSLAB_ERR_NULL_ARGUMENT` with the
+/// reason in `jitslab_last_error`.
+///
+/// # Safety
+/// `secret_file` must be null or a C string.
+#[no_mangle]
+pub unsafe extern "C" fn jitslab_secret_file_check(secret_file: *const c_char) -> JitslabStatus {
+    guard(|| {
+        // SAFETY: the caller's promise.
+        load(unsafe { secret_file.as_ref() }, "jitslab_secret_file_check").map(drop)
+    })
+}
+
+/// Loads the secret named by the C string at `path`.
+fn load(path: Option<&c_char>, func: &str) -> Result<Secret, Failure> {
+    let Some(path) = path else {
+        return fail(JITSLAB_ERR_NULL_ARGUMENT, format!("{func}: secret_file is null"));
+    };
+    // SAFETY: `path` is the first byte of a C string (the callers' promise).
+    let path = unsafe { CStr::from_ptr(path) }.to_string_lossy().into_owned();
+    Secret::load(Path::new(&path)).map_err(|e| (JITSLAB_ERR_INVALID_ARGUMENT, e))
 }

@@ -4,11 +4,18 @@
 // Debian's llvm-jitlink-executor:
 //
 //   jitslab-executor filedescs=IN,OUT     talk over two inherited descriptors
-//   jitslab-executor listen=HOST:PORT     accept one TCP connection on HOST's address only,
+//   jitslab-executor listen=HOST:PORT [allow-remote] [secret-file=PATH]
+//                                         accept one TCP connection on HOST's address only,
 //                                         then talk over it
+//   jitslab-executor listen=unix:PATH [secret-file=PATH]
+//                                         accept one connection on a new Unix-domain socket
+//                                         (mode 0600), from this user only (SO_PEERCRED)
 //
-// Whoever connects can run any code as this process's user, and nothing authenticates them,
-// so HOST must be a loopback address unless `allow-remote` follows (a warning is printed).
+// Whoever connects can run any code as this process's user. So HOST must be a loopback address
+// unless `allow-remote` follows (a warning is printed), and with a secret file
+// (`secret-file=PATH`, or the file named by JITSLAB_EXECUTOR_SECRET_FILE) the controller must
+// prove it holds the secret before any ORC message (jitslab_authenticate); a controller that
+// does not is turned away with one line on each side, nothing runs, and the status is 1.
 // Debian's llvm-jitlink-executor listens on every address whatever HOST says; this one does
 // not.
 //
@@ -43,9 +50,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -70,8 +80,14 @@ __attribute__((used)) const void *const LinkedForLookupByName[] = {
     reinterpret_cast<const void *>(&llvm_orc_registerJITLoaderPerfImpl),
 };
 
-const char *Usage = "usage: jitslab-executor filedescs=<in-fd>,<out-fd>\n"
-                    "       jitslab-executor listen=<host>:<port> [allow-remote]";
+const char *Usage =
+    "usage: jitslab-executor filedescs=<in-fd>,<out-fd>\n"
+    "       jitslab-executor listen=<host>:<port> [allow-remote] [secret-file=<path>]\n"
+    "       jitslab-executor listen=unix:<path> [secret-file=<path>]\n"
+    "The secret file may also be named by JITSLAB_EXECUTOR_SECRET_FILE.";
+
+/// The environment variable that names the secret file when no secret-file= is given.
+const char *SecretFileVar = "JITSLAB_EXECUTOR_SECRET_FILE";
 
 Error fail(const Twine &Msg) { return make_error<StringError>(Msg, inconvertibleErrorCode()); }
 
@@ -184,6 +200,64 @@ Expected<int> acceptOne(StringRef Spec, bool AllowRemote) {
   return Conn;
 }
 
+/// Listens on a new Unix-domain socket at `Path`, created mode 0600 (the umask is tightened
+/// around bind, so it is never wider), accepts one connection, and removes the socket's name.
+/// A peer whose uid is not this process's (SO_PEERCRED) is refused.
+Expected<int> acceptOneUnix(StringRef Path) {
+  sockaddr_un Addr{};
+  Addr.sun_family = AF_UNIX;
+  if (Path.empty() || Path.size() >= sizeof(Addr.sun_path))
+    return fail("listen=unix: wants a socket path of 1 to " + Twine(sizeof(Addr.sun_path) - 1) +
+                " bytes, got '" + Path + "'");
+  std::memcpy(Addr.sun_path, Path.data(), Path.size());
+  int Sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (Sock < 0)
+    return fail(Twine("socket(AF_UNIX): ") + std::strerror(errno));
+  mode_t Old = umask(0177);
+  bool Bound = bind(Sock, reinterpret_cast<sockaddr *>(&Addr), sizeof(Addr)) == 0;
+  int BindErr = errno;
+  umask(Old);
+  if (!Bound || listen(Sock, 1) != 0) {
+    std::string Why = std::strerror(Bound ? errno : BindErr);
+    close(Sock);
+    if (Bound)
+      unlink(Addr.sun_path);
+    return fail("listen on unix:" + Path + ": " + Why +
+                (BindErr == EADDRINUSE ? " (remove the old socket first)" : ""));
+  }
+  int Conn;
+  while ((Conn = accept4(Sock, nullptr, nullptr, SOCK_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  std::string Why = std::strerror(errno);
+  close(Sock);
+  unlink(Addr.sun_path);
+  if (Conn < 0)
+    return fail("accept on unix:" + Path + ": " + Why);
+  ucred Peer{};
+  socklen_t Len = sizeof(Peer);
+  if (getsockopt(Conn, SOL_SOCKET, SO_PEERCRED, &Peer, &Len) != 0) {
+    Why = std::strerror(errno);
+    close(Conn);
+    return fail("SO_PEERCRED on unix:" + Path + ": " + Why);
+  }
+  if (Peer.uid != geteuid()) {
+    close(Conn);
+    return fail("unix:" + Path + ": refused a connection from uid " + Twine(Peer.uid) +
+                " (pid " + Twine(Peer.pid) + "); only uid " + Twine(geteuid()) + " may connect");
+  }
+  return Conn;
+}
+
+/// The controller on `FD` must prove it holds the secret in `SecretFile`; on failure `FD` is
+/// closed.
+Error authenticate(int FD, const std::string &SecretFile) {
+  if (jitslab_authenticate(FD, JITSLAB_AUTH_EXECUTOR, SecretFile.c_str()) == JITSLAB_OK)
+    return Error::success();
+  std::string Why = jitslab_last_error();
+  close(FD);
+  return fail("authentication: " + Why);
+}
+
 Error serve(int InFD, int OutFD) {
   auto Native = JitslabNativeService::Create();
   if (!Native)
@@ -204,11 +278,36 @@ Error serve(int InFD, int OutFD) {
   return (*Server)->waitForDisconnect();
 }
 
+/// The options that may follow listen=: allow-remote (TCP only) and secret-file=PATH.
+struct ListenOptions {
+  bool AllowRemote = false;
+  std::string SecretFile;
+};
+
+Expected<ListenOptions> parseListenOptions(int Argc, char **Argv) {
+  ListenOptions L;
+  for (int I = 2; I < Argc; ++I) {
+    StringRef A = Argv[I];
+    if (A == "allow-remote")
+      L.AllowRemote = true;
+    else if (A.consume_front("secret-file=") && !A.empty())
+      L.SecretFile = A.str();
+    else
+      return fail("after listen= only allow-remote and secret-file=PATH may follow, got '" + A +
+                  "'\n" + Usage);
+  }
+  if (L.SecretFile.empty())
+    if (const char *Env = std::getenv(SecretFileVar); Env && *Env)
+      L.SecretFile = Env;
+  return L;
+}
+
 Error run(int Argc, char **Argv) {
   if (Argc < 2)
     return fail(Twine("expected an argument\n") + Usage);
   StringRef Arg = Argv[1];
   if (Arg.consume_front("filedescs=")) {
+    // The process that started this one holds the other ends: no one else can talk to it.
     if (Argc != 2)
       return fail(Twine("filedescs takes no other argument\n") + Usage);
     auto FDs = parseFDs(Arg);
@@ -217,12 +316,22 @@ Error run(int Argc, char **Argv) {
     return serve(FDs->first, FDs->second);
   }
   if (Arg.consume_front("listen=")) {
-    bool AllowRemote = Argc == 3 && StringRef(Argv[2]) == "allow-remote";
-    if (Argc > 3 || (Argc == 3 && !AllowRemote))
-      return fail(Twine("after listen=HOST:PORT only allow-remote may follow\n") + Usage);
-    auto FD = acceptOne(Arg, AllowRemote);
+    auto L = parseListenOptions(Argc, Argv);
+    if (!L)
+      return L.takeError();
+    // A secret file this process cannot use is refused now, not when a controller arrives.
+    if (!L->SecretFile.empty() && jitslab_secret_file_check(L->SecretFile.c_str()) != JITSLAB_OK)
+      return fail(jitslab_last_error());
+    bool Unix = Arg.consume_front("unix:");
+    if (Unix && L->AllowRemote)
+      return fail("allow-remote is for TCP; a Unix-domain socket takes only this user's "
+                  "connections");
+    auto FD = Unix ? acceptOneUnix(Arg) : acceptOne(Arg, L->AllowRemote);
     if (!FD)
       return FD.takeError();
+    if (!L->SecretFile.empty())
+      if (Error E = authenticate(*FD, L->SecretFile))
+        return E;
     return serve(*FD, *FD);
   }
   return fail("unknown argument '" + Arg + "'\n" + Usage);
