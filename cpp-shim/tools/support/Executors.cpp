@@ -98,8 +98,9 @@ Error explainHandshake(Error E) {
            "built for LLVM " + std::to_string(LLVM_VERSION_MAJOR) + ")";
   // jitslab-executor's authentication challenge, read as an ORC message.
   if (StringRef(Msg).contains("Unexpected opcode"))
-    Msg += " (the executor asks for a shared secret: give --secret-file=PATH, or set "
-           "JITSLAB_EXECUTOR_SECRET_FILE)";
+    Msg = "the executor asks for a shared secret (its first message is jitslab's challenge, "
+          "not ORC's setup): give --secret-file=PATH, or set JITSLAB_EXECUTOR_SECRET_FILE "
+          "(ORC said: " + Msg + ")";
   return make_error<StringError>(Msg, inconvertibleErrorCode());
 }
 
