@@ -41,7 +41,12 @@ pub unsafe extern "C" fn jitslab_authenticate(fd: c_int, role: u32, secret_file:
         let role = match role {
             JITSLAB_AUTH_EXECUTOR => Role::Executor,
             JITSLAB_AUTH_CONTROLLER => Role::Controller,
-            _ => return fail(JITSLAB_ERR_INVALID_ARGUMENT, format!("jitslab_authenticate: role {role} is not a JITSLAB_AUTH_ value")),
+            _ => {
+                return fail(
+                    JITSLAB_ERR_INVALID_ARGUMENT,
+                    format!("jitslab_authenticate: role {role} is not a JITSLAB_AUTH_ value"),
+                )
+            }
         };
         if fd < 0 {
             return fail(JITSLAB_ERR_INVALID_ARGUMENT, format!("jitslab_authenticate: fd {fd} is not a descriptor"));

@@ -144,13 +144,17 @@ fn nonce() -> Result<[u8; NONCE_BYTES], String> {
 /// Reads exactly `buf.len()` bytes; an early end names `what` was being read.
 fn read_all(conn: &mut impl Read, buf: &mut [u8], what: &str, peer: &str) -> Result<(), String> {
     conn.read_exact(buf).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => format!("the {peer} closed the connection during authentication (while reading its {what})"),
+        io::ErrorKind::UnexpectedEof => {
+            format!("the {peer} closed the connection during authentication (while reading its {what})")
+        }
         _ => format!("authentication: reading the {peer}'s {what}: {e}"),
     })
 }
 
 fn write_all(conn: &mut impl Write, bytes: &[u8], what: &str, peer: &str) -> Result<(), String> {
-    conn.write_all(bytes).and_then(|()| conn.flush()).map_err(|e| format!("authentication: sending our {what} to the {peer}: {e}"))
+    conn.write_all(bytes)
+        .and_then(|()| conn.flush())
+        .map_err(|e| format!("authentication: sending our {what} to the {peer}: {e}"))
 }
 
 /// Runs the handshake as `role` on `conn` with `secret`. `Ok` when both sides proved they hold
@@ -228,10 +232,9 @@ fn as_controller(conn: &mut (impl Read + Write), secret: &Secret) -> Result<(), 
     }
     let mut proof_e = [0; PROOF_BYTES];
     read_all(conn, &mut proof_e, "proof", peer)?;
-    secret
-        .proof(EXECUTOR_LABEL, nonce_e, &nonce_c)
-        .verify_slice(&proof_e)
-        .map_err(|_| "the executor's proof does not match this secret: it is not the executor we meant; refused".to_string())
+    secret.proof(EXECUTOR_LABEL, nonce_e, &nonce_c).verify_slice(&proof_e).map_err(|_| {
+        "the executor's proof does not match this secret: it is not the executor we meant; refused".to_string()
+    })
 }
 
 #[cfg(test)]
