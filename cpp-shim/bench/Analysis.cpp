@@ -37,24 +37,24 @@ std::vector<Column> columns(Kind K) {
     return {{"wall_ms", "total ms", "ms", 1, 1, true, false},
             {"cpu_ms", "CPU ms", "ms", 1, 0, false, false}};
   case Kind::Churn:
-    return {{"per_link_us", "µs per link", "us", 1, 1, true, false},
-            {"held_anon_kib", "JIT memory held KiB", "KiB", 1, 0, false, false},
-            {"held_kib", "RSS held KiB", "KiB", 1, 0, false, false},
-            {"held_mappings", "mappings held", "count", 1, 0, false, false},
-            {"max_extra_mappings", "most extra mappings", "count", 1, 0, false, false},
-            {"peak_rss_kib", "peak RSS MiB", "MiB", MiB, 1, false, false},
-            {"rpc_per_link", "RPCs /link", "per link", 1, 2, false, true},
-            {"rpc_bytes_sent_per_link", "bytes sent /link", "bytes", 1, 0, false, true},
-            {"executor_held_kib", "executor RSS held KiB", "KiB", 1, 0, false, true},
-            {"executor_held_shmem_kib", "executor shared held KiB", "KiB", 1, 0, false, true},
-            {"executor_held_mappings", "executor mappings held", "count", 1, 0, false, true},
-            {"executor_max_extra_mappings", "executor most extra mappings", "count", 1, 0,
-             false, true},
-            {"sys_mmap", "mmap /link", "per link", 1, 2, false, false, 0.5},
-            {"sys_munmap", "munmap /link", "per link", 1, 2, false, false, 0.5},
-            {"sys_mprotect", "mprotect /link", "per link", 1, 2, false, false, 0.5},
-            {"sys_madvise", "madvise /link", "per link", 1, 2, false, false, 0.5},
-            {"sys_fallocate", "fallocate /link", "per link", 1, 2, false, false, 0.5}};
+    return {
+        {"per_link_us", "µs per link", "us", 1, 1, true, false},
+        {"held_anon_kib", "JIT memory held KiB", "KiB", 1, 0, false, false},
+        {"held_kib", "RSS held KiB", "KiB", 1, 0, false, false},
+        {"held_mappings", "mappings held", "count", 1, 0, false, false},
+        {"max_extra_mappings", "most extra mappings", "count", 1, 0, false, false},
+        {"peak_rss_kib", "peak RSS MiB", "MiB", MiB, 1, false, false},
+        {"rpc_per_link", "RPCs /link", "per link", 1, 2, false, true},
+        {"rpc_bytes_sent_per_link", "bytes sent /link", "bytes", 1, 0, false, true},
+        {"executor_held_kib", "executor RSS held KiB", "KiB", 1, 0, false, true},
+        {"executor_held_shmem_kib", "executor shared held KiB", "KiB", 1, 0, false, true},
+        {"executor_held_mappings", "executor mappings held", "count", 1, 0, false, true},
+        {"executor_max_extra_mappings", "executor most extra mappings", "count", 1, 0, false, true},
+        {"sys_mmap", "mmap /link", "per link", 1, 2, false, false, 0.5},
+        {"sys_munmap", "munmap /link", "per link", 1, 2, false, false, 0.5},
+        {"sys_mprotect", "mprotect /link", "per link", 1, 2, false, false, 0.5},
+        {"sys_madvise", "madvise /link", "per link", 1, 2, false, false, 0.5},
+        {"sys_fallocate", "fallocate /link", "per link", 1, 2, false, false, 0.5}};
   case Kind::Alloc:
     return {{"ns_per_cycle", "ns per cycle", "ns", 1, 0, true, false},
             {"sys_mmap", "mmap /cycle", "per cycle", 1, 2, false, false, 0.5},
@@ -75,8 +75,6 @@ std::string num(double V, int Decimals) {
   return S;
 }
 
-std::string times(std::optional<double> X) {
-  return X ? num(*X, 2) + "×" : std::string();
-}
+std::string times(std::optional<double> X) { return X ? num(*X, 2) + "×" : std::string(); }
 
 } // namespace jitslab::bench

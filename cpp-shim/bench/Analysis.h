@@ -148,7 +148,8 @@ public:
         return &S;
     return nullptr;
   }
-  std::optional<double> median(llvm::StringRef WId, llvm::StringRef SId, llvm::StringRef Key) const {
+  std::optional<double> median(llvm::StringRef WId, llvm::StringRef SId,
+                               llvm::StringRef Key) const {
     const Workload *W = workload(WId);
     const Setting *S = setting(SId);
     if (!W || !S)

@@ -53,7 +53,7 @@ struct Setting {
   bool Programs = true;              // runs the whole programs (jitslab-run, or Tool)
   bool Session = false;              // runs the REPL session (jitslab-repl, or Tool)
   std::vector<std::string> ReplArgs; // the jitslab-repl options that select it
-  std::string Missing;              // why it cannot be measured ("" when it can)
+  std::string Missing;               // why it cannot be measured ("" when it can)
 };
 
 enum class Kind {
@@ -74,10 +74,10 @@ struct Workload {
   // how many units of work (links, cycles) a run does; per-unit figures divide by it.
   std::vector<std::string> ZeroArgs;
   uint64_t Units = 0;
-  std::string Expected;          // the native build's stdout (Session: its expected output)
-  int ExpectedStatus = 0;        // and its exit status
-  unsigned Objects = 0;          // object files linked (Program, Churn)
-  uint64_t ContentBytes = 0;     // allocatable bytes of those objects
+  std::string Expected;      // the native build's stdout (Session: its expected output)
+  int ExpectedStatus = 0;    // and its exit status
+  unsigned Objects = 0;      // object files linked (Program, Churn)
+  uint64_t ContentBytes = 0; // allocatable bytes of those objects
 };
 
 /// The figures of one run, by key ("link_ms", "mappings", "sys_mmap"...).
@@ -92,21 +92,21 @@ struct RunResult {
 
 /// Paths and tools, from the build (defaults) and the command line.
 struct Paths {
-  std::string Self;          // this program, for child runs
-  std::string JitslabRun;    // jitslab-run
-  std::string JitslabRepl;   // jitslab-repl
-  std::string ClangRepl;     // the stock clang-repl of the build's LLVM ("" when not installed)
-  std::string ReplDir;       // tests/repl: the session script and its expected output
-  std::string SynthGen;      // synth-gen
-  std::string Clang;         // clang-19
-  std::string WorkloadSrc;   // tests/workloads
-  std::string Work;          // where workloads are built
-  std::string Out;           // where results go
-  std::string StockExecutor; // llvm-jitlink-executor
-  std::string LLVMJITLink;   // llvm-jitlink, for the anchor settings (LLVM 22)
-  std::string OrcRuntime;    // the ORC runtime the anchors load, as jitslab-run does
+  std::string Self;           // this program, for child runs
+  std::string JitslabRun;     // jitslab-run
+  std::string JitslabRepl;    // jitslab-repl
+  std::string ClangRepl;      // the stock clang-repl of the build's LLVM ("" when not installed)
+  std::string ReplDir;        // tests/repl: the session script and its expected output
+  std::string SynthGen;       // synth-gen
+  std::string Clang;          // clang-19
+  std::string WorkloadSrc;    // tests/workloads
+  std::string Work;           // where workloads are built
+  std::string Out;            // where results go
+  std::string StockExecutor;  // llvm-jitlink-executor
+  std::string LLVMJITLink;    // llvm-jitlink, for the anchor settings (LLVM 22)
+  std::string OrcRuntime;     // the ORC runtime the anchors load, as jitslab-run does
   std::string NativeExecutor; // jitslab-executor ("" when not built)
-  std::string Strace;        // "" when not installed
+  std::string Strace;         // "" when not installed
 };
 
 // --- Workloads.cpp ------------------------------------------------------------------------
@@ -171,8 +171,8 @@ inline bool runsWith(Kind K, const Setting &S) {
 struct Results {
   std::vector<Workload> Workloads;
   std::vector<Setting> Settings;
-  std::map<std::pair<std::string, std::string>, std::vector<RunResult>> Timed;  // (W, S)
-  std::map<std::pair<std::string, std::string>, RunResult> Straced;             // (W, S)
+  std::map<std::pair<std::string, std::string>, std::vector<RunResult>> Timed; // (W, S)
+  std::map<std::pair<std::string, std::string>, RunResult> Straced;            // (W, S)
   std::vector<std::string> MissingMeasures; // "what: why" lines for figures not measured
   unsigned Reps = 0;
   bool Quick = false;

@@ -101,8 +101,8 @@ std::string svgChart(const Analysis &A) {
         OS << formatv("<rect x=\"{0:f1}\" y=\"{1:f1}\" width=\"{2:f1}\" height=\"{3}\" "
                       "fill=\"{4}\"><title>{5} {6}: {7}</title></rect>"
                       "<text x=\"{8:f1}\" y=\"{9:f1}\" font-size=\"9\">{7}</text>\n",
-                      std::min(X0, X1), Y, std::max(std::abs(X1 - X0), 1.0), Bar,
-                      Colours[I % 8], W->Id, S.Id, times(R), std::max(X0, X1) + 3, Y + Bar - 2);
+                      std::min(X0, X1), Y, std::max(std::abs(X1 - X0), 1.0), Bar, Colours[I % 8],
+                      W->Id, S.Id, times(R), std::max(X0, X1) + 3, Y + Bar - 2);
         Y += Bar + 1;
       }
       if (Y == GroupTop)

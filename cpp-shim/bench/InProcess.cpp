@@ -39,6 +39,7 @@
 #include "jitslab/MemoryManager.h"
 #include "jitslab/OrcCompat.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ExecutionEngine/JITLink/EHFrameSupport.h"
 #include "llvm/ExecutionEngine/JITLink/JITLinkMemoryManager.h"
 #include "llvm/ExecutionEngine/Orc/Core.h"
@@ -48,7 +49,6 @@
 #include "llvm/ExecutionEngine/Orc/MapperJITLinkMemoryManager.h"
 #include "llvm/ExecutionEngine/Orc/MemoryMapper.h"
 #include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
-#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -235,8 +235,8 @@ int churn(const ChildOptions &O) {
   }
   ExecutionSession ES(std::move(EPC));
   auto &Control = ES.getExecutorProcessControl();
-  auto MM = orFail(createManager(O.get("memory"), Remote ? &Control : nullptr),
-                   "creating the manager");
+  auto MM =
+      orFail(createManager(O.get("memory"), Remote ? &Control : nullptr), "creating the manager");
   std::string SessionError;
   ES.setErrorReporter([&](Error E) {
     if (SessionError.empty())
@@ -258,8 +258,8 @@ int churn(const ChildOptions &O) {
       JD.addGenerator(orFail(EPCDynamicLibrarySearchGenerator::GetForTargetProcess(ES),
                              "the executor's symbols"));
     else
-      JD.addGenerator(orFail(DynamicLibrarySearchGenerator::GetForCurrentProcess('\0'),
-                             "process symbols"));
+      JD.addGenerator(
+          orFail(DynamicLibrarySearchGenerator::GetForCurrentProcess('\0'), "process symbols"));
 
     // What the executor holds and what crossed the connection, out of process.
     struct ExecutorFigures {
@@ -291,8 +291,8 @@ int churn(const ChildOptions &O) {
       std::string Name = "churn_" + std::to_string(K) + "_run";
       auto Sym = ES.lookup({&JD}, ES.intern(Name));
       if (!Sym)
-        fail("linking churn_" + Twine(K) + ".o: " +
-                  (SessionError.empty() ? toString(Sym.takeError()) : SessionError));
+        fail("linking churn_" + Twine(K) +
+             ".o: " + (SessionError.empty() ? toString(Sym.takeError()) : SessionError));
       const int Seed = static_cast<int>(K);
       const uint32_t Result = static_cast<uint32_t>(
           Remote ? orFail(Control.runAsIntFunction(Sym->getAddress(), Seed), "calling " + Name)
@@ -388,8 +388,7 @@ public:
       const size_t Size[3] = {64 + (I * 37) % 2000, 16 + (I * 13) % 300, 8 + (I * 7) % 200};
       auto A = completed<SimpleSegmentAlloc>([&](auto OnCreated) {
         jitslab::compat::createSegmentAlloc(
-            MM,
-            {{RX, {Size[0], Align(16)}}, {RO, {Size[1], Align(8)}}, {RW, {Size[2], Align(8)}}},
+            MM, {{RX, {Size[0], Align(16)}}, {RO, {Size[1], Align(8)}}, {RW, {Size[2], Align(8)}}},
             std::move(OnCreated));
       });
       if (!A)
@@ -480,8 +479,8 @@ int allocCycle(const ChildOptions &O) {
 } // namespace
 
 bool childKnowsManager(Kind K, StringRef Id) {
-  const bool InProcess = Id == "llvm-inprocess" || Id == "llvm-mapper" ||
-                         Id == "jitslab-dual" || Id == "jitslab-single";
+  const bool InProcess = Id == "llvm-inprocess" || Id == "llvm-mapper" || Id == "jitslab-dual" ||
+                         Id == "jitslab-single";
   return InProcess || (K == Kind::Churn && outOfProcess(Id));
 }
 
@@ -500,10 +499,11 @@ int childMain(ArrayRef<std::string> Args) {
   if (!childKnowsManager(K, Id))
     fail("--child=" + Child + ": --memory=" + Id +
          ": expected llvm-inprocess, llvm-mapper, jitslab-dual or jitslab-single" +
-         (K == Kind::Churn ? ", or with --executor llvm-epc, llvm-shm, jitslab-stock or jitslab-native" : ""));
+         (K == Kind::Churn
+              ? ", or with --executor llvm-epc, llvm-shm, jitslab-stock or jitslab-native"
+              : ""));
   if (outOfProcess(Id) != O.has("executor"))
-    fail("--child: --memory=" + Id + (outOfProcess(Id) ? " needs" : " takes no") +
-         " --executor");
+    fail("--child: --memory=" + Id + (outOfProcess(Id) ? " needs" : " takes no") + " --executor");
   InitializeNativeTarget();
   return K == Kind::Churn ? churn(O) : allocCycle(O);
 }

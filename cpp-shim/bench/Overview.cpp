@@ -27,8 +27,7 @@ struct Row {
 
 const Row Rows[] = {
     {"jitslab in process (jitslab-run, jitslab-repl)", "jitslab-dual", "jitslab-dual"},
-    {"LLVM's InProcessMemoryManager in process (same drivers)", "llvm-inprocess",
-     "llvm-inprocess"},
+    {"LLVM's InProcessMemoryManager in process (same drivers)", "llvm-inprocess", "llvm-inprocess"},
     {"stock clang-repl in process", "", "clang-repl"},
     {"jitslab out of process, native protocol (jitslab-executor)", "jitslab-native",
      "jitslab-native"},
@@ -49,8 +48,8 @@ const Setting *settingFor(const Analysis &A, const Row &R, const Workload &W) {
 
 /// "median (ratio×)" of `Key` for `R` on `W`, the ratio against the first row; "–" when the
 /// cell was not measured, "failed" when a run failed.
-std::string cell(const Analysis &A, const Row &R, const Workload &W, StringRef Key,
-                 double Scale, int Decimals, bool WithRatio) {
+std::string cell(const Analysis &A, const Row &R, const Workload &W, StringRef Key, double Scale,
+                 int Decimals, bool WithRatio) {
   const Setting *S = settingFor(A, R, W);
   if (!S || A.status(W, *S) == Status::Missing)
     return "–";
@@ -101,8 +100,7 @@ void overview(raw_ostream &OS, const Analysis &A) {
     for (const Workload *W : Timed)
       OS << " " << cell(A, R, *W, "wall_ms", 1, 0, /*WithRatio=*/true) << " |";
     OS << " " << (Hello ? cell(A, R, *Hello, "executor_start_ms", 1, 1, false) : "–") << " |"
-       << " " << (Sqlite ? cell(A, R, *Sqlite, "executor_peak_rss_kib", 1 / 1024.0, 1, false)
-                         : "–")
+       << " " << (Sqlite ? cell(A, R, *Sqlite, "executor_peak_rss_kib", 1 / 1024.0, 1, false) : "–")
        << " |\n";
   }
 }

@@ -99,8 +99,8 @@ std::string markdown(const Analysis &A) {
   const Results &R = A.R;
   std::string Text;
   raw_string_ostream OS(Text);
-  OS << "Measured " << R.Date << " (UTC) on " << R.Machine << ", with `" << R.Command << "`: "
-     << R.Reps << (R.Reps == 1 ? " repetition" : " repetitions")
+  OS << "Measured " << R.Date << " (UTC) on " << R.Machine << ", with `" << R.Command
+     << "`: " << R.Reps << (R.Reps == 1 ? " repetition" : " repetitions")
      << (R.Quick ? " (--quick: small sizes, for correctness; the times mean little)" : "")
      << ", the settings interleaved within each and their order rotated (load average "
      << R.LoadBefore << " before the timed runs, " << R.LoadAfter
@@ -129,7 +129,8 @@ std::string markdown(const Analysis &A) {
   }
   for (const Workload &W : R.Workloads)
     if (W.K == Kind::Session) {
-      OS << "\n### The REPL session\n\n" << W.Description
+      OS << "\n### The REPL session\n\n"
+         << W.Description
          << ". jitslab-repl runs it with the setting's manager (and executor), stock clang-repl "
             "as it comes; total: the whole process, start and exit included; the output must "
             "equal tests/repl/session.expected. (×): the ratio to the best of LLVM's settings "
@@ -139,7 +140,8 @@ std::string markdown(const Analysis &A) {
     }
   for (const Workload &W : R.Workloads)
     if (W.K == Kind::Churn) {
-      OS << "\n### Churn\n\n" << W.Description
+      OS << "\n### Churn\n\n"
+         << W.Description
          << ". Time per link covers link, call and removal; RSS and mappings held: what is "
             "left over a baseline taken before the first link, once everything is removed "
             "(JIT memory: resident pages of anonymous and memfd mappings outside the malloc "

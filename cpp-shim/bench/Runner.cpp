@@ -97,16 +97,16 @@ std::vector<std::string> toolArgs(const std::vector<std::string> &WorkloadArgs) 
   bool ProgramArgs = false;
   for (const std::string &A : WorkloadArgs) {
     StringRef V = A;
+    StringRef Lib = V;
     if (!ProgramArgs && V == "--") {
       Out.push_back("-args");
       ProgramArgs = true;
-    } else if (!ProgramArgs && V.consume_front("-l") &&
-               is_contained({"c", "m", "pthread", "dl", "rt", "util", "stdc++", "gcc_s"}, V)) {
-      continue;
-    } else if (!ProgramArgs && V.starts_with("-l")) {
-      // The static archive itself, as jitslab-run links it: llvm-jitlink's -l would take the
-      // shared library first where both are installed, and the workload would differ.
-      Out.push_back(("/usr/lib/x86_64-linux-gnu/lib" + V.drop_front(2) + ".a").str());
+    } else if (!ProgramArgs && Lib.consume_front("-l")) {
+      // The libraries jitslab-run takes from the process are left out; any other is the static
+      // archive itself, as jitslab-run links it: llvm-jitlink's -l would take the shared
+      // library first where both are installed, and the workload would differ.
+      if (!is_contained({"c", "m", "pthread", "dl", "rt", "util", "stdc++", "gcc_s"}, Lib))
+        Out.push_back(("/usr/lib/x86_64-linux-gnu/lib" + Lib + ".a").str());
     } else {
       Out.push_back(A);
     }
@@ -183,8 +183,7 @@ std::string checkExit(const Workload &W, const ChildExit &E, bool CheckStdout) {
   if (E.Status == -2)
     return "crashed or timed out: " + (E.Error.empty() ? whyFailed(E) : E.Error);
   if (E.Status != W.ExpectedStatus)
-    return formatv("exit status {0} (native: {1}): {2}", E.Status, W.ExpectedStatus,
-                   whyFailed(E));
+    return formatv("exit status {0} (native: {1}): {2}", E.Status, W.ExpectedStatus, whyFailed(E));
   const std::string Stdout = W.K == Kind::Session ? withoutEmptyLines(E.Stdout) : E.Stdout;
   if (CheckStdout && Stdout != W.Expected) {
     SmallVector<StringRef, 64> Got, Want;
@@ -213,8 +212,8 @@ ChildExit runChild(const std::string &Program, const std::vector<std::string> &A
   auto T0 = std::chrono::steady_clock::now();
   E.Status = sys::ExecuteAndWait(Program, Argv, std::nullopt, Redirects, TimeoutS, 0, &E.Error,
                                  &ExecFailed, &Stats);
-  E.WallMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - T0)
-                 .count();
+  E.WallMs =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - T0).count();
   if (Stats)
     E.CpuMs = Stats->TotalTime.count() / 1000.0;
   if (ExecFailed)
@@ -291,17 +290,16 @@ void killProcessesWithArgument(const std::string &Marker) {
 }
 
 /// Runs one command under strace and returns the counts of CountedSyscalls as sys_* figures.
-RunResult straceOnce(const Paths &P, const Workload &W, const Setting &S,
-                     const std::string &TmpDir, const std::vector<std::string> &WorkloadArgs,
-                     bool CheckStdout) {
+RunResult straceOnce(const Paths &P, const Workload &W, const Setting &S, const std::string &TmpDir,
+                     const std::vector<std::string> &WorkloadArgs, bool CheckStdout) {
   RunResult R;
   SmallString<256> Report = tempFile(TmpDir, "report"), Summary = tempFile(TmpDir, "strace");
   auto [Program, Args] = command(P, W, S, std::string(Report), WorkloadArgs);
   std::string Trace = "trace=";
   for (const char *Name : CountedSyscalls)
     Trace += std::string(Trace.size() > 6 ? "," : "") + Name;
-  std::vector<std::string> StraceArgs = {"-f", "-c", "-o", std::string(Summary), "-e", Trace,
-                                         Program};
+  std::vector<std::string> StraceArgs = {"-f", "-c",  "-o",   std::string(Summary),
+                                         "-e", Trace, Program};
   StraceArgs.insert(StraceArgs.end(), Args.begin(), Args.end());
   ChildExit E = runChild(P.Strace, StraceArgs, TmpDir, 600);
   if (E.Status < 0)

@@ -44,8 +44,8 @@ std::optional<double> ratioOf(const Analysis &A, StringRef WId, StringRef Num, S
 }
 
 /// One target line: "- What: 1.05× (Num over Den), met", or why it was not measured.
-void ratioTarget(raw_ostream &OS, const Analysis &A, StringRef What, StringRef WId,
-                 StringRef Num, StringRef Den, StringRef Key, double Limit) {
+void ratioTarget(raw_ostream &OS, const Analysis &A, StringRef What, StringRef WId, StringRef Num,
+                 StringRef Den, StringRef Key, double Limit) {
   OS << "- " << What << ": ";
   if (auto X = ratioOf(A, WId, Num, Den, Key))
     OS << times(X) << " (" << Num << " over " << Den << "), " << atMost(*X, Limit) << ".\n";
@@ -66,9 +66,10 @@ void targetsOfIssue15(raw_ostream &OS, const Analysis &A) {
                 WId, "jitslab-native", "jitslab-dual", "wall_ms", 1.10);
   // The same driver and protocol family, only the executor differs: jitslab-executor against
   // LLVM's llvm-jitlink-executor.
-  ratioTarget(OS, A, "jitslab-executor's start (spawn to handshake, hello) ≤ 1.0× "
-              "llvm-jitlink-executor's", "hello", "jitslab-native", "jitslab-stock",
-              "executor_start_ms", 1.0);
+  ratioTarget(OS, A,
+              "jitslab-executor's start (spawn to handshake, hello) ≤ 1.0× "
+              "llvm-jitlink-executor's",
+              "hello", "jitslab-native", "jitslab-stock", "executor_start_ms", 1.0);
   ratioTarget(OS, A, "jitslab-executor's peak RSS (sqlite) ≤ 1.0× llvm-jitlink-executor's",
               "sqlite", "jitslab-native", "jitslab-stock", "executor_peak_rss_kib", 1.0);
   ratioTarget(OS, A, "jitslab-repl in process ≤ 1.0× stock clang-repl (the session)",

@@ -91,9 +91,9 @@ Error runSteps(const std::vector<Step> &Steps, const std::string &TmpDir) {
         sys::fs::remove(S.Output);
         std::lock_guard<std::mutex> Lock(M);
         if (FirstError.empty())
-          FirstError = "building " + S.Output + " failed: " +
-                       firstLine(E.Stderr + "\n" + E.Error + "\nexit status " +
-                                 std::to_string(E.Status));
+          FirstError =
+              "building " + S.Output + " failed: " +
+              firstLine(E.Stderr + "\n" + E.Error + "\nexit status " + std::to_string(E.Status));
       }
     }
   };
@@ -140,13 +140,13 @@ Error expectNative(Workload &W, const std::string &Exe, const std::vector<std::s
                    const std::string &TmpDir) {
   ChildExit E = runChild(Exe, Args, TmpDir, 120);
   if (E.Status < 0)
-    return makeErr("running the native build " + Exe + " failed: " +
-                   firstLine(E.Error + "\n" + E.Stderr));
+    return makeErr("running the native build " + Exe +
+                   " failed: " + firstLine(E.Error + "\n" + E.Stderr));
   // Every workload program succeeds when it works: a native run that fails would make a JIT'd
   // run failing the same way look correct.
   if (E.Status != 0)
-    return makeErr("the native build " + Exe + " exited with status " +
-                   std::to_string(E.Status) + ": " + firstLine(E.Stderr));
+    return makeErr("the native build " + Exe + " exited with status " + std::to_string(E.Status) +
+                   ": " + firstLine(E.Stderr));
   W.Expected = E.Stdout;
   W.ExpectedStatus = E.Status;
   return Error::success();
@@ -212,18 +212,24 @@ Expected<std::vector<Workload>> prepareWorkloads(const Paths &P, const WorkloadP
   };
   std::vector<Real> Reals;
   if (Plan.Hello)
-    Reals.push_back({"hello", "hello.c",
+    Reals.push_back({"hello",
+                     "hello.c",
                      "puts(\"hello, world\"): the tool's and the executor's start and the "
                      "teardown are nearly all of it",
-                     {}, {}});
+                     {},
+                     {}});
   if (Plan.Sqlite)
-    Reals.push_back({"sqlite", "sqlite_main.c",
+    Reals.push_back({"sqlite",
+                     "sqlite_main.c",
                      "a main against Debian's libsqlite3.a (1000 rows, a few queries)",
-                     {"-lsqlite3", "-lm"}, {"1000"}});
+                     {"-lsqlite3", "-lm"},
+                     {"1000"}});
   if (Plan.Zlib)
-    Reals.push_back({"zlib", "zlib_main.c",
+    Reals.push_back({"zlib",
+                     "zlib_main.c",
                      "a main against Debian's libz.a (compress and uncompress 64 KiB)",
-                     {"-lz"}, {}});
+                     {"-lz"},
+                     {}});
   for (const Real &X : Reals) {
     const std::string Obj = path(P.Work, StringRef(X.Src).drop_back(2) + ".o");
     const std::string Native = path(P.Work, Twine(X.Id) + "_native");
@@ -256,12 +262,12 @@ Expected<std::vector<Workload>> prepareWorkloads(const Paths &P, const WorkloadP
     Workload W;
     W.Id = "repl-session";
     W.K = Kind::Session;
-    W.Description = formatv(
-        "one plain C++ session of {0} inputs, one per line (tests/repl/session.plain.repl: "
-        "functions, classes, templates, lambdas, exceptions, <string>, <vector>, <map>, "
-        "<memory>, <functional>), fed on stdin",
-        count_if(split((*Inputs)->getBuffer(), '\n'),
-                 [](StringRef L) { return !L.trim().empty(); }));
+    W.Description =
+        formatv("one plain C++ session of {0} inputs, one per line (tests/repl/session.plain.repl: "
+                "functions, classes, templates, lambdas, exceptions, <string>, <vector>, <map>, "
+                "<memory>, <functional>), fed on stdin",
+                count_if(split((*Inputs)->getBuffer(), '\n'),
+                         [](StringRef L) { return !L.trim().empty(); }));
     W.Args = {Script};
     W.Expected = (*Expected)->getBuffer().str();
     Out.push_back(std::move(W));

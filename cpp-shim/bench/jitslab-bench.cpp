@@ -290,7 +290,8 @@ std::vector<Setting> makeSettings(const Paths &P, StringRef Help) {
       X.Missing = "jitslab-executor is not built (native executor: issue 7)";
     // jitslab-executor alone would serve jitslab-run's stock protocol: not the native setting.
     else if (X.Id == "jitslab-native" && !Help.contains("--protocol=native"))
-      X.Missing = "jitslab-run has no --protocol=native yet (the native protocol's linker side: issue 7)";
+      X.Missing =
+          "jitslab-run has no --protocol=native yet (the native protocol's linker side: issue 7)";
     else if (StringRef(X.Id).starts_with("llvm-") && !Help.contains(X.Id))
       X.Missing = "jitslab-run's --help names no --memory=" + X.Id;
     else if (X.Id != "jitslab-native" && !sys::fs::can_execute(P.StockExecutor))
@@ -393,8 +394,8 @@ int main(int Argc, char **Argv) {
   const Paths &P = O.P;
   if (std::string Lib = shadowingLibrary(); !Lib.empty()) {
     if (!O.Quick)
-      fail("LD_LIBRARY_PATH makes the runs load " + Lib + " instead of " +
-           JITSLAB_BENCH_RUST_LIB + "; unset it (./x bench does)");
+      fail("LD_LIBRARY_PATH makes the runs load " + Lib + " instead of " + JITSLAB_BENCH_RUST_LIB +
+           "; unset it (./x bench does)");
     errs() << "jitslab-bench: note: the runs load " << Lib << " (LD_LIBRARY_PATH)\n";
   }
   SmallString<256> Tmp(P.Work);
@@ -459,7 +460,7 @@ int main(int Argc, char **Argv) {
   R.LoadAfter = loadAverage();
 
   // The untimed pass: memory system calls, counted by strace.
-  std::string Problem = !O.Strace        ? "skipped (--no-strace)"
+  std::string Problem = !O.Strace          ? "skipped (--no-strace)"
                         : P.Strace.empty() ? "strace is not installed"
                                            : straceProblem(P, std::string(Tmp));
   if (Problem.empty()) {

@@ -4,8 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "jitslab/orc.h"
 #include "jitslab/MemoryManager.h"
+#include "jitslab/orc.h"
 
 #include "llvm/Config/llvm-config.h"
 #include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"

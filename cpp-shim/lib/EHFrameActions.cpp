@@ -24,8 +24,7 @@ EHFrameActionsPlugin::Create(ExecutorProcessControl &EPC) {
     return joinErrors(make_error<StringError>("jitslab: eh-frame registration by allocation "
                                               "actions needs the executor's bootstrap symbols " +
                                                   Twine(rt::RegisterEHFrameSectionWrapperName) +
-                                                  " and " +
-                                                  rt::DeregisterEHFrameSectionWrapperName,
+                                                  " and " + rt::DeregisterEHFrameSectionWrapperName,
                                               inconvertibleErrorCode()),
                       std::move(Err));
   return std::make_shared<EHFrameActionsPlugin>(Register, Deregister);
@@ -41,7 +40,8 @@ Error EHFrameActionsPlugin::addActions(LinkGraph &G) const {
     return Error::success();
   if (!R.getStart())
     return make_error<JITLinkError>("jitslab: " + Name + " of " + G.getName() + " (" +
-                                    Twine(R.getSize()) + " bytes) has no address yet: the "
+                                    Twine(R.getSize()) +
+                                    " bytes) has no address yet: the "
                                     "eh-frame action pass must run after allocation");
   using Sig = shared::SPSArgList<shared::SPSExecutorAddrRange>;
   auto Reg = shared::WrapperFunctionCall::Create<Sig>(RegisterWrapper, R.getRange());

@@ -6,9 +6,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "jitslab/MemoryManager.h"
+#include "Transport.h"
 #include "jitslab/EHFrameFix.h"
 #include "jitslab/OrcCompat.h"
-#include "Transport.h"
 
 #include <mutex>
 
@@ -31,7 +31,9 @@ static_assert(JITSLAB_LIFETIME_STANDARD == unsigned(orc::MemLifetime::Standard) 
 
 namespace jitslab {
 
-Error makeError(JitslabStatus S, StringRef What) { return makeError(S, What, jitslab_last_error()); }
+Error makeError(JitslabStatus S, StringRef What) {
+  return makeError(S, What, jitslab_last_error());
+}
 
 Error makeError(JitslabStatus S, StringRef What, const char *Message) {
   return createStringError(inconvertibleErrorCode(), "jitslab: %s failed (%s): %s",
@@ -42,8 +44,7 @@ namespace {
 
 JitslabWrapperCall toC(const orc::shared::WrapperFunctionCall &C) {
   const auto &Args = C.getArgData();
-  return {C.getCallee().getValue(), reinterpret_cast<const uint8_t *>(Args.data()),
-          Args.size()};
+  return {C.getCallee().getValue(), reinterpret_cast<const uint8_t *>(Args.data()), Args.size()};
 }
 
 /// One allocation between allocate and finalize/abandon. Holds the manager's handle by value
@@ -73,8 +74,8 @@ public:
     for (auto &P : AAs)
       Actions.push_back({toC(P.Finalize), toC(P.Dealloc)});
     auto *Ctx = new Finalizing{std::move(OnFinalized), Id};
-    JitslabStatus S = jitslab_finalize_async(H, Id, Actions.data(), Actions.size(),
-                                             Finalizing::done, Ctx);
+    JitslabStatus S =
+        jitslab_finalize_async(H, Id, Actions.data(), Actions.size(), Finalizing::done, Ctx);
     if (S != JITSLAB_OK) {
       std::unique_ptr<Finalizing> Refused(Ctx);
       Refused->OnFinalized(makeError(S, "finalize"));
@@ -219,8 +220,7 @@ void MemoryManager::executorDisconnected() {
     closeTransport(*Link);
 }
 
-void MemoryManager::allocate(const JITLinkDylib *, LinkGraph &G,
-                             OnAllocatedFunction OnAllocated) {
+void MemoryManager::allocate(const JITLinkDylib *, LinkGraph &G, OnAllocatedFunction OnAllocated) {
   BasicLayout BL(G);
   SmallVector<JitslabSegmentRequest, 8> Requests;
   SmallVector<BasicLayout::Segment *, 8> Segments;
@@ -247,8 +247,7 @@ void MemoryManager::allocate(const JITLinkDylib *, LinkGraph &G,
       jitslab_abandon(Handle, Id);
       return OnAllocated(createStringError(
           inconvertibleErrorCode(), "jitslab: segment at %#llx is not %llu-byte aligned (a bug)",
-          (unsigned long long)Placed[I].addr,
-          (unsigned long long)Segments[I]->Alignment.value()));
+          (unsigned long long)Placed[I].addr, (unsigned long long)Segments[I]->Alignment.value()));
     }
     Segments[I]->Addr = orc::ExecutorAddr(Placed[I].addr);
     Segments[I]->WorkingMem = reinterpret_cast<char *>(Placed[I].working);
@@ -268,7 +267,8 @@ void MemoryManager::deallocate(std::vector<FinalizedAlloc> Allocs,
     Ids.push_back(A.release().getValue());
   if (Ids.empty())
     return OnDeallocated(Error::success());
-  Deallocating::start(std::make_unique<Deallocating>(Handle, std::move(Ids), std::move(OnDeallocated)));
+  Deallocating::start(
+      std::make_unique<Deallocating>(Handle, std::move(Ids), std::move(OnDeallocated)));
 }
 
 Expected<JitslabStats> MemoryManager::stats() const {
@@ -324,7 +324,7 @@ Error addLayerPlugins(orc::ObjectLinkingLayer &Layer, orc::ExecutionSession &ES,
 }
 
 orc::LLJITBuilderState::ObjectLinkingLayerCreator objectLinkingLayerCreator(Config C,
-                                                                           bool RegisterEHFrames) {
+                                                                            bool RegisterEHFrames) {
   return compat::layerCreator([C, RegisterEHFrames](orc::ExecutionSession &ES) {
     return createObjectLinkingLayer(ES, C, RegisterEHFrames);
   });

@@ -22,8 +22,7 @@ using namespace llvm::orc;
 namespace jitslab {
 namespace compat {
 
-Expected<std::unique_ptr<ExecutorProcessControl>>
-createSelfEPC(std::unique_ptr<TaskDispatcher> D) {
+Expected<std::unique_ptr<ExecutorProcessControl>> createSelfEPC(std::unique_ptr<TaskDispatcher> D) {
   auto EPC = SelfExecutorProcessControl::Create(std::make_shared<SymbolStringPool>(), std::move(D));
   if (!EPC)
     return EPC.takeError();
@@ -132,8 +131,8 @@ void createSegmentAlloc(jitlink::JITLinkMemoryManager &MM,
                         jitlink::SimpleSegmentAlloc::OnCreatedFunction OnCreated) {
 #if LLVM_VERSION_MAJOR >= 22
   jitlink::SimpleSegmentAlloc::Create(MM, std::make_shared<SymbolStringPool>(),
-                                      Triple(sys::getProcessTriple()), nullptr,
-                                      std::move(Segments), std::move(OnCreated));
+                                      Triple(sys::getProcessTriple()), nullptr, std::move(Segments),
+                                      std::move(OnCreated));
 #else
   jitlink::SimpleSegmentAlloc::Create(MM, nullptr, std::move(Segments), std::move(OnCreated));
 #endif
@@ -142,9 +141,8 @@ void createSegmentAlloc(jitlink::JITLinkMemoryManager &MM,
 std::unique_ptr<jitlink::LinkGraph> createEmptyGraph(StringRef Name) {
   Triple TT(sys::getProcessTriple());
 #if LLVM_VERSION_MAJOR >= 22
-  return std::make_unique<jitlink::LinkGraph>(Name.str(), std::make_shared<SymbolStringPool>(),
-                                              TT, SubtargetFeatures(),
-                                              jitlink::getGenericEdgeKindName);
+  return std::make_unique<jitlink::LinkGraph>(Name.str(), std::make_shared<SymbolStringPool>(), TT,
+                                              SubtargetFeatures(), jitlink::getGenericEdgeKindName);
 #else
   return std::make_unique<jitlink::LinkGraph>(Name.str(), TT, 8, endianness::little,
                                               jitlink::getGenericEdgeKindName);

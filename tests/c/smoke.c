@@ -5,14 +5,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CHECK(cond, ...)                                                        \
-  do {                                                                          \
-    if (!(cond)) {                                                              \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);           \
-      fprintf(stderr, __VA_ARGS__);                                             \
-      fprintf(stderr, " (last error: %s)\n", jitslab_last_error());             \
-      return 1;                                                                 \
-    }                                                                           \
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                              \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fprintf(stderr, " (last error: %s)\n", jitslab_last_error());                                \
+      return 1;                                                                                    \
+    }                                                                                              \
   } while (0)
 
 int main(void) {

@@ -15,7 +15,6 @@ int main(void) {
   printf("zlib %s\n", zlibVersion());
   printf("in %zu bytes, compressed %lu bytes, round trip %s\n", sizeof text,
          (unsigned long)packed_len, memcmp(text, unpacked, sizeof text) ? "BAD" : "ok");
-  printf("crc32 %08lx adler32 %08lx\n", crc32(0, text, sizeof text),
-         adler32(1, text, sizeof text));
+  printf("crc32 %08lx adler32 %08lx\n", crc32(0, text, sizeof text), adler32(1, text, sizeof text));
   return 0;
 }

@@ -24,8 +24,12 @@ fn main() -> ExitCode {
             [] => write_header(),
             rest => Err(format!("header: unexpected arguments {rest:?}")),
         },
+        Some("format") => match &args[1..] {
+            [] => format_sources(),
+            rest => Err(format!("format: unexpected arguments {rest:?}")),
+        },
         _ => Err(
-            "usage: ./x <demo [--llvm=N] | test | bench [--llvm=N] [--quick] [--cycle] [jitslab-bench options] | package [--check-install] | header>\n  \
+            "usage: ./x <demo [--llvm=N] | test | bench [--llvm=N] [--quick] [--cycle] [jitslab-bench options] | package [--check-install] | header | format>\n  \
                   demo   build everything, then link and run a program using libsqlite3.a with jitslab-run\n  \
                   test   every test, on LLVM 22 and 19: cargo's, ctest's (shim, jitslab-run, whole links,\n         \
                   jitslab-repl), llvm-sys, jitslab-bench --quick (correctness only), header freshness,\n         \
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
                   package  Debian packages of both majors into target/package, then the consumers' test\n         \
                   against them unpacked; --check-install: also apt-get install and remove them (root)\n  \
                   header  write the C header that build.rs generated into include/jitslab.h\n  \
+                  format  format the Rust (cargo fmt) and the C and C++ (clang-format-19, .clang-format)\n  \
                   --llvm=N  the LLVM major of demo and bench: 22 (default) or 19; also JITSLAB_LLVM=N"
                 .to_string(),
         ),
@@ -140,6 +145,8 @@ fn test() -> Result<(), String> {
         cargo_test(&["test", "--workspace", "--locked", "--lib", "--bins", "--tests", "--examples"])?;
     // Before the C++ side is built against it: the checked-in header is the generated one.
     check_header()?;
+    // The C and C++ sources are formatted as .clang-format says (./x format fixes them).
+    check_cpp_format()?;
     // The Rust documentation builds without a warning (broken links, private items named).
     let status = command("cargo", &["doc", "--locked", "--no-deps", "--lib"])
         .env("RUSTDOCFLAGS", "-D warnings")
@@ -364,6 +371,48 @@ fn check_header() -> Result<(), String> {
     }
     run("git", &["diff", "--exit-code", "--", "include/jitslab.h"])
         .map_err(|_| "include/jitslab.h has uncommitted changes: commit them".to_string())
+}
+
+/// The project's own C and C++ sources that clang-format keeps in shape (not the generated
+/// header, nor clang's test inputs copied under tests/repl).
+const CPP_SOURCES: [&str; 4] = ["cpp-shim", "examples", "tests/c", "tests/workloads"];
+/// The clang-format of the project's style (Debian's clang-format-19; see ./x PACKAGES).
+const CLANG_FORMAT: &str = "clang-format-19";
+
+/// The tracked files under [`CPP_SOURCES`] that are C or C++.
+fn cpp_sources() -> Result<Vec<String>, String> {
+    let out = Command::new("git")
+        .arg("ls-files")
+        .arg("--")
+        .args(CPP_SOURCES)
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if !out.status.success() {
+        return Err("git ls-files failed".into());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|f| [".c", ".cpp", ".h"].iter().any(|ext| f.ends_with(ext)))
+        .map(String::from)
+        .collect())
+}
+
+/// Fails when a C or C++ source differs from what clang-format makes of it.
+fn check_cpp_format() -> Result<(), String> {
+    let files = cpp_sources()?;
+    let mut args = vec!["--dry-run", "--Werror"];
+    args.extend(files.iter().map(String::as_str));
+    run(CLANG_FORMAT, &args).map_err(|_| "C or C++ sources are not formatted (above): run ./x format".to_string())
+}
+
+/// `./x format`: formats the Rust and the C and C++ sources in place.
+fn format_sources() -> Result<(), String> {
+    run("cargo", &["fmt", "--all"])?;
+    let files = cpp_sources()?;
+    let mut args = vec!["-i"];
+    args.extend(files.iter().map(String::as_str));
+    run(CLANG_FORMAT, &args)
 }
 
 /// `./x bench [--llvm=N] [--cycle] [options]`: jitslab-bench on LLVM `major` (the full

@@ -36,7 +36,8 @@
 #include "jitslab/PassPlugin.h"
 #include "llvm/Config/llvm-config.h"
 #if LLVM_VERSION_MAJOR >= 22
-#error "EHFrameActionsPlugin is for LLVM 19; LLVM 22's EHFrameRegistrationPlugin adds allocation actions itself (see jitslab/OrcCompat.h)"
+#error                                                                                             \
+    "EHFrameActionsPlugin is for LLVM 19; LLVM 22's EHFrameRegistrationPlugin adds allocation actions itself (see jitslab/OrcCompat.h)"
 #endif
 #include "llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h"
 
@@ -55,8 +56,7 @@ public:
 
   /// Adds addActions as a post-fixup pass: by then the section's blocks have their final
   /// addresses and dead-stripping is over.
-  void modifyPassConfig(llvm::orc::MaterializationResponsibility &MR,
-                        llvm::jitlink::LinkGraph &G,
+  void modifyPassConfig(llvm::orc::MaterializationResponsibility &MR, llvm::jitlink::LinkGraph &G,
                         llvm::jitlink::PassConfiguration &Config) override;
 
   /// The pass itself, for pipelines outside ObjectLinkingLayer: for a graph whose .eh_frame

@@ -27,8 +27,7 @@ namespace jitslab {
 
 class ContiguousEHFramePlugin : public PassPlugin {
 public:
-  void modifyPassConfig(llvm::orc::MaterializationResponsibility &MR,
-                        llvm::jitlink::LinkGraph &G,
+  void modifyPassConfig(llvm::orc::MaterializationResponsibility &MR, llvm::jitlink::LinkGraph &G,
                         llvm::jitlink::PassConfiguration &Config) override;
 
   /// The pass itself, for pipelines outside ObjectLinkingLayer.

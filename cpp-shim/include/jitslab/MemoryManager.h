@@ -75,22 +75,40 @@ public:
   Config() : Raw(jitslab_config_default()) {}
   explicit Config(const JitslabConfig &C) : Raw(C) {}
   /// Bytes of address space to reserve (at most 2 GiB; a multiple of the chunk size).
-  Config &setSlabSize(uint64_t Bytes) { Raw.span_bytes = Bytes; return *this; }
+  Config &setSlabSize(uint64_t Bytes) {
+    Raw.span_bytes = Bytes;
+    return *this;
+  }
   /// Bytes by which a pool grows (a power of two, at least a page).
-  Config &setChunkSize(uint64_t Bytes) { Raw.chunk_bytes = Bytes; return *this; }
+  Config &setChunkSize(uint64_t Bytes) {
+    Raw.chunk_bytes = Bytes;
+    return *this;
+  }
   Config &setPlacement(Placement P, uint64_t NearAddress = 0) {
     Raw.placement = static_cast<uint32_t>(P);
     Raw.near_address = NearAddress;
     return *this;
   }
-  Config &setMapper(Mapper M) { Raw.mapper = static_cast<uint32_t>(M); return *this; }
+  Config &setMapper(Mapper M) {
+    Raw.mapper = static_cast<uint32_t>(M);
+    return *this;
+  }
   /// Print one line on stderr when the dual view is refused and the single view is used.
-  Config &setLogFallback(bool On) { Raw.log_fallback = On; return *this; }
+  Config &setLogFallback(bool On) {
+    Raw.log_fallback = On;
+    return *this;
+  }
   /// Bytes of whole free pages each pool may keep resident for reuse (default 256 KiB); 0
   /// gives every wholly free page back to the OS at once.
-  Config &setRetainFree(uint64_t Bytes) { Raw.retain_free_bytes = Bytes; return *this; }
+  Config &setRetainFree(uint64_t Bytes) {
+    Raw.retain_free_bytes = Bytes;
+    return *this;
+  }
   /// The protocol of an out-of-process manager (default Auto); not used in process.
-  Config &setProtocol(Protocol P) { Raw.protocol = static_cast<uint32_t>(P); return *this; }
+  Config &setProtocol(Protocol P) {
+    Raw.protocol = static_cast<uint32_t>(P);
+    return *this;
+  }
   const JitslabConfig &raw() const { return Raw; }
 
 private:
@@ -134,8 +152,7 @@ public:
   using JITLinkMemoryManager::allocate;
 
   /// Deallocates the whole vector in one call into the library.
-  void deallocate(std::vector<FinalizedAlloc> Allocs,
-                  OnDeallocatedFunction OnDeallocated) override;
+  void deallocate(std::vector<FinalizedAlloc> Allocs, OnDeallocatedFunction OnDeallocated) override;
   using JITLinkMemoryManager::deallocate;
 
   /// A snapshot of the manager's statistics.

@@ -122,20 +122,18 @@ TEST(LLJITHookTest, CxxProgramWithEHFrameRegistrationByTheHook) {
     ASSERT_FALSE(!!(*J)->addObjectFile(std::move(*Buf)));
   }
   // __dso_handle comes from the platform; without one, give the host's.
-  ASSERT_FALSE(!!(*J)->getMainJITDylib().define(absoluteSymbols(
-      {{(*J)->mangleAndIntern("__dso_handle"),
-        {ExecutorAddr::fromPtr(&__dso_handle), JITSymbolFlags::Exported}}})));
+  ASSERT_FALSE(!!(*J)->getMainJITDylib().define(
+      absoluteSymbols({{(*J)->mangleAndIntern("__dso_handle"),
+                        {ExecutorAddr::fromPtr(&__dso_handle), JITSymbolFlags::Exported}}})));
   auto Total = (*J)->lookup("_Z9totalAreaRKSt6vectorINSt7__cxx1112basic_stringIcSt11char_"
                             "traitsIcESaIcEEESaIS5_EEdRi");
   ASSERT_TRUE(!!Total) << toString(Total.takeError());
-  auto Make =
-      (*J)->lookup("_Z9makeShapeRKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEEd");
+  auto Make = (*J)->lookup("_Z9makeShapeRKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEEd");
   ASSERT_TRUE(!!Make) << toString(Make.takeError());
   EXPECT_EQ(mappingOf(Total->getValue()).rfind("/memfd:jitslab", 0), 0u);
 
   // totalArea (geometry.o) catches what makeShape (shapes.o) throws for each unknown kind.
-  auto *TotalArea =
-      Total->toPtr<double (*)(const std::vector<std::string> &, double, int &)>();
+  auto *TotalArea = Total->toPtr<double (*)(const std::vector<std::string> &, double, int &)>();
   int Errors = 0;
   testing::internal::CaptureStdout();
   double Area = TotalArea({"circle", "hexagon"}, 2.0, Errors);

@@ -45,9 +45,8 @@ using namespace llvm::orc::shared;
 namespace {
 
 using SPSExtent = SPSTuple<uint64_t, uint64_t, uint8_t>;
-using SPSSetupSig =
-    SPSExpected<SPSTuple<uint64_t, uint64_t, uint32_t, int32_t, SPSString>>(uint32_t, uint64_t,
-                                                                             uint8_t);
+using SPSSetupSig = SPSExpected<SPSTuple<uint64_t, uint64_t, uint32_t, int32_t, SPSString>>(
+    uint32_t, uint64_t, uint8_t);
 using SPSProtectSig = SPSError(uint64_t, SPSSequence<SPSExtent>);
 using SPSAllocation =
     SPSTuple<uint64_t, SPSSequence<SPSExtent>, SPSSequence<SPSAllocActionCallPair>>;
@@ -152,15 +151,17 @@ TEST(NativeExecutorTest, CodeWrittenThroughTheMemfdRunsInTheExecutor) {
   // Another version is refused, and the message names both.
   Expected<SetupReply> Setup((SetupReply()));
   ASSERT_NO_ERROR(EPC.callSPSWrapper<SPSSetupSig>(Native["__jitslab_executor_setup"], Setup,
-                                                  uint32_t(JITSLAB_EXECUTOR_PROTOCOL_VERSION + 1), Span,
-                                                  uint8_t(0)));
+                                                  uint32_t(JITSLAB_EXECUTOR_PROTOCOL_VERSION + 1),
+                                                  Span, uint8_t(0)));
   ASSERT_FALSE(static_cast<bool>(Setup));
   std::string Msg = toString(Setup.takeError());
-  EXPECT_NE(Msg.find("linker speaks version " + std::to_string(JITSLAB_EXECUTOR_PROTOCOL_VERSION + 1)),
-            std::string::npos)
+  EXPECT_NE(
+      Msg.find("linker speaks version " + std::to_string(JITSLAB_EXECUTOR_PROTOCOL_VERSION + 1)),
+      std::string::npos)
       << Msg;
-  EXPECT_NE(Msg.find("executor speaks version " + std::to_string(JITSLAB_EXECUTOR_PROTOCOL_VERSION)),
-            std::string::npos)
+  EXPECT_NE(
+      Msg.find("executor speaks version " + std::to_string(JITSLAB_EXECUTOR_PROTOCOL_VERSION)),
+      std::string::npos)
       << Msg;
 
   Setup = SetupReply();
@@ -191,14 +192,16 @@ TEST(NativeExecutorTest, CodeWrittenThroughTheMemfdRunsInTheExecutor) {
   ASSERT_GT(readlink(ProcPath.c_str(), Link, sizeof(Link) - 1), 0);
   EXPECT_EQ(std::string(Link).rfind("/memfd:", 0), 0u) << Link;
   close(Opened);
-  auto *Work = static_cast<uint8_t *>(mmap(nullptr, Span, PROT_READ | PROT_WRITE, MAP_SHARED, Taken, 0));
+  auto *Work =
+      static_cast<uint8_t *>(mmap(nullptr, Span, PROT_READ | PROT_WRITE, MAP_SHARED, Taken, 0));
   ASSERT_NE(Work, MAP_FAILED);
   close(Taken);
   AtScopeExit Unmap([&] { munmap(Work, Span); });
 
   // Pools: code in page 0, data in page 1.
-  ASSERT_NO_ERROR(callForError<SPSProtectSig>(EPC, Native["__jitslab_executor_protect"], Handle,
-                                              std::vector<Extent>{{0, Page, RX}, {Page, Page, RW}}));
+  ASSERT_NO_ERROR(
+      callForError<SPSProtectSig>(EPC, Native["__jitslab_executor_protect"], Handle,
+                                  std::vector<Extent>{{0, Page, RX}, {Page, Page, RW}}));
   EXPECT_EQ(permsAt(Conn->Pid, Base), "r-xs");
   EXPECT_EQ(permsAt(Conn->Pid, Base + Page), "rw-s");
   // W^X is refused across the wire too.
@@ -213,7 +216,8 @@ TEST(NativeExecutorTest, CodeWrittenThroughTheMemfdRunsInTheExecutor) {
   auto Args = jitslab::compat::WrapperResult::allocate(SPSFinalizeArgs::size(Handle, Batch));
   SPSOutputBuffer OB(Args.data(), Args.size());
   ASSERT_TRUE(SPSFinalizeArgs::serialize(OB, Handle, Batch));
-  auto Reply = EPC.callWrapper(Native["__jitslab_executor_finalize"], ArrayRef<char>(Args.data(), Args.size()));
+  auto Reply = EPC.callWrapper(Native["__jitslab_executor_finalize"],
+                               ArrayRef<char>(Args.data(), Args.size()));
   ASSERT_EQ(Reply.getOutOfBandError(), nullptr);
   // Expected<[Error]> holding one success: 01, count 1, 00.
   const char OneSuccess[] = {1, 1, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -234,8 +238,8 @@ TEST(NativeExecutorTest, CodeWrittenThroughTheMemfdRunsInTheExecutor) {
     closedir(D);
   }
 
-  ASSERT_NO_ERROR(callForError<SPSDeallocateSig>(EPC, Native["__jitslab_executor_deallocate"], Handle,
-                                                 std::vector<uint64_t>{7}));
+  ASSERT_NO_ERROR(callForError<SPSDeallocateSig>(EPC, Native["__jitslab_executor_deallocate"],
+                                                 Handle, std::vector<uint64_t>{7}));
   Error Again = callForError<SPSDeallocateSig>(EPC, Native["__jitslab_executor_deallocate"], Handle,
                                                std::vector<uint64_t>{7});
   ASSERT_TRUE(static_cast<bool>(Again));

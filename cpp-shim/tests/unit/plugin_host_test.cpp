@@ -10,8 +10,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "jitslab/orc.h"
 #include "jitslab/OrcCompat.h" // SelfExecutorProcessControl's header (no code of the shim)
+#include "jitslab/orc.h"
 
 #include "llvm/Config/llvm-config.h"
 #include "llvm/ExecutionEngine/JITLink/JITLinkMemoryManager.h"
@@ -107,8 +107,7 @@ TEST_F(PluginHostTest, RefusesAnotherPluginVersion) {
             std::string::npos)
       << Msg;
   // No error pointer: still refused, no crash.
-  EXPECT_EQ(Create(JITSLAB_ORC_PLUGIN_VERSION + 1, LLVM_VERSION_MAJOR, nullptr, nullptr),
-            nullptr);
+  EXPECT_EQ(Create(JITSLAB_ORC_PLUGIN_VERSION + 1, LLVM_VERSION_MAJOR, nullptr, nullptr), nullptr);
 }
 
 TEST_F(PluginHostTest, RefusesAnotherLLVMMajor) {

@@ -120,7 +120,8 @@ Error callWith(const std::string &Reply, std::string &Sent, RetT &Result, const 
 }
 
 /// Runs LLVM's service side with signature `SigT` on `Args`; the reply bytes.
-template <typename SigT, typename HandlerT> std::string handle(const std::string &Args, HandlerT &&H) {
+template <typename SigT, typename HandlerT>
+std::string handle(const std::string &Args, HandlerT &&H) {
   jitslab::compat::WrapperResult R =
       WrapperFunction<SigT>::handle(Args.data(), Args.size(), std::forward<HandlerT>(H));
   if (const char *Err = R.getOutOfBandError()) {
@@ -142,7 +143,8 @@ TEST(RemoteGolden, ReserveMatchesLLVMsSerializer) {
   EXPECT_EQ(Got->first, ExecutorAddr(0x7f0000000000));
   EXPECT_EQ(Got->second, "/jitlink_42_1");
   Reply Bad((std::pair<ExecutorAddr, std::string>()));
-  ASSERT_NO_ERROR(callWith<Sig>(hex(ExpectedBad), Sent, Bad, ExecutorAddr(Inst), uint64_t(0x10000)));
+  ASSERT_NO_ERROR(
+      callWith<Sig>(hex(ExpectedBad), Sent, Bad, ExecutorAddr(Inst), uint64_t(0x10000)));
   ASSERT_FALSE(static_cast<bool>(Bad));
   EXPECT_EQ(toString(Bad.takeError()), "bad");
 
@@ -165,7 +167,8 @@ TEST(RemoteGolden, InitializeMatchesLLVMsSerializer) {
                          ExecutorAddr(0x7f0000000000), 0x1000});
   FR.Segments.push_back({tpctypes::RemoteAllocGroup(MemProt::Read | MemProt::Write, true),
                          ExecutorAddr(0x7f0000001000), 0x1000});
-  FR.Actions.push_back({WrapperFunctionCall(ExecutorAddr(0xaaaa), {'x', 'y'}), WrapperFunctionCall()});
+  FR.Actions.push_back(
+      {WrapperFunctionCall(ExecutorAddr(0xaaaa), {'x', 'y'}), WrapperFunctionCall()});
 
   std::string Sent;
   Expected<ExecutorAddr> Key((ExecutorAddr()));
@@ -181,27 +184,29 @@ TEST(RemoteGolden, InitializeMatchesLLVMsSerializer) {
   ASSERT_FALSE(static_cast<bool>(Bad));
   EXPECT_EQ(toString(Bad.takeError()), "bad");
 
-  std::string Ok = handle<Sig>(
-      hex(InitializeArgs),
-      [](ExecutorAddr I, ExecutorAddr Resv, tpctypes::SharedMemoryFinalizeRequest R) -> Expected<ExecutorAddr> {
-        EXPECT_EQ(I, ExecutorAddr(Inst));
-        EXPECT_EQ(Resv, ExecutorAddr(0x7f0000000000));
-        EXPECT_EQ(R.Segments.size(), 2u);
-        EXPECT_EQ(R.Segments[0].RAG.Prot, MemProt::Read | MemProt::Exec);
-        EXPECT_EQ(R.Segments[1].RAG.Prot, MemProt::Read | MemProt::Write);
-        EXPECT_TRUE(R.Segments[1].RAG.FinalizeLifetime);
-        EXPECT_EQ(R.Segments[1].Addr, ExecutorAddr(0x7f0000001000));
-        EXPECT_EQ(R.Segments[1].Size, 0x1000u);
-        EXPECT_EQ(R.Actions.size(), 1u);
-        EXPECT_EQ(R.Actions[0].Finalize.getCallee(), ExecutorAddr(0xaaaa));
-        EXPECT_EQ(StringRef(R.Actions[0].Finalize.getArgData().data(), 2), "xy");
-        EXPECT_FALSE(R.Actions[0].Dealloc.getCallee());
-        return ExecutorAddr(0x7f0000001000);
-      });
+  std::string Ok =
+      handle<Sig>(hex(InitializeArgs),
+                  [](ExecutorAddr I, ExecutorAddr Resv,
+                     tpctypes::SharedMemoryFinalizeRequest R) -> Expected<ExecutorAddr> {
+                    EXPECT_EQ(I, ExecutorAddr(Inst));
+                    EXPECT_EQ(Resv, ExecutorAddr(0x7f0000000000));
+                    EXPECT_EQ(R.Segments.size(), 2u);
+                    EXPECT_EQ(R.Segments[0].RAG.Prot, MemProt::Read | MemProt::Exec);
+                    EXPECT_EQ(R.Segments[1].RAG.Prot, MemProt::Read | MemProt::Write);
+                    EXPECT_TRUE(R.Segments[1].RAG.FinalizeLifetime);
+                    EXPECT_EQ(R.Segments[1].Addr, ExecutorAddr(0x7f0000001000));
+                    EXPECT_EQ(R.Segments[1].Size, 0x1000u);
+                    EXPECT_EQ(R.Actions.size(), 1u);
+                    EXPECT_EQ(R.Actions[0].Finalize.getCallee(), ExecutorAddr(0xaaaa));
+                    EXPECT_EQ(StringRef(R.Actions[0].Finalize.getArgData().data(), 2), "xy");
+                    EXPECT_FALSE(R.Actions[0].Dealloc.getCallee());
+                    return ExecutorAddr(0x7f0000001000);
+                  });
   EXPECT_BYTES(hex(InitializeOk), Ok);
-  std::string Err = handle<Sig>(hex(InitializeArgs),
-                                [](ExecutorAddr, ExecutorAddr, tpctypes::SharedMemoryFinalizeRequest)
-                                    -> Expected<ExecutorAddr> { return fail("bad"); });
+  std::string Err = handle<Sig>(
+      hex(InitializeArgs),
+      [](ExecutorAddr, ExecutorAddr,
+         tpctypes::SharedMemoryFinalizeRequest) -> Expected<ExecutorAddr> { return fail("bad"); });
   EXPECT_BYTES(hex(ExpectedBad), Err);
 }
 
@@ -219,14 +224,15 @@ TEST(RemoteGolden, DeinitializeAndReleaseMatchLLVMsSerializer) {
   ASSERT_NO_ERROR(callWith<Sig>(hex(ErrorOops), Sent, Oops, ExecutorAddr(Inst), Addrs));
   EXPECT_EQ(toString(std::move(Oops)), "oops");
 
-  std::string OkReply = handle<Sig>(hex(AddrsArgs), [](ExecutorAddr I, std::vector<ExecutorAddr> A) {
-    EXPECT_EQ(I, ExecutorAddr(Inst));
-    EXPECT_EQ(A, std::vector<ExecutorAddr>{ExecutorAddr(0x7f0000000000)});
-    return Error::success();
-  });
+  std::string OkReply =
+      handle<Sig>(hex(AddrsArgs), [](ExecutorAddr I, std::vector<ExecutorAddr> A) {
+        EXPECT_EQ(I, ExecutorAddr(Inst));
+        EXPECT_EQ(A, std::vector<ExecutorAddr>{ExecutorAddr(0x7f0000000000)});
+        return Error::success();
+      });
   EXPECT_BYTES(hex(ErrorOk), OkReply);
-  std::string OopsReply =
-      handle<Sig>(hex(AddrsArgs), [](ExecutorAddr, std::vector<ExecutorAddr>) { return fail("oops"); });
+  std::string OopsReply = handle<Sig>(
+      hex(AddrsArgs), [](ExecutorAddr, std::vector<ExecutorAddr>) { return fail("oops"); });
   EXPECT_BYTES(hex(ErrorOops), OopsReply);
 }
 
@@ -254,7 +260,8 @@ extern "C" jitslab::compat::CWrapperResult jitslabRemoteTestRecord(const char *D
              [](std::string Tag, bool Fail) -> Error {
                logAction(Tag);
                if (Fail)
-                 return createStringError(inconvertibleErrorCode(), "action %s refused", Tag.c_str());
+                 return createStringError(inconvertibleErrorCode(), "action %s refused",
+                                          Tag.c_str());
                return Error::success();
              })
       .release();
@@ -313,7 +320,8 @@ public:
 
   /// Runs the wrapper function at `Fn` on a new thread, then `Reply` with its result (which
   /// frees the C result as ORC's rules say when it goes).
-  void run(ExecutorAddr Fn, ArrayRef<char> Args, unique_function<void(jitslab::compat::WrapperResult)> Reply) {
+  void run(ExecutorAddr Fn, ArrayRef<char> Args,
+           unique_function<void(jitslab::compat::WrapperResult)> Reply) {
     {
       std::lock_guard<std::mutex> Lock(M);
       ++Running;
@@ -475,8 +483,10 @@ TEST_F(RemoteService, CApiRoundTripWithLLVMsService) {
   JitslabConfig C = jitslab_config_default();
   C.span_bytes = 64 << 20;
   JitslabManager *M = nullptr;
-  ASSERT_EQ(jitslab_manager_new_remote(&C, Exec.transport(), &M), JITSLAB_OK) << jitslab_last_error();
-  EXPECT_EQ(shmEntries(), std::vector<std::string>{}) << "the object's name must be unlinked at once";
+  ASSERT_EQ(jitslab_manager_new_remote(&C, Exec.transport(), &M), JITSLAB_OK)
+      << jitslab_last_error();
+  EXPECT_EQ(shmEntries(), std::vector<std::string>{})
+      << "the object's name must be unlinked at once";
   JitslabStats S{};
   ASSERT_EQ(jitslab_stats(M, &S), JITSLAB_OK);
   EXPECT_EQ(S.mapper, JITSLAB_MAPPER_REMOTE);
@@ -505,7 +515,8 @@ TEST_F(RemoteService, CApiRoundTripWithLLVMsService) {
   ASSERT_EQ(jitslab_finalize_async(M, IdA, ActsA, 3, Outcome::done, &FA), JITSLAB_OK);
   auto [SA, MsgA] = FA.get();
   ASSERT_EQ(SA, JITSLAB_OK) << MsgA;
-  EXPECT_EQ(takeLog(), (std::vector<std::string>{"fin-a", "peek:" + std::string(Code(), 6), "peek:konst"}));
+  EXPECT_EQ(takeLog(),
+            (std::vector<std::string>{"fin-a", "peek:" + std::string(Code(), 6), "peek:konst"}));
   EXPECT_EQ(permsAt(A[0].addr), "r-xs");
   EXPECT_EQ(permsAt(A[1].addr), "r--s");
   EXPECT_EQ(permsAt(A[2].addr), "rw-s");
@@ -518,12 +529,14 @@ TEST_F(RemoteService, CApiRoundTripWithLLVMsService) {
     ExecutorAddr I, Resv;
     tpctypes::SharedMemoryFinalizeRequest FR;
     SPSInputBuffer IB(Inits.back().Args.data(), Inits.back().Args.size());
-    ASSERT_TRUE((SPSArgList<SPSExecutorAddr, SPSExecutorAddr, SPSSharedMemoryFinalizeRequest>::deserialize(
-        IB, I, Resv, FR)));
+    ASSERT_TRUE(
+        (SPSArgList<SPSExecutorAddr, SPSExecutorAddr, SPSSharedMemoryFinalizeRequest>::deserialize(
+            IB, I, Resv, FR)));
     EXPECT_EQ(I.getValue(), Exec.addr(rt::ExecutorSharedMemoryMapperServiceInstanceName));
     EXPECT_EQ(Resv.getValue(), Base);
     ASSERT_EQ(FR.Segments.size(), 3u);
-    MemProt Want[3] = {MemProt::Read | MemProt::Exec, MemProt::Read, MemProt::Read | MemProt::Write};
+    MemProt Want[3] = {MemProt::Read | MemProt::Exec, MemProt::Read,
+                       MemProt::Read | MemProt::Write};
     for (unsigned K = 0; K < 3; ++K) {
       EXPECT_EQ(FR.Segments[K].Addr.getValue(), A[K].addr);
       EXPECT_EQ(FR.Segments[K].RAG.Prot, Want[K]);
@@ -569,7 +582,8 @@ TEST_F(RemoteService, CApiRoundTripWithLLVMsService) {
   ASSERT_EQ(jitslab_abandon(M, IdF2), JITSLAB_OK);
 
   // One Deinitialize for the batch; the service runs the dealloc actions last first, once.
-  size_t DeinitsBefore = Exec.callsOf(rt::ExecutorSharedMemoryMapperServiceDeinitializeWrapperName).size();
+  size_t DeinitsBefore =
+      Exec.callsOf(rt::ExecutorSharedMemoryMapperServiceDeinitializeWrapperName).size();
   uint64_t Batch[2] = {IdA, IdB};
   Outcome D;
   ASSERT_EQ(jitslab_deallocate_async(M, Batch, 2, Outcome::done, &D), JITSLAB_OK);
@@ -610,7 +624,8 @@ TEST_F(RemoteService, CApiRoundTripWithLLVMsService) {
 // next allocation placed there takes over the first one's dealloc actions in the service.
 TEST_F(RemoteService, EarlyFreedFinalizeSegmentNeverLendsItsKey) {
   JitslabManager *M = nullptr;
-  ASSERT_EQ(jitslab_manager_new_remote(nullptr, Exec.transport(), &M), JITSLAB_OK) << jitslab_last_error();
+  ASSERT_EQ(jitslab_manager_new_remote(nullptr, Exec.transport(), &M), JITSLAB_OK)
+      << jitslab_last_error();
   JitslabSegmentRequest ReqA[2] = {{RW, JITSLAB_LIFETIME_FINALIZE, 64, 8},
                                    {RX, JITSLAB_LIFETIME_STANDARD, 64, 16}};
   JitslabSegment A[2];
@@ -645,7 +660,8 @@ TEST_F(RemoteService, MissingServiceSymbolIsNamed) {
   Exec.Symbols.erase(rt::ExecutorSharedMemoryMapperServiceDeinitializeWrapperName);
   JitslabManager *M = nullptr;
   EXPECT_EQ(jitslab_manager_new_remote(nullptr, Exec.transport(), &M), JITSLAB_ERR_EXECUTOR);
-  EXPECT_NE(std::string(jitslab_last_error()).find(rt::ExecutorSharedMemoryMapperServiceDeinitializeWrapperName),
+  EXPECT_NE(std::string(jitslab_last_error())
+                .find(rt::ExecutorSharedMemoryMapperServiceDeinitializeWrapperName),
             std::string::npos)
       << jitslab_last_error();
   EXPECT_EQ(M, nullptr);
@@ -694,7 +710,8 @@ TEST_F(RemoteService, SimpleSegmentAllocThroughTheShimsRemoteManager) {
     uint64_t CallsAtStart = Stats->rpc_calls;
 
     const MemProt RXP = MemProt::Read | MemProt::Exec, RWP = MemProt::Read | MemProt::Write;
-    auto Alloc = jitslab::compat::createSegmentAlloc(**MM, {{RXP, {100, Align(16)}}, {RWP, {64, Align(8)}}});
+    auto Alloc =
+        jitslab::compat::createSegmentAlloc(**MM, {{RXP, {100, Align(16)}}, {RWP, {64, Align(8)}}});
     ASSERT_EXPECTED(Alloc);
     ExecutorAddr CodeAddr = Alloc->getSegInfo(RXP).Addr, DataAddr = Alloc->getSegInfo(RWP).Addr;
     std::memcpy(Alloc->getSegInfo(RXP).WorkingMem.data(), Code(), 6);

@@ -152,8 +152,8 @@ ExecutorAddr addrOf(LinkGraph &G, StringRef SectionName) {
 
 /// x86-64 `mov eax, Value; ret`.
 void writeReturnConstant(char *Code, uint32_t Value) {
-  const unsigned char Bytes[] = {0xb8, uint8_t(Value), uint8_t(Value >> 8), uint8_t(Value >> 16),
-                                 uint8_t(Value >> 24), 0xc3};
+  const unsigned char Bytes[] = {
+      0xb8, uint8_t(Value), uint8_t(Value >> 8), uint8_t(Value >> 16), uint8_t(Value >> 24), 0xc3};
   std::memcpy(Code, Bytes, sizeof(Bytes));
 }
 
@@ -229,9 +229,8 @@ protected:
 // --- reuse ----------------------------------------------------------------------------------
 
 TEST_P(SegmentAllocTest, FreedMemoryIsReusedAndLiveBytesReturnToBaseline) {
-  SimpleSegmentAlloc::SegmentMap Shape = {{RX, {100, Align(16)}},
-                                          {R, {50, Align(8)}},
-                                          {RW, {300, Align(8)}}};
+  SimpleSegmentAlloc::SegmentMap Shape = {
+      {RX, {100, Align(16)}}, {R, {50, Align(8)}}, {RW, {300, Align(8)}}};
   auto First = segments(Shape);
   ASSERT_EXPECTED(First);
   ExecutorAddr Code = First->getSegInfo(RX).Addr;
@@ -544,8 +543,8 @@ TEST_P(SegmentAllocTest, NoAllocSectionsTakeNoMemory) {
   uint64_t PlainLive = liveBytes(stats()) - liveBytes(Base);
   ASSERT_NO_ERROR(abandonNow(**P));
 
-  auto G = makeGraph("debug info", {{"debug", R, 4 * Span, MemLifetime::NoAlloc, true},
-                                    {"data", RW, 64}});
+  auto G = makeGraph("debug info",
+                     {{"debug", R, 4 * Span, MemLifetime::NoAlloc, true}, {"data", RW, 64}});
   auto A = MM->allocate(nullptr, *G);
   ASSERT_EXPECTED(A);
   JitslabStats Allocated = stats();
@@ -613,8 +612,7 @@ TEST_P(SegmentAllocTest, AlignmentAboveThePageIsAnError) {
   ASSERT_FALSE(static_cast<bool>(S)) << "an alignment of two pages was accepted";
   std::string Msg = toString(S.takeError());
   EXPECT_NE(Msg.find("JITSLAB_ERR_INVALID_ARGUMENT"), std::string::npos) << Msg;
-  EXPECT_NE(Msg.find("alignment 0x" + utohexstr(2 * Page, /*LowerCase=*/true)),
-            std::string::npos)
+  EXPECT_NE(Msg.find("alignment 0x" + utohexstr(2 * Page, /*LowerCase=*/true)), std::string::npos)
       << Msg;
   JitslabStats After = stats();
   EXPECT_EQ(liveBytes(After), liveBytes(Base));
@@ -723,7 +721,8 @@ TEST_P(SegmentAllocTest, ConcurrentAllocationsStayDisjoint) {
     Workers.emplace_back([&, T] {
       for (int Round = 0; Round < Rounds && Failures == 0; ++Round) {
         const size_t Size = 16 + (Round * 37 + T * 101) % 2000;
-        auto A = jitslab::compat::createSegmentAlloc(*MM, {{R, {Size, Align(8)}}, {RW, {Size / 2 + 8, Align(8)}}});
+        auto A = jitslab::compat::createSegmentAlloc(
+            *MM, {{R, {Size, Align(8)}}, {RW, {Size / 2 + 8, Align(8)}}});
         if (!A) {
           consumeError(A.takeError());
           ++Failures;
@@ -759,8 +758,7 @@ TEST_P(SegmentAllocTest, ConcurrentAllocationsStayDisjoint) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Mappers, SegmentAllocTest,
-                         ::testing::Values(jitslab::Mapper::SingleView,
-                                           jitslab::Mapper::DualView),
+                         ::testing::Values(jitslab::Mapper::SingleView, jitslab::Mapper::DualView),
                          [](const ::testing::TestParamInfo<jitslab::Mapper> &I) {
                            return I.param == jitslab::Mapper::SingleView ? "SingleView"
                                                                          : "DualView";

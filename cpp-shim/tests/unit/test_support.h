@@ -11,14 +11,14 @@
 #include <utility>
 
 /// Fails the test with the error's message if `Expr` (an llvm::Error) is a failure.
-#define ASSERT_NO_ERROR(Expr)                                                                    \
-  do {                                                                                           \
-    if (llvm::Error Err_ = (Expr))                                                               \
-      FAIL() << llvm::toString(std::move(Err_));                                                 \
+#define ASSERT_NO_ERROR(Expr)                                                                      \
+  do {                                                                                             \
+    if (llvm::Error Err_ = (Expr))                                                                 \
+      FAIL() << llvm::toString(std::move(Err_));                                                   \
   } while (false)
 
 /// Fails the test with the error's message if `Value` (an llvm::Expected) holds an error.
-#define ASSERT_EXPECTED(Value)                                                                   \
+#define ASSERT_EXPECTED(Value)                                                                     \
   ASSERT_TRUE(static_cast<bool>(Value)) << llvm::toString((Value).takeError())
 
 /// Runs a function when the scope ends (llvm::make_scope_exit is deprecated in LLVM 22, whose

@@ -267,8 +267,7 @@ Error serve(int InFD, int OutFD) {
         S.setDispatcher(std::make_unique<SimpleRemoteEPCServer::ThreadDispatcher>());
         S.bootstrapSymbols() = SimpleRemoteEPCServer::defaultBootstrapSymbols();
         S.services().push_back(std::make_unique<rt_bootstrap::SimpleExecutorMemoryManager>());
-        S.services().push_back(
-            std::make_unique<rt_bootstrap::ExecutorSharedMemoryMapperService>());
+        S.services().push_back(std::make_unique<rt_bootstrap::ExecutorSharedMemoryMapperService>());
         S.services().push_back(std::move(*Native));
         return Error::success();
       },

@@ -36,8 +36,8 @@ typedef void (*JitslabPreloadPrepareFn)(void *Ret, void *Builder, JitslabPrepare
  * unique_ptr<TaskDispatcher>, Triple, unique_ptr<JITLinkMemoryManager>) passed as a pointer to
  * the caller's temporary, which the caller destroys after the call.
  */
-typedef void (*JitslabSelfEPCCtorFn)(void *This, void *StringPool, void *Dispatcher,
-                                     void *Triple, unsigned PageSize, void *MemMgr);
+typedef void (*JitslabSelfEPCCtorFn)(void *This, void *StringPool, void *Dispatcher, void *Triple,
+                                     unsigned PageSize, void *MemMgr);
 
 /*
  * The implementation's side of the constructor's hook, called before LLVM's constructor:

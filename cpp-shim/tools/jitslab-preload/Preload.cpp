@@ -64,14 +64,14 @@ Expected<std::unique_ptr<ObjectLayer>> createLayer(ExecutionSession &ES, const S
 
 /// Jitslab's creator, falling back to `Default` (LLVM's) when jitslab cannot serve.
 Creator jitslabCreator(Creator Default) {
-  return compat::layerCreator(
-      [Default = std::move(Default)](ExecutionSession &ES) -> Expected<std::unique_ptr<ObjectLayer>> {
-        auto Layer = createLayer(ES, settings());
-        if (Layer)
-          return Layer;
-        sayKept(Layer.takeError());
-        return compat::callLayerCreator(Default, ES);
-      });
+  return compat::layerCreator([Default = std::move(Default)](
+                                  ExecutionSession &ES) -> Expected<std::unique_ptr<ObjectLayer>> {
+    auto Layer = createLayer(ES, settings());
+    if (Layer)
+      return Layer;
+    sayKept(Layer.takeError());
+    return compat::callLayerCreator(Default, ES);
+  });
 }
 
 } // namespace

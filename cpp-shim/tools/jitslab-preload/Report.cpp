@@ -125,8 +125,7 @@ std::string ReportingManager::reportText() {
     OS << *Text;
     if (!StringRef(*Text).ends_with("\n"))
       OS << "\n";
-  }
-  else
+  } else
     OS << "jitslab-preload: " << toString(Text.takeError()) << "\n";
   if (auto Map = Inner->heapMap())
     OS << *Map;

@@ -43,8 +43,7 @@ public:
   void allocate(const llvm::jitlink::JITLinkDylib *JD, llvm::jitlink::LinkGraph &G,
                 OnAllocatedFunction OnAllocated) override;
   using JITLinkMemoryManager::allocate;
-  void deallocate(std::vector<FinalizedAlloc> Allocs,
-                  OnDeallocatedFunction OnDeallocated) override;
+  void deallocate(std::vector<FinalizedAlloc> Allocs, OnDeallocatedFunction OnDeallocated) override;
   using JITLinkMemoryManager::deallocate;
 
   /// Writes the report (once; later calls do nothing).

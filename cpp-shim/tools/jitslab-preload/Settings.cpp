@@ -130,8 +130,8 @@ const Settings &settings() {
 void sayKept(Error Why) {
   static std::mutex M;
   static std::set<std::string> Said;
-  std::string Line = "jitslab-preload: " + toString(std::move(Why)) +
-                     "; the tool keeps LLVM's memory manager\n";
+  std::string Line =
+      "jitslab-preload: " + toString(std::move(Why)) + "; the tool keeps LLVM's memory manager\n";
   std::lock_guard<std::mutex> Lock(M);
   if (Said.insert(Line).second)
     errs() << Line;

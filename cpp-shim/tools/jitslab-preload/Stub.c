@@ -109,8 +109,10 @@ static void loadImpl(void) {
       (JitslabPreloadRemoteSetupFn)dlsym(Impl, JITSLAB_PRELOAD_REMOTE_SETUP_SYMBOL);
   if (!Prepare || !SelfEPC || !RemoteSetup) {
     /* An implementation from another build: use none of it. */
-    fprintf(stderr, "jitslab-preload: %s lacks the entry points of this stub; jitslab is not "
-                    "used\n", Path);
+    fprintf(stderr,
+            "jitslab-preload: %s lacks the entry points of this stub; jitslab is not "
+            "used\n",
+            Path);
     return;
   }
   ImplPrepare = Prepare;
@@ -137,9 +139,9 @@ static void *realFunction(const char *Name) {
 /* SelfExecutorProcessControl::SelfExecutorProcessControl(shared_ptr<SymbolStringPool>,
  * unique_ptr<TaskDispatcher>, Triple, unsigned, unique_ptr<jitlink::JITLinkMemoryManager>),
  * the complete-object constructor (C1), the one a tool calls. */
-#define SELF_EPC_CTOR                                                                          \
-  "_ZN4llvm3orc26SelfExecutorProcessControlC1ESt10shared_ptrINS0_16SymbolStringPoolEESt10uniq" \
-  "ue_ptrINS0_14TaskDispatcherESt14default_deleteIS6_EENS_6TripleEjS5_INS_7jitlink20JITLinkMe" \
+#define SELF_EPC_CTOR                                                                              \
+  "_ZN4llvm3orc26SelfExecutorProcessControlC1ESt10shared_ptrINS0_16SymbolStringPoolEESt10uniq"     \
+  "ue_ptrINS0_14TaskDispatcherESt14default_deleteIS6_EENS_6TripleEjS5_INS_7jitlink20JITLinkMe"     \
   "moryManagerES7_ISC_EE"
 #define REMOTE_SETUP "_ZN4llvm3orc15SimpleRemoteEPC5setupENS1_5SetupE"
 
@@ -172,8 +174,8 @@ void lazyPrepare(void *Ret, void *Builder) { prepare(Ret, Builder, &RealLazyPrep
 
 EXPORT void selfEPCCtor(void *This, void *StringPool, void *Dispatcher, void *Triple,
                         unsigned PageSize, void *MemMgr) __asm__(SELF_EPC_CTOR);
-void selfEPCCtor(void *This, void *StringPool, void *Dispatcher, void *Triple,
-                 unsigned PageSize, void *MemMgr) {
+void selfEPCCtor(void *This, void *StringPool, void *Dispatcher, void *Triple, unsigned PageSize,
+                 void *MemMgr) {
   pthread_once(&InitOnce, initialize);
   if (ImplSelfEPC)
     ImplSelfEPC(MemMgr);

@@ -95,8 +95,8 @@ Error linkAndInitialize(ReplInterpreter &Interp, clang::PartialTranslationUnit &
   SymbolLookupSet Wanted;
   for (auto &Name : Defined)
     Wanted.add(J->mangleAndIntern(Name), SymbolLookupFlags::WeaklyReferencedSymbol);
-  auto Found = ES.lookup({{&J->getMainJITDylib(), JITDylibLookupFlags::MatchAllSymbols}},
-                         std::move(Wanted));
+  auto Found =
+      ES.lookup({{&J->getMainJITDylib(), JITDylibLookupFlags::MatchAllSymbols}}, std::move(Wanted));
   if (!Found)
     return Found.takeError();
   if (Init.empty())

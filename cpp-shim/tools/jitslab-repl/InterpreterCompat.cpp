@@ -81,12 +81,12 @@ void __jitslab_repl_keep_address(void *This, void *Out, void *Type, const void *
 /// Sets `V`, of a builtin type clang::Value holds, to the value of its type stored at `Bytes`.
 void loadScalar(clang::Value &V, const unsigned char *Bytes) {
   switch (V.getKind()) {
-#define X(type, name)                                                                          \
-  case clang::Value::K_##name: {                                                               \
-    type Val;                                                                                  \
-    std::memcpy(&Val, Bytes, sizeof Val);                                                      \
-    V.set##name(Val);                                                                          \
-    break;                                                                                     \
+#define X(type, name)                                                                              \
+  case clang::Value::K_##name: {                                                                   \
+    type Val;                                                                                      \
+    std::memcpy(&Val, Bytes, sizeof Val);                                                          \
+    V.set##name(Val);                                                                              \
+    break;                                                                                         \
   }
     REPL_BUILTIN_TYPES
 #undef X
@@ -121,11 +121,11 @@ constexpr StringRef ValueStores[] = {"__clang_Interpreter_SetValueNoAlloc",
 /// SharedValueBuffer, and as what type, for the driver to build a clang::Value of.
 struct StoredValue {
   enum Shape {
-    None,     // nothing stored (no final expression, or a void one)
-    Scalar,   // the value itself, in the first bytes
-    Pointer,  // an address in the executor: a pointer's value, an object's or a function's
-    String,   // a pointer to characters, its length, and its first characters copied
-    Bytes,    // an array or a member pointer, copied
+    None,    // nothing stored (no final expression, or a void one)
+    Scalar,  // the value itself, in the first bytes
+    Pointer, // an address in the executor: a pointer's value, an object's or a function's
+    String,  // a pointer to characters, its length, and its first characters copied
+    Bytes,   // an array or a member pointer, copied
   } How = None;
   clang::QualType Type; // as clang's value printer would have it: an lvalue object as `T &`
 };
@@ -171,9 +171,8 @@ private:
     }
     clang::Expr *New = R.get();
     if (Cleanups) // the temporaries of E are still destroyed at the end of the input
-      New = clang::ExprWithCleanups::Create(sema().getASTContext(), New,
-                                            Cleanups->cleanupsHaveSideEffects(),
-                                            Cleanups->getObjects());
+      New = clang::ExprWithCleanups::Create(
+          sema().getASTContext(), New, Cleanups->cleanupsHaveSideEffects(), Cleanups->getObjects());
     TLSD.setStmt(New);
     Out = V;
   }
@@ -293,8 +292,7 @@ private:
 
   clang::ExprResult toVoidPointer(clang::Expr *E) {
     clang::ASTContext &Ctx = sema().getASTContext();
-    return sema().BuildCStyleCastExpr(E->getExprLoc(),
-                                      Ctx.getTrivialTypeSourceInfo(Ctx.VoidPtrTy),
+    return sema().BuildCStyleCastExpr(E->getExprLoc(), Ctx.getTrivialTypeSourceInfo(Ctx.VoidPtrTy),
                                       E->getExprLoc(), E);
   }
 
@@ -302,8 +300,7 @@ private:
   clang::ExprResult addressOf(clang::ExprResult LValue) {
     if (LValue.isInvalid())
       return LValue;
-    return sema().CreateBuiltinUnaryOp(LValue.get()->getExprLoc(), clang::UO_AddrOf,
-                                       LValue.get());
+    return sema().CreateBuiltinUnaryOp(LValue.get()->getExprLoc(), clang::UO_AddrOf, LValue.get());
   }
 
   // `static_cast<const T &>(E)`: the temporary `E` materialized, as an lvalue.
@@ -406,8 +403,7 @@ ReplInterpreter::create(std::unique_ptr<clang::CompilerInstance> CI,
     clang::CompilerInstance &C = *CI;
     R->Interp = std::make_unique<InterpreterWithConsumer>(
         std::move(CI), Err, std::move(IEB),
-        std::make_unique<ValueToBuffer>(C, R->I->Values != nullptr, R->I->Stored,
-                                        R->I->Skipped));
+        std::make_unique<ValueToBuffer>(C, R->I->Values != nullptr, R->I->Stored, R->I->Skipped));
     if (Err)
       return std::move(Err);
   }
@@ -520,7 +516,7 @@ bool ReplInterpreter::Impl::printStored(const clang::Interpreter &Interp, raw_os
       }
       Long = std::move(*Read);
     }
-    V.setPtr(!Addr            ? nullptr
+    V.setPtr(!Addr           ? nullptr
              : !Long.empty() ? static_cast<void *>(Long.data())
                              : const_cast<unsigned char *>(Copy));
     break;
@@ -604,9 +600,9 @@ private:
     auto *Addr = clang::IntegerLiteral::Create(
         Ctx, APInt(Ctx.getTypeSize(Ctx.UnsignedLongLongTy), uintptr_t(&C.Out)),
         Ctx.UnsignedLongLongTy, clang::SourceLocation());
-    clang::ExprResult Ptr = C.S.BuildCStyleCastExpr(
-        clang::SourceLocation(), Ctx.getTrivialTypeSourceInfo(Ctx.VoidPtrTy),
-        clang::SourceLocation(), Addr);
+    clang::ExprResult Ptr = C.S.BuildCStyleCastExpr(clang::SourceLocation(),
+                                                    Ctx.getTrivialTypeSourceInfo(Ctx.VoidPtrTy),
+                                                    clang::SourceLocation(), Addr);
     if (Ptr.isInvalid() || Args.size() != 2)
       return E;
     clang::Expr *Redirected[] = {Args[0], Ptr.get()};
@@ -622,8 +618,9 @@ private:
       return E;
     bool Scalar = T->isIntegralOrEnumerationType() || T->isRealFloatingType() ||
                   T->isPointerType() || T->isNullPtrType();
-    clang::ExprResult R =
-        isString(T) ? callKeepString(E) : Scalar ? assignToBuffer(E, T) : clang::ExprError();
+    clang::ExprResult R = isString(T) ? callKeepString(E)
+                          : Scalar    ? assignToBuffer(E, T)
+                                      : clang::ExprError();
     if (R.isInvalid()) {
       Skipped = true;
       return E;
@@ -727,9 +724,9 @@ public:
 protected:
   // Called once, at the first input that ends in an expression.
   std::unique_ptr<clang::RuntimeInterfaceBuilder> FindRuntimeInterface() override {
-    auto C = std::make_unique<ValueCapture>(InProcess ? Interpreter::FindRuntimeInterface()
-                                                      : nullptr,
-                                            getCompilerInstance()->getSema());
+    auto C =
+        std::make_unique<ValueCapture>(InProcess ? Interpreter::FindRuntimeInterface() : nullptr,
+                                       getCompilerInstance()->getSema());
     Capture = C.get();
     return C;
   }
@@ -787,17 +784,39 @@ void printValueOf(const clang::Value &V, raw_ostream &OS, const char *Str) {
       OS << C;
     break;
   }
-  case K::K_Short: OS << V.getShort(); break;
-  case K::K_UShort: OS << V.getUShort(); break;
-  case K::K_Int: OS << V.getInt(); break;
-  case K::K_UInt: OS << V.getUInt(); break;
-  case K::K_Long: OS << V.getLong(); break;
-  case K::K_ULong: OS << V.getULong(); break;
-  case K::K_LongLong: OS << V.getLongLong(); break;
-  case K::K_ULongLong: OS << V.getULongLong(); break;
-  case K::K_Float: OS << format("%g", V.getFloat()); break;
-  case K::K_Double: OS << format("%g", V.getDouble()); break;
-  case K::K_LongDouble: OS << format("%Lg", V.getLongDouble()); break;
+  case K::K_Short:
+    OS << V.getShort();
+    break;
+  case K::K_UShort:
+    OS << V.getUShort();
+    break;
+  case K::K_Int:
+    OS << V.getInt();
+    break;
+  case K::K_UInt:
+    OS << V.getUInt();
+    break;
+  case K::K_Long:
+    OS << V.getLong();
+    break;
+  case K::K_ULong:
+    OS << V.getULong();
+    break;
+  case K::K_LongLong:
+    OS << V.getLongLong();
+    break;
+  case K::K_ULongLong:
+    OS << V.getULongLong();
+    break;
+  case K::K_Float:
+    OS << format("%g", V.getFloat());
+    break;
+  case K::K_Double:
+    OS << format("%g", V.getDouble());
+    break;
+  case K::K_LongDouble:
+    OS << format("%Lg", V.getLongDouble());
+    break;
   default:
     if (Str && V.getPtr())
       OS << '"' << Str << '"';
@@ -855,8 +874,8 @@ Expected<std::unique_ptr<ReplInterpreter>>
 ReplInterpreter::create(std::unique_ptr<clang::CompilerInstance> CI,
                         std::unique_ptr<LLJITBuilder> JB, bool InProcess,
                         std::shared_ptr<SharedValueBuffer> Values) {
-  auto Interp = JitslabInterpreter::create(std::move(CI), std::move(JB), InProcess,
-                                           Values != nullptr);
+  auto Interp =
+      JitslabInterpreter::create(std::move(CI), std::move(JB), InProcess, Values != nullptr);
   if (!Interp)
     return Interp.takeError();
   std::unique_ptr<ReplInterpreter> R(new ReplInterpreter);
@@ -886,9 +905,8 @@ bool ReplInterpreter::printValue(raw_ostream &OS) {
   }
   bool Print = C->Out.hasValue(); // a void expression has none
   if (Print)
-    printValueOf(C->Out, OS, isString(C->Out.getType())
-                                 ? static_cast<const char *>(C->Out.getPtr())
-                                 : nullptr);
+    printValueOf(C->Out, OS,
+                 isString(C->Out.getType()) ? static_cast<const char *>(C->Out.getPtr()) : nullptr);
   C->Out.clear();
   return Print;
 }

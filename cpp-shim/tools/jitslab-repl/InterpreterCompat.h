@@ -112,9 +112,8 @@ public:
   /// when the memory manager shares no memory with the executor) is a plugin of JB's linking
   /// layer.
   static llvm::Expected<std::unique_ptr<ReplInterpreter>>
-  create(std::unique_ptr<clang::CompilerInstance> CI,
-         std::unique_ptr<llvm::orc::LLJITBuilder> JB, bool InProcess,
-         std::shared_ptr<SharedValueBuffer> Values);
+  create(std::unique_ptr<clang::CompilerInstance> CI, std::unique_ptr<llvm::orc::LLJITBuilder> JB,
+         bool InProcess, std::shared_ptr<SharedValueBuffer> Values);
 
   ~ReplInterpreter();
 

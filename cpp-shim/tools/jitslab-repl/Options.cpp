@@ -53,7 +53,8 @@ Options:
                           in process: llvm-inprocess (clang-repl's and LLJIT's default)
                           out of process: llvm-epc | llvm-shm
   --slab-size=SIZE        jitslab's reservation, e.g. 256M (default 1G)
-  --orc-runtime=PATH      the ORC runtime archive, out of process (default: )" JITSLAB_ORC_RUNTIME R"()
+  --orc-runtime=PATH      the ORC runtime archive, out of process (default: )" JITSLAB_ORC_RUNTIME
+                          R"()
   --strict                exit with status 1 if any input failed
   --stats                 print jitslab's statistics and heap map on stderr at exit
   --time                  print the session's wall time on stderr at exit, and how much of it
@@ -149,8 +150,8 @@ Options parseOptions(int Argc, char **Argv) {
   ArrayRef<const char *> Known = O.outOfProcess() ? ArrayRef(OutOfProcess) : ArrayRef(InProcess);
   if (!is_contained(Known, O.Memory))
     fail("--memory=" + O.Memory + " is not available " +
-         (O.outOfProcess() ? "out of process" : "in process") + "; choose one of: " +
-         join(Known, ", "));
+         (O.outOfProcess() ? "out of process" : "in process") +
+         "; choose one of: " + join(Known, ", "));
   return O;
 }
 

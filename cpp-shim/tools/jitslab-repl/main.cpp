@@ -167,39 +167,39 @@ int main(int Argc, char **Argv) {
   // properties). clang's interpreter puts every input in one ThreadSafeContext, whose lock
   // IRCompileLayer holds while compiling, so compiles never overlap: one TargetMachine serves.
   JB->setSupportConcurrentCompilation(false);
-  JB->setObjectLinkingLayerCreator(jitslab::compat::layerCreator([&](ExecutionSession &ES)
-                                       -> Expected<std::unique_ptr<ObjectLayer>> {
-    // Session errors (a failed link, a lost executor) are printed like any other error, from
-    // the first moment this program sees the session. The connection's own end is not one when
-    // the executor hangs up at teardown, or when this program started the executor and will
-    // say how it ended.
-    ES.setErrorReporter([](Error Err) {
-      std::string Msg = toString(std::move(Err));
-      bool Hangup = Msg == "FD-transport disconnected";
-      if (!ExecutorGone && !(Hangup && (ShuttingDown || ExecutorPid > 0)))
-        errs() << "error: " << Msg << "\n";
-    });
-    auto MM = jitslab::createMemoryManagerByName(O.Memory, ES.getExecutorProcessControl(),
-                                                 OutOfProcess, O.Jitslab, Slab);
-    if (!MM)
-      return MM.takeError();
-    auto L = std::make_unique<ObjectLinkingLayer>(ES, std::move(*MM));
-    // Out of process, the ORC runtime's platform registers exception frames itself. In
-    // process, LLVM's own plugin does: a call per graph on 19, an allocation action on 22.
-    if (!OutOfProcess) {
-      auto P = jitslab::compat::LLVMRegistersEHFramesByActions
-                   ? jitslab::compat::createEHFrameActionsPlugin(ES)
-                   : jitslab::compat::createEHFrameCallsPlugin(ES);
-      if (!P)
-        return P.takeError();
-      L->addPlugin(std::move(*P));
-    }
-    L->addPlugin(std::make_shared<jitslab::ContiguousEHFramePlugin>());
-    L->addPlugin(Addresses);
-    if (Values)
-      L->addPlugin(Values);
-    return L;
-  }));
+  JB->setObjectLinkingLayerCreator(jitslab::compat::layerCreator(
+      [&](ExecutionSession &ES) -> Expected<std::unique_ptr<ObjectLayer>> {
+        // Session errors (a failed link, a lost executor) are printed like any other error, from
+        // the first moment this program sees the session. The connection's own end is not one when
+        // the executor hangs up at teardown, or when this program started the executor and will
+        // say how it ended.
+        ES.setErrorReporter([](Error Err) {
+          std::string Msg = toString(std::move(Err));
+          bool Hangup = Msg == "FD-transport disconnected";
+          if (!ExecutorGone && !(Hangup && (ShuttingDown || ExecutorPid > 0)))
+            errs() << "error: " << Msg << "\n";
+        });
+        auto MM = jitslab::createMemoryManagerByName(O.Memory, ES.getExecutorProcessControl(),
+                                                     OutOfProcess, O.Jitslab, Slab);
+        if (!MM)
+          return MM.takeError();
+        auto L = std::make_unique<ObjectLinkingLayer>(ES, std::move(*MM));
+        // Out of process, the ORC runtime's platform registers exception frames itself. In
+        // process, LLVM's own plugin does: a call per graph on 19, an allocation action on 22.
+        if (!OutOfProcess) {
+          auto P = jitslab::compat::LLVMRegistersEHFramesByActions
+                       ? jitslab::compat::createEHFrameActionsPlugin(ES)
+                       : jitslab::compat::createEHFrameCallsPlugin(ES);
+          if (!P)
+            return P.takeError();
+          L->addPlugin(std::move(*P));
+        }
+        L->addPlugin(std::make_shared<jitslab::ContiguousEHFramePlugin>());
+        L->addPlugin(Addresses);
+        if (Values)
+          L->addPlugin(Values);
+        return L;
+      }));
   // Learns the LLVMContext for ContextGuard from the first module the JIT transforms.
   JB->setPrePlatformSetup([](LLJIT &J) {
     J.getIRTransformLayer().setTransform(
@@ -235,7 +235,8 @@ int main(int Argc, char **Argv) {
     }
     if (Cmd.consume_front("%lib")) {
       if (!Cmd.starts_with(" ") || Cmd.trim().empty()) {
-        errs() << "error: %lib expects 1 argument: the path to a dynamic library\n"; // as clang-repl
+        errs()
+            << "error: %lib expects 1 argument: the path to a dynamic library\n"; // as clang-repl
         ++Failures;
       } else if (Error E = loadLibrary(*Interp, Cmd.trim())) {
         errs() << "error: %lib: " << toString(std::move(E)) << "\n";
@@ -310,8 +311,8 @@ int main(int Argc, char **Argv) {
   }
 
   std::fflush(stdout);
-  double Ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - T0)
-                  .count();
+  double Ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - T0).count();
   if (O.Stats) {
     errs() << statsLine(Slab, *Addresses, ExecutorPid, UserInputs) << "\n";
     if (Slab)

@@ -87,8 +87,8 @@ private:
         auto Name = Child->getName();
         if (!Data || !Name)
           return joinErrors(Data.takeError(), Name.takeError());
-        It->second = MemoryBufferRef(
-            *Data, Names.save(Buf->getBufferIdentifier() + "(" + *Name + ")"));
+        It->second =
+            MemoryBufferRef(*Data, Names.save(Buf->getBufferIdentifier() + "(" + *Name + ")"));
       }
       MemberOf[L.getExecutionSession().intern(Sym.getName())] = It->second;
     }
@@ -159,8 +159,8 @@ void fillAddressSpaceNear(uint64_t Addr, uint64_t Radius) {
       void *P = mmap(reinterpret_cast<void *>(Cursor), End - Cursor, PROT_NONE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
       if (P == MAP_FAILED)
-        fail(formatv("--test-gap: mmap of the free range [{0:x}, {1:x}) failed: {2}", Cursor,
-                     End, std::strerror(errno)));
+        fail(formatv("--test-gap: mmap of the free range [{0:x}, {1:x}) failed: {2}", Cursor, End,
+                     std::strerror(errno)));
     }
     Cursor = std::max(Cursor, E);
   }

@@ -88,7 +88,6 @@ uint64_t parseSize(StringRef Opt, StringRef S) {
   fail(Opt + ": '" + S + "' is not a size (examples: 4096, 64K, 512M, 1G)");
 }
 
-
 /// The C and C++ runtime libraries this program is itself linked with: their symbols come
 /// from the process (and Debian's libc.a/libm.a are not meant to be linked into a process that
 /// already has libc.so).
@@ -110,8 +109,8 @@ std::string findLibrary(const Options &O, StringRef Name) {
   if (providedByProcess(Name))
     return "";
   std::vector<std::string> Dirs = O.LibDirs;
-  for (const char *D : {"/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib",
-                        "/lib/x86_64-linux-gnu"})
+  for (const char *D :
+       {"/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib", "/lib/x86_64-linux-gnu"})
     Dirs.push_back(D);
   for (const char *Ext : {".a", ".so"})
     for (auto &D : Dirs) {
@@ -120,7 +119,8 @@ std::string findLibrary(const Options &O, StringRef Name) {
       if (sys::fs::exists(P) && loadable(P))
         return std::string(P);
     }
-  fail("library -l" + Name + " not found (searched libNAME.a and libNAME.so that are archives "
+  fail("library -l" + Name +
+       " not found (searched libNAME.a and libNAME.so that are archives "
        "or shared objects, in -L dirs and the system dirs)");
 }
 
@@ -203,8 +203,7 @@ Options parseOptions(int Argc, char **Argv) {
       else if (A == "low")
         O.Jitslab.setPlacement(jitslab::Placement::Low);
       else if (A == "near")
-        O.Jitslab.setPlacement(jitslab::Placement::Near,
-                               reinterpret_cast<uint64_t>(&std::printf));
+        O.Jitslab.setPlacement(jitslab::Placement::Near, reinterpret_cast<uint64_t>(&std::printf));
       else
         fail("--placement=" + A + ": expected any, low or near");
     } else if (A.consume_front("--jitslab-mapper=")) {
@@ -286,8 +285,8 @@ Options parseOptions(int Argc, char **Argv) {
     fail("--eh-frames=calls works with --no-orc-runtime only (with the ORC runtime, "
          "ELFNixPlatform registers exception frames)");
   if (!O.OrcRuntime.empty() && !sys::fs::exists(O.OrcRuntime))
-    fail("ORC runtime '" + O.OrcRuntime +
-         "' not found (install libclang-rt-" + Twine(LLVM_VERSION_MAJOR) +
+    fail("ORC runtime '" + O.OrcRuntime + "' not found (install libclang-rt-" +
+         Twine(LLVM_VERSION_MAJOR) +
          "-dev, give --orc-runtime=PATH, or run with "
          "--no-orc-runtime)");
   return O;

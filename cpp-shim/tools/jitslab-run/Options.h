@@ -20,11 +20,11 @@ namespace jitslab::run {
 struct Options {
   std::vector<std::string> Inputs; // in command-line order, libraries already resolved
   std::vector<std::string> LibDirs;
-  std::vector<std::string> Args;   // after --
+  std::vector<std::string> Args; // after --
   std::string Memory = "jitslab";
   Config Jitslab;
   bool Stats = false, Times = false;
-  std::string Report; // --report=FILE
+  std::string Report;          // --report=FILE
   bool JitslabOptions = false; // --slab-size or --placement given
   bool ProtocolGiven = false;  // --protocol given
   std::string OrcRuntime = JITSLAB_ORC_RUNTIME;

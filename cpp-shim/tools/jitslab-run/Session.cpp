@@ -60,7 +60,12 @@ void keepSessionError(std::string Msg) {
   errs() << "jitslab-run: error: " << Text << "\n";
   if (ExecutorPid > 0)
     jitslab::reapExecutor(ExecutorPid, 0);
-  std::exit(1);
+  // Not exit(): ORC's threads may still be running (a link the failure cut short, a
+  // connection's reader), and static destructors would pull their state from under them; the
+  // kill trials saw it abort that way. Nothing at exit is ours to run: the output is flushed,
+  // the executor reaped, and no name of the session outlives it in /dev/shm.
+  std::fflush(nullptr);
+  std::_Exit(1);
 }
 
 void failOn(Error Err, const Twine &Context) {

@@ -97,34 +97,32 @@ int main(int Argc, char **Argv) {
 
   LLJITBuilder B;
   B.setExecutorProcessControl(std::move(EPC));
-  B.setObjectLinkingLayerCreator(jitslab::compat::layerCreator([&](ExecutionSession &ES)
-                                     -> Expected<std::unique_ptr<ObjectLayer>> {
-    // The first moment this program sees the session: from here on ORC's own error reports
-    // (a lost executor, link errors, the ORC runtime's) are kept, not printed as they come.
-    ES.setErrorReporter([](Error Err) {
-      keepSessionError(toString(std::move(Err)));
-    });
-    auto MM = jitslab::createMemoryManagerByName(O.Memory, ES.getExecutorProcessControl(),
-                                                 O.outOfProcess(), O.Jitslab, Slab);
-    if (!MM)
-      return MM.takeError();
-    auto L = std::make_unique<ObjectLinkingLayer>(ES, std::move(*MM));
-    // With the ORC runtime, ELFNixPlatform registers exception frames itself. Without it,
-    // as allocation actions that every manager runs with the graph's finalize (and that
-    // jitslab's native protocol batches), or, with --eh-frames=calls, by LLVM's plugin.
-    if (!WithRuntime) {
-      auto P = O.EHFrameCalls ? jitslab::compat::createEHFrameCallsPlugin(ES)
-                              : jitslab::compat::createEHFrameActionsPlugin(ES);
-      if (!P)
-        return P.takeError();
-      L->addPlugin(std::move(*P));
-    }
-    L->addPlugin(std::make_shared<jitslab::ContiguousEHFramePlugin>());
-    L->addPlugin(Recorder);
-    if (O.TestKillExecutor)
-      L->addPlugin(std::make_unique<ExecutorKiller>(ExecutorPid, O.TestKillExecutor));
-    return L;
-  }));
+  B.setObjectLinkingLayerCreator(jitslab::compat::layerCreator(
+      [&](ExecutionSession &ES) -> Expected<std::unique_ptr<ObjectLayer>> {
+        // The first moment this program sees the session: from here on ORC's own error reports
+        // (a lost executor, link errors, the ORC runtime's) are kept, not printed as they come.
+        ES.setErrorReporter([](Error Err) { keepSessionError(toString(std::move(Err))); });
+        auto MM = jitslab::createMemoryManagerByName(O.Memory, ES.getExecutorProcessControl(),
+                                                     O.outOfProcess(), O.Jitslab, Slab);
+        if (!MM)
+          return MM.takeError();
+        auto L = std::make_unique<ObjectLinkingLayer>(ES, std::move(*MM));
+        // With the ORC runtime, ELFNixPlatform registers exception frames itself. Without it,
+        // as allocation actions that every manager runs with the graph's finalize (and that
+        // jitslab's native protocol batches), or, with --eh-frames=calls, by LLVM's plugin.
+        if (!WithRuntime) {
+          auto P = O.EHFrameCalls ? jitslab::compat::createEHFrameCallsPlugin(ES)
+                                  : jitslab::compat::createEHFrameActionsPlugin(ES);
+          if (!P)
+            return P.takeError();
+          L->addPlugin(std::move(*P));
+        }
+        L->addPlugin(std::make_shared<jitslab::ContiguousEHFramePlugin>());
+        L->addPlugin(Recorder);
+        if (O.TestKillExecutor)
+          L->addPlugin(std::make_unique<ExecutorKiller>(ExecutorPid, O.TestKillExecutor));
+        return L;
+      }));
   if (WithRuntime)
     B.setPlatformSetUp(ExecutorNativePlatform(O.OrcRuntime));
   else
@@ -165,9 +163,8 @@ int main(int Argc, char **Argv) {
       break;
     }
     case file_magic::archive:
-      Main.addGenerator(failOn(
-          createArchiveGenerator(J->getObjLinkingLayer(), std::move(*Buf)),
-          Path));
+      Main.addGenerator(
+          failOn(createArchiveGenerator(J->getObjLinkingLayer(), std::move(*Buf)), Path));
       break;
     case file_magic::elf_shared_object:
       Main.addGenerator(failOn(EPCDynamicLibrarySearchGenerator::Load(ES, Path.c_str()), Path));
@@ -182,8 +179,8 @@ int main(int Argc, char **Argv) {
       SymbolNameSet First = Roots;
       First.erase(ES.intern("main"));
       linkAll(ES, Main, First, *Recorder);
-      auto Probe = failOn(
-          ES.lookup({{&Main, JITDylibLookupFlags::MatchAllSymbols}}, GapProbe), "--test-gap");
+      auto Probe = failOn(ES.lookup({{&Main, JITDylibLookupFlags::MatchAllSymbols}}, GapProbe),
+                          "--test-gap");
       fillAddressSpaceNear(Probe.getAddress().getValue(), O.TestGap);
     }
   }
@@ -215,8 +212,8 @@ int main(int Argc, char **Argv) {
   (void)RssKiB;
   (void)ShmemKiB;
   // The executor's figures, read before it is told to exit.
-  jitslab::Footprint Exec =
-      ExecutorPid > 0 ? jitslab::processFootprint(std::to_string(ExecutorPid)) : jitslab::Footprint();
+  jitslab::Footprint Exec = ExecutorPid > 0 ? jitslab::processFootprint(std::to_string(ExecutorPid))
+                                            : jitslab::Footprint();
   std::optional<JitslabStats> SlabStats;
   if (Slab)
     SlabStats = failOn(Slab->stats(), "statistics");
@@ -224,23 +221,21 @@ int main(int Argc, char **Argv) {
   // smaps (compared with linked_bytes).
   uint64_t SlabRssKiB = 0;
   if (SlabStats && ExecutorPid > 0)
-    SlabRssKiB = jitslab::residentKiBIn(std::to_string(ExecutorPid), SlabStats->base,
-                                        SlabStats->reserved);
+    SlabRssKiB =
+        jitslab::residentKiBIn(std::to_string(ExecutorPid), SlabStats->base, SlabStats->reserved);
   if (O.Times)
     errs() << format("jitslab-run: times: load %.1f ms, link %.1f ms, run %.1f ms\n", LoadMs,
                      LinkMs, RunMs)
-           << "jitslab-run: process: " << Mappings << " mappings, peak RSS " << PeakKiB
-           << " kB\n";
+           << "jitslab-run: process: " << Mappings << " mappings, peak RSS " << PeakKiB << " kB\n";
   if (O.Times && ExecutorStartMs >= 0)
-    errs() << format("jitslab-run: executor started and connected in %.1f ms\n",
-                     ExecutorStartMs);
+    errs() << format("jitslab-run: executor started and connected in %.1f ms\n", ExecutorStartMs);
   if (O.Times && ExecutorPid > 0)
     errs() << "jitslab-run: executor: " << Exec.Mappings << " mappings, peak RSS " << Exec.PeakKiB
            << " kB, shared memory resident " << Exec.ShmemKiB << " kB\n";
   if (O.Times && Wire)
-    errs() << "jitslab-run: connection: " << Wire->CallsToExecutor.load() << " calls to the executor, "
-           << Wire->BytesSent.load() << " bytes sent, " << Wire->BytesReceived.load()
-           << " bytes received\n";
+    errs() << "jitslab-run: connection: " << Wire->CallsToExecutor.load()
+           << " calls to the executor, " << Wire->BytesSent.load() << " bytes sent, "
+           << Wire->BytesReceived.load() << " bytes received\n";
   if (!O.Report.empty()) {
     std::error_code EC;
     raw_fd_ostream R(O.Report, EC);

@@ -110,7 +110,8 @@ Expected<ExecutorConnection> connectFDs(int InFD, int OutFD, SimpleRemoteEPC::Se
   auto Threads = std::max(2u, std::thread::hardware_concurrency());
   auto Counts = std::make_shared<TransportCounts>();
   auto EPC = SimpleRemoteEPC::Create<CountingTransport>(
-      std::make_unique<DynamicThreadPoolTaskDispatcher>(Threads), std::move(S), InFD, OutFD, Counts);
+      std::make_unique<DynamicThreadPoolTaskDispatcher>(Threads), std::move(S), InFD, OutFD,
+      Counts);
   if (!EPC)
     return explainHandshake(EPC.takeError());
   return ExecutorConnection{std::move(*EPC), Pid, std::move(Counts)};
@@ -132,13 +133,15 @@ Expected<ExecutorConnection> spawnExecutor(const std::string &Path, SimpleRemote
     close(ToExecutor[1]);
     return std::move(E);
   }
-  std::string FDs = "filedescs=" + std::to_string(ToExecutor[0]) + "," + std::to_string(FromExecutor[1]);
+  std::string FDs =
+      "filedescs=" + std::to_string(ToExecutor[0]) + "," + std::to_string(FromExecutor[1]);
   pid_t Pid = fork();
   if (Pid == 0) {
     // Only async-signal-safe calls between fork and exec.
     fcntl(ToExecutor[0], F_SETFD, 0);
     fcntl(FromExecutor[1], F_SETFD, 0);
-    char *const Argv[] = {const_cast<char *>(Path.c_str()), const_cast<char *>(FDs.c_str()), nullptr};
+    char *const Argv[] = {const_cast<char *>(Path.c_str()), const_cast<char *>(FDs.c_str()),
+                          nullptr};
     execv(Path.c_str(), Argv);
     _exit(127);
   }
@@ -290,8 +293,7 @@ std::string executorFate(pid_t &Pid, unsigned WaitMs, int *StatusOut) {
   if (StatusOut)
     *StatusOut = Status;
   if (WIFSIGNALED(Status))
-    return llvm::formatv("the executor (pid {0}) was killed by signal {1}", Was,
-                         WTERMSIG(Status));
+    return llvm::formatv("the executor (pid {0}) was killed by signal {1}", Was, WTERMSIG(Status));
   return llvm::formatv("the executor (pid {0}) exited with status {1}", Was, WEXITSTATUS(Status));
 }
 

@@ -61,8 +61,8 @@ private:
 
 } // namespace
 
-Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>> createLLVMSharedMemoryManager(ExecutorProcessControl &EPC,
-                                                                                      uint64_t SlabSize) {
+Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>>
+createLLVMSharedMemoryManager(ExecutorProcessControl &EPC, uint64_t SlabSize) {
   SharedMemoryMapper::SymbolAddrs SAs;
   if (Error E = EPC.getBootstrapSymbols(
           {{SAs.Instance, rt::ExecutorSharedMemoryMapperServiceInstanceName},
@@ -71,13 +71,15 @@ Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>> createLLVMSharedMemoryM
            {SAs.Deinitialize, rt::ExecutorSharedMemoryMapperServiceDeinitializeWrapperName},
            {SAs.Release, rt::ExecutorSharedMemoryMapperServiceReleaseWrapperName}}))
     return std::move(E);
-  auto M = MapperJITLinkMemoryManager::CreateWithMapper<ReadableSharedMemoryMapper>(SlabSize, EPC, SAs);
+  auto M =
+      MapperJITLinkMemoryManager::CreateWithMapper<ReadableSharedMemoryMapper>(SlabSize, EPC, SAs);
   if (!M)
     return M.takeError();
   return std::unique_ptr<jitlink::JITLinkMemoryManager>(std::move(*M));
 }
 
-Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>> createLLVMEPCManager(ExecutorProcessControl &EPC) {
+Expected<std::unique_ptr<jitlink::JITLinkMemoryManager>>
+createLLVMEPCManager(ExecutorProcessControl &EPC) {
   return compat::createEPCGenericManager(EPC);
 }
 

@@ -14,10 +14,17 @@ std::optional<uint64_t> parseSize(StringRef S) {
   uint64_t Mult = 1;
   if (!S.empty()) {
     switch (toLower(S.back())) {
-    case 'k': Mult = 1ULL << 10; break;
-    case 'm': Mult = 1ULL << 20; break;
-    case 'g': Mult = 1ULL << 30; break;
-    default: break;
+    case 'k':
+      Mult = 1ULL << 10;
+      break;
+    case 'm':
+      Mult = 1ULL << 20;
+      break;
+    case 'g':
+      Mult = 1ULL << 30;
+      break;
+    default:
+      break;
     }
     if (Mult != 1)
       S = S.drop_back();

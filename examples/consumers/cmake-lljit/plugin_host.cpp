@@ -22,8 +22,8 @@ int main() {
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   // One creator for LLVM 19 (which also passes the target triple) and 22 (which does not).
-  auto Layer = [Create](llvm::orc::ExecutionSession &ES, auto &&...)
-      -> llvm::Expected<std::unique_ptr<llvm::orc::ObjectLayer>> {
+  auto Layer = [Create](llvm::orc::ExecutionSession &ES,
+                        auto &&...) -> llvm::Expected<std::unique_ptr<llvm::orc::ObjectLayer>> {
     const char *Error = nullptr;
     void *MM = Create(JITSLAB_ORC_PLUGIN_VERSION, LLVM_VERSION_MAJOR, nullptr, &Error);
     if (!MM)

@@ -34,8 +34,11 @@ std::unique_ptr<Shape> makeShape(const std::string &kind, double size) {
   if (size < 0)
     throw BadShape("negative size for " + kind);
   switch (registry.kinds.count(kind) ? registry.kinds[kind] : 0) {
-  case 1: return std::make_unique<Circle>(size);
-  case 2: return std::make_unique<Square>(size);
-  default: throw BadShape("unknown shape '" + kind + "'");
+  case 1:
+    return std::make_unique<Circle>(size);
+  case 2:
+    return std::make_unique<Square>(size);
+  default:
+    throw BadShape("unknown shape '" + kind + "'");
   }
 }

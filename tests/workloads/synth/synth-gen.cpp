@@ -42,22 +42,31 @@ int main(int Argc, char **Argv) {
       T += std::to_string((I * 2654435761u + K * 40503u) & 0xffffff) + (K < 15 ? ", " : "");
     T += "};\n";
     T += "static const char name[] = \"" + U + " says hello\";\n";
-    T += "uint64_t " + U + "_data = " + std::to_string(I * 11400714819323198485ull >> 8) +
-         "ull;\n";
+    T += "uint64_t " + U + "_data = " + std::to_string(I * 11400714819323198485ull >> 8) + "ull;\n";
     T += "static uint64_t scratch[8];\n";
     T += "static uint64_t mix(uint64_t x, int d) { (void)d; return x * 31 + table[x & 15]; }\n";
     T += "static uint64_t twist(uint64_t x, int d) { return (x ^ (x >> 7)) + (uint64_t)d; }\n";
     T += "static uint64_t fold(uint64_t x, int d) { return x + " + U + "_data + (uint64_t)d; }\n";
     T += "uint64_t (*const " + U + "_ops[3])(uint64_t, int) = {mix, twist, fold};\n";
-    T += "uint64_t " + U + "_f0(uint64_t x, int depth) {\n"
-         "  uint64_t h = x ^ table[x & 15] ^ " + U + "_data;\n"
+    T += "uint64_t " + U +
+         "_f0(uint64_t x, int depth) {\n"
+         "  uint64_t h = x ^ table[x & 15] ^ " +
+         U +
+         "_data;\n"
          "  for (const char *p = name; *p; p++) h = h * 131 + (unsigned char)*p;\n"
          "  scratch[x & 7] += h;\n"
-         "  if (depth > 0) h += " + Next + "_f1(h, depth - 1);\n"
+         "  if (depth > 0) h += " +
+         Next +
+         "_f1(h, depth - 1);\n"
          "  return h;\n}\n";
-    T += "uint64_t " + U + "_f1(uint64_t x, int depth) {\n"
-         "  uint64_t h = " + U + "_ops[x % 3](x, depth);\n"
-         "  if (depth > 0) h ^= " + Far + "_f0(h, depth - 1);\n"
+    T += "uint64_t " + U +
+         "_f1(uint64_t x, int depth) {\n"
+         "  uint64_t h = " +
+         U +
+         "_ops[x % 3](x, depth);\n"
+         "  if (depth > 0) h ^= " +
+         Far +
+         "_f0(h, depth - 1);\n"
          "  return h + scratch[x & 7];\n}\n";
     write(Dir + "/" + U + ".c", T);
   }
@@ -66,8 +75,7 @@ int main(int Argc, char **Argv) {
     M += "uint64_t " + unitName(I) + "_f0(uint64_t x, int depth);\n";
   M += "int main(void) {\n  uint64_t sum = 0;\n";
   for (unsigned I = 0; I < N; ++I)
-    M += "  sum = sum * 1099511628211ull + " + unitName(I) + "_f0(" + std::to_string(I) +
-         ", 3);\n";
+    M += "  sum = sum * 1099511628211ull + " + unitName(I) + "_f0(" + std::to_string(I) + ", 3);\n";
   M += "  printf(\"" + std::to_string(N) +
        " units, checksum %016llx\\n\", (unsigned long long)sum);\n  return 0;\n}\n";
   write(Dir + "/main.c", M);
