@@ -242,8 +242,8 @@ Expected<int> acceptOneUnix(StringRef Path) {
   }
   if (Peer.uid != geteuid()) {
     close(Conn);
-    return fail("unix:" + Path + ": refused a connection from uid " + Twine(Peer.uid) +
-                " (pid " + Twine(Peer.pid) + "); only uid " + Twine(geteuid()) + " may connect");
+    return fail("unix:" + Path + ": refused a connection from uid " + Twine(Peer.uid) + " (pid " +
+                Twine(Peer.pid) + "); only uid " + Twine(geteuid()) + " may connect");
   }
   return Conn;
 }

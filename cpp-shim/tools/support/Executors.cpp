@@ -95,12 +95,14 @@ Error explainHandshake(Error E) {
   std::string Msg = toString(std::move(E));
   if (StringRef(Msg).contains("not found in bootstrap symbols map"))
     Msg += " (an executor and its controller must be built for one LLVM major; this tool is "
-           "built for LLVM " + std::to_string(LLVM_VERSION_MAJOR) + ")";
+           "built for LLVM " +
+           std::to_string(LLVM_VERSION_MAJOR) + ")";
   // jitslab-executor's authentication challenge, read as an ORC message.
   if (StringRef(Msg).contains("Unexpected opcode"))
     Msg = "the executor asks for a shared secret (its first message is jitslab's challenge, "
           "not ORC's setup): give --secret-file=PATH, or set JITSLAB_EXECUTOR_SECRET_FILE "
-          "(ORC said: " + Msg + ")";
+          "(ORC said: " +
+          Msg + ")";
   return make_error<StringError>(Msg, inconvertibleErrorCode());
 }
 
@@ -180,8 +182,8 @@ Expected<int> connectUnix(const std::string &Where, StringRef Path) {
   sockaddr_un Addr{};
   Addr.sun_family = AF_UNIX;
   if (Path.empty() || Path.size() >= sizeof(Addr.sun_path))
-    return connectError(Where, "a socket path has 1 to " + Twine(sizeof(Addr.sun_path) - 1) +
-                                   " bytes");
+    return connectError(Where,
+                        "a socket path has 1 to " + Twine(sizeof(Addr.sun_path) - 1) + " bytes");
   std::memcpy(Addr.sun_path, Path.data(), Path.size());
   int FD = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (FD < 0)
@@ -238,9 +240,8 @@ std::string defaultSecretFile() {
   return Env ? Env : "";
 }
 
-Expected<ExecutorConnection> connectExecutor(const std::string &Where,
-                                             const std::string &SecretFile,
-                                             SimpleRemoteEPC::Setup S) {
+Expected<ExecutorConnection>
+connectExecutor(const std::string &Where, const std::string &SecretFile, SimpleRemoteEPC::Setup S) {
   ignoreSigpipeOnce();
   // A secret file we cannot use is refused before anything connects.
   if (!SecretFile.empty() && jitslab_secret_file_check(SecretFile.c_str()) != JITSLAB_OK)
@@ -251,8 +252,8 @@ Expected<ExecutorConnection> connectExecutor(const std::string &Where,
     return FD.takeError();
   if (!SecretFile.empty() &&
       jitslab_authenticate(*FD, JITSLAB_AUTH_CONTROLLER, SecretFile.c_str()) != JITSLAB_OK) {
-    Error E = make_error<StringError>("executor at " + Where + ": authentication: " +
-                                          jitslab_last_error(),
+    Error E = make_error<StringError>("executor at " + Where +
+                                          ": authentication: " + jitslab_last_error(),
                                       inconvertibleErrorCode());
     close(*FD);
     return std::move(E);
