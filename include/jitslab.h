@@ -31,6 +31,16 @@
 #include <stdint.h>
 
 /**
+ * jitslab_authenticate as the executor: it accepted the connection.
+ */
+#define JITSLAB_AUTH_EXECUTOR 0
+
+/**
+ * jitslab_authenticate as the controller: it connected to the executor.
+ */
+#define JITSLAB_AUTH_CONTROLLER 1
+
+/**
  * The version of jitslab's native executor protocol that this library serves (see
  * jitslab_executor_bootstrap_symbols). A linker of another version is refused at setup.
  */
@@ -203,6 +213,11 @@ typedef enum JitslabStatus {
    * that does not decode. A remote manager that lost its executor refuses every later call.
    */
   JITSLAB_ERR_EXECUTOR = 11,
+  /**
+   * The peer did not prove it holds the shared secret, or this side has none it may use
+   * (jitslab_authenticate); the connection must be closed.
+   */
+  JITSLAB_ERR_AUTHENTICATION = 12,
 } JitslabStatus;
 
 /**
@@ -476,6 +491,38 @@ const char *jitslab_last_error(void);
  * number that is not one. A static string: never free it.
  */
 const char *jitslab_status_name(uint32_t status);
+
+/**
+ * Runs the shared-secret handshake on the connected stream socket (or pipe pair end) fd, as
+ * role (JITSLAB_AUTH_EXECUTOR or JITSLAB_AUTH_CONTROLLER), with the secret in the file
+ * secret_file, before any ORC message: each side proves with HMAC-SHA256 over nonces that
+ * both sides draw afresh that it holds the secret. The file is refused unless it is a regular
+ * file owned by this user with no access for others (mode 0600 or stricter), with at least 16
+ * bytes (one trailing newline is not part of the secret).
+ *
+ * JITSLAB_OK: the peer proved it holds the secret; hand fd to ORC's transport. Otherwise
+ * JITSLAB_ERR_AUTHENTICATION (the peer did not prove it, or closed the connection),
+ * JITSLAB_ERR_INVALID_ARGUMENT (the secret file or the role is unusable) or
+ * JITSLAB_ERR_NULL_ARGUMENT, with a one-line reason in jitslab_last_error; close fd
+ * then, and run nothing. fd stays the caller's either way. The call blocks until the
+ * handshake ends (the executor waits for its controller's answer as long as it takes).
+ *
+ * Safety:
+ * fd must be an open descriptor this call may read and write; secret_file null or a C
+ * string.
+ */
+enum JitslabStatus jitslab_authenticate(int fd, uint32_t role, const char *secret_file);
+
+/**
+ * Checks that secret_file holds a secret jitslab_authenticate would accept (the same
+ * checks), so a program can refuse a bad file at startup rather than at its first connection.
+ * JITSLAB_OK, or JITSLAB_ERR_INVALID_ARGUMENT / JITSLAB_ERR_NULL_ARGUMENT with the
+ * reason in jitslab_last_error.
+ *
+ * Safety:
+ * secret_file must be null or a C string.
+ */
+enum JitslabStatus jitslab_secret_file_check(const char *secret_file);
 
 /**
  * Lists the wrapper functions of jitslab's executor-side service (the native protocol,

@@ -415,3 +415,9 @@ mod tests {
         assert_eq!(os_bits(Prot::RX), libc::PROT_READ | libc::PROT_EXEC);
     }
 }
+
+/// This process's effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}

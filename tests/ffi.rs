@@ -273,6 +273,7 @@ fn status_names_and_abi_version() {
     assert_eq!(name(0), "JITSLAB_OK");
     assert_eq!(name(JITSLAB_ERR_RESERVATION_FULL as u32), "JITSLAB_ERR_RESERVATION_FULL");
     assert_eq!(name(JITSLAB_ERR_PANIC as u32), "JITSLAB_ERR_PANIC");
+    assert_eq!(name(JITSLAB_ERR_AUTHENTICATION as u32), "JITSLAB_ERR_AUTHENTICATION");
     assert_eq!(name(999), "unknown status");
     assert_eq!(jitslab_abi_version(), JITSLAB_ABI_VERSION);
 }
@@ -431,4 +432,59 @@ fn the_protocol_is_a_config_field() {
     assert_eq!(unsafe { jitslab_manager_new_remote(&cfg, loopback(false), &mut m) }, JITSLAB_ERR_EXECUTOR);
     assert!(last_error().contains("__jitslab_executor_setup"), "{}", last_error());
     assert_eq!(m as usize, 0x77, "out untouched on failure");
+}
+
+/// `jitslab_authenticate` as C calls it, on both ends of a socket pair: the same secret file
+/// lets both through; different secrets fail both with `JITSLAB_ERR_AUTHENTICATION` and a
+/// reason; bad arguments are refused before anything is read or written.
+#[test]
+fn authenticate_over_a_socket_pair() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixStream;
+    let dir = std::env::temp_dir().join(format!("jitslab-ffi-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str, body: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::ffi::CString::new(p.to_str().unwrap()).unwrap()
+    };
+    let (a, b) = (file("a", "secret number one, long enough"), file("b", "secret number two, long enough"));
+    let pair = |exec: &std::ffi::CString, ctrl: &std::ffi::CString| {
+        let (e, c) = UnixStream::pair().unwrap();
+        let exec = exec.clone();
+        let executor = std::thread::spawn(move || {
+            // SAFETY: an open socket and a C string.
+            let s = unsafe { jitslab_authenticate(e.as_raw_fd(), JITSLAB_AUTH_EXECUTOR, exec.as_ptr()) };
+            (s, last_error())
+        });
+        // SAFETY: as above.
+        let s = unsafe { jitslab_authenticate(c.as_raw_fd(), JITSLAB_AUTH_CONTROLLER, ctrl.as_ptr()) };
+        let controller = (s, last_error());
+        drop(c);
+        (executor.join().unwrap(), controller)
+    };
+    let ((e, _), (c, _)) = pair(&a, &a);
+    assert_eq!((e, c), (JITSLAB_OK, JITSLAB_OK));
+    let ((e, e_msg), (c, c_msg)) = pair(&a, &b);
+    assert_eq!((e, c), (JITSLAB_ERR_AUTHENTICATION, JITSLAB_ERR_AUTHENTICATION));
+    assert!(e_msg.contains("does not match"), "{e_msg}");
+    assert!(c_msg.contains("refused this secret"), "{c_msg}");
+
+    let (e, _c) = UnixStream::pair().unwrap();
+    // SAFETY: null and bad values are what is tested; nothing is read through them.
+    unsafe {
+        assert_eq!(jitslab_authenticate(e.as_raw_fd(), JITSLAB_AUTH_EXECUTOR, null()), JITSLAB_ERR_NULL_ARGUMENT);
+        assert_eq!(jitslab_authenticate(e.as_raw_fd(), 7, a.as_ptr()), JITSLAB_ERR_INVALID_ARGUMENT);
+        assert!(last_error().contains("role 7"));
+        assert_eq!(jitslab_authenticate(-1, JITSLAB_AUTH_EXECUTOR, a.as_ptr()), JITSLAB_ERR_INVALID_ARGUMENT);
+        assert_eq!(jitslab_secret_file_check(a.as_ptr()), JITSLAB_OK);
+        assert_eq!(jitslab_secret_file_check(null()), JITSLAB_ERR_NULL_ARGUMENT);
+    }
+    std::fs::set_permissions(dir.join("a"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    // SAFETY: a C string.
+    assert_eq!(unsafe { jitslab_secret_file_check(a.as_ptr()) }, JITSLAB_ERR_INVALID_ARGUMENT);
+    assert!(last_error().contains("mode 0640"), "{}", last_error());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

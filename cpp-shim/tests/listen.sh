@@ -85,5 +85,5 @@ grep -q "warning: listening on 0.0.0.0 port $port, reachable from other machines
 refused no-host "listen wants HOST:PORT" listen=:$port
 refused no-port "listen wants HOST:PORT" listen=127.0.0.1
 refused bad-host "cannot resolve" listen=no-such-host.invalid:$port
-refused extra "only allow-remote and max-frame=BYTES may follow" listen=127.0.0.1:$port allow-everyone
+refused extra "only allow-remote, secret-file=PATH and max-frame=BYTES may follow" listen=127.0.0.1:$port allow-everyone
 echo "listen.sh: ok"

@@ -2,9 +2,9 @@
 //! constants, status codes and structs of the header, and their decoding), `manager` (a
 //! manager's lifecycle, allocate, finalize, abandon, deallocate), `transport` (how a remote
 //! manager reaches its executor), `stats` (figures and text), `executor` (the native
-//! service's exports for an executor). `include/jitslab.h` is generated from these files by
-//! `build.rs` (cbindgen); `./x header` copies it into `include/`, and `./x test` checks that the
-//! checked-in copy is current.
+//! service's exports for an executor), `auth` (the shared-secret handshake on a connection).
+//! `include/jitslab.h` is generated from these files by `build.rs` (cbindgen); `./x header`
+//! copies it into `include/`, and `./x test` checks that the checked-in copy is current.
 //!
 //! The rules that hold for every function (status codes, out-parameters, handles, the panic
 //! boundary, thread safety, `_async` callbacks) are written once, in the header's preamble
@@ -17,6 +17,7 @@
 //! pull it out from under a call in progress).
 
 // In the order of the header: the types first.
+mod auth;
 mod executor;
 mod manager;
 mod stats;
@@ -33,6 +34,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
+pub use auth::*;
 pub use executor::*;
 pub use manager::*;
 pub use stats::*;
@@ -186,6 +188,7 @@ pub extern "C" fn jitslab_status_name(status: u32) -> *const c_char {
         9 => c"JITSLAB_ERR_ACTION_FAILED",
         10 => c"JITSLAB_ERR_PANIC",
         11 => c"JITSLAB_ERR_EXECUTOR",
+        12 => c"JITSLAB_ERR_AUTHENTICATION",
         _ => c"unknown status",
     };
     name.as_ptr()

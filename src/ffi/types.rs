@@ -103,6 +103,9 @@ pub enum JitslabStatus {
     /// The executor process is unreachable (it died, or the connection dropped) or sent a reply
     /// that does not decode. A remote manager that lost its executor refuses every later call.
     JITSLAB_ERR_EXECUTOR = 11,
+    /// The peer did not prove it holds the shared secret, or this side has none it may use
+    /// (`jitslab_authenticate`); the connection must be closed.
+    JITSLAB_ERR_AUTHENTICATION = 12,
 }
 
 /// An opaque manager handle (a number in disguise: jitslab never dereferences it).

@@ -9,6 +9,7 @@
 //! Concurrency: pure functions and plain data, except for running wrapper functions
 //! ([`wrapper::run_finalize_actions`]), which calls into whatever the caller vouched for.
 
+pub mod auth;
 pub mod native;
 pub mod sps;
 pub mod stock;

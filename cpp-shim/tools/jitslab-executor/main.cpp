@@ -4,12 +4,19 @@
 // Debian's llvm-jitlink-executor:
 //
 //   jitslab-executor filedescs=IN,OUT     talk over two inherited descriptors
-//   jitslab-executor listen=HOST:PORT     accept one TCP connection on HOST's address only,
+//   jitslab-executor listen=HOST:PORT [allow-remote] [secret-file=PATH]
+//                                         accept one TCP connection on HOST's address only,
 //                                         then talk over it
+//   jitslab-executor listen=unix:PATH [secret-file=PATH]
+//                                         accept one connection on a new Unix-domain socket
+//                                         (mode 0600), from this user only (SO_PEERCRED)
 //   ... max-frame=BYTES                   refuse frames larger than BYTES (default 512 MiB)
 //
-// Whoever connects can run any code as this process's user, and nothing authenticates them,
-// so HOST must be a loopback address unless `allow-remote` follows (a warning is printed).
+// Whoever connects can run any code as this process's user. So HOST must be a loopback address
+// unless `allow-remote` follows (a warning is printed), and with a secret file
+// (`secret-file=PATH`, or the file named by JITSLAB_EXECUTOR_SECRET_FILE) the controller must
+// prove it holds the secret before any ORC message (jitslab_authenticate); a controller that
+// does not is turned away with one line on each side, nothing runs, and the status is 1.
 // Debian's llvm-jitlink-executor listens on every address whatever HOST says; this one does
 // not.
 //
@@ -50,9 +57,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -77,9 +87,15 @@ __attribute__((used)) const void *const LinkedForLookupByName[] = {
     reinterpret_cast<const void *>(&llvm_orc_registerJITLoaderPerfImpl),
 };
 
-const char *Usage = "usage: jitslab-executor filedescs=<in-fd>,<out-fd> [max-frame=<bytes>]\n"
-                    "       jitslab-executor listen=<host>:<port> [allow-remote] "
-                    "[max-frame=<bytes>]";
+const char *Usage =
+    "usage: jitslab-executor filedescs=<in-fd>,<out-fd> [max-frame=<bytes>]\n"
+    "       jitslab-executor listen=<host>:<port> [allow-remote] [secret-file=<path>] "
+    "[max-frame=<bytes>]\n"
+    "       jitslab-executor listen=unix:<path> [secret-file=<path>] [max-frame=<bytes>]\n"
+    "The secret file may also be named by JITSLAB_EXECUTOR_SECRET_FILE.";
+
+/// The environment variable that names the secret file when no secret-file= is given.
+const char *SecretFileVar = "JITSLAB_EXECUTOR_SECRET_FILE";
 
 Error fail(const Twine &Msg) { return make_error<StringError>(Msg, inconvertibleErrorCode()); }
 
@@ -192,6 +208,64 @@ Expected<int> acceptOne(StringRef Spec, bool AllowRemote) {
   return Conn;
 }
 
+/// Listens on a new Unix-domain socket at `Path`, created mode 0600 (the umask is tightened
+/// around bind, so it is never wider), accepts one connection, and removes the socket's name.
+/// A peer whose uid is not this process's (SO_PEERCRED) is refused.
+Expected<int> acceptOneUnix(StringRef Path) {
+  sockaddr_un Addr{};
+  Addr.sun_family = AF_UNIX;
+  if (Path.empty() || Path.size() >= sizeof(Addr.sun_path))
+    return fail("listen=unix: wants a socket path of 1 to " + Twine(sizeof(Addr.sun_path) - 1) +
+                " bytes, got '" + Path + "'");
+  std::memcpy(Addr.sun_path, Path.data(), Path.size());
+  int Sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (Sock < 0)
+    return fail(Twine("socket(AF_UNIX): ") + std::strerror(errno));
+  mode_t Old = umask(0177);
+  bool Bound = bind(Sock, reinterpret_cast<sockaddr *>(&Addr), sizeof(Addr)) == 0;
+  int BindErr = errno;
+  umask(Old);
+  if (!Bound || listen(Sock, 1) != 0) {
+    std::string Why = std::strerror(Bound ? errno : BindErr);
+    close(Sock);
+    if (Bound)
+      unlink(Addr.sun_path);
+    return fail("listen on unix:" + Path + ": " + Why +
+                (BindErr == EADDRINUSE ? " (remove the old socket first)" : ""));
+  }
+  int Conn;
+  while ((Conn = accept4(Sock, nullptr, nullptr, SOCK_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  std::string Why = std::strerror(errno);
+  close(Sock);
+  unlink(Addr.sun_path);
+  if (Conn < 0)
+    return fail("accept on unix:" + Path + ": " + Why);
+  ucred Peer{};
+  socklen_t Len = sizeof(Peer);
+  if (getsockopt(Conn, SOL_SOCKET, SO_PEERCRED, &Peer, &Len) != 0) {
+    Why = std::strerror(errno);
+    close(Conn);
+    return fail("SO_PEERCRED on unix:" + Path + ": " + Why);
+  }
+  if (Peer.uid != geteuid()) {
+    close(Conn);
+    return fail("unix:" + Path + ": refused a connection from uid " + Twine(Peer.uid) + " (pid " +
+                Twine(Peer.pid) + "); only uid " + Twine(geteuid()) + " may connect");
+  }
+  return Conn;
+}
+
+/// The controller on `FD` must prove it holds the secret in `SecretFile`; on failure `FD` is
+/// closed.
+Error authenticate(int FD, const std::string &SecretFile) {
+  if (jitslab_authenticate(FD, JITSLAB_AUTH_EXECUTOR, SecretFile.c_str()) == JITSLAB_OK)
+    return Error::success();
+  std::string Why = jitslab_last_error();
+  close(FD);
+  return fail("authentication: " + Why);
+}
+
 Error serve(int InFD, int OutFD, uint64_t MaxFrame) {
   auto Native = JitslabNativeService::Create();
   if (!Native)
@@ -211,48 +285,69 @@ Error serve(int InFD, int OutFD, uint64_t MaxFrame) {
   return (*Server)->waitForDisconnect();
 }
 
-/// "max-frame=BYTES" (decimal, or hex with 0x) to the limit, or an error naming the argument.
-Expected<uint64_t> parseMaxFrame(StringRef Arg) {
-  uint64_t Bytes = 0;
-  if (Arg.getAsInteger(0, Bytes) || Bytes < jitslab::CheckedFDTransport::HeaderSize)
-    return fail("max-frame wants a number of bytes of at least 32 (a frame's header), got '" + Arg +
-                "'");
-  return Bytes;
+/// What may follow the first argument: max-frame=BYTES after either form; allow-remote (TCP)
+/// and secret-file=PATH after listen=.
+struct ExtraOptions {
+  uint64_t MaxFrame = jitslab::CheckedFDTransport::DefaultMaxFrame;
+  bool AllowRemote = false;
+  std::string SecretFile;
+};
+
+Expected<ExtraOptions> parseExtraOptions(bool Listen, int Argc, char **Argv) {
+  ExtraOptions O;
+  for (int I = 2; I < Argc; ++I) {
+    StringRef A = Argv[I];
+    if (A.consume_front("max-frame=")) {
+      // Decimal, or hex with 0x.
+      if (A.getAsInteger(0, O.MaxFrame) || O.MaxFrame < jitslab::CheckedFDTransport::HeaderSize)
+        return fail("max-frame wants a number of bytes of at least 32 (a frame's header), got '" +
+                    A + "'");
+    } else if (Listen && A == "allow-remote") {
+      O.AllowRemote = true;
+    } else if (Listen && A.consume_front("secret-file=") && !A.empty()) {
+      O.SecretFile = A.str();
+    } else {
+      return fail(
+          Twine("unexpected argument '") + Argv[I] + "': after " +
+          (Listen ? "listen= only allow-remote, secret-file=PATH and" : "filedescs=IN,OUT only") +
+          " max-frame=BYTES may follow\n" + Usage);
+    }
+  }
+  if (Listen && O.SecretFile.empty())
+    if (const char *Env = std::getenv(SecretFileVar); Env && *Env)
+      O.SecretFile = Env;
+  return O;
 }
 
 Error run(int Argc, char **Argv) {
   if (Argc < 2)
     return fail(Twine("expected an argument\n") + Usage);
   StringRef Arg = Argv[1];
-  bool AllowRemote = false;
-  uint64_t MaxFrame = jitslab::CheckedFDTransport::DefaultMaxFrame;
-  for (int I = 2; I < Argc; ++I) {
-    StringRef Opt = Argv[I];
-    if (Opt.consume_front("max-frame=")) {
-      auto Bytes = parseMaxFrame(Opt);
-      if (!Bytes)
-        return Bytes.takeError();
-      MaxFrame = *Bytes;
-    } else if (Opt == "allow-remote" && Arg.starts_with("listen=")) {
-      AllowRemote = true;
-    } else {
-      return fail("unexpected argument '" + Opt + "': after " +
-                  (Arg.starts_with("listen=") ? "listen=HOST:PORT only allow-remote and"
-                                              : "filedescs=IN,OUT only") +
-                  " max-frame=BYTES may follow\n" + Usage);
-    }
-  }
+  auto O = parseExtraOptions(Arg.starts_with("listen="), Argc, Argv);
+  if (!O)
+    return O.takeError();
   if (Arg.consume_front("filedescs=")) {
+    // The process that started this one holds the other ends: no one else can talk to it.
     auto FDs = parseFDs(Arg);
     if (!FDs)
       return FDs.takeError();
-    return serve(FDs->first, FDs->second, MaxFrame);
+    return serve(FDs->first, FDs->second, O->MaxFrame);
   }
   if (Arg.consume_front("listen=")) {
-    auto FD = acceptOne(Arg, AllowRemote);
+    // A secret file this process cannot use is refused now, not when a controller arrives.
+    if (!O->SecretFile.empty() && jitslab_secret_file_check(O->SecretFile.c_str()) != JITSLAB_OK)
+      return fail(jitslab_last_error());
+    bool Unix = Arg.consume_front("unix:");
+    if (Unix && O->AllowRemote)
+      return fail("allow-remote is for TCP; a Unix-domain socket takes only this user's "
+                  "connections");
+    auto FD = Unix ? acceptOneUnix(Arg) : acceptOne(Arg, O->AllowRemote);
     if (!FD)
       return FD.takeError();
-    return serve(*FD, *FD, MaxFrame);
+    if (!O->SecretFile.empty())
+      if (Error E = authenticate(*FD, O->SecretFile))
+        return E;
+    return serve(*FD, *FD, O->MaxFrame);
   }
   return fail("unknown argument '" + Arg + "'\n" + Usage);
 }

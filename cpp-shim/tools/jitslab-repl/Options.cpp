@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Options.h"
+#include "Executors.h"
 #include "Session.h"
 #include "Sizes.h"
 
@@ -45,6 +46,9 @@ Options:
   --executor=PATH         run every input in a new executor process connected by pipes:
                           jitslab-executor or )" JITSLAB_LLVM_BIN R"(/llvm-jitlink-executor
   --connect=HOST:PORT     run every input in an executor listening on TCP
+  --connect=unix:PATH     ... or on a Unix-domain socket (jitslab-executor listen=unix:PATH)
+  --secret-file=PATH      with --connect: authenticate with the secret in PATH (mode 0600)
+                          (default: the file named by JITSLAB_EXECUTOR_SECRET_FILE)
   --memory=NAME           jitslab (default; in the executor's shared memory out of process)
                           in process: llvm-inprocess (clang-repl's and LLJIT's default)
                           out of process: llvm-epc | llvm-shm
@@ -96,6 +100,10 @@ Options parseOptions(int Argc, char **Argv) {
       OopExecutorDefault = true;
     } else if (A.consume_front("--connect=") || A.consume_front("--oop-executor-connect=")) {
       O.Connect = A.str();
+    } else if (A.consume_front("--secret-file=")) {
+      O.SecretFile = A.str();
+      if (O.SecretFile.empty())
+        fail("--secret-file wants a path");
     } else if (A == "--orc-runtime") { // without a path, clang-repl's default: ours too
       O.OrcRuntime = JITSLAB_ORC_RUNTIME;
     } else if (A.consume_front("--memory=")) {
@@ -133,6 +141,10 @@ Options parseOptions(int Argc, char **Argv) {
     O.Executor = JITSLAB_LLVM_BIN "/llvm-jitlink-executor";
   if (!O.Executor.empty() && !O.Connect.empty())
     fail("--executor and --connect cannot be used together");
+  if (!O.SecretFile.empty() && O.Connect.empty())
+    fail("--secret-file authenticates to an executor given by --connect; give --connect");
+  if (O.SecretFile.empty())
+    O.SecretFile = jitslab::defaultSecretFile();
   static const char *const InProcess[] = {"jitslab", "llvm-inprocess"};
   static const char *const OutOfProcess[] = {"jitslab", "llvm-epc", "llvm-shm"};
   ArrayRef<const char *> Known = O.outOfProcess() ? ArrayRef(OutOfProcess) : ArrayRef(InProcess);

@@ -21,6 +21,7 @@ struct Options {
   /// Inputs given on the command line (clang-repl's positional "[code to run]"), run first.
   std::vector<std::string> Code;
   std::string Executor, Connect;
+  std::string SecretFile; // --secret-file=PATH, else JITSLAB_EXECUTOR_SECRET_FILE
   std::string Memory = "jitslab";
   std::string OrcRuntime = JITSLAB_ORC_RUNTIME;
   Config Jitslab;

@@ -138,7 +138,7 @@ int main(int Argc, char **Argv) {
   // The executor (out of process) and the LLJIT that links into it.
   std::unique_ptr<ExecutorProcessControl> EPC;
   if (OutOfProcess) {
-    auto Conn = failOn(O.Executor.empty() ? jitslab::connectExecutor(O.Connect)
+    auto Conn = failOn(O.Executor.empty() ? jitslab::connectExecutor(O.Connect, O.SecretFile)
                                           : jitslab::spawnExecutor(O.Executor),
                        "starting the executor");
     ExecutorPid = Conn.Pid;

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Options.h"
+#include "Executors.h"
 #include "Session.h"
 #include "Sizes.h"
 #include "jitslab/OrcCompat.h"
@@ -46,6 +47,10 @@ link error prints one line and exits with status 1.
                           )" JITSLAB_LLVM_BIN R"(/llvm-jitlink-executor
   --connect=HOST:PORT     run the code in an executor listening on TCP, e.g. one started with
                           llvm-jitlink-executor listen=127.0.0.1:20000
+  --connect=unix:PATH     ... or on a Unix-domain socket (jitslab-executor listen=unix:PATH)
+  --secret-file=PATH      with --connect: prove to jitslab-executor that we hold the secret in
+                          PATH (mode 0600), and have it prove the same (default: the file
+                          named by JITSLAB_EXECUTOR_SECRET_FILE)
   --protocol=native|stock|auto
                           out of process, how jitslab talks to the executor: native
                           (jitslab's service, as jitslab-executor offers) | stock (LLVM's
@@ -171,6 +176,10 @@ Options parseOptions(int Argc, char **Argv) {
       O.Executor = A.str();
     } else if (A.consume_front("--connect=")) {
       O.Connect = A.str();
+    } else if (A.consume_front("--secret-file=")) {
+      O.SecretFile = A.str();
+      if (O.SecretFile.empty())
+        fail("--secret-file wants a path");
     } else if (A.consume_front("--test-kill-executor=")) {
       if (A.getAsInteger(10, O.TestKillExecutor) || O.TestKillExecutor == 0)
         fail("--test-kill-executor: '" + A + "' is not a graph number (1, 2, ...)");
@@ -248,6 +257,10 @@ Options parseOptions(int Argc, char **Argv) {
     fail("--protocol works out of process only (give --executor=PATH or --connect=HOST:PORT)");
   if (!O.Executor.empty() && !O.Connect.empty())
     fail("--executor and --connect both name an executor; give one");
+  if (!O.SecretFile.empty() && O.Connect.empty())
+    fail("--secret-file authenticates to an executor given by --connect; give --connect");
+  if (O.SecretFile.empty())
+    O.SecretFile = jitslab::defaultSecretFile();
   if (O.outOfProcess()) {
     if (O.Memory == "llvm-inprocess" || O.Memory == "llvm-mapper")
       fail("--memory=" + O.Memory + " is an in-process manager; out of process use jitslab, " +

@@ -30,7 +30,8 @@ struct Options {
   std::string OrcRuntime = JITSLAB_ORC_RUNTIME;
   bool EHFrameCalls = false; // --eh-frames=calls: LLVM's EHFrameRegistrationPlugin
   uint64_t TestGap = 0;
-  std::string Executor, Connect; // --executor=PATH, --connect=HOST:PORT
+  std::string Executor, Connect; // --executor=PATH, --connect=HOST:PORT or unix:PATH
+  std::string SecretFile;        // --secret-file=PATH, else JITSLAB_EXECUTOR_SECRET_FILE
   unsigned TestKillExecutor = 0;
   bool outOfProcess() const { return !Executor.empty() || !Connect.empty(); }
 };

@@ -81,7 +81,7 @@ int main(int Argc, char **Argv) {
   std::shared_ptr<const jitslab::TransportCounts> Wire; // out of process: what crossed it
   double ExecutorStartMs = -1; // spawn (or connect) to the end of the ORC handshake
   if (O.outOfProcess()) {
-    auto Conn = failOn(O.Executor.empty() ? jitslab::connectExecutor(O.Connect)
+    auto Conn = failOn(O.Executor.empty() ? jitslab::connectExecutor(O.Connect, O.SecretFile)
                                           : jitslab::spawnExecutor(O.Executor),
                        "starting the executor");
     ExecutorStartMs = msSince(T0);

@@ -1,6 +1,7 @@
 //===- Executors.cpp - start or attach to an out-of-process ORC executor ---===//
 
 #include "Executors.h"
+#include "jitslab.h"
 #include "jitslab/OrcCompat.h"
 
 #include "llvm/Config/llvm-config.h"
@@ -13,11 +14,13 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -94,6 +97,12 @@ Error explainHandshake(Error E) {
     Msg += " (an executor and its controller must be built for one LLVM major; this tool is "
            "built for LLVM " +
            std::to_string(LLVM_VERSION_MAJOR) + ")";
+  // jitslab-executor's authentication challenge, read as an ORC message.
+  if (StringRef(Msg).contains("Unexpected opcode"))
+    Msg = "the executor asks for a shared secret (its first message is jitslab's challenge, "
+          "not ORC's setup): give --secret-file=PATH, or set JITSLAB_EXECUTOR_SECRET_FILE "
+          "(ORC said: " +
+          Msg + ")";
   return make_error<StringError>(Msg, inconvertibleErrorCode());
 }
 
@@ -161,20 +170,45 @@ Expected<ExecutorConnection> spawnExecutor(const std::string &Path, SimpleRemote
   return Conn;
 }
 
-Expected<ExecutorConnection> connectExecutor(const std::string &HostPort,
-                                             SimpleRemoteEPC::Setup S) {
-  ignoreSigpipeOnce();
-  auto Colon = HostPort.rfind(':');
-  if (Colon == std::string::npos || Colon == 0 || Colon + 1 == HostPort.size())
-    return make_error<StringError>("--connect wants HOST:PORT, got '" + HostPort + "'",
+namespace {
+
+Error connectError(const std::string &Where, const Twine &Why) {
+  return make_error<StringError>("cannot connect to executor at " + Where + ": " + Why,
+                                 inconvertibleErrorCode());
+}
+
+/// A stream socket connected to the Unix-domain socket at `Path`.
+Expected<int> connectUnix(const std::string &Where, StringRef Path) {
+  sockaddr_un Addr{};
+  Addr.sun_family = AF_UNIX;
+  if (Path.empty() || Path.size() >= sizeof(Addr.sun_path))
+    return connectError(Where,
+                        "a socket path has 1 to " + Twine(sizeof(Addr.sun_path) - 1) + " bytes");
+  std::memcpy(Addr.sun_path, Path.data(), Path.size());
+  int FD = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (FD < 0)
+    return connectError(Where, std::strerror(errno));
+  if (connect(FD, reinterpret_cast<sockaddr *>(&Addr), sizeof(Addr)) != 0) {
+    Error E = connectError(Where, std::strerror(errno));
+    close(FD);
+    return std::move(E);
+  }
+  return FD;
+}
+
+/// A TCP socket connected to `Host`:`Port`, without Nagle's algorithm.
+Expected<int> connectTCP(const std::string &Where) {
+  auto Colon = Where.rfind(':');
+  if (Colon == std::string::npos || Colon == 0 || Colon + 1 == Where.size())
+    return make_error<StringError>("--connect wants HOST:PORT or unix:PATH, got '" + Where + "'",
                                    inconvertibleErrorCode());
-  std::string Host = HostPort.substr(0, Colon), Port = HostPort.substr(Colon + 1);
+  std::string Host = Where.substr(0, Colon), Port = Where.substr(Colon + 1);
   addrinfo Hints{};
   Hints.ai_family = AF_UNSPEC;
   Hints.ai_socktype = SOCK_STREAM;
   addrinfo *AI = nullptr;
   if (int RC = getaddrinfo(Host.c_str(), Port.c_str(), &Hints, &AI))
-    return make_error<StringError>("cannot resolve '" + HostPort + "': " + gai_strerror(RC),
+    return make_error<StringError>("cannot resolve '" + Where + "': " + gai_strerror(RC),
                                    inconvertibleErrorCode());
   int FD = -1;
   std::string Why = "no address";
@@ -190,14 +224,41 @@ Expected<ExecutorConnection> connectExecutor(const std::string &HostPort,
   }
   freeaddrinfo(AI);
   if (FD < 0)
-    return make_error<StringError>("cannot connect to executor at " + HostPort + ": " + Why,
-                                   inconvertibleErrorCode());
+    return connectError(Where, Why);
   // Every ORC call is a small message that waits for its answer: without TCP_NODELAY, Nagle's
   // algorithm holds each one back for the previous one's ACK (a 222-input REPL session took
-  // about 1 minute over loopback instead of 2 s). Best effort: a socket that is not TCP ignores it.
+  // about 1 minute over loopback instead of 2 s).
   int One = 1;
   setsockopt(FD, IPPROTO_TCP, TCP_NODELAY, &One, sizeof(One));
-  return connectFDs(FD, FD, std::move(S), -1);
+  return FD;
+}
+
+} // namespace
+
+std::string defaultSecretFile() {
+  const char *Env = std::getenv("JITSLAB_EXECUTOR_SECRET_FILE");
+  return Env ? Env : "";
+}
+
+Expected<ExecutorConnection>
+connectExecutor(const std::string &Where, const std::string &SecretFile, SimpleRemoteEPC::Setup S) {
+  ignoreSigpipeOnce();
+  // A secret file we cannot use is refused before anything connects.
+  if (!SecretFile.empty() && jitslab_secret_file_check(SecretFile.c_str()) != JITSLAB_OK)
+    return make_error<StringError>(jitslab_last_error(), inconvertibleErrorCode());
+  StringRef Path = Where;
+  auto FD = Path.consume_front("unix:") ? connectUnix(Where, Path) : connectTCP(Where);
+  if (!FD)
+    return FD.takeError();
+  if (!SecretFile.empty() &&
+      jitslab_authenticate(*FD, JITSLAB_AUTH_CONTROLLER, SecretFile.c_str()) != JITSLAB_OK) {
+    Error E = make_error<StringError>("executor at " + Where +
+                                          ": authentication: " + jitslab_last_error(),
+                                      inconvertibleErrorCode());
+    close(*FD);
+    return std::move(E);
+  }
+  return connectFDs(*FD, *FD, std::move(S), -1);
 }
 
 int reapExecutor(pid_t Pid, unsigned TimeoutMs) {

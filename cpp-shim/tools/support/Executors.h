@@ -2,7 +2,8 @@
 //
 // Part of the tools' support library (jitslab-run, jitslab-repl, jitslab-bench, the tests):
 // start an executor (Debian's llvm-jitlink-executor, or jitslab-executor) connected by two
-// pipes, or attach to one listening on TCP, count what crosses the connection, and say how a
+// pipes, or attach to one listening on TCP or a Unix-domain socket (authenticating with a
+// shared secret when given one), count what crosses the connection, and say how a
 // child executor ended.
 //
 // Starting an executor ignores SIGPIPE in this process (once): writing to the pipe of an
@@ -45,10 +46,16 @@ struct ExecutorConnection {
 llvm::Expected<ExecutorConnection> spawnExecutor(const std::string &Path,
                                                  llvm::orc::SimpleRemoteEPC::Setup S = {});
 
-/// Attaches to an executor listening on `HostPort` ("host:port", e.g. started with
-/// `llvm-jitlink-executor listen=127.0.0.1:20000`).
-llvm::Expected<ExecutorConnection> connectExecutor(const std::string &HostPort,
+/// Attaches to an executor listening at `Where`: "host:port" on TCP (e.g. started with
+/// `llvm-jitlink-executor listen=127.0.0.1:20000`) or "unix:PATH" (`jitslab-executor
+/// listen=unix:PATH`). With a `SecretFile`, proves to the executor that this process holds
+/// the secret, and has it prove the same, before the ORC handshake (jitslab_authenticate).
+llvm::Expected<ExecutorConnection> connectExecutor(const std::string &Where,
+                                                   const std::string &SecretFile = "",
                                                    llvm::orc::SimpleRemoteEPC::Setup S = {});
+
+/// The secret file named by JITSLAB_EXECUTOR_SECRET_FILE, or "".
+std::string defaultSecretFile();
 
 /// Waits up to `TimeoutMs` for a child executor to exit, then kills it with SIGKILL and reaps
 /// it. Returns the raw wait status, or -1 if `Pid` is not a child of this process.
