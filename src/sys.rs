@@ -403,6 +403,12 @@ impl Drop for Mapping {
     }
 }
 
+/// This process's effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,10 +420,4 @@ mod tests {
         assert_eq!(os_bits(Prot::RW), libc::PROT_READ | libc::PROT_WRITE);
         assert_eq!(os_bits(Prot::RX), libc::PROT_READ | libc::PROT_EXEC);
     }
-}
-
-/// This process's effective user id.
-pub fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
 }
