@@ -140,6 +140,22 @@ fn demo(major: u32) -> Result<(), String> {
 }
 
 fn test() -> Result<(), String> {
+    // Format and lints first, so that they fail in a minute rather than after the suite. They
+    // need rustup components that a minimal toolchain lacks; say so loudly rather than fail a
+    // machine that cannot fetch them.
+    if has_cargo_tool("fmt") {
+        run("cargo", &["fmt", "--all", "--check"])?;
+    } else {
+        eprintln!("xtask: WARNING: rustfmt is not installed; the format check was skipped");
+    }
+    if has_cargo_tool("clippy") {
+        run(
+            "cargo",
+            &["clippy", "--workspace", "--locked", "--all-targets", "--features", "llvm", "--", "-D", "warnings"],
+        )?;
+    } else {
+        eprintln!("xtask: WARNING: clippy is not installed; the lint check was skipped");
+    }
     // Debug build: the slab's invariant checker runs after every mutation.
     let (mut passed, mut failed) =
         cargo_test(&["test", "--workspace", "--locked", "--lib", "--bins", "--tests", "--examples"])?;
@@ -181,21 +197,6 @@ fn test() -> Result<(), String> {
     let (p, f) = cargo_test(&["test", "--locked", "--features", "llvm", "--test", "llvm_sys"])?;
     (passed, failed) = (passed + p, failed + f);
     run("cargo", &["build", "--locked", "--benches"])?;
-    // Format and lints need rustup components that a minimal toolchain lacks; say so loudly
-    // rather than fail a machine that cannot fetch them.
-    if has_cargo_tool("fmt") {
-        run("cargo", &["fmt", "--all", "--check"])?;
-    } else {
-        eprintln!("xtask: WARNING: rustfmt is not installed; the format check was skipped");
-    }
-    if has_cargo_tool("clippy") {
-        run(
-            "cargo",
-            &["clippy", "--workspace", "--locked", "--all-targets", "--features", "llvm", "--", "-D", "warnings"],
-        )?;
-    } else {
-        eprintln!("xtask: WARNING: clippy is not installed; the lint check was skipped");
-    }
     // One closing line for every test run above.
     println!("xtask: {passed} passed, {failed} failed ({})", per_major.join(", "));
     Ok(())
