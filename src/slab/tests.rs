@@ -370,35 +370,83 @@ fn exhaustive_small_grid() {
     }
 }
 
+/// What one randomized run did: allocations that succeeded, allocations refused because the
+/// slab was full, frees.
+#[derive(Default, Debug)]
+struct RunCounts {
+    allocs: u64,
+    fulls: u64,
+    frees: u64,
+}
+
+/// `ops` random allocations and frees on a 1 MiB slab against the byte model; the invariant
+/// checker runs after every mutation (debug builds). Up to 300 segments live at once, sizes
+/// mostly small with a tail of multi-page ones, alignments up to 4 KiB.
+fn random_run(rng: &mut Rng, ops: u64, packed: bool, retain: u64) -> RunCounts {
+    let mut m = Model::new(layout(256 * PAGE, 8 * PAGE, packed).with_retain(retain));
+    let mut n = RunCounts::default();
+    for _ in 0..ops {
+        if m.live.is_empty() || (m.live.len() < 300 && rng.chance(55)) {
+            let pool = Pool::ALL[rng.below(3) as usize];
+            let size = match rng.below(10) {
+                0 => rng.below(12 * PAGE),
+                1..=3 => rng.below(PAGE),
+                _ => rng.below(256),
+            };
+            let align = 1 << rng.below(13);
+            match m.alloc(pool, size, align) {
+                Ok(_) => n.allocs += 1,
+                Err(SlabError::Full { .. }) => n.fulls += 1,
+                Err(e) => panic!("{e}"),
+            }
+        } else {
+            let i = rng.below(m.live.len() as u64) as usize;
+            m.free(i);
+            n.frees += 1;
+        }
+    }
+    while !m.live.is_empty() {
+        m.free(0);
+        n.frees += 1;
+    }
+    m.slab.check().unwrap();
+    assert!(m.bytes.iter().all(|&b| b == 0), "the empty slab has bytes that do not read as zero");
+    n
+}
+
 /// 10^5 random operations per granule and allowance of kept pages against the byte model and
 /// the invariant checker.
 #[test]
 fn randomized_operations_keep_every_invariant() {
     for (packed, retain) in [true, false].into_iter().flat_map(|p| RETAINS.map(|r| (p, r))) {
         with_seed("randomized_operations_keep_every_invariant", |rng: &mut Rng| {
-            let mut m = Model::new(layout(256 * PAGE, 8 * PAGE, packed).with_retain(retain));
-            let (mut allocs, mut fulls) = (0, 0);
-            for _ in 0..100_000 {
-                if m.live.is_empty() || (m.live.len() < 300 && rng.chance(55)) {
-                    let pool = Pool::ALL[rng.below(3) as usize];
-                    let size = match rng.below(10) {
-                        0 => rng.below(12 * PAGE),
-                        1..=3 => rng.below(PAGE),
-                        _ => rng.below(256),
-                    };
-                    let align = 1 << rng.below(13);
-                    match m.alloc(pool, size, align) {
-                        Ok(_) => allocs += 1,
-                        Err(SlabError::Full { .. }) => fulls += 1,
-                        Err(e) => panic!("{e}"),
-                    }
-                } else {
-                    let i = rng.below(m.live.len() as u64) as usize;
-                    m.free(i);
-                }
-            }
-            assert!(allocs > 20_000, "only {allocs} allocations succeeded ({fulls} full)");
-            m.slab.check().unwrap();
+            let n = random_run(rng, 100_000, packed, retain);
+            assert!(n.allocs > 20_000, "only {} allocations succeeded ({} full)", n.allocs, n.fulls);
+        });
+    }
+}
+
+/// The soak (`./x soak`): the randomized run at length, `JITSLAB_SOAK_OPS` operations (10^6 by
+/// default) for each granule and allowance of kept pages, seeded by `JITSLAB_SEED` or the clock.
+/// Prints what it did; fails like the short run does.
+#[test]
+#[ignore = "the soak: minutes long, run by ./x soak"]
+fn soak_randomized_operations() {
+    let ops = std::env::var("JITSLAB_SOAK_OPS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    for (packed, retain) in [true, false].into_iter().flat_map(|p| RETAINS.map(|r| (p, r))) {
+        with_seed("soak_randomized_operations", |rng: &mut Rng| {
+            let began = std::time::Instant::now();
+            let n = random_run(rng, ops, packed, retain);
+            println!(
+                "soak: {ops} operations (packed {packed}, {} KiB kept allowed): {} allocations, {} refused as \
+                 full, {} frees, invariants checked after each; {:.1} s",
+                retain / 1024,
+                n.allocs,
+                n.fulls,
+                n.frees,
+                began.elapsed().as_secs_f64()
+            );
+            assert!(n.allocs > ops / 5, "only {} allocations succeeded ({} full)", n.allocs, n.fulls);
         });
     }
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 mod package;
+mod soak;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => take_llvm_major(&args[1..]).and_then(|(major, rest)| bench(major, &rest)),
         Some("package") => package_command(&args[1..]),
+        Some("soak") => soak::soak(&args[1..]),
         Some("header") => match &args[1..] {
             [] => write_header(),
             rest => Err(format!("header: unexpected arguments {rest:?}")),
@@ -29,7 +31,7 @@ fn main() -> ExitCode {
             rest => Err(format!("format: unexpected arguments {rest:?}")),
         },
         _ => Err(
-            "usage: ./x <demo [--llvm=N] | test | bench [--llvm=N] [--quick] [--cycle] [jitslab-bench options] | package [--check-install] | header | format>\n  \
+            "usage: ./x <demo [--llvm=N] | test | bench [--llvm=N] [--quick] [--cycle] [jitslab-bench options] | package [--check-install] | soak [--llvm=N] [--ops N] [--trials N] [--seed S] [--protocol=native|stock] | header | format>\n  \
                   demo   build everything, then link and run a program using libsqlite3.a with jitslab-run\n  \
                   test   every test, on LLVM 22 and 19: cargo's, ctest's (shim, jitslab-run, whole links,\n         \
                   jitslab-repl), llvm-sys, jitslab-bench --quick (correctness only), header freshness,\n         \
@@ -39,6 +41,9 @@ fn main() -> ExitCode {
                   nothing rewritten); --cycle: the Rust allocate+finalize+free cycle benchmark\n  \
                   package  Debian packages of both majors into target/package, then the consumers' test\n         \
                   against them unpacked; --check-install: also apt-get install and remove them (root)\n  \
+                  soak   the long randomized runs: 10^6 slab operations per configuration against its model\n         \
+                  and invariant checker (--ops), then 1000 kill trials of an out-of-process sqlite run\n         \
+                  (--trials; jitslab-executor, --protocol=native by default); --seed replays one\n  \
                   header  write the C header that build.rs generated into include/jitslab.h\n  \
                   format  format the Rust (cargo fmt) and the C and C++ (clang-format-19, .clang-format)\n  \
                   --llvm=N  the LLVM major of demo and bench: 22 (default) or 19; also JITSLAB_LLVM=N"

@@ -19,6 +19,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CheckedTransport.h"
 #include "Executors.h"
 #include "Inputs.h"
 #include "InterpreterCompat.h"
@@ -175,7 +176,7 @@ int main(int Argc, char **Argv) {
         // say how it ended.
         ES.setErrorReporter([](Error Err) {
           std::string Msg = toString(std::move(Err));
-          bool Hangup = Msg == "FD-transport disconnected";
+          bool Hangup = Msg == jitslab::CheckedFDTransport::ClosedMessage;
           if (!ExecutorGone && !(Hangup && (ShuttingDown || ExecutorPid > 0)))
             errs() << "error: " << Msg << "\n";
         });

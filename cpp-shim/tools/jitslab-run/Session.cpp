@@ -10,9 +10,12 @@
 
 #include "llvm/Support/raw_ostream.h"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+
+#include <unistd.h>
 
 using namespace llvm;
 
@@ -48,6 +51,12 @@ void keepSessionError(std::string Msg) {
 }
 
 [[noreturn]] void fail(const Twine &Msg) {
+  // One failure speaks: a second thread failing meanwhile (a lost connection seen by both the
+  // reader and the main thread) waits for the first to end the process.
+  static std::atomic<bool> Failing{false};
+  if (Failing.exchange(true))
+    for (;;)
+      pause();
   std::fflush(stdout);
   std::string Text = Msg.str();
   {

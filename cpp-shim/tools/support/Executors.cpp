@@ -1,6 +1,7 @@
 //===- Executors.cpp - start or attach to an out-of-process ORC executor ---===//
 
 #include "Executors.h"
+#include "CheckedTransport.h"
 #include "jitslab.h"
 #include "jitslab/OrcCompat.h"
 
@@ -12,16 +13,20 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <thread>
 
 using namespace llvm;
@@ -42,8 +47,19 @@ void ignoreSigpipeOnce() {
   (void)Done;
 }
 
-/// LLVM's file-descriptor transport with every message counted on the way through: it sits
-/// between SimpleRemoteEPC (its client) and the real transport (whose client it is).
+std::mutex LostMutex;
+std::function<void(const std::string &)> LostHandler;
+
+std::function<void(const std::string &)> connectionLostHandler() {
+  std::lock_guard<std::mutex> Lock(LostMutex);
+  return LostHandler;
+}
+
+/// The controller's transport: jitslab's checked one (CheckedTransport.h: a frame with a bad
+/// header ends the session with an error naming it, where LLVM's transport would allocate
+/// whatever size the header says, or pass an unknown opcode on), with every message counted on
+/// the way through. It sits between SimpleRemoteEPC (its client) and the real transport
+/// (whose client it is).
 class CountingTransport final : public SimpleRemoteEPCTransport,
                                 public SimpleRemoteEPCTransportClient {
 public:
@@ -51,7 +67,8 @@ public:
   Create(SimpleRemoteEPCTransportClient &C, int InFD, int OutFD,
          std::shared_ptr<TransportCounts> Counts) {
     std::unique_ptr<CountingTransport> T(new CountingTransport(C, std::move(Counts)));
-    auto Inner = FDSimpleRemoteEPCTransport::Create(*T, InFD, OutFD);
+    auto Inner = CheckedFDTransport::Create(*T, InFD, OutFD, CheckedFDTransport::DefaultMaxFrame,
+                                            CheckedFDTransport::Side::Controller);
     if (!Inner)
       return Inner.takeError();
     T->Inner = std::move(*Inner);
@@ -66,7 +83,10 @@ public:
     Counts->BytesSent += FrameHeaderBytes + ArgBytes.size();
     return Inner->sendMessage(OpC, SeqNo, TagAddr, ArgBytes);
   }
-  void disconnect() override { Inner->disconnect(); }
+  void disconnect() override {
+    Closing = true;
+    Inner->disconnect();
+  }
 
   Expected<HandleMessageAction> handleMessage(SimpleRemoteEPCOpcode OpC, uint64_t SeqNo,
                                               ExecutorAddr TagAddr,
@@ -74,7 +94,15 @@ public:
     Counts->BytesReceived += FrameHeaderBytes + ArgBytes.size();
     return Client.handleMessage(OpC, SeqNo, TagAddr, std::move(ArgBytes));
   }
-  void handleDisconnect(Error Err) override { Client.handleDisconnect(std::move(Err)); }
+  void handleDisconnect(Error Err) override {
+    if (!Closing) {
+      std::string Reason = Err ? toString(std::move(Err)) : "the executor closed the connection";
+      if (auto Lost = connectionLostHandler())
+        Lost(Reason);
+      Err = make_error<StringError>(Reason, inconvertibleErrorCode());
+    }
+    Client.handleDisconnect(std::move(Err));
+  }
 
 private:
   /// Every message starts with four u64 fields: size, opcode, sequence number, tag address.
@@ -85,7 +113,8 @@ private:
 
   SimpleRemoteEPCTransportClient &Client;
   std::shared_ptr<TransportCounts> Counts;
-  std::unique_ptr<FDSimpleRemoteEPCTransport> Inner;
+  std::atomic<bool> Closing{false}; // this side asked for the end
+  std::unique_ptr<CheckedFDTransport> Inner;
 };
 
 /// The ORC handshake's error, with a hint when the executor lacks a bootstrap symbol this LLVM
@@ -97,12 +126,11 @@ Error explainHandshake(Error E) {
     Msg += " (an executor and its controller must be built for one LLVM major; this tool is "
            "built for LLVM " +
            std::to_string(LLVM_VERSION_MAJOR) + ")";
-  // jitslab-executor's authentication challenge, read as an ORC message.
-  if (StringRef(Msg).contains("Unexpected opcode"))
-    Msg = "the executor asks for a shared secret (its first message is jitslab's challenge, "
-          "not ORC's setup): give --secret-file=PATH, or set JITSLAB_EXECUTOR_SECRET_FILE "
-          "(ORC said: " +
-          Msg + ")";
+  // The usual cause is jitslab-executor's authentication challenge, read as an ORC frame;
+  // an executor that sends garbage ends the same way, so the hint says "if".
+  if (StringRef(Msg).contains("first message is not ORC's Setup"))
+    Msg += " (if it is jitslab-executor asking for a shared secret, give --secret-file=PATH or "
+           "set JITSLAB_EXECUTOR_SECRET_FILE)";
   return make_error<StringError>(Msg, inconvertibleErrorCode());
 }
 
@@ -261,20 +289,63 @@ connectExecutor(const std::string &Where, const std::string &SecretFile, SimpleR
   return connectFDs(*FD, *FD, std::move(S), -1);
 }
 
+namespace {
+
+enum class Wait { Exited, TimedOut, NotAChild };
+
+/// Waits up to `TimeoutMs` for child `Pid` to exit and reaps it into `Status`. It sleeps on a
+/// pidfd, which becomes readable the moment the process exits (Linux 5.3), so the caller learns
+/// of the exit at once rather than at the next tick of a polling loop (a 10 ms tick showed in
+/// every short out-of-process run); where pidfd_open is refused, it polls every millisecond.
+Wait waitExited(pid_t Pid, unsigned TimeoutMs, int &Status) {
+  auto Deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(TimeoutMs);
+  int PidFD = static_cast<int>(syscall(SYS_pidfd_open, Pid, 0));
+  Wait Result = Wait::TimedOut;
+  for (;;) {
+    pid_t R = waitpid(Pid, &Status, WNOHANG);
+    if (R == Pid) {
+      Result = Wait::Exited;
+      break;
+    }
+    if (R < 0 && errno != EINTR) {
+      Result = Wait::NotAChild;
+      break;
+    }
+    auto Left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    Deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (Left <= 0)
+      break;
+    if (PidFD >= 0) {
+      pollfd P{PidFD, POLLIN, 0};
+      poll(&P, 1, static_cast<int>(Left));
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  if (PidFD >= 0)
+    close(PidFD);
+  return Result;
+}
+
+} // namespace
+
+void setConnectionLostHandler(std::function<void(const std::string &)> Handler) {
+  std::lock_guard<std::mutex> Lock(LostMutex);
+  LostHandler = std::move(Handler);
+}
+
 int reapExecutor(pid_t Pid, unsigned TimeoutMs) {
   if (Pid <= 0)
     return -1;
-  auto Deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(TimeoutMs);
   int Status = 0;
-  for (;;) {
-    pid_t R = waitpid(Pid, &Status, WNOHANG);
-    if (R == Pid)
-      return Status;
-    if (R < 0 && errno != EINTR)
-      return -1;
-    if (std::chrono::steady_clock::now() >= Deadline)
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  switch (waitExited(Pid, TimeoutMs, Status)) {
+  case Wait::Exited:
+    return Status;
+  case Wait::NotAChild:
+    return -1;
+  case Wait::TimedOut:
+    break;
   }
   kill(Pid, SIGKILL);
   while (waitpid(Pid, &Status, 0) < 0 && errno == EINTR) {
@@ -285,11 +356,8 @@ std::string executorFate(pid_t &Pid, unsigned WaitMs, int *StatusOut) {
   if (Pid <= 0)
     return "";
   int Status = 0;
-  for (unsigned Waited = 0; waitpid(Pid, &Status, WNOHANG) != Pid; Waited += 10) {
-    if (Waited >= WaitMs)
-      return "";
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  if (waitExited(Pid, WaitMs, Status) != Wait::Exited)
+    return "";
   pid_t Was = std::exchange(Pid, -1);
   if (StatusOut)
     *StatusOut = Status;

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <memory>
+#include <functional>
 #include <string>
 
 namespace jitslab {
@@ -56,6 +57,14 @@ llvm::Expected<ExecutorConnection> connectExecutor(const std::string &Where,
 
 /// The secret file named by JITSLAB_EXECUTOR_SECRET_FILE, or "".
 std::string defaultSecretFile();
+
+/// Sets what happens when a connection made here ends without this process having asked for
+/// it (disconnect): the executor died or closed it, or sent a frame the checked transport
+/// refused. `Handler` gets the reason, on the connection's reading thread, before ORC learns of
+/// it. A tool that cannot tear its ORC session down while links are in flight (LLJIT's
+/// destructor after a failed setup runs into them, and crashes) ends the process from there.
+/// Without a handler, ORC alone is told, as with LLVM's own transport.
+void setConnectionLostHandler(std::function<void(const std::string &Reason)> Handler);
 
 /// Waits up to `TimeoutMs` for a child executor to exit, then kills it with SIGKILL and reaps
 /// it. Returns the raw wait status, or -1 if `Pid` is not a child of this process.

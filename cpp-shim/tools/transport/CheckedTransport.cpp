@@ -55,16 +55,26 @@ Header decode(const char *B) {
 /// Why a header is refused, or an empty string: the size against the limit, the opcode, and
 /// the rules LLVM's controller follows when it builds a frame (SimpleRemoteEPC.cpp), which
 /// the server itself only asserts in debug builds.
-std::string checkHeader(const Header &H, uint64_t MaxFrame) {
+std::string checkHeader(const Header &H, uint64_t Index, uint64_t MaxFrame,
+                        CheckedFDTransport::Side S) {
   if (H.Size < CheckedFDTransport::HeaderSize)
     return "malformed header: frame size " + std::to_string(H.Size) +
            " is smaller than the 32-byte header";
   if (H.Size > MaxFrame)
     return "frame of " + hex(H.Size) + " bytes is larger than the limit, " + hex(MaxFrame) +
-           " bytes (raise it with max-frame=BYTES if a controller needs more)";
+           " bytes" +
+           (S == CheckedFDTransport::Side::Executor
+                ? " (raise it with max-frame=BYTES if a controller needs more)"
+                : "");
   if (H.OpC > static_cast<uint64_t>(SimpleRemoteEPCOpcode::LastOpC))
     return "unknown opcode " + std::to_string(H.OpC) +
            " (Setup 0, Hangup 1, Result 2 and CallWrapper 3 are the opcodes there are)";
+  // An executor speaks first, with its Setup, and only once.
+  bool IsSetup = H.OpC == static_cast<uint64_t>(SimpleRemoteEPCOpcode::Setup);
+  if (S == CheckedFDTransport::Side::Controller && Index == 0 && !IsSetup)
+    return "the executor's first message is not ORC's Setup but opcode " + std::to_string(H.OpC);
+  if (S == CheckedFDTransport::Side::Controller && Index > 0 && IsSetup)
+    return "a second Setup message";
   switch (static_cast<SimpleRemoteEPCOpcode>(H.OpC)) {
   case SimpleRemoteEPCOpcode::Hangup:
     if (H.SeqNo != 0 || H.TagAddr != 0)
@@ -80,7 +90,7 @@ std::string checkHeader(const Header &H, uint64_t MaxFrame) {
       return "malformed header: a CallWrapper to address 0";
     break;
   case SimpleRemoteEPCOpcode::Setup:
-    break; // the server refuses it by itself ("Unexpected Setup opcode")
+    break; // an executor's server refuses it by itself ("Unexpected Setup opcode")
   }
   return "";
 }
@@ -102,12 +112,13 @@ Payload allocatePayload(size_t N) {
 
 Expected<std::unique_ptr<CheckedFDTransport>>
 CheckedFDTransport::Create(SimpleRemoteEPCTransportClient &C, int InFD, int OutFD,
-                           uint64_t MaxFrame) {
+                           uint64_t MaxFrame, Side S) {
   if (InFD < 0 || OutFD < 0)
     return fail("invalid descriptors " + Twine(InFD) + "," + Twine(OutFD));
   if (MaxFrame < HeaderSize)
     return fail("max-frame=" + Twine(MaxFrame) + " is smaller than a frame's 32-byte header");
-  return std::unique_ptr<CheckedFDTransport>(new CheckedFDTransport(C, InFD, OutFD, MaxFrame));
+  return std::unique_ptr<CheckedFDTransport>(
+      new CheckedFDTransport(C, InFD, OutFD, MaxFrame, S));
 }
 
 CheckedFDTransport::~CheckedFDTransport() {
@@ -116,9 +127,15 @@ CheckedFDTransport::~CheckedFDTransport() {
 }
 
 Error CheckedFDTransport::start() {
-  // Reading starts once the Setup message is out (sendMessage): a controller sends nothing
-  // before it has the Setup, and a frame refused earlier would make the server's own sending
-  // of the Setup fail, so that its error, not the refusal, would be the one reported.
+  // An executor's reading starts once its Setup message is out (sendMessage): a controller
+  // sends nothing before it has the Setup, and a frame refused earlier would make the server's
+  // own sending of the Setup fail, so that its error, not the refusal, would be the one
+  // reported. A controller reads from the start: the executor's Setup comes first.
+  if (S == Side::Controller) {
+    std::lock_guard<std::mutex> Lock(WriteMutex);
+    if (!Listener.joinable())
+      Listener = std::thread([this] { listenLoop(); });
+  }
   return Error::success();
 }
 
@@ -131,12 +148,12 @@ Error CheckedFDTransport::sendMessage(SimpleRemoteEPCOpcode OpC, uint64_t SeqNo,
   support::endian::write64le(H + 24, TagAddr.getValue());
   std::lock_guard<std::mutex> Lock(WriteMutex);
   if (Disconnected)
-    return fail("cannot send a " + Twine(opcodeName(OpC)) + ": the connection is closed");
+    return fail(ClosedMessage);
   if (Error E = writeAll(H, HeaderSize))
     return E;
   if (Error E = writeAll(ArgBytes.data(), ArgBytes.size()))
     return E;
-  if (OpC == SimpleRemoteEPCOpcode::Setup && !Listener.joinable())
+  if (S == Side::Executor && OpC == SimpleRemoteEPCOpcode::Setup && !Listener.joinable())
     Listener = std::thread([this] { listenLoop(); });
   return Error::success();
 }
@@ -193,12 +210,12 @@ Expected<bool> CheckedFDTransport::serveOneFrame(uint64_t Index) {
   if (Error E = readExactly(HB, HeaderSize, Got))
     return fail(Frame + ": " + toString(std::move(E)));
   if (Got == 0)
-    return false; // the controller closed the connection between frames
+    return false; // the other side closed the connection between frames
   if (Got < HeaderSize)
     return fail(Frame + ": truncated frame: the input ended after " + Twine(Got) + " of the " +
                 "header's 32 bytes");
   Header H = decode(HB);
-  std::string Why = checkHeader(H, MaxFrame);
+  std::string Why = checkHeader(H, Index, MaxFrame, S);
   if (!Why.empty())
     return fail(Frame + " (sequence number " + std::to_string(H.SeqNo) + "): " + Why);
   auto OpC = static_cast<SimpleRemoteEPCOpcode>(H.OpC);
