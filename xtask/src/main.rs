@@ -1,13 +1,14 @@
 //! jitslab's build, test and demo tasks, run through `./x` (which first installs the Debian
 //! packages they need): `./x demo [--llvm=19]`, `./x test`, `./x bench [--llvm=19] [--quick]
-//! [--cycle]`, `./x package [--check-install]`. The C++ side is built once per LLVM major
-//! (`target/cmake-22`, `target/cmake-19`); the demo and the benchmark use the newest (22) unless
+//! [--cycle]`, `./x package [--check-install]`, `./x fuzz [--seconds N] [TARGET...]`. The C++
+//! side is built once per LLVM major (`target/cmake-22`, `target/cmake-19`); the demo and the benchmark use the newest (22) unless
 //! told otherwise (`--llvm=19`, or `JITSLAB_LLVM=19` in the environment); the tests and the
 //! packages use both.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
+mod fuzz;
 mod package;
 
 fn main() -> ExitCode {
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => take_llvm_major(&args[1..]).and_then(|(major, rest)| bench(major, &rest)),
         Some("package") => package_command(&args[1..]),
+        Some("fuzz") => fuzz::command_line(&args[1..]),
         Some("header") => match &args[1..] {
             [] => write_header(),
             rest => Err(format!("header: unexpected arguments {rest:?}")),
@@ -29,16 +31,19 @@ fn main() -> ExitCode {
             rest => Err(format!("format: unexpected arguments {rest:?}")),
         },
         _ => Err(
-            "usage: ./x <demo [--llvm=N] | test | bench [--llvm=N] [--quick] [--cycle] [jitslab-bench options] | package [--check-install] | header | format>\n  \
+            "usage: ./x <demo [--llvm=N] | test | bench [--llvm=N] [--quick] [--cycle] [jitslab-bench options] | package [--check-install] | fuzz [--seconds N] [TARGET...] | header | format>\n  \
                   demo   build everything, then link and run a program using libsqlite3.a with jitslab-run\n  \
                   test   every test, on LLVM 22 and 19: cargo's, ctest's (shim, jitslab-run, whole links,\n         \
                   jitslab-repl), llvm-sys, jitslab-bench --quick (correctness only), header freshness,\n         \
-                  format, lints\n  \
+                  format, lints, every fuzz target for 15 s\n  \
                   bench  jitslab-bench: jitslab against LLVM's memory managers; writes target/bench and\n         \
                   the results sections of README.md and docs/benchmarks.md (--quick: a smoke run,\n         \
                   nothing rewritten); --cycle: the Rust allocate+finalize+free cycle benchmark\n  \
                   package  Debian packages of both majors into target/package, then the consumers' test\n         \
                   against them unpacked; --check-install: also apt-get install and remove them (root)\n  \
+                  fuzz   build the fuzz targets (stable cargo, no cargo-fuzz) and run each for N seconds\n         \
+                  (default 60) on its seeds and working corpus; fails on a crash (docs/fuzzing.md);\n         \
+                  targets: sps, native, executor, slab, c_abi (default all)\n  \
                   header  write the C header that build.rs generated into include/jitslab.h\n  \
                   format  format the Rust (cargo fmt) and the C and C++ (clang-format-19, .clang-format)\n  \
                   --llvm=N  the LLVM major of demo and bench: 22 (default) or 19; also JITSLAB_LLVM=N"
@@ -159,6 +164,11 @@ fn test() -> Result<(), String> {
     // Debug build: the slab's invariant checker runs after every mutation.
     let (mut passed, mut failed) =
         cargo_test(&["test", "--workspace", "--locked", "--lib", "--bins", "--tests", "--examples"])?;
+    // Every fuzz target for a short, bounded time on its checked-in seeds (and the working
+    // corpus a developer's earlier runs left): a seed that crashes, or a crash found in these
+    // seconds, fails the run.
+    fuzz::run(&fuzz::TARGETS, fuzz::TEST_SECONDS)?;
+    passed += fuzz::TARGETS.len() as u64;
     // Before the C++ side is built against it: the checked-in header is the generated one.
     check_header()?;
     // The C and C++ sources are formatted as .clang-format says (./x format fixes them).
