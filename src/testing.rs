@@ -128,6 +128,7 @@ pub mod internals {
 /// [`internals`]: the decoders of the stock service's replies and of the authentication
 /// handshake, the executor service's shutdown, and the slab's bookkeeping. Not part of the
 /// supported API.
+#[doc(hidden)]
 pub mod fuzzing {
     pub use crate::executor::shutdown as executor_shutdown;
     pub use crate::protocol::{auth, stock};

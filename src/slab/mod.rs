@@ -132,7 +132,7 @@ pub struct Layout {
     pub span: u64,
     pub page: Pow2,
     pub chunk: Pow2,
-    /// The smallest unit a segment is rounded up to: [`PACKED_GRANULE`] with sub-page packing,
+    /// The smallest unit a segment is rounded up to: `PACKED_GRANULE` with sub-page packing,
     /// the page size without.
     pub granule: Pow2,
     /// Bytes of whole free pages each pool may keep resident for reuse (0: none; see the

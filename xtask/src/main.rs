@@ -150,6 +150,8 @@ fn test() -> Result<(), String> {
     // machine that cannot fetch them.
     if has_cargo_tool("fmt") {
         run("cargo", &["fmt", "--all", "--check"])?;
+        // The fuzz targets are a crate outside the workspace.
+        run("cargo", &["fmt", "--manifest-path", "fuzz/Cargo.toml", "--check"])?;
     } else {
         eprintln!("xtask: WARNING: rustfmt is not installed; the format check was skipped");
     }
