@@ -87,7 +87,7 @@ fn extents(input: &mut Input<'_>, span: u64, page: u64) -> Vec<Extent> {
 
 fn action(input: &mut Input<'_>) -> WrapperCall {
     let b = input.u8();
-    let fn_addr = if b % 4 == 0 { 0 } else { record_action as WrapperFn as usize as u64 };
+    let fn_addr = if b.is_multiple_of(4) { 0 } else { record_action as WrapperFn as usize as u64 };
     let args = if b % 4 == 1 { b"fail:fuzz".to_vec() } else { b"fuzz".to_vec() };
     WrapperCall { fn_addr, args }
 }
