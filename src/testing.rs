@@ -123,3 +123,14 @@ pub mod internals {
     pub use crate::protocol::{native, sps, wrapper};
     pub use crate::sys::{mapped_ranges, page_size};
 }
+
+/// What the fuzz targets (`fuzz/`, a crate of its own) drive besides the C ABI and
+/// [`internals`]: the decoders of the stock service's replies and of the authentication
+/// handshake, the executor service's shutdown, and the slab's bookkeeping. Not part of the
+/// supported API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::executor::shutdown as executor_shutdown;
+    pub use crate::protocol::{auth, stock};
+    pub use crate::slab::{Layout, Range, Slab, SlabError};
+}

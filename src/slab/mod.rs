@@ -132,7 +132,7 @@ pub struct Layout {
     pub span: u64,
     pub page: Pow2,
     pub chunk: Pow2,
-    /// The smallest unit a segment is rounded up to: [`PACKED_GRANULE`] with sub-page packing,
+    /// The smallest unit a segment is rounded up to: `PACKED_GRANULE` with sub-page packing,
     /// the page size without.
     pub granule: Pow2,
     /// Bytes of whole free pages each pool may keep resident for reuse (0: none; see the
@@ -424,6 +424,10 @@ impl Slab {
         if let Some(run) = commit {
             p.free.remove(run);
             p.owned.remove(run);
+            // The run was fresh, so none of its pages was kept before the allocation; but undoing
+            // a later segment of the same allocation (undone first) may have counted some as
+            // kept. They leave with the run.
+            p.kept_bytes -= self.kept.update(run, false);
             self.unassigned.insert(run);
         } else {
             // The allocation may have taken kept pages; they are wholly free again, and resident
@@ -431,6 +435,14 @@ impl Slab {
             // it only goes back once more with its chunk or pool.
             let again = self.layout.newly_free_pages(seg, merged);
             p.kept_bytes += self.kept.update(again, true);
+        }
+        if p.live.is_empty() {
+            // The pool held no live segment before this allocation, so it kept nothing then
+            // (emptying a pool gives back what it keeps); what undoing the allocation's other
+            // segments counted as kept was never resident. It keeps nothing now either.
+            for run in p.owned.iter() {
+                p.kept_bytes -= self.kept.update(run, false);
+            }
         }
         self.debug_check();
     }
@@ -615,6 +627,9 @@ impl Slab {
                     "{name}: {kept:#x} bytes of pages are marked kept, the count says {:#x}",
                     p.kept_bytes
                 ));
+            }
+            if p.live.is_empty() && kept != 0 {
+                return Err(format!("{name}: keeps {kept:#x} bytes of pages with no live segment"));
             }
             for (&s, &e) in &p.live {
                 let pages = Range::new(l.page.align_down(s), l.page.align_up(e).unwrap_or(u64::MAX));

@@ -230,6 +230,57 @@ fn free_pages_are_kept_within_the_allowance_and_released_beyond_it() {
     assert_eq!(kept(&m), PAGE, "the reused page is no longer kept");
 }
 
+/// Guards the rollback of an allocation in an emptied pool (found by the slab fuzz target): the
+/// undo must not count the segment's pages as kept, since a pool with no live segment keeps
+/// nothing (the invariant checker says so after every mutation).
+#[test]
+fn undo_in_an_emptied_pool_keeps_nothing() {
+    let mut m = Model::new(layout(4 * PAGE, 2 * PAGE, false).with_retain(PAGE));
+    let a = m.alloc(Pool::Code, 370, 2).unwrap();
+    m.free_seg(a);
+    assert_eq!(m.slab.pool_stats(Pool::Code).kept, 0, "an emptied pool keeps nothing");
+    let (seg, fx) = m.slab.allocate(Pool::Code, 192, 16).unwrap();
+    assert_eq!(fx.commit, None, "the pool's kept chunk serves it");
+    m.slab.undo_allocate(Pool::Code, seg, fx.commit);
+    let s = m.slab.pool_stats(Pool::Code);
+    assert_eq!((s.live_segments, s.kept), (0, 0), "{s:?}");
+    m.slab.check().unwrap();
+}
+
+/// Guards the rollback of a two-segment allocation whose first segment grew the pool (found by
+/// the C ABI fuzz target): undoing the second segment counts its page as kept, and undoing the
+/// first must take that page out of the count when its chunk run leaves the pool.
+#[test]
+fn undo_of_a_grown_run_takes_its_kept_pages_along() {
+    let mut m = Model::new(layout(8 * PAGE, 4 * PAGE, false).with_retain(4 * PAGE));
+    let (first, fx1) = m.slab.allocate(Pool::Code, PAGE, 16).unwrap();
+    let run = fx1.commit.expect("the first segment grows the pool");
+    let (second, fx2) = m.slab.allocate(Pool::Code, PAGE, 16).unwrap();
+    assert_eq!(fx2.commit, None, "the second segment lands in the same run");
+    m.slab.undo_allocate(Pool::Code, second, fx2.commit);
+    m.slab.undo_allocate(Pool::Code, first, Some(run));
+    m.slab.check().unwrap();
+    assert_eq!(m.slab.unassigned_bytes(), 8 * PAGE, "the run went back");
+    assert_eq!(m.slab.pool_stats(Pool::Code).kept, 0);
+}
+
+/// Guards the rollback of a two-segment allocation in an empty pool (found by the C ABI fuzz
+/// target): undoing the second segment counts its pages as kept while the first is still live;
+/// undoing the first leaves the pool empty, and an empty pool keeps nothing.
+#[test]
+fn undo_that_empties_a_pool_forgets_what_it_counted_as_kept() {
+    let mut m = Model::new(layout(16 * PAGE, 8 * PAGE, false).with_retain(PAGE));
+    let a = m.alloc(Pool::ReadWrite, PAGE, 16).unwrap();
+    m.free_seg(a);
+    let (first, fx1) = m.slab.allocate(Pool::ReadWrite, PAGE, 16).unwrap();
+    let (second, fx2) = m.slab.allocate(Pool::ReadWrite, 4 * PAGE, 16).unwrap();
+    assert_eq!((fx1.commit, fx2.commit), (None, None), "both fit in the pool's kept chunk");
+    m.slab.undo_allocate(Pool::ReadWrite, second, fx2.commit);
+    m.slab.undo_allocate(Pool::ReadWrite, first, fx1.commit);
+    assert_eq!(m.slab.pool_stats(Pool::ReadWrite).kept, 0);
+    m.slab.check().unwrap();
+}
+
 /// Guards giving kept pages back: when a pool holds no live segment, every page it kept goes
 /// back at once; and pages kept in a chunk that returns to the reservation go back with it.
 #[test]

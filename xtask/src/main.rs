@@ -1,13 +1,14 @@
 //! jitslab's build, test and demo tasks, run through `./x` (which first installs the Debian
 //! packages they need): `./x demo [--llvm=19]`, `./x test`, `./x bench [--llvm=19] [--quick]
-//! [--cycle]`, `./x package [--check-install]`. The C++ side is built once per LLVM major
-//! (`target/cmake-22`, `target/cmake-19`); the demo and the benchmark use the newest (22) unless
+//! [--cycle]`, `./x package [--check-install]`, `./x fuzz [--seconds N] [TARGET...]`. The C++
+//! side is built once per LLVM major (`target/cmake-22`, `target/cmake-19`); the demo and the benchmark use the newest (22) unless
 //! told otherwise (`--llvm=19`, or `JITSLAB_LLVM=19` in the environment); the tests and the
 //! packages use both.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
+mod fuzz;
 mod package;
 mod soak;
 
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
         Some("bench") => take_llvm_major(&args[1..]).and_then(|(major, rest)| bench(major, &rest)),
         Some("package") => package_command(&args[1..]),
         Some("soak") => soak::soak(&args[1..]),
+        Some("fuzz") => fuzz::command_line(&args[1..]),
         Some("header") => match &args[1..] {
             [] => write_header(),
             rest => Err(format!("header: unexpected arguments {rest:?}")),
@@ -31,11 +33,11 @@ fn main() -> ExitCode {
             rest => Err(format!("format: unexpected arguments {rest:?}")),
         },
         _ => Err(
-            "usage: ./x <demo [--llvm=N] | test | bench [--llvm=N] [--quick] [--cycle] [jitslab-bench options] | package [--check-install] | soak [--llvm=N] [--ops N] [--trials N] [--seed S] [--protocol=native|stock] | header | format>\n  \
+            "usage: ./x <demo [--llvm=N] | test | bench [--llvm=N] [--quick] [--cycle] [jitslab-bench options] | package [--check-install] | soak [--llvm=N] [--ops N] [--trials N] [--seed S] [--protocol=native|stock] | fuzz [--seconds N] [TARGET...] | header | format>\n  \
                   demo   build everything, then link and run a program using libsqlite3.a with jitslab-run\n  \
                   test   every test, on LLVM 22 and 19: cargo's, ctest's (shim, jitslab-run, whole links,\n         \
                   jitslab-repl), llvm-sys, jitslab-bench --quick (correctness only), header freshness,\n         \
-                  format, lints\n  \
+                  format, lints, every fuzz target for 15 s\n  \
                   bench  jitslab-bench: jitslab against LLVM's memory managers; writes target/bench and\n         \
                   the results sections of README.md and docs/benchmarks.md (--quick: a smoke run,\n         \
                   nothing rewritten); --cycle: the Rust allocate+finalize+free cycle benchmark\n  \
@@ -44,6 +46,9 @@ fn main() -> ExitCode {
                   soak   the long randomized runs: 10^6 slab operations per configuration against its model\n         \
                   and invariant checker (--ops), then 1000 kill trials of an out-of-process sqlite run\n         \
                   (--trials; jitslab-executor, --protocol=native by default); --seed replays one\n  \
+                  fuzz   build the fuzz targets (stable cargo, no cargo-fuzz) and run each for N seconds\n         \
+                  (default 60) on its seeds and working corpus; fails on a crash (docs/fuzzing.md);\n         \
+                  targets: sps, native, executor, slab, c_abi (default all)\n  \
                   header  write the C header that build.rs generated into include/jitslab.h\n  \
                   format  format the Rust (cargo fmt) and the C and C++ (clang-format-19, .clang-format)\n  \
                   --llvm=N  the LLVM major of demo and bench: 22 (default) or 19; also JITSLAB_LLVM=N"
@@ -150,6 +155,8 @@ fn test() -> Result<(), String> {
     // machine that cannot fetch them.
     if has_cargo_tool("fmt") {
         run("cargo", &["fmt", "--all", "--check"])?;
+        // The fuzz targets are a crate outside the workspace.
+        run("cargo", &["fmt", "--manifest-path", "fuzz/Cargo.toml", "--check"])?;
     } else {
         eprintln!("xtask: WARNING: rustfmt is not installed; the format check was skipped");
     }
@@ -164,6 +171,11 @@ fn test() -> Result<(), String> {
     // Debug build: the slab's invariant checker runs after every mutation.
     let (mut passed, mut failed) =
         cargo_test(&["test", "--workspace", "--locked", "--lib", "--bins", "--tests", "--examples"])?;
+    // Every fuzz target for a short, bounded time on its checked-in seeds (and the working
+    // corpus a developer's earlier runs left): a seed that crashes, or a crash found in these
+    // seconds, fails the run.
+    fuzz::run(&fuzz::TARGETS, fuzz::TEST_SECONDS)?;
+    passed += fuzz::TARGETS.len() as u64;
     // Before the C++ side is built against it: the checked-in header is the generated one.
     check_header()?;
     // The C and C++ sources are formatted as .clang-format says (./x format fixes them).

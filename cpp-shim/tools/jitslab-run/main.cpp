@@ -89,9 +89,8 @@ int main(int Argc, char **Argv) {
     // A lost executor ends this run at once, from the connection's thread: LLJIT's teardown
     // after a platform setup the loss cut short runs into links still in flight and crashes
     // (LLVM 22; seen in the kill trials), and nothing of the session needs tearing down.
-    jitslab::setConnectionLostHandler([](const std::string &Reason) {
-      fail("lost the connection to the executor: " + Reason);
-    });
+    jitslab::setConnectionLostHandler(
+        [](const std::string &Reason) { fail("lost the connection to the executor: " + Reason); });
     Wire = Conn.Counts;
     EPC = std::move(Conn.EPC);
   } else {

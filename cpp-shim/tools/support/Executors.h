@@ -19,8 +19,8 @@
 #include <sys/types.h>
 
 #include <atomic>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace jitslab {

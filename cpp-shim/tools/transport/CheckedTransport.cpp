@@ -117,8 +117,7 @@ CheckedFDTransport::Create(SimpleRemoteEPCTransportClient &C, int InFD, int OutF
     return fail("invalid descriptors " + Twine(InFD) + "," + Twine(OutFD));
   if (MaxFrame < HeaderSize)
     return fail("max-frame=" + Twine(MaxFrame) + " is smaller than a frame's 32-byte header");
-  return std::unique_ptr<CheckedFDTransport>(
-      new CheckedFDTransport(C, InFD, OutFD, MaxFrame, S));
+  return std::unique_ptr<CheckedFDTransport>(new CheckedFDTransport(C, InFD, OutFD, MaxFrame, S));
 }
 
 CheckedFDTransport::~CheckedFDTransport() {
