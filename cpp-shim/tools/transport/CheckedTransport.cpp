@@ -57,6 +57,13 @@ Header decode(const char *B) {
 /// the server itself only asserts in debug builds.
 std::string checkHeader(const Header &H, uint64_t Index, uint64_t MaxFrame,
                         CheckedFDTransport::Side S) {
+  // An executor speaks first, with its Setup, and only once (checked first: an executor asking
+  // for a secret sends a challenge, which is no ORC frame at all).
+  bool IsSetup = H.OpC == static_cast<uint64_t>(SimpleRemoteEPCOpcode::Setup);
+  if (S == CheckedFDTransport::Side::Controller && Index == 0 && !IsSetup)
+    return "the executor's first message is not ORC's Setup but opcode " + std::to_string(H.OpC);
+  if (S == CheckedFDTransport::Side::Controller && Index > 0 && IsSetup)
+    return "a second Setup message";
   if (H.Size < CheckedFDTransport::HeaderSize)
     return "malformed header: frame size " + std::to_string(H.Size) +
            " is smaller than the 32-byte header";
@@ -69,12 +76,6 @@ std::string checkHeader(const Header &H, uint64_t Index, uint64_t MaxFrame,
   if (H.OpC > static_cast<uint64_t>(SimpleRemoteEPCOpcode::LastOpC))
     return "unknown opcode " + std::to_string(H.OpC) +
            " (Setup 0, Hangup 1, Result 2 and CallWrapper 3 are the opcodes there are)";
-  // An executor speaks first, with its Setup, and only once.
-  bool IsSetup = H.OpC == static_cast<uint64_t>(SimpleRemoteEPCOpcode::Setup);
-  if (S == CheckedFDTransport::Side::Controller && Index == 0 && !IsSetup)
-    return "the executor's first message is not ORC's Setup but opcode " + std::to_string(H.OpC);
-  if (S == CheckedFDTransport::Side::Controller && Index > 0 && IsSetup)
-    return "a second Setup message";
   switch (static_cast<SimpleRemoteEPCOpcode>(H.OpC)) {
   case SimpleRemoteEPCOpcode::Hangup:
     if (H.SeqNo != 0 || H.TagAddr != 0)
