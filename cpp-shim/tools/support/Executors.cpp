@@ -96,10 +96,15 @@ public:
   }
   void handleDisconnect(Error Err) override {
     if (!Closing) {
-      std::string Reason = Err ? toString(std::move(Err)) : "the executor closed the connection";
+      // ORC gets what it would have got from LLVM's transport: an end of input between frames
+      // is a clean end, a refused frame an error.
+      std::string Reason = "the executor closed the connection";
+      if (Err) {
+        Reason = toString(std::move(Err));
+        Err = make_error<StringError>(Reason, inconvertibleErrorCode());
+      }
       if (auto Lost = connectionLostHandler())
         Lost(Reason);
-      Err = make_error<StringError>(Reason, inconvertibleErrorCode());
     }
     Client.handleDisconnect(std::move(Err));
   }
