@@ -21,20 +21,8 @@ use std::ptr::{null, null_mut};
 use jitslab::ffi::*;
 use jitslab::testing::internals::wrapper::WrapperFn;
 use jitslab::testing::{record_action, take_log};
+use jitslab_fuzz::Input;
 use libfuzzer_sys::fuzz_target;
-
-struct Input<'a>(&'a [u8]);
-
-impl Input<'_> {
-    fn u8(&mut self) -> u8 {
-        let Some((&b, rest)) = self.0.split_first() else { return 0 };
-        self.0 = rest;
-        b
-    }
-    fn u64(&mut self) -> u64 {
-        (0..8).fold(0, |v, i| v | u64::from(self.u8()) << (8 * i))
-    }
-}
 
 const MADE_UP: *mut JitslabManager = 0x7357_0000 as *mut JitslabManager;
 

@@ -22,27 +22,10 @@ use jitslab::testing::internals::native::{self, Allocation, Extent, Op, SetupArg
 use jitslab::testing::internals::wrapper::{ActionPair, WrapperCall, WrapperFn};
 use jitslab::testing::internals::{executor_call as call, page_size, sps, Prot};
 use jitslab::testing::{record_action, take_log};
+use jitslab_fuzz::Input;
 use libfuzzer_sys::fuzz_target;
 
 /// Bytes of the input, taken from the front; zeros once it is used up.
-struct Input<'a>(&'a [u8]);
-
-impl Input<'_> {
-    fn u8(&mut self) -> u8 {
-        let Some((&b, rest)) = self.0.split_first() else { return 0 };
-        self.0 = rest;
-        b
-    }
-    fn u64(&mut self) -> u64 {
-        (0..8).fold(0, |v, i| v | u64::from(self.u8()) << (8 * i))
-    }
-    fn bytes(&mut self, n: usize) -> &[u8] {
-        let (head, rest) = self.0.split_at(n.min(self.0.len()));
-        self.0 = rest;
-        head
-    }
-}
-
 /// What the target knows of a region it set up.
 struct Region {
     handle: u64,

@@ -15,22 +15,10 @@
 
 use jitslab::testing::fuzzing::{Layout, Range, Slab, SlabError};
 use jitslab::Pool;
+use jitslab_fuzz::Input;
 use libfuzzer_sys::fuzz_target;
 
 const PAGE: u64 = 4096;
-
-struct Input<'a>(&'a [u8]);
-
-impl Input<'_> {
-    fn u8(&mut self) -> u8 {
-        let Some((&b, rest)) = self.0.split_first() else { return 0 };
-        self.0 = rest;
-        b
-    }
-    fn u64(&mut self) -> u64 {
-        (0..8).fold(0, |v, i| v | u64::from(self.u8()) << (8 * i))
-    }
-}
 
 struct Model {
     slab: Slab,
