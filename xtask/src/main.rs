@@ -268,11 +268,7 @@ fn package_command(args: &[String]) -> Result<(), String> {
 
 /// Runs a command in the workspace root, echoing its stdout line by line as it comes and
 /// handing each line to `on_line`; returns its exit status.
-fn run_echoing(
-    program: &str,
-    args: &[&str],
-    on_line: impl FnMut(&str),
-) -> Result<std::process::ExitStatus, String> {
+fn run_echoing(program: &str, args: &[&str], on_line: impl FnMut(&str)) -> Result<std::process::ExitStatus, String> {
     run_echoing_command(command(program, args), program, on_line)
 }
 
@@ -283,10 +279,8 @@ fn run_echoing_command(
     mut on_line: impl FnMut(&str),
 ) -> Result<std::process::ExitStatus, String> {
     use std::io::{BufRead, BufReader};
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let mut child =
+        cmd.stdout(std::process::Stdio::piped()).spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
     let stdout = child.stdout.take().expect("piped stdout");
     for line in BufReader::new(stdout).lines() {
         let line = line.map_err(|e| format!("reading {program}'s output: {e}"))?;

@@ -172,7 +172,8 @@ fn rust_tests(sanitizer: Sanitizer) -> Result<(u64, u64), String> {
         "--skip",
         "c_program_links_the_cdylib_and_runs_jit_code",
     ];
-    let rustflags = format!("-Zsanitizer={} -Cunsafe-allow-abi-mismatch=sanitizer -Cforce-frame-pointers=yes", sanitizer.name());
+    let rustflags =
+        format!("-Zsanitizer={} -Cunsafe-allow-abi-mismatch=sanitizer -Cforce-frame-pointers=yes", sanitizer.name());
     let mut cmd = command("cargo", &args);
     cmd.env("RUSTC_BOOTSTRAP", "1").env("RUSTFLAGS", rustflags);
     crate::cargo_test_with(cmd, &args)
@@ -195,4 +196,3 @@ pub fn command_line(args: &[String]) -> Result<(), String> {
     println!("xtask: {passed} passed, {failed} failed under {} in {}s", sanitizer.name(), start.elapsed().as_secs());
     Ok(())
 }
-
