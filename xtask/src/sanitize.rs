@@ -5,7 +5,7 @@
 //! |--------------------------------|-------------------------|-----------------------|-------------------------|
 //! | `--sanitize=address`           | `target/cmake-22-asan`  | `target/san-address`  | all of ctest; cargo's   |
 //! | `--sanitize=address --subset`  | `target/cmake-22-asan`  | `target/san-address`  | `ctest -L sanitize-subset` |
-//! | `--sanitize=thread`            | `target/cmake-22-tsan`  | `target/san-thread`   | `ctest -L threads`      |
+//! | `--sanitize=thread`            | `target/cmake-22-tsan`  | `target/release` (not instrumented) | `ctest -L threads`      |
 //!
 //! The C++ side is configured with `-DJITSLAB_SANITIZE=...` (`cpp-shim/cmake/Sanitize.cmake`:
 //! the flags, and cargo building the instrumented libjitslab into its own target directory, so
