@@ -1,7 +1,8 @@
 //! jitslab's build, test and demo tasks, run through `./x` (which first installs the Debian
-//! packages they need): `./x demo [--llvm=19]`, `./x test`, `./x bench [--llvm=19] [--quick]
-//! [--cycle]`, `./x package [--check-install]`, `./x fuzz [--seconds N] [TARGET...]`. The C++
-//! side is built once per LLVM major (`target/cmake-22`, `target/cmake-19`); the demo and the benchmark use the newest (22) unless
+//! packages they need): `./x demo [--llvm=19]`, `./x test [--sanitize=address|thread
+//! [--subset]]`, `./x bench [--llvm=19] [--quick] [--cycle]`, `./x package [--check-install]`,
+//! `./x fuzz [--seconds N] [TARGET...]`, `./x soak`. The C++ side is built once per LLVM major
+//! (`target/cmake-22`, `target/cmake-19`); the demo and the benchmark use the newest (22) unless
 //! told otherwise (`--llvm=19`, or `JITSLAB_LLVM=19` in the environment); the tests and the
 //! packages use both.
 
@@ -10,6 +11,7 @@ use std::process::{Command, ExitCode};
 
 mod fuzz;
 mod package;
+mod sanitize;
 mod soak;
 
 fn main() -> ExitCode {
@@ -19,7 +21,10 @@ fn main() -> ExitCode {
             [] => demo(major),
             _ => Err(format!("demo: unexpected arguments {rest:?}")),
         }),
-        Some("test") => test(),
+        Some("test") => match &args[1..] {
+            [] => test(),
+            rest => sanitize::command_line(rest),
+        },
         Some("bench") => take_llvm_major(&args[1..]).and_then(|(major, rest)| bench(major, &rest)),
         Some("package") => package_command(&args[1..]),
         Some("soak") => soak::soak(&args[1..]),
@@ -33,11 +38,14 @@ fn main() -> ExitCode {
             rest => Err(format!("format: unexpected arguments {rest:?}")),
         },
         _ => Err(
-            "usage: ./x <demo [--llvm=N] | test | bench [--llvm=N] [--quick] [--cycle] [jitslab-bench options] | package [--check-install] | soak [--llvm=N] [--ops N] [--trials N] [--seed S] [--protocol=native|stock] | fuzz [--seconds N] [TARGET...] | header | format>\n  \
+            "usage: ./x <demo [--llvm=N] | test [--sanitize=address|thread [--subset]] | bench [--llvm=N] [--quick] [--cycle] [jitslab-bench options] | package [--check-install] | soak [--llvm=N] [--ops N] [--trials N] [--seed S] [--protocol=native|stock] | fuzz [--seconds N] [TARGET...] | header | format>\n  \
                   demo   build everything, then link and run a program using libsqlite3.a with jitslab-run\n  \
                   test   every test, on LLVM 22 and 19: cargo's, ctest's (shim, jitslab-run, whole links,\n         \
                   jitslab-repl), llvm-sys, jitslab-bench --quick (correctness only), header freshness,\n         \
-                  format, lints, every fuzz target for 15 s\n  \
+                  format, lints, every fuzz target for 15 s, a subset of ctest under ASan + UBSan (LLVM 22)\n         \
+                  --sanitize=address: only ctest and cargo's tests under ASan + UBSan (LLVM 22;\n         \
+                  --subset: the part plain ./x test runs); --sanitize=thread: the multi-threaded\n         \
+                  tests under TSan (docs/sanitizers.md)\n  \
                   bench  jitslab-bench: jitslab against LLVM's memory managers; writes target/bench and\n         \
                   the results sections of README.md and docs/benchmarks.md (--quick: a smoke run,\n         \
                   nothing rewritten); --cycle: the Rust allocate+finalize+free cycle benchmark\n  \
@@ -203,6 +211,11 @@ fn test() -> Result<(), String> {
         run(&format!("{}/{BENCH_TOOL}", cmake_build_dir(major)), &["--quick"])?;
         passed += 1;
     }
+    // ASan + UBSan on a subset (gtest suites, whole links in and out of process) that keeps CI
+    // within its budget; `./x test --sanitize=address` runs all (sanitize.rs).
+    let (p, f) = sanitize::test(sanitize::Sanitizer::Address, true, Some(&shared))?;
+    per_major.push(format!("ctest under ASan (subset): {p}"));
+    (passed, failed) = (passed + p, failed + f);
     // The Debian packages of both majors, unpacked into a fresh root, and programs built against
     // them: a CMake project, a C program through pkg-config, a Rust program on llvm-sys.
     let debs = package::build()?;
@@ -273,16 +286,19 @@ fn package_command(args: &[String]) -> Result<(), String> {
 
 /// Runs a command in the workspace root, echoing its stdout line by line as it comes and
 /// handing each line to `on_line`; returns its exit status.
-fn run_echoing(
+fn run_echoing(program: &str, args: &[&str], on_line: impl FnMut(&str)) -> Result<std::process::ExitStatus, String> {
+    run_echoing_command(command(program, args), program, on_line)
+}
+
+/// [`run_echoing`] of a command already made (`program`: its name, for messages).
+fn run_echoing_command(
+    mut cmd: Command,
     program: &str,
-    args: &[&str],
     mut on_line: impl FnMut(&str),
 ) -> Result<std::process::ExitStatus, String> {
     use std::io::{BufRead, BufReader};
-    let mut child = command(program, args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let mut child =
+        cmd.stdout(std::process::Stdio::piped()).spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
     let stdout = child.stdout.take().expect("piped stdout");
     for line in BufReader::new(stdout).lines() {
         let line = line.map_err(|e| format!("reading {program}'s output: {e}"))?;
@@ -295,30 +311,41 @@ fn run_echoing(
 /// Runs ctest in LLVM `major`'s build and reads its "N% tests passed, F tests failed out of T"
 /// line.
 fn ctest(major: u32) -> Result<(u64, u64), String> {
+    ctest_in(&cmake_build_dir(major), &[], "300", &format!("ctest on LLVM {major}"))
+}
+
+/// Runs ctest in build tree `dir` (`extra`: more arguments, such as a label; `timeout`: the
+/// default per test, in seconds) and reads its summary line; `what` names the run in messages.
+fn ctest_in(dir: &str, extra: &[&str], timeout: &str, what: &str) -> Result<(u64, u64), String> {
     let mut summary = None;
-    let dir = cmake_build_dir(major);
-    let status =
-        run_echoing("ctest", &["--test-dir", &dir, "-j2", "--output-on-failure", "--timeout", "300"], |line| {
-            let counts =
-                line.split_once("tests passed, ").and_then(|(_, rest)| rest.split_once(" tests failed out of "));
-            if let Some((failed, total)) = counts {
-                summary = failed.trim().parse::<u64>().ok().zip(total.trim().parse::<u64>().ok());
-            }
-        })?;
+    let mut args = vec!["--test-dir", dir, "-j2", "--output-on-failure", "--timeout", timeout];
+    args.extend(extra);
+    let status = run_echoing("ctest", &args, |line| {
+        let counts = line.split_once("tests passed, ").and_then(|(_, rest)| rest.split_once(" tests failed out of "));
+        if let Some((failed, total)) = counts {
+            summary = failed.trim().parse::<u64>().ok().zip(total.trim().parse::<u64>().ok());
+        }
+    })?;
     match summary {
         Some((failed, total)) if status.success() && failed == 0 => Ok((total, 0)),
         Some((failed, total)) => {
-            println!("xtask: ctest on LLVM {major}: {} passed, {failed} failed", total - failed);
-            Err(format!("ctest on LLVM {major} failed ({failed} of {total} tests)"))
+            println!("xtask: {what}: {} passed, {failed} failed", total - failed);
+            Err(format!("{what} failed ({failed} of {total} tests)"))
         }
-        None => Err(format!("ctest on LLVM {major} ran no tests or printed no summary ({status})")),
+        None => Err(format!("{what} ran no tests or printed no summary ({status})")),
     }
 }
 
 /// Runs `cargo test …` and adds up its "test result" lines.
 fn cargo_test(args: &[&str]) -> Result<(u64, u64), String> {
+    cargo_test_with(command("cargo", args), args)
+}
+
+/// Runs `cmd`, a `cargo test` made with [`command`] from `args`, and adds up its "test result"
+/// lines.
+fn cargo_test_with(cmd: Command, args: &[&str]) -> Result<(u64, u64), String> {
     let (mut passed, mut failed) = (0, 0);
-    let status = run_echoing("cargo", args, |line| {
+    let status = run_echoing_command(cmd, "cargo", |line| {
         if let Some(rest) = line.strip_prefix("test result: ") {
             let count = |word: &str| {
                 rest.split(';')
