@@ -236,6 +236,14 @@ fn test() -> Result<(), String> {
 /// runs `cargo build --release` for libjitslab.so itself. `workloads`: another build's
 /// compiled test workloads to use instead of compiling them again.
 fn cmake_build(major: u32, workloads: Option<&std::path::Path>) -> Result<(), String> {
+    let dir = cmake_build_dir(major);
+    cmake_configure(major, &dir, workloads, &[])?;
+    run("cmake", &["--build", &dir])
+}
+
+/// Configures build tree `dir` of the C++ side with Debian's LLVM `major` and its clang;
+/// `workloads` as for [`cmake_build`], `extra`: more `-D` settings (a sanitizer).
+fn cmake_configure(major: u32, dir: &str, workloads: Option<&std::path::Path>, extra: &[&str]) -> Result<(), String> {
     let prefix = llvm_prefix(major);
     if !std::path::Path::new(&format!("{prefix}/lib/cmake/llvm/LLVMConfig.cmake")).exists() {
         return Err(format!(
@@ -244,7 +252,6 @@ fn cmake_build(major: u32, workloads: Option<&std::path::Path>) -> Result<(), St
              libclang-rt-{major}-dev (./x installs them when run as root)"
         ));
     }
-    let dir = cmake_build_dir(major);
     let llvm_dir = format!("-DLLVM_DIR={prefix}/lib/cmake/llvm");
     let cc = format!("-DCMAKE_C_COMPILER={prefix}/bin/clang");
     let cxx = format!("-DCMAKE_CXX_COMPILER={prefix}/bin/clang++");
@@ -252,11 +259,10 @@ fn cmake_build(major: u32, workloads: Option<&std::path::Path>) -> Result<(), St
         format!("-DJITSLAB_SHARED_WORKLOADS={}", workloads.map(|p| p.display().to_string()).unwrap_or_default());
     // Installs (and the packages) go under /usr, into lib/x86_64-linux-gnu, as Debian's own;
     // `cmake --install DIR --prefix P` still puts them elsewhere.
-    run(
-        "cmake",
-        &["-S", "cpp-shim", "-B", &dir, "-G", "Ninja", &llvm_dir, &cc, &cxx, &shared, "-DCMAKE_INSTALL_PREFIX=/usr"],
-    )?;
-    run("cmake", &["--build", &dir])
+    let mut args =
+        vec!["-S", "cpp-shim", "-B", dir, "-G", "Ninja", &llvm_dir, &cc, &cxx, &shared, "-DCMAKE_INSTALL_PREFIX=/usr"];
+    args.extend(extra);
+    run("cmake", &args)
 }
 
 /// `./x package [--check-install]`: builds both majors' trees, the Debian packages and the

@@ -112,14 +112,8 @@ pub fn test(sanitizer: Sanitizer, subset: bool, workloads: Option<&Path>) -> Res
     debug_assert!(LLVM_MAJORS.contains(&MAJOR));
     let start = Instant::now();
     let dir = sanitizer.build_dir();
-    let prefix = crate::llvm_prefix(MAJOR);
-    let llvm_dir = format!("-DLLVM_DIR={prefix}/lib/cmake/llvm");
-    let cc = format!("-DCMAKE_C_COMPILER={prefix}/bin/clang");
-    let cxx = format!("-DCMAKE_CXX_COMPILER={prefix}/bin/clang++");
-    let shared =
-        format!("-DJITSLAB_SHARED_WORKLOADS={}", workloads.map(|p| p.display().to_string()).unwrap_or_default());
     let sanitize = format!("-DJITSLAB_SANITIZE={}", sanitizer.name());
-    run("cmake", &["-S", "cpp-shim", "-B", &dir, "-G", "Ninja", &llvm_dir, &cc, &cxx, &shared, &sanitize])?;
+    crate::cmake_configure(MAJOR, &dir, workloads, &[&sanitize])?;
     let mut build = vec!["--build", dir.as_str()];
     if let Some(targets) = targets(sanitizer, subset) {
         build.push("--target");
