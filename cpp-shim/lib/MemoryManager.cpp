@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "jitslab/MemoryManager.h"
+#include "LibraryOrder.h"
 #include "Transport.h"
 #include "jitslab/EHFrameFix.h"
 #include "jitslab/OrcCompat.h"
@@ -42,6 +43,25 @@ Error makeError(JitslabStatus S, StringRef What, const char *Message) {
 
 namespace {
 
+// The library's calls that take memory back, each after telling TSan so (LibraryOrder.h). The
+// release comes after the arguments are read: the completion may free their owner at once.
+JitslabStatus abandonAllocation(JitslabManager *H, uint64_t Id) {
+  library_order::givingBack();
+  return jitslab_abandon(H, Id);
+}
+
+JitslabStatus finalizeAsync(JitslabManager *H, uint64_t Id, const JitslabAction *Actions, size_t N,
+                            JitslabAsyncDone Done, void *Ctx) {
+  library_order::givingBack();
+  return jitslab_finalize_async(H, Id, Actions, N, Done, Ctx);
+}
+
+JitslabStatus deallocateAsync(JitslabManager *H, const uint64_t *Ids, size_t N,
+                              JitslabAsyncDone Done, void *Ctx) {
+  library_order::givingBack();
+  return jitslab_deallocate_async(H, Ids, N, Done, Ctx);
+}
+
 JitslabWrapperCall toC(const orc::shared::WrapperFunctionCall &C) {
   const auto &Args = C.getArgData();
   return {C.getCallee().getValue(), reinterpret_cast<const uint8_t *>(Args.data()), Args.size()};
@@ -57,7 +77,7 @@ public:
   // finalize; give the memory back then instead of leaking it.
   ~InFlight() override {
     if (!Done)
-      jitslab_abandon(H, Id);
+      abandonAllocation(H, Id);
   }
 
   void finalize(OnFinalizedFunction OnFinalized) override {
@@ -75,7 +95,7 @@ public:
       Actions.push_back({toC(P.Finalize), toC(P.Dealloc)});
     auto *Ctx = new Finalizing{std::move(OnFinalized), Id};
     JitslabStatus S =
-        jitslab_finalize_async(H, Id, Actions.data(), Actions.size(), Finalizing::done, Ctx);
+        finalizeAsync(H, Id, Actions.data(), Actions.size(), Finalizing::done, Ctx);
     if (S != JITSLAB_OK) {
       std::unique_ptr<Finalizing> Refused(Ctx);
       Refused->OnFinalized(makeError(S, "finalize"));
@@ -85,7 +105,7 @@ public:
   void abandon(OnAbandonedFunction OnAbandoned) override {
     assert(!Done && "abandon after finalize or abandon");
     Done = true;
-    JitslabStatus S = jitslab_abandon(H, Id);
+    JitslabStatus S = abandonAllocation(H, Id);
     OnAbandoned(S == JITSLAB_OK ? Error::success() : makeError(S, "abandon"));
   }
 
@@ -95,6 +115,7 @@ private:
     OnFinalizedFunction OnFinalized;
     uint64_t Id;
     static void done(void *Ctx, JitslabStatus S, const char *Msg) {
+      library_order::tookFrom();
       std::unique_ptr<Finalizing> F(static_cast<Finalizing *>(Ctx));
       if (S != JITSLAB_OK)
         return F->OnFinalized(makeError(S, "finalize", Msg));
@@ -120,13 +141,14 @@ public:
   static void start(std::unique_ptr<Deallocating> D) {
     auto *Raw = D.release();
     JitslabStatus S =
-        jitslab_deallocate_async(Raw->H, Raw->Ids.data(), Raw->Ids.size(), batchDone, Raw);
+        deallocateAsync(Raw->H, Raw->Ids.data(), Raw->Ids.size(), batchDone, Raw);
     if (S != JITSLAB_OK)
       batchDone(Raw, S, jitslab_last_error());
   }
 
 private:
   static void batchDone(void *Ctx, JitslabStatus S, const char *Msg) {
+    library_order::tookFrom();
     std::unique_ptr<Deallocating> D(static_cast<Deallocating *>(Ctx));
     if (S == JITSLAB_OK)
       return D->OnDeallocated(Error::success());
@@ -143,12 +165,13 @@ private:
     JitslabManager *H = D->H;
     auto *Shared = D.release();
     for (auto I = Ids.rbegin(); I != Ids.rend(); ++I)
-      if (JitslabStatus One = jitslab_deallocate_async(H, &*I, 1, oneDone, Shared);
+      if (JitslabStatus One = deallocateAsync(H, &*I, 1, oneDone, Shared);
           One != JITSLAB_OK)
         oneDone(Shared, One, jitslab_last_error());
   }
 
   static void oneDone(void *Ctx, JitslabStatus S, const char *Msg) {
+    library_order::tookFrom();
     auto *D = static_cast<Deallocating *>(Ctx);
     bool Last;
     {
@@ -240,11 +263,12 @@ void MemoryManager::allocate(const JITLinkDylib *, LinkGraph &G, OnAllocatedFunc
           jitslab_allocate(Handle, Requests.data(), Requests.size(), Placed.data(), &Id);
       S != JITSLAB_OK)
     return OnAllocated(makeError(S, "allocate for graph '" + G.getName() + "'"));
+  library_order::tookFrom();
 
   for (size_t I = 0; I < Segments.size(); ++I) {
     // BasicLayout would silently shift blocks of a misaligned segment into the next one.
     if (Placed[I].addr % Segments[I]->Alignment.value() != 0) {
-      jitslab_abandon(Handle, Id);
+      abandonAllocation(Handle, Id);
       return OnAllocated(createStringError(
           inconvertibleErrorCode(), "jitslab: segment at %#llx is not %llu-byte aligned (a bug)",
           (unsigned long long)Placed[I].addr, (unsigned long long)Segments[I]->Alignment.value()));
@@ -253,7 +277,7 @@ void MemoryManager::allocate(const JITLinkDylib *, LinkGraph &G, OnAllocatedFunc
     Segments[I]->WorkingMem = reinterpret_cast<char *>(Placed[I].working);
   }
   if (Error Err = BL.apply()) {
-    jitslab_abandon(Handle, Id);
+    abandonAllocation(Handle, Id);
     return OnAllocated(std::move(Err));
   }
   OnAllocated(std::make_unique<InFlight>(Handle, G, Id));

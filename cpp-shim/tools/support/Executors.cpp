@@ -24,6 +24,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -55,6 +56,34 @@ std::function<void(const std::string &)> connectionLostHandler() {
   return LostHandler;
 }
 
+/// Set by the reading thread once it is out of the handler of the executor's Setup message, or
+/// once the connection has ended without one.
+///
+/// SimpleRemoteEPC::setup starts the transport, then waits on a std::promise that the Setup's
+/// handler fulfils on the reading thread, and reads what the handler stored (the executor's
+/// bootstrap symbols). Both sides of that hand-off are inside libLLVM, which is not
+/// instrumented under -DJITSLAB_SANITIZE=thread, so ThreadSanitizer saw the reads as racing
+/// with the writes in every out-of-process run. CountingTransport::start waits on this latch
+/// before it returns to setup, which orders the two threads with a lock TSan sees; setup would
+/// have waited for the same message anyway.
+class SetupHandled {
+public:
+  void set() {
+    std::lock_guard<std::mutex> Lock(M);
+    Done = true;
+    CV.notify_all();
+  }
+  void wait() {
+    std::unique_lock<std::mutex> Lock(M);
+    CV.wait(Lock, [this] { return Done; });
+  }
+
+private:
+  std::mutex M;
+  std::condition_variable CV;
+  bool Done = false;
+};
+
 /// The controller's transport: jitslab's checked one (CheckedTransport.h: a frame with a bad
 /// header ends the session with an error naming it, where LLVM's transport would allocate
 /// whatever size the header says, or pass an unknown opcode on), with every message counted on
@@ -75,7 +104,14 @@ public:
     return std::move(T);
   }
 
-  Error start() override { return Inner->start(); }
+  /// Returns once the executor's Setup has been handled or the connection has ended (SetupHandled
+  /// says why it waits).
+  Error start() override {
+    if (Error E = Inner->start())
+      return E;
+    Setup.wait();
+    return Error::success();
+  }
   Error sendMessage(SimpleRemoteEPCOpcode OpC, uint64_t SeqNo, ExecutorAddr TagAddr,
                     ArrayRef<char> ArgBytes) override {
     if (OpC == SimpleRemoteEPCOpcode::CallWrapper)
@@ -92,7 +128,10 @@ public:
                                               ExecutorAddr TagAddr,
                                               compat::MessageBytes ArgBytes) override {
     Counts->BytesReceived += FrameHeaderBytes + ArgBytes.size();
-    return Client.handleMessage(OpC, SeqNo, TagAddr, std::move(ArgBytes));
+    auto Action = Client.handleMessage(OpC, SeqNo, TagAddr, std::move(ArgBytes));
+    if (OpC == SimpleRemoteEPCOpcode::Setup)
+      Setup.set();
+    return Action;
   }
   void handleDisconnect(Error Err) override {
     if (!Closing) {
@@ -107,6 +146,7 @@ public:
         Lost(Reason);
     }
     Client.handleDisconnect(std::move(Err));
+    Setup.set();
   }
 
 private:
@@ -118,6 +158,7 @@ private:
 
   SimpleRemoteEPCTransportClient &Client;
   std::shared_ptr<TransportCounts> Counts;
+  SetupHandled Setup;
   std::atomic<bool> Closing{false}; // this side asked for the end
   std::unique_ptr<CheckedFDTransport> Inner;
 };
@@ -149,6 +190,7 @@ Expected<ExecutorConnection> connectFDs(int InFD, int OutFD, SimpleRemoteEPC::Se
       Counts);
   if (!EPC)
     return explainHandshake(EPC.takeError());
+
   return ExecutorConnection{std::move(*EPC), Pid, std::move(Counts)};
 }
 

@@ -16,6 +16,13 @@
 #include <cerrno>
 #include <cstring>
 
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#include <sanitizer/tsan_interface.h>
+#define JITSLAB_TRANSPORT_TSAN 1
+#endif
+#endif
+
 using namespace llvm;
 using namespace llvm::orc;
 
@@ -24,6 +31,25 @@ namespace jitslab {
 namespace {
 
 Error fail(const Twine &Msg) { return make_error<StringError>(Msg, inconvertibleErrorCode()); }
+
+/// What orders an executor's calls for ThreadSanitizer (-DJITSLAB_SANITIZE=thread).
+///
+/// An executor serves each call on a thread of its own, and what one call leaves behind (an
+/// object the ORC runtime allocated, the native service's page table) the next call uses. The
+/// order between them runs through the controller, which sends the next call once it has the
+/// last one's answer: another process, invisible to TSan, which saw every such pair as a race
+/// (including inside JIT'd code, which nothing can instrument). Each frame the executor sends
+/// releases and each one it reads acquires one address, which says exactly that. It also orders
+/// two calls the controller had in flight together if the second was read after the first was
+/// answered, so a race between those is only found when they overlap in time.
+#ifdef JITSLAB_TRANSPORT_TSAN
+char ControllerOrder;
+void sendingToController() { __tsan_release(&ControllerOrder); }
+void readFromController() { __tsan_acquire(&ControllerOrder); }
+#else
+void sendingToController() {}
+void readFromController() {}
+#endif
 
 /// 0x-prefixed hex, as sizes and addresses are written in messages.
 std::string hex(uint64_t V) { return formatv("{0:x}", V).str(); }
@@ -133,6 +159,8 @@ Error CheckedFDTransport::start() {
   // reported. A controller reads from the start: the executor's Setup comes first.
   if (S == Side::Controller) {
     std::lock_guard<std::mutex> Lock(WriteMutex);
+    if (Disconnected)
+      return fail(ClosedMessage);
     if (!Listener.joinable())
       Listener = std::thread([this] { listenLoop(); });
   }
@@ -146,6 +174,8 @@ Error CheckedFDTransport::sendMessage(SimpleRemoteEPCOpcode OpC, uint64_t SeqNo,
   support::endian::write64le(H + 8, static_cast<uint64_t>(OpC));
   support::endian::write64le(H + 16, SeqNo);
   support::endian::write64le(H + 24, TagAddr.getValue());
+  if (S == Side::Executor)
+    sendingToController();
   std::lock_guard<std::mutex> Lock(WriteMutex);
   if (Disconnected)
     return fail(ClosedMessage);
@@ -162,14 +192,19 @@ void CheckedFDTransport::disconnect() {
   if (Disconnected.exchange(true))
     return;
   // shutdown wakes the listener's blocking read on a socket (close alone does not); on a
-  // pipe it fails harmlessly with ENOTSOCK.
+  // pipe it fails harmlessly with ENOTSOCK, and the read ends when the other side, seeing our
+  // write end closed, exits.
   ::shutdown(InFD, InFD == OutFD ? SHUT_RDWR : SHUT_RD);
   // Closing under the write lock: a descriptor closed during a write could be reused by the
   // time the write resumes, and the frame's rest would go to another file.
   std::lock_guard<std::mutex> Lock(WriteMutex);
-  ::close(InFD);
   if (OutFD != InFD)
     ::close(OutFD);
+  // The reading descriptor belongs to the listener while it runs: it closes it when its loop
+  // ends. Closed here, a read the listener was about to start would read from whatever file
+  // took the number next (ThreadSanitizer reported the close racing with that read).
+  if (!Listener.joinable())
+    ::close(InFD);
 }
 
 Error CheckedFDTransport::readExactly(char *Dst, size_t Size, size_t &Got) {
@@ -229,6 +264,8 @@ Expected<bool> CheckedFDTransport::serveOneFrame(uint64_t Index) {
     return fail(Frame + ": truncated frame: the input ended after " + Twine(Got) + " of its " +
                 Twine(Args.size()) + " payload bytes");
 
+  if (S == Side::Executor)
+    readFromController();
   auto Action = C.handleMessage(OpC, H.SeqNo, ExecutorAddr(H.TagAddr), std::move(Args));
   if (!Action)
     return fail(Frame + ": " + toString(Action.takeError()));
@@ -251,6 +288,10 @@ void CheckedFDTransport::listenLoop() {
       break;
   }
   disconnect();
+  {
+    std::lock_guard<std::mutex> Lock(WriteMutex); // for a socket, InFD is OutFD too
+    ::close(InFD);
+  }
   C.handleDisconnect(std::move(Err));
 }
 
