@@ -94,8 +94,7 @@ public:
     for (auto &P : AAs)
       Actions.push_back({toC(P.Finalize), toC(P.Dealloc)});
     auto *Ctx = new Finalizing{std::move(OnFinalized), Id};
-    JitslabStatus S =
-        finalizeAsync(H, Id, Actions.data(), Actions.size(), Finalizing::done, Ctx);
+    JitslabStatus S = finalizeAsync(H, Id, Actions.data(), Actions.size(), Finalizing::done, Ctx);
     if (S != JITSLAB_OK) {
       std::unique_ptr<Finalizing> Refused(Ctx);
       Refused->OnFinalized(makeError(S, "finalize"));
@@ -140,8 +139,7 @@ public:
   /// Starts the batch; `D` is owned by the library or freed from here on.
   static void start(std::unique_ptr<Deallocating> D) {
     auto *Raw = D.release();
-    JitslabStatus S =
-        deallocateAsync(Raw->H, Raw->Ids.data(), Raw->Ids.size(), batchDone, Raw);
+    JitslabStatus S = deallocateAsync(Raw->H, Raw->Ids.data(), Raw->Ids.size(), batchDone, Raw);
     if (S != JITSLAB_OK)
       batchDone(Raw, S, jitslab_last_error());
   }
@@ -165,8 +163,7 @@ private:
     JitslabManager *H = D->H;
     auto *Shared = D.release();
     for (auto I = Ids.rbegin(); I != Ids.rend(); ++I)
-      if (JitslabStatus One = deallocateAsync(H, &*I, 1, oneDone, Shared);
-          One != JITSLAB_OK)
+      if (JitslabStatus One = deallocateAsync(H, &*I, 1, oneDone, Shared); One != JITSLAB_OK)
         oneDone(Shared, One, jitslab_last_error());
   }
 
