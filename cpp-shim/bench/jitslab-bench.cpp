@@ -438,7 +438,16 @@ int main(int Argc, char **Argv) {
 
   // The timed runs: settings interleaved within each repetition, their order rotated.
   R.LoadBefore = loadAverage();
-  unsigned Failures = 0;
+  // Failures of jitslab's tools fail the benchmark; those of LLVM's own tools (clang-repl,
+  // llvm-jitlink) are shown as failed in the results and reported, but do not: stock
+  // clang-repl-22 --oop-executor --use-shared-memory lost its whole output in 1 of the runs of
+  // `./x test`'s quick benchmark (not reproduced in 36 runs alone), and a bug of LLVM's must
+  // not fail jitslab's test suite.
+  unsigned Failures = 0, StockFailures = 0;
+  auto Count = [&](const Setting &S, bool Ok) {
+    if (!Ok)
+      ++(S.Tool.empty() ? Failures : StockFailures);
+  };
   for (unsigned Rep = 0; Rep < O.Reps; ++Rep)
     for (const Workload &W : R.Workloads) {
       std::vector<const Setting *> Order;
@@ -451,7 +460,7 @@ int main(int Argc, char **Argv) {
       for (const Setting *S : Order) {
         auto &Runs = R.Timed[{W.Id, S->Id}];
         Runs.push_back(runTimed(P, W, *S, std::string(Tmp)));
-        Failures += !Runs.back().Ok;
+        Count(*S, Runs.back().Ok);
         Done.push_back({S, &Runs.back()});
       }
       progress(Rep, O.Reps, W, Done);
@@ -472,7 +481,7 @@ int main(int Argc, char **Argv) {
           if (!Run.Ok) {
             errs() << "jitslab-bench: FAILED under strace: " << W.Id << " with " << S.Id << ": "
                    << Run.Failure << "\n";
-            ++Failures;
+            Count(S, false);
           }
           R.Straced[{W.Id, S.Id}] = std::move(Run);
         }
@@ -489,11 +498,16 @@ int main(int Argc, char **Argv) {
         fail(toString(std::move(E)));
   errs() << "jitslab-bench: results in " << P.Out << " (results.md, results.csv, runs.csv, "
          << "ratios.svg)\n";
+  if (StockFailures)
+    errs() << "jitslab-bench: warning: " << StockFailures
+           << " run(s) of LLVM's own tools failed (wrong output or exit status; see above); "
+              "they show as failed in the results\n";
   if (Failures) {
     errs() << "jitslab-bench: error: " << Failures
-           << " run(s) failed (wrong output or exit status); see above\n";
+           << " run(s) of jitslab's tools failed (wrong output or exit status); see above\n";
     return 1;
   }
-  errs() << "jitslab-bench: every run gave the native build's output\n";
+  if (!StockFailures)
+    errs() << "jitslab-bench: every run gave the native build's output\n";
   return 0;
 }
