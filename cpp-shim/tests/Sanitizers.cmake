@@ -45,11 +45,13 @@ jitslab_not_under(address "^(repl_.*_llvm_inprocess|codemodel_llvm_inprocess_out
 jitslab_not_under(address "^preload_"
   "LD_PRELOADs the instrumented shim into Debian's uninstrumented clang-repl, lli and llvm-jitlink: the ASan runtime would have to be the first library of those processes")
 
-# Threads: the manager under concurrent links (jitslab-run's ORC dispatcher links objects on
+# Threads: the tools' warm threads (WarmThreads, WarmTaskDispatcher), the manager under
+# concurrent links (jitslab-run's ORC dispatcher links objects on
 # several threads; the gtest suite's concurrent allocations), the executor service under
 # concurrent calls (jitslab-executor serves each call on a thread of its own) and group commit
 # (the native protocol's finalize rounds, which finalizes from several threads join).
 set(JITSLAB_THREADS_TESTS
+  shim_warm_threads_test
   shim_segment_alloc_test
   shim_remote_service_test
   shim_native_executor_test

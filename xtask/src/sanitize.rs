@@ -95,6 +95,7 @@ fn targets(sanitizer: Sanitizer, subset: bool) -> Option<&'static [&'static str]
         (Sanitizer::Thread, _) => Some(&[
             "jitslab-run",
             "jitslab-executor",
+            "shim_warm_threads_test",
             "shim_segment_alloc_test",
             "shim_remote_service_test",
             "shim_native_executor_test",

@@ -41,6 +41,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CheckedTransport.h"
+#include "WarmThreads.h"
 #include "jitslab.h"
 
 #include "llvm/ADT/StringRef.h"
@@ -266,13 +267,24 @@ Error authenticate(int FD, const std::string &SecretFile) {
   return fail("authentication: " + Why);
 }
 
+/// Serves each call on a thread of its own at once, as LLVM's ThreadDispatcher does, but on a
+/// warm one (WarmThreads.h): a REPL session's calls started about two threads per input.
+class WarmDispatcher final : public SimpleRemoteEPCServer::Dispatcher {
+public:
+  void dispatch(unique_function<void()> Work) override { Threads.run(std::move(Work)); }
+  void shutdown() override { Threads.stop(); }
+
+private:
+  jitslab::WarmThreads Threads;
+};
+
 Error serve(int InFD, int OutFD, uint64_t MaxFrame) {
   auto Native = JitslabNativeService::Create();
   if (!Native)
     return Native.takeError();
   auto Server = SimpleRemoteEPCServer::Create<jitslab::CheckedFDTransport>(
       [&](SimpleRemoteEPCServer::Setup &S) -> Error {
-        S.setDispatcher(std::make_unique<SimpleRemoteEPCServer::ThreadDispatcher>());
+        S.setDispatcher(std::make_unique<WarmDispatcher>());
         S.bootstrapSymbols() = SimpleRemoteEPCServer::defaultBootstrapSymbols();
         S.services().push_back(std::make_unique<rt_bootstrap::SimpleExecutorMemoryManager>());
         S.services().push_back(std::make_unique<rt_bootstrap::ExecutorSharedMemoryMapperService>());

@@ -29,6 +29,7 @@
 #include "Options.h"
 #include "ProcFS.h"
 #include "Session.h"
+#include "WarmTaskDispatcher.h"
 #include "jitslab/EHFrameFix.h"
 #include "jitslab/MemoryManager.h"
 #include "jitslab/OrcCompat.h"
@@ -96,7 +97,7 @@ int main(int Argc, char **Argv) {
   } else {
     auto MaterializationThreads = std::max(2u, std::thread::hardware_concurrency());
     EPC = failOn(jitslab::compat::createSelfEPC(
-                     std::make_unique<DynamicThreadPoolTaskDispatcher>(MaterializationThreads)),
+                     std::make_unique<jitslab::WarmTaskDispatcher>(MaterializationThreads)),
                  "creating the executor process control");
   }
 

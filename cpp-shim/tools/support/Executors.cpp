@@ -2,6 +2,7 @@
 
 #include "Executors.h"
 #include "CheckedTransport.h"
+#include "WarmTaskDispatcher.h"
 #include "jitslab.h"
 #include "jitslab/OrcCompat.h"
 
@@ -182,12 +183,12 @@ Error explainHandshake(Error E) {
 
 Expected<ExecutorConnection> connectFDs(int InFD, int OutFD, SimpleRemoteEPC::Setup S, pid_t Pid) {
   // As many materialization threads as cores (at least two); result handlers and other tasks
-  // get threads of their own.
+  // get threads of their own, warm ones (WarmTaskDispatcher.h: LLVM's dispatcher started a
+  // thread for every task, about 6 per input of a REPL session).
   auto Threads = std::max(2u, std::thread::hardware_concurrency());
   auto Counts = std::make_shared<TransportCounts>();
   auto EPC = SimpleRemoteEPC::Create<CountingTransport>(
-      std::make_unique<DynamicThreadPoolTaskDispatcher>(Threads), std::move(S), InFD, OutFD,
-      Counts);
+      std::make_unique<WarmTaskDispatcher>(Threads), std::move(S), InFD, OutFD, Counts);
   if (!EPC)
     return explainHandshake(EPC.takeError());
 
