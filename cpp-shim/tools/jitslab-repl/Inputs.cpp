@@ -32,8 +32,10 @@ namespace {
 
 /// Moves an input's static initializers (the functions llvm.global_ctors lists, in priority
 /// order) into one new exported function, and returns its name, or "" if the input has none.
-/// The driver runs it (in the executor) once the input is linked, where the JIT's platform
-/// cannot be left to (ReplInterpreter::platformRunsInitializers).
+/// The driver runs it (in the executor) once the input is linked: in process no platform runs
+/// them; out of process LLVM 19's ORC runtime would not (it runs a JITDylib's initializers at
+/// its first dlopen only), and LLVM 22's would take two round trips where this takes one
+/// (orcRuntimePlatform).
 std::string hoistInitializers(Module &M, unsigned Input) {
   GlobalVariable *Ctors = M.getNamedGlobal("llvm.global_ctors");
   if (!Ctors)
@@ -128,8 +130,7 @@ Expected<bool> runInput(ReplInterpreter &Interp, StringRef Input) {
     if (!PTU->TheModule)
       return;
     Interp.prepareModule(*PTU->TheModule);
-    if (!Interp.platformRunsInitializers())
-      Init = hoistInitializers(*PTU->TheModule, ++Hoisted);
+    Init = hoistInitializers(*PTU->TheModule, ++Hoisted);
     Defined = definedSymbols(*PTU->TheModule);
   });
   if (!PTU)

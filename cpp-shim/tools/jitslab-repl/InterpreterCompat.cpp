@@ -103,6 +103,32 @@ constexpr const char *KeepAddress = "__jitslab_repl_keep_address";
 constexpr const char *ValueRuntimeSymbols[] = {SharedValueBuffer::Symbol, KeepString, KeepBytes,
                                                KeepAddress};
 
+/// Out of process, the first initialize of a JITDylib goes to the ORC runtime (a dlopen, which
+/// sets the JITDylib up, and with it __cxa_atexit); later ones do nothing, because the driver
+/// runs each input's initializers itself (hoistInitializers in Inputs.cpp, one call to the
+/// executor). LLVM 19's runtime runs a JITDylib's initializers at its first dlopen only, so it
+/// has no other way. LLVM 22's can run the new ones at each later initialize (a dlupdate), but
+/// that costs two round trips per input where the hoisted function costs one: the dlupdate,
+/// and inside it the runtime's call back for the initializers to run. Deinitialize closes what
+/// the first initialize opened.
+class IncrementalORCPlatformSupport : public ORCPlatformSupport {
+public:
+  using ORCPlatformSupport::ORCPlatformSupport;
+  Error initialize(JITDylib &JD) override {
+    if (!Opened.insert(&JD).second)
+      return Error::success();
+    return ORCPlatformSupport::initialize(JD);
+  }
+  Error deinitialize(JITDylib &JD) override {
+    if (!Opened.erase(&JD))
+      return Error::success();
+    return ORCPlatformSupport::deinitialize(JD);
+  }
+
+private:
+  SmallPtrSet<JITDylib *, 2> Opened;
+};
+
 } // namespace
 
 #if LLVM_VERSION_MAJOR >= 22
@@ -540,8 +566,6 @@ Expected<std::string> ReplInterpreter::Impl::readString(uint64_t Addr) {
   return std::move(Strings->front());
 }
 
-bool ReplInterpreter::platformRunsInitializers() const { return !I->InProcess; }
-
 bool ReplInterpreter::takeSkippedValue() { return std::exchange(I->Skipped, false); }
 
 void ContextGuard::whileLocked(function_ref<void()> F) {
@@ -553,12 +577,6 @@ void ContextGuard::whileLocked(function_ref<void()> F) {
   if (!C)
     return F();
   C->withContextDo([&](LLVMContext *) { F(); });
-}
-
-LLJITBuilderState::PlatformSetupFunction orcRuntimePlatform(std::string OrcRuntimePath) {
-  // ORCPlatformSupport as it is: dlopen at the first initialize, dlupdate (which runs the
-  // initializers added since) at the later ones.
-  return ExecutorNativePlatform(std::move(OrcRuntimePath));
 }
 
 #else
@@ -841,28 +859,6 @@ clang::Value valueFromBytes(clang::Interpreter &Interp, clang::QualType T,
   return V;
 }
 
-/// Out of process, LLVM 19's ORC runtime runs a JITDylib's initializers at its first dlopen
-/// only (later ones just count references), and LLJIT asks for a dlopen after every input. So
-/// the first initialize goes to the runtime (which sets up the JITDylib, and with it
-/// __cxa_atexit), later ones do nothing. Deinitialize closes what the first initialize opened.
-class IncrementalORCPlatformSupport : public ORCPlatformSupport {
-public:
-  using ORCPlatformSupport::ORCPlatformSupport;
-  Error initialize(JITDylib &JD) override {
-    if (!Opened.insert(&JD).second)
-      return Error::success();
-    return ORCPlatformSupport::initialize(JD);
-  }
-  Error deinitialize(JITDylib &JD) override {
-    if (!Opened.erase(&JD))
-      return Error::success();
-    return ORCPlatformSupport::deinitialize(JD);
-  }
-
-private:
-  SmallPtrSet<JITDylib *, 2> Opened;
-};
-
 } // namespace
 
 struct ReplInterpreter::Impl {
@@ -911,8 +907,6 @@ bool ReplInterpreter::printValue(raw_ostream &OS) {
   return Print;
 }
 
-bool ReplInterpreter::platformRunsInitializers() const { return false; }
-
 void ReplInterpreter::forgetValue() {
   if (ValueCapture *C = I->Interp->Capture) {
     C->Out.clear();
@@ -936,6 +930,12 @@ void ContextGuard::whileLocked(function_ref<void()> F) {
   F();
 }
 
+#endif
+
+//===----------------------------------------------------------------------------------===//
+// Both
+//===----------------------------------------------------------------------------------===//
+
 LLJITBuilderState::PlatformSetupFunction orcRuntimePlatform(std::string OrcRuntimePath) {
   return [Path = std::move(OrcRuntimePath)](LLJIT &J) -> Expected<JITDylibSP> {
     auto PlatformJD = ExecutorNativePlatform(Path)(J);
@@ -944,12 +944,6 @@ LLJITBuilderState::PlatformSetupFunction orcRuntimePlatform(std::string OrcRunti
     return PlatformJD;
   };
 }
-
-#endif
-
-//===----------------------------------------------------------------------------------===//
-// Both
-//===----------------------------------------------------------------------------------===//
 
 ReplInterpreter::~ReplInterpreter() = default;
 

@@ -126,10 +126,6 @@ public:
   /// Adapts a parsed input's module before it is executed (on 22, in process: the value store).
   void prepareModule(llvm::Module &M);
 
-  /// Whether Execute may be left to run an input's initializers, through the JIT's platform.
-  /// Where not, the driver moves them out of its reach and runs them itself.
-  bool platformRunsInitializers() const;
-
   /// Prints the value of the expression the last executed input ended in, as "(type) value"
   /// and a newline, and forgets it. False if there is none.
   bool printValue(llvm::raw_ostream &OS);
@@ -172,7 +168,8 @@ private:
 
 /// The platform out of process: the ORC runtime at `OrcRuntimePath`, fit for a JITDylib that
 /// grows input by input. The first initialize opens the JITDylib (which sets up __cxa_atexit for
-/// it), deinitialize closes it (which runs what JIT'd code registered there).
+/// it), later ones do nothing (the driver runs each input's initializers: hoistInitializers in
+/// Inputs.cpp), deinitialize closes it (which runs what JIT'd code registered there).
 llvm::orc::LLJITBuilderState::PlatformSetupFunction orcRuntimePlatform(std::string OrcRuntimePath);
 
 } // namespace repl
