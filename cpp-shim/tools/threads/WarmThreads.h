@@ -42,6 +42,9 @@ public:
   /// Starts `J` at once: on an idle thread if there is one, else on a new thread.
   void run(Job J);
 
+  /// Runs `J` on the calling thread, counted as one of this object's jobs (stop() waits for it).
+  void runHere(Job J);
+
   /// Returns once every job has finished and every thread has exited. Jobs run after this
   /// start new threads that exit when done, so this can be called again.
   void stop();

@@ -147,7 +147,14 @@ CheckedFDTransport::Create(SimpleRemoteEPCTransportClient &C, int InFD, int OutF
   return std::unique_ptr<CheckedFDTransport>(new CheckedFDTransport(C, InFD, OutFD, MaxFrame, S));
 }
 
+namespace {
+thread_local bool CallMayRunHere = false;
+} // namespace
+
+bool CheckedFDTransport::takeCallToRunHere() { return std::exchange(CallMayRunHere, false); }
+
 CheckedFDTransport::~CheckedFDTransport() {
+  Readers.stop();
   if (Listener.joinable())
     Listener.join();
 }
@@ -238,14 +245,14 @@ Error CheckedFDTransport::writeAll(const char *Src, size_t Size) {
   return Error::success();
 }
 
-Expected<bool> CheckedFDTransport::serveOneFrame(uint64_t Index) {
+Expected<CheckedFDTransport::Served> CheckedFDTransport::serveOneFrame(uint64_t Index) {
   std::string Frame = "frame " + std::to_string(Index);
   char HB[HeaderSize];
   size_t Got;
   if (Error E = readExactly(HB, HeaderSize, Got))
     return fail(Frame + ": " + toString(std::move(E)));
   if (Got == 0)
-    return false; // the other side closed the connection between frames
+    return Served::End; // the other side closed the connection between frames
   if (Got < HeaderSize)
     return fail(Frame + ": truncated frame: the input ended after " + Twine(Got) + " of the " +
                 "header's 32 bytes");
@@ -266,31 +273,55 @@ Expected<bool> CheckedFDTransport::serveOneFrame(uint64_t Index) {
 
   if (S == Side::Executor)
     readFromController();
+  if (S == Side::Executor && OpC == SimpleRemoteEPCOpcode::CallWrapper) {
+    // Leader and follower: a warm thread reads on while this one serves the call, which the
+    // server's dispatcher runs here (takeCallToRunHere) instead of waking a thread for it.
+    Readers.run([this] { listenLoop(); });
+    CallMayRunHere = true;
+    auto Action = C.handleMessage(OpC, H.SeqNo, ExecutorAddr(H.TagAddr), std::move(Args));
+    CallMayRunHere = false;
+    if (!Action) {
+      {
+        std::lock_guard<std::mutex> Lock(ErrorMutex);
+        ServedCallError = Frame + ": " + toString(Action.takeError());
+      }
+      disconnect(); // the reading thread ends with this error
+    }
+    return Served::HandedOff;
+  }
   auto Action = C.handleMessage(OpC, H.SeqNo, ExecutorAddr(H.TagAddr), std::move(Args));
   if (!Action)
     return fail(Frame + ": " + toString(Action.takeError()));
-  return *Action == SimpleRemoteEPCTransportClient::ContinueSession;
+  return *Action == SimpleRemoteEPCTransportClient::ContinueSession ? Served::Continue
+                                                                    : Served::End;
 }
 
 void CheckedFDTransport::listenLoop() {
   Error Err = Error::success();
-  for (uint64_t Index = 0;; ++Index) {
-    Expected<bool> More = serveOneFrame(Index);
-    if (!More) {
+  for (;;) {
+    Expected<Served> R = serveOneFrame(NextIndex++);
+    if (!R) {
       // A read that fails because disconnect() closed the descriptor is the end we asked for.
       if (Disconnected)
-        consumeError(More.takeError());
+        consumeError(R.takeError());
       else
-        Err = More.takeError();
+        Err = R.takeError();
       break;
     }
-    if (!*More)
+    if (*R == Served::HandedOff)
+      return; // another thread reads now
+    if (*R == Served::End)
       break;
   }
   disconnect();
   {
     std::lock_guard<std::mutex> Lock(WriteMutex); // for a socket, InFD is OutFD too
     ::close(InFD);
+  }
+  {
+    std::lock_guard<std::mutex> Lock(ErrorMutex);
+    if (!ServedCallError.empty())
+      Err = joinErrors(fail(ServedCallError), std::move(Err));
   }
   C.handleDisconnect(std::move(Err));
 }
