@@ -191,7 +191,6 @@ Expected<ExecutorConnection> connectFDs(int InFD, int OutFD, SimpleRemoteEPC::Se
       std::make_unique<WarmTaskDispatcher>(Threads), std::move(S), InFD, OutFD, Counts);
   if (!EPC)
     return explainHandshake(EPC.takeError());
-
   return ExecutorConnection{std::move(*EPC), Pid, std::move(Counts)};
 }
 

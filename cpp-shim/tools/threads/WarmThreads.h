@@ -49,7 +49,8 @@ public:
   /// start new threads that exit when done, so this can be called again.
   void stop();
 
-  /// Threads alive now, running a job or idle, and of those the idle ones (for tests).
+  /// Threads alive now, running a job or idle (with jobs running on their callers' threads
+  /// through runHere), and of those the idle ones (for tests).
   size_t threads();
   size_t idleThreads();
 
@@ -66,7 +67,7 @@ private:
   std::mutex M;
   std::condition_variable AllExited;
   std::vector<Parked *> Idle; // the most recently parked last: it is the warmest
-  size_t Alive = 0;
+  size_t Alive = 0;           // threads of this object, plus runHere jobs running
   bool Stopping = false;
 };
 

@@ -51,6 +51,10 @@ void sendingToController() {}
 void readFromController() {}
 #endif
 
+/// Set on an executor's thread while it hands a call it has read to the server, once another
+/// thread reads on (CheckedFDTransport::takeCallToRunHere).
+thread_local bool CallMayRunHere = false;
+
 /// 0x-prefixed hex, as sizes and addresses are written in messages.
 std::string hex(uint64_t V) { return formatv("{0:x}", V).str(); }
 
@@ -146,10 +150,6 @@ CheckedFDTransport::Create(SimpleRemoteEPCTransportClient &C, int InFD, int OutF
     return fail("max-frame=" + Twine(MaxFrame) + " is smaller than a frame's 32-byte header");
   return std::unique_ptr<CheckedFDTransport>(new CheckedFDTransport(C, InFD, OutFD, MaxFrame, S));
 }
-
-namespace {
-thread_local bool CallMayRunHere = false;
-} // namespace
 
 bool CheckedFDTransport::takeCallToRunHere() { return std::exchange(CallMayRunHere, false); }
 
@@ -271,27 +271,30 @@ Expected<CheckedFDTransport::Served> CheckedFDTransport::serveOneFrame(uint64_t 
     return fail(Frame + ": truncated frame: the input ended after " + Twine(Got) + " of its " +
                 Twine(Args.size()) + " payload bytes");
 
+  // Leader and follower: on an executor, a warm thread reads on while this one serves the
+  // call, which the server's dispatcher runs here (takeCallToRunHere) instead of waking a
+  // thread for it.
+  const bool HandOff = S == Side::Executor && OpC == SimpleRemoteEPCOpcode::CallWrapper;
   if (S == Side::Executor)
     readFromController();
-  if (S == Side::Executor && OpC == SimpleRemoteEPCOpcode::CallWrapper) {
-    // Leader and follower: a warm thread reads on while this one serves the call, which the
-    // server's dispatcher runs here (takeCallToRunHere) instead of waking a thread for it.
+  if (HandOff) {
     Readers.run([this] { listenLoop(); });
     CallMayRunHere = true;
-    auto Action = C.handleMessage(OpC, H.SeqNo, ExecutorAddr(H.TagAddr), std::move(Args));
-    CallMayRunHere = false;
-    if (!Action) {
-      {
-        std::lock_guard<std::mutex> Lock(ErrorMutex);
-        ServedCallError = Frame + ": " + toString(Action.takeError());
-      }
-      disconnect(); // the reading thread ends with this error
-    }
-    return Served::HandedOff;
   }
   auto Action = C.handleMessage(OpC, H.SeqNo, ExecutorAddr(H.TagAddr), std::move(Args));
-  if (!Action)
-    return fail(Frame + ": " + toString(Action.takeError()));
+  CallMayRunHere = false;
+  if (!Action) {
+    std::string Why = Frame + ": " + toString(Action.takeError());
+    if (!HandOff)
+      return fail(Why);
+    {
+      std::lock_guard<std::mutex> Lock(ErrorMutex);
+      ServedCallError = std::move(Why);
+    }
+    disconnect(); // the thread reading now ends with this error
+  }
+  if (HandOff)
+    return Served::HandedOff;
   return *Action == SimpleRemoteEPCTransportClient::ContinueSession ? Served::Continue
                                                                     : Served::End;
 }
