@@ -267,18 +267,11 @@ Error authenticate(int FD, const std::string &SecretFile) {
   return fail("authentication: " + Why);
 }
 
-/// Serves each call at once on a thread of its own, as LLVM's ThreadDispatcher does, but
-/// without starting one: on the thread that read the call when the transport has handed the
-/// reading on (CheckedTransport.h), else on a warm one (WarmThreads.h). LLVM's started about
-/// two threads per input of a REPL session.
+/// Serves each call on a thread of its own at once, as LLVM's ThreadDispatcher does, but on a
+/// warm one (WarmThreads.h): a REPL session's calls started about two threads per input.
 class WarmDispatcher final : public SimpleRemoteEPCServer::Dispatcher {
 public:
-  void dispatch(unique_function<void()> Work) override {
-    if (jitslab::CheckedFDTransport::takeCallToRunHere())
-      Threads.runHere(std::move(Work));
-    else
-      Threads.run(std::move(Work));
-  }
+  void dispatch(unique_function<void()> Work) override { Threads.run(std::move(Work)); }
   void shutdown() override { Threads.stop(); }
 
 private:

@@ -21,18 +21,6 @@ void WarmThreads::run(Job J) {
   std::thread([this, J = std::move(J)]() mutable { loop(std::move(J)); }).detach();
 }
 
-void WarmThreads::runHere(Job J) {
-  {
-    std::lock_guard<std::mutex> Lock(M);
-    ++Alive;
-  }
-  J();
-  J = Job();
-  std::lock_guard<std::mutex> Lock(M);
-  if (--Alive == 0)
-    AllExited.notify_all();
-}
-
 void WarmThreads::loop(Job J) {
   Parked Self;
   for (;;) {

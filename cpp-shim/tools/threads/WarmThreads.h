@@ -42,15 +42,11 @@ public:
   /// Starts `J` at once: on an idle thread if there is one, else on a new thread.
   void run(Job J);
 
-  /// Runs `J` on the calling thread, counted as one of this object's jobs (stop() waits for it).
-  void runHere(Job J);
-
   /// Returns once every job has finished and every thread has exited. Jobs run after this
   /// start new threads that exit when done, so this can be called again.
   void stop();
 
-  /// Threads alive now, running a job or idle (with jobs running on their callers' threads
-  /// through runHere), and of those the idle ones (for tests).
+  /// Threads alive now, running a job or idle, and of those the idle ones (for tests).
   size_t threads();
   size_t idleThreads();
 
@@ -67,7 +63,7 @@ private:
   std::mutex M;
   std::condition_variable AllExited;
   std::vector<Parked *> Idle; // the most recently parked last: it is the warmest
-  size_t Alive = 0;           // threads of this object, plus runHere jobs running
+  size_t Alive = 0;
   bool Stopping = false;
 };
 

@@ -51,10 +51,6 @@ void sendingToController() {}
 void readFromController() {}
 #endif
 
-/// Set on an executor's thread while it hands a call it has read to the server, once another
-/// thread reads on (CheckedFDTransport::takeCallToRunHere).
-thread_local bool CallMayRunHere = false;
-
 /// 0x-prefixed hex, as sizes and addresses are written in messages.
 std::string hex(uint64_t V) { return formatv("{0:x}", V).str(); }
 
@@ -151,10 +147,7 @@ CheckedFDTransport::Create(SimpleRemoteEPCTransportClient &C, int InFD, int OutF
   return std::unique_ptr<CheckedFDTransport>(new CheckedFDTransport(C, InFD, OutFD, MaxFrame, S));
 }
 
-bool CheckedFDTransport::takeCallToRunHere() { return std::exchange(CallMayRunHere, false); }
-
 CheckedFDTransport::~CheckedFDTransport() {
-  Readers.stop();
   if (Listener.joinable())
     Listener.join();
 }
@@ -245,14 +238,14 @@ Error CheckedFDTransport::writeAll(const char *Src, size_t Size) {
   return Error::success();
 }
 
-Expected<CheckedFDTransport::Served> CheckedFDTransport::serveOneFrame(uint64_t Index) {
+Expected<bool> CheckedFDTransport::serveOneFrame(uint64_t Index) {
   std::string Frame = "frame " + std::to_string(Index);
   char HB[HeaderSize];
   size_t Got;
   if (Error E = readExactly(HB, HeaderSize, Got))
     return fail(Frame + ": " + toString(std::move(E)));
   if (Got == 0)
-    return Served::End; // the other side closed the connection between frames
+    return false; // the other side closed the connection between frames
   if (Got < HeaderSize)
     return fail(Frame + ": truncated frame: the input ended after " + Twine(Got) + " of the " +
                 "header's 32 bytes");
@@ -271,60 +264,33 @@ Expected<CheckedFDTransport::Served> CheckedFDTransport::serveOneFrame(uint64_t 
     return fail(Frame + ": truncated frame: the input ended after " + Twine(Got) + " of its " +
                 Twine(Args.size()) + " payload bytes");
 
-  // Leader and follower: on an executor, a warm thread reads on while this one serves the
-  // call, which the server's dispatcher runs here (takeCallToRunHere) instead of waking a
-  // thread for it.
-  const bool HandOff = S == Side::Executor && OpC == SimpleRemoteEPCOpcode::CallWrapper;
   if (S == Side::Executor)
     readFromController();
-  if (HandOff) {
-    Readers.run([this] { listenLoop(); });
-    CallMayRunHere = true;
-  }
   auto Action = C.handleMessage(OpC, H.SeqNo, ExecutorAddr(H.TagAddr), std::move(Args));
-  CallMayRunHere = false;
-  if (!Action) {
-    std::string Why = Frame + ": " + toString(Action.takeError());
-    if (!HandOff)
-      return fail(Why);
-    {
-      std::lock_guard<std::mutex> Lock(ErrorMutex);
-      ServedCallError = std::move(Why);
-    }
-    disconnect(); // the thread reading now ends with this error
-  }
-  if (HandOff)
-    return Served::HandedOff;
-  return *Action == SimpleRemoteEPCTransportClient::ContinueSession ? Served::Continue
-                                                                    : Served::End;
+  if (!Action)
+    return fail(Frame + ": " + toString(Action.takeError()));
+  return *Action == SimpleRemoteEPCTransportClient::ContinueSession;
 }
 
 void CheckedFDTransport::listenLoop() {
   Error Err = Error::success();
-  for (;;) {
-    Expected<Served> R = serveOneFrame(NextIndex++);
-    if (!R) {
+  for (uint64_t Index = 0;; ++Index) {
+    Expected<bool> More = serveOneFrame(Index);
+    if (!More) {
       // A read that fails because disconnect() closed the descriptor is the end we asked for.
       if (Disconnected)
-        consumeError(R.takeError());
+        consumeError(More.takeError());
       else
-        Err = R.takeError();
+        Err = More.takeError();
       break;
     }
-    if (*R == Served::HandedOff)
-      return; // another thread reads now
-    if (*R == Served::End)
+    if (!*More)
       break;
   }
   disconnect();
   {
     std::lock_guard<std::mutex> Lock(WriteMutex); // for a socket, InFD is OutFD too
     ::close(InFD);
-  }
-  {
-    std::lock_guard<std::mutex> Lock(ErrorMutex);
-    if (!ServedCallError.empty())
-      Err = joinErrors(fail(ServedCallError), std::move(Err));
   }
   C.handleDisconnect(std::move(Err));
 }

@@ -27,21 +27,16 @@
 // allocated inside LLVM's listener thread, so the only way to check it in front of LLVM's
 // transport would be a relay thread and a second pair of descriptors copying every byte.
 //
-// Concurrency: one thread at a time reads and dispatches frames in order (on the executor's
-// side from the moment the Setup message is sent, on the controller's side from start()).
-// On the executor's side the reading moves between threads: a thread that reads a call hands
-// the reading to a warm thread (tools/threads) and serves the call itself, where LLVM's server
-// would wake another thread to serve it (one wake-up less on every call's path; the server's
-// dispatcher asks takeCallToRunHere). sendMessage may be called from any thread (the server's
-// call threads) and serializes writes under a mutex; disconnect may be called from any
-// thread, any number of times.
+// Concurrency: one listener thread, started once the Setup message is sent, reads and
+// dispatches frames in order (on the executor's side it starts once the Setup message is sent,
+// on the controller's side at start()); sendMessage may be
+// called from any thread (the server's call threads) and serializes writes under a mutex;
+// disconnect may be called from any thread, any number of times.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef JITSLAB_TRANSPORT_CHECKEDTRANSPORT_H
 #define JITSLAB_TRANSPORT_CHECKEDTRANSPORT_H
-
-#include "WarmThreads.h"
 
 #include "llvm/ExecutionEngine/Orc/Shared/SimpleRemoteEPCUtils.h"
 #include "llvm/Support/Error.h"
@@ -82,14 +77,7 @@ public:
                           llvm::orc::ExecutorAddr TagAddr, llvm::ArrayRef<char> ArgBytes) override;
   void disconnect() override;
 
-  /// For an executor's dispatcher: true, once, when the call it is asked to dispatch may run
-  /// on the calling thread, because this transport has handed the reading to another thread.
-  static bool takeCallToRunHere();
-
 private:
-  /// What became of a frame.
-  enum class Served { Continue, End, HandedOff };
-
   CheckedFDTransport(llvm::orc::SimpleRemoteEPCTransportClient &C, int InFD, int OutFD,
                      uint64_t MaxFrame, Side S)
       : C(C), InFD(InFD), OutFD(OutFD), MaxFrame(MaxFrame), S(S) {}
@@ -97,10 +85,8 @@ private:
   /// Reads exactly `Size` bytes; `Got` is how many arrived before the end of input or an error.
   llvm::Error readExactly(char *Dst, size_t Size, size_t &Got);
   llvm::Error writeAll(const char *Src, size_t Size);
-  /// Reads and dispatches one frame: End at a clean end of input or a Hangup, HandedOff when
-  /// this thread has served a call and another one reads now.
-  llvm::Expected<Served> serveOneFrame(uint64_t Index);
-  /// Reads frames until the end, or until this thread hands the reading over.
+  /// Reads and dispatches one frame; false at a clean end of input or a Hangup.
+  llvm::Expected<bool> serveOneFrame(uint64_t Index);
   void listenLoop();
 
   llvm::orc::SimpleRemoteEPCTransportClient &C;
@@ -110,10 +96,6 @@ private:
   std::mutex WriteMutex;
   std::thread Listener; // started by start() or the Setup's sendMessage, under WriteMutex
   std::atomic<bool> Disconnected{false};
-  uint64_t NextIndex = 0; // the next frame's index, used by the reading thread only
-  std::mutex ErrorMutex;
-  std::string ServedCallError; // a call served after handing the reading over failed so
-  WarmThreads Readers;         // the executor's reading threads after the first
 };
 
 } // namespace jitslab
