@@ -356,6 +356,37 @@ pub fn executable_ranges() -> OsResult<Vec<(u64, u64)>> {
         .collect())
 }
 
+/// The executable segments of the objects loaded in this process (the program, its shared
+/// libraries and what `dlopen` added), `[start, end)`, from the dynamic loader's own list
+/// (`dl_iterate_phdr`): no system call and no text to parse, unlike [`executable_ranges`],
+/// which reads `/proc/self/maps`. Only file-backed code, with the protection it was loaded
+/// with.
+pub fn loaded_code_ranges() -> Vec<(u64, u64)> {
+    unsafe extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        out: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: the loader hands each object's record to this callback, and `out` is the
+        // vector below, borrowed for the call.
+        let (info, out) = unsafe { (&*info, &mut *(out as *mut Vec<(u64, u64)>)) };
+        if info.dlpi_phdr.is_null() {
+            return 0;
+        }
+        // SAFETY: `dlpi_phdr` points at the object's `dlpi_phnum` program headers.
+        let headers = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
+        for h in headers.iter().filter(|h| h.p_type == libc::PT_LOAD && h.p_flags & libc::PF_X != 0) {
+            let start = info.dlpi_addr.wrapping_add(h.p_vaddr);
+            out.push((start, start.wrapping_add(h.p_memsz)));
+        }
+        0
+    }
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    // SAFETY: the callback only reads the records it is given and writes to `out`.
+    unsafe { libc::dl_iterate_phdr(Some(each), &mut out as *mut Vec<(u64, u64)> as *mut libc::c_void) };
+    out
+}
+
 /// The lowest address a process may map (`vm.mmap_min_addr`); 64 KiB when it can't be read.
 pub fn mmap_min_addr() -> u64 {
     std::fs::read_to_string("/proc/sys/vm/mmap_min_addr").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0x10000)

@@ -371,6 +371,57 @@ fn finalize_refuses_a_bad_batch_whole_and_runs_nothing() {
     assert_eq!(take_log("refused:"), ["refused:d"]);
 }
 
+/// x86-64 code for an allocation action, `CWrapperFunctionResult f(const char *, size_t)`,
+/// that adds one to `*runs` and returns SPS's success (one 0 byte, in place): `mov rax, runs;
+/// lock inc qword [rax]; xor eax, eax; mov edx, 1; ret`.
+#[cfg(target_arch = "x86_64")]
+fn counting_action(runs: &'static std::sync::atomic::AtomicU64) -> Vec<u8> {
+    let mut code = vec![0x48, 0xb8];
+    code.extend((runs as *const std::sync::atomic::AtomicU64 as u64).to_le_bytes());
+    code.extend([0xf0, 0x48, 0xff, 0x00, 0x31, 0xc0, 0xba, 0x01, 0x00, 0x00, 0x00, 0xc3]);
+    code
+}
+
+/// The executable-memory check finds an action's address by three routes: the region's own
+/// r-x pages (the ORC runtime, JIT-linked there), the loaded objects' code (covered by every
+/// test with recorded actions) and, for anything else, `/proc/self/maps`.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn actions_in_the_region_s_code_or_in_another_executable_mapping_run() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let code = counting_action(&RUNS);
+    let r = setup(Sharing::Memfd);
+    let work = Working::map(sys::pidfd_getfd(r.pid, r.fd).expect("pidfd_getfd is allowed on our own process"));
+    protect(r.handle, &[ext(0, page(), Prot::RX), ext(page(), page(), Prot::RW)]).unwrap();
+    work.write(0, &code);
+    work.write(page(), &code);
+    let action =
+        |fn_addr: u64| ActionPair { finalize: WrapperCall { fn_addr, args: vec![] }, dealloc: WrapperCall::default() };
+    // In the region, on an r-x page: runs.
+    let in_region = alloc(1, vec![ext(0, code.len() as u64, Prot::RX)], vec![action(r.base)]);
+    assert_eq!(finalize(r.handle, &[in_region]), Ok(vec![Ok(())]));
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+    // In the region, on the rw- page: refused, whatever bytes are there.
+    let on_data = alloc(2, vec![ext(page(), code.len() as u64, Prot::RW)], vec![action(r.base + page())]);
+    let e = finalize(r.handle, &[on_data]).unwrap_err();
+    assert!(e.contains("is not in executable memory"), "{e}");
+    // In an executable mapping of no loaded object and outside the region (another JIT's): runs.
+    let other = sys::reserve(page(), None).expect("a page maps");
+    // SAFETY: our own fresh page, written while writable, then made r-x.
+    unsafe { sys::protect(other, page(), Prot::RW) }.unwrap();
+    // SAFETY: `other` is our own writable page, longer than the code.
+    unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), other as *mut u8, code.len()) };
+    // SAFETY: our own page, holding the code above.
+    unsafe { sys::protect(other, page(), Prot::RX) }.unwrap();
+    let elsewhere = alloc(3, vec![ext(64, 8, Prot::RX)], vec![action(other)]);
+    assert_eq!(finalize(r.handle, &[elsewhere]), Ok(vec![Ok(())]));
+    assert_eq!(RUNS.load(Ordering::SeqCst), 2);
+    teardown(r.handle).unwrap();
+    // SAFETY: our own mapping, no longer used.
+    unsafe { sys::unmap(other, page()) }.unwrap();
+}
+
 #[test]
 fn a_failed_finalize_action_rolls_its_allocation_back_and_leaves_the_others_live() {
     let r = region_with_a_live_allocation();
