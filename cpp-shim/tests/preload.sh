@@ -96,11 +96,17 @@ case $mode in
 repl)
   repl=$1 script=$2 expected=$3
   shift 3
-  "$repl" "$@" <"$script" >"$tmp/stock.out" 2>"$tmp/stock.err" || fail "stock clang-repl: status $?"
-  JITSLAB_STATS=$tmp/report LD_PRELOAD=$preload "$repl" "$@" <"$script" >"$tmp/jitslab.out" \
-    2>"$tmp/jitslab.err" || fail "clang-repl under the preload: status $?"
-  # Blank lines aside: out of process, clang-repl's own blank line and the executor's output
-  # interleave in either order, with or without the preload.
+  # Out of process, clang-repl 22 exits without waiting for its executor, which may still be
+  # writing what it printed: stdout goes through a pipe, read to its end, which comes once every
+  # process holding it has exited.
+  { "$repl" "$@" <"$script" 2>"$tmp/stock.err"; echo $? >"$tmp/stock.status"; } | cat >"$tmp/stock.out"
+  [ "$(cat "$tmp/stock.status")" = 0 ] || fail "stock clang-repl: status $(cat "$tmp/stock.status")"
+  { JITSLAB_STATS=$tmp/report LD_PRELOAD=$preload "$repl" "$@" <"$script" 2>"$tmp/jitslab.err"
+    echo $? >"$tmp/jitslab.status"; } | cat >"$tmp/jitslab.out"
+  [ "$(cat "$tmp/jitslab.status")" = 0 ] ||
+    fail "clang-repl under the preload: status $(cat "$tmp/jitslab.status")"
+  # Blank lines aside: out of process, clang-repl's own blank line and what the executor prints
+  # at its exit interleave in either order, with or without the preload.
   diff -u -B "$tmp/stock.out" "$tmp/jitslab.out" >&2 || fail "stdout differs from stock clang-repl's"
   diff -u -B "$expected" "$tmp/jitslab.out" >&2 || fail "stdout differs from $expected"
   ! grep -q '^jitslab-preload:' "$tmp/jitslab.err" || fail "the preload complained"
