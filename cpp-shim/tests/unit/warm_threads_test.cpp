@@ -4,7 +4,7 @@
 // once, even while all the others wait for each other; a thread that has finished a job takes
 // the next one instead of a new thread starting; idle threads leave after the idle limit; stop()
 // waits for running jobs. And WarmTaskDispatcher runs at most its limit of materializations at
-// a time, every other task at once.
+// a time, every other task at once, and its creator's materializations in place.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <set>
@@ -138,19 +139,67 @@ TEST(WarmTaskDispatcher, RunsAtMostItsLimitOfMaterializationsAndOtherTasksAtOnce
   jitslab::WarmTaskDispatcher D(2);
   std::atomic<int> Now{0}, Peak{0};
   Rendezvous MaterializationsDone, Other;
-  for (int I = 0; I < 12; ++I)
-    D.dispatch(std::make_unique<CountingMaterialization>(Now, Peak, MaterializationsDone));
-  // Other tasks are not held back by the queued materializations: these two wait for each
-  // other.
-  for (int I = 0; I < 2; ++I)
-    D.dispatch(llvm::orc::makeGenericNamedTask([&] {
-      Other.arrive();
-      Other.waitFor(2);
-    }));
+  // From a thread other than the dispatcher's creator, whose materializations would run in
+  // place (the next test).
+  std::thread([&] {
+    for (int I = 0; I < 12; ++I)
+      D.dispatch(std::make_unique<CountingMaterialization>(Now, Peak, MaterializationsDone));
+    // Other tasks are not held back by the queued materializations: these two wait for each
+    // other.
+    for (int I = 0; I < 2; ++I)
+      D.dispatch(llvm::orc::makeGenericNamedTask([&] {
+        Other.arrive();
+        Other.waitFor(2);
+      }));
+  }).join();
   EXPECT_TRUE(Other.waitFor(2));
   EXPECT_TRUE(MaterializationsDone.waitFor(12));
   D.shutdown();
   EXPECT_EQ(Peak.load(), 2);
+}
+
+/// A MaterializationTask that runs a function.
+class FunctionMaterialization final : public llvm::orc::MaterializationTask {
+public:
+  explicit FunctionMaterialization(std::function<void()> F)
+      : MaterializationTask(nullptr, nullptr), F(std::move(F)) {}
+  void printDescription(llvm::raw_ostream &OS) override { OS << "function materialization"; }
+  void run() override { F(); }
+
+private:
+  std::function<void()> F;
+};
+
+TEST(WarmTaskDispatcher, RunsItsCreatorsMaterializationInPlaceAndNoOtherOne) {
+  jitslab::WarmTaskDispatcher D(2);
+  const std::thread::id Creator = std::this_thread::get_id();
+  std::thread::id Outer, Nested, FromOther;
+  Rendezvous NestedRan, OtherRan;
+  D.dispatch(std::make_unique<FunctionMaterialization>([&] {
+    Outer = std::this_thread::get_id();
+    // Dispatched while the creator's materialization runs in place: not nested in it.
+    D.dispatch(std::make_unique<FunctionMaterialization>([&] {
+      Nested = std::this_thread::get_id();
+      NestedRan.arrive();
+    }));
+  }));
+  // In place: it has run by the time dispatch returns, on this thread.
+  EXPECT_EQ(Outer, Creator);
+  EXPECT_TRUE(NestedRan.waitFor(1));
+  EXPECT_NE(Nested, Creator);
+  // Another thread's materialization goes to a warm thread, not that thread.
+  std::thread::id Other;
+  std::thread([&] {
+    Other = std::this_thread::get_id();
+    D.dispatch(std::make_unique<FunctionMaterialization>([&] {
+      FromOther = std::this_thread::get_id();
+      OtherRan.arrive();
+    }));
+  }).join();
+  EXPECT_TRUE(OtherRan.waitFor(1));
+  EXPECT_NE(FromOther, Other);
+  EXPECT_NE(FromOther, Creator);
+  D.shutdown();
 }
 
 } // namespace

@@ -9,8 +9,19 @@ using namespace llvm::orc;
 
 namespace jitslab {
 
+namespace {
+/// Set while this thread runs a materialization in place (WarmTaskDispatcher.h).
+thread_local bool RunningInPlace = false;
+} // namespace
+
 void WarmTaskDispatcher::dispatch(std::unique_ptr<Task> T) {
   bool Materialization = isa<MaterializationTask>(*T);
+  if (Materialization && std::this_thread::get_id() == Creator && !RunningInPlace) {
+    RunningInPlace = true;
+    T->run();
+    RunningInPlace = false;
+    return;
+  }
   if (Materialization) {
     std::lock_guard<std::mutex> Lock(M);
     if (MaxMaterializations && Materializing == *MaxMaterializations) {

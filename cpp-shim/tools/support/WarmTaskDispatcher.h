@@ -6,6 +6,16 @@
 // task. The tools' sessions use it, in process and out of process. (LLVM 22's IdleTasks,
 // which nothing in ORC or these tools creates, run here as ordinary tasks.)
 //
+// One exception: a materialization dispatched by the thread that created the dispatcher (the
+// tool's main thread, which asked for the symbols and only waits) runs there and then, as ORC's
+// in-process default, InPlaceTaskDispatcher, runs every task, and outside the limit. A
+// materialization dispatched while one runs so, and any dispatched by another thread, goes to a
+// warm thread: the nesting stays one deep, and the transport's reading thread, which must not
+// block on the executor's answers, never runs one. Out of process a REPL input is compiled and
+// linked on the thread that parsed it (its memory and caches are there), as in process: a
+// 222-input jitslab-repl session's time out of process fell from about 1.14x its in-process
+// time to about 1.10x (LLVM 22, native protocol).
+//
 //===----------------------------------------------------------------------===//
 #ifndef JITSLAB_TOOLS_WARMTASKDISPATCHER_H
 #define JITSLAB_TOOLS_WARMTASKDISPATCHER_H
@@ -18,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 namespace jitslab {
 
@@ -35,6 +46,7 @@ private:
   void runTasks(std::unique_ptr<llvm::orc::Task> T, bool Materialization);
 
   const std::optional<size_t> MaxMaterializations;
+  const std::thread::id Creator = std::this_thread::get_id();
   std::mutex M;
   size_t Materializing = 0;
   std::deque<std::unique_ptr<llvm::orc::Task>> Queued;
