@@ -13,8 +13,8 @@
 // warm thread: the nesting stays one deep, and the transport's reading thread, which must not
 // block on the executor's answers, never runs one. Out of process a REPL input is compiled and
 // linked on the thread that parsed it (its memory and caches are there), as in process: a
-// 222-input jitslab-repl session's time out of process fell from about 1.14x its in-process
-// time to about 1.10x (LLVM 22, native protocol).
+// 222-input jitslab-repl session's time out of process fell from 1.16x its in-process time to
+// 1.11x (LLVM 22, native protocol, interleaved runs; README "Where a call's time goes").
 //
 //===----------------------------------------------------------------------===//
 #ifndef JITSLAB_TOOLS_WARMTASKDISPATCHER_H
