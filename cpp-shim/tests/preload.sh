@@ -98,11 +98,16 @@ repl)
   shift 3
   # Out of process, clang-repl 22 exits without waiting for its executor, which may still be
   # writing what it printed: stdout goes through a pipe, read to its end, which comes once every
-  # process holding it has exited.
-  { "$repl" "$@" <"$script" 2>"$tmp/stock.err"; echo $? >"$tmp/stock.status"; } | cat >"$tmp/stock.out"
+  # process holding it has exited. run_all NAME COMMAND...: stdout in $tmp/NAME.out, stderr in
+  # $tmp/NAME.err, COMMAND's status in $tmp/NAME.status.
+  run_all() {
+    name=$1
+    shift
+    { "$@" 2>"$tmp/$name.err"; echo $? >"$tmp/$name.status"; } | cat >"$tmp/$name.out"
+  }
+  run_all stock "$repl" "$@" <"$script"
   [ "$(cat "$tmp/stock.status")" = 0 ] || fail "stock clang-repl: status $(cat "$tmp/stock.status")"
-  { JITSLAB_STATS=$tmp/report LD_PRELOAD=$preload "$repl" "$@" <"$script" 2>"$tmp/jitslab.err"
-    echo $? >"$tmp/jitslab.status"; } | cat >"$tmp/jitslab.out"
+  run_all jitslab env JITSLAB_STATS="$tmp/report" LD_PRELOAD="$preload" "$repl" "$@" <"$script"
   [ "$(cat "$tmp/jitslab.status")" = 0 ] ||
     fail "clang-repl under the preload: status $(cat "$tmp/jitslab.status")"
   # Blank lines aside: out of process, clang-repl's own blank line and what the executor prints

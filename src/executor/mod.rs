@@ -299,28 +299,30 @@ impl Service {
             exec_needed |= a.actions.iter().any(|p| !p.finalize.is_null() || !p.dealloc.is_null());
         }
         if exec_needed {
-            // Cheapest route first: the region's own code pages (where the ORC runtime is
-            // linked), then the loaded objects' code (the executor's wrapper functions), and only
-            // for an address in neither, /proc/self/maps, whose reading cost about 80 µs of every
-            // finalize when it was the only route.
+            // Cheapest route first, each later one looked up only when an address needs it: the
+            // region's own code pages (where the ORC runtime is linked), the loaded objects' code
+            // (the executor's wrapper functions), and /proc/self/maps, whose reading cost about
+            // 80 µs of every finalize when it was the only route.
             let base = self.region.mapping.addr;
+            let rx = wire::access_byte(Prot::RX);
             let in_region_code = |addr: u64| {
                 let at = addr.wrapping_sub(base);
-                at < self.span() && wire::access_from_byte(st.pages[(at / page) as usize]) == Ok(Prot::RX)
+                at < self.span() && st.pages[(at / page) as usize] == rx
             };
-            let loaded = sys::loaded_code_ranges();
+            let in_any = |ranges: &[(u64, u64)], addr: u64| ranges.iter().any(|&(s, e)| (s..e).contains(&addr));
+            let mut loaded: Option<Vec<(u64, u64)>> = None;
             let mut mapped: Option<Vec<(u64, u64)>> = None;
             for a in allocs {
                 for c in a.actions.iter().flat_map(|p| [&p.finalize, &p.dealloc]).filter(|c| !c.is_null()) {
                     let addr = c.fn_addr;
-                    if in_region_code(addr) || loaded.iter().any(|&(s, e)| (s..e).contains(&addr)) {
+                    if in_region_code(addr) || in_any(loaded.get_or_insert_with(sys::loaded_code_ranges), addr) {
                         continue;
                     }
                     // Another JIT's memory, say.
                     if mapped.is_none() {
                         mapped = Some(sys::executable_ranges().map_err(|e| format!("finalize: {e}"))?);
                     }
-                    if !mapped.as_ref().is_some_and(|m| m.iter().any(|&(s, e)| (s..e).contains(&addr))) {
+                    if !in_any(mapped.as_deref().unwrap_or_default(), addr) {
                         return Err(format!(
                             "finalize: allocation {:#x}: action address {:#x} is not in executable memory of \
                              the executor",

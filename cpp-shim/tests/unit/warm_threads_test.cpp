@@ -115,25 +115,30 @@ TEST(WarmThreads, StopWaitsForRunningJobs) {
   EXPECT_EQ(Again.get_future().get(), 7);
 }
 
-/// A MaterializationTask that records how many of its kind run at once.
-class CountingMaterialization final : public llvm::orc::MaterializationTask {
+/// A MaterializationTask that runs a function.
+class FunctionMaterialization final : public llvm::orc::MaterializationTask {
 public:
-  CountingMaterialization(std::atomic<int> &Now, std::atomic<int> &Peak, Rendezvous &Done)
-      : MaterializationTask(nullptr, nullptr), Now(Now), Peak(Peak), Done(Done) {}
-  void printDescription(llvm::raw_ostream &OS) override { OS << "counting materialization"; }
-  void run() override {
+  explicit FunctionMaterialization(std::function<void()> F)
+      : MaterializationTask(nullptr, nullptr), F(std::move(F)) {}
+  void printDescription(llvm::raw_ostream &OS) override { OS << "function materialization"; }
+  void run() override { F(); }
+
+private:
+  std::function<void()> F;
+};
+
+/// A materialization that records how many of its kind run at once.
+std::unique_ptr<FunctionMaterialization>
+countingMaterialization(std::atomic<int> &Now, std::atomic<int> &Peak, Rendezvous &Done) {
+  return std::make_unique<FunctionMaterialization>([&] {
     int N = ++Now;
     for (int P = Peak.load(); N > P && !Peak.compare_exchange_weak(P, N);)
       ;
     std::this_thread::sleep_for(5ms);
     --Now;
     Done.arrive();
-  }
-
-private:
-  std::atomic<int> &Now, &Peak;
-  Rendezvous &Done;
-};
+  });
+}
 
 TEST(WarmTaskDispatcher, RunsAtMostItsLimitOfMaterializationsAndOtherTasksAtOnce) {
   jitslab::WarmTaskDispatcher D(2);
@@ -143,7 +148,7 @@ TEST(WarmTaskDispatcher, RunsAtMostItsLimitOfMaterializationsAndOtherTasksAtOnce
   // place (the next test).
   std::thread([&] {
     for (int I = 0; I < 12; ++I)
-      D.dispatch(std::make_unique<CountingMaterialization>(Now, Peak, MaterializationsDone));
+      D.dispatch(countingMaterialization(Now, Peak, MaterializationsDone));
     // Other tasks are not held back by the queued materializations: these two wait for each
     // other.
     for (int I = 0; I < 2; ++I)
@@ -157,18 +162,6 @@ TEST(WarmTaskDispatcher, RunsAtMostItsLimitOfMaterializationsAndOtherTasksAtOnce
   D.shutdown();
   EXPECT_EQ(Peak.load(), 2);
 }
-
-/// A MaterializationTask that runs a function.
-class FunctionMaterialization final : public llvm::orc::MaterializationTask {
-public:
-  explicit FunctionMaterialization(std::function<void()> F)
-      : MaterializationTask(nullptr, nullptr), F(std::move(F)) {}
-  void printDescription(llvm::raw_ostream &OS) override { OS << "function materialization"; }
-  void run() override { F(); }
-
-private:
-  std::function<void()> F;
-};
 
 TEST(WarmTaskDispatcher, RunsItsCreatorsMaterializationInPlaceAndNoOtherOne) {
   jitslab::WarmTaskDispatcher D(2);
