@@ -13,6 +13,10 @@
 #       SCRIPT (errors.repl) is full of mistakes: each gets its message on stderr, the session
 #       goes on to the end (an input that failed to link is taken back and harms no later one),
 #       the exit status is 0, and 1 with --strict.
+#   failed REPL [repl options...]
+#       (LLVM 22) inputs that fail after clang generated code for a part of them, in C++ and in
+#       C (where calling an undeclared function is a warning made an error): none of that code
+#       runs, then or with a later input, and what they defined can be defined again.
 #   values REPL CLANG_REPL [repl options...]
 #       an expression's value: printed in process and out of process (read back from the slab
 #       shared with the executor), and evaluated once (its side effect is seen). On LLVM 22
@@ -114,6 +118,28 @@ errors)
   status=$?
   [ $status -eq 1 ] || fail "exit status $status with --strict, expected 1"
   echo "repl.sh errors: every mistake reported, the session went on"
+  ;;
+failed)
+  printf '%s\n' '#include <cstdio>' 'printf("leak 1\n"); undeclared_one();' \
+    'int leaked = (printf("leak 2\n"), 0); undeclared_two();' \
+    'struct Noisy { Noisy() { printf("leak 3\n"); } } noisy; undeclared_three();' \
+    'int twice(int v) { return 2 * v; } undeclared_four();' \
+    'int twice(int v) { return 2 * v; }' 'printf("twice(21) = %d\n", twice(21));' >"$tmp/failed.repl"
+  "$repl" "$@" "$tmp/failed.repl" >"$tmp/out" 2>"$tmp/err"
+  status=$?
+  [ $status -eq 0 ] || fail "C++: exit status $status"
+  [ "$(cat "$tmp/out")" = "twice(21) = 42" ] || fail "C++: stdout is not just 'twice(21) = 42': $(cat "$tmp/out")"
+  for id in one two three four; do
+    grep -qF "use of undeclared identifier 'undeclared_$id'" "$tmp/err" || fail "C++: no error for undeclared_$id"
+  done
+  printf '%s\n' 'printf("leak 4\n");' 'int x = 42;' '#include <stdio.h>' \
+    'printf("x = %d\n", x);' >"$tmp/failed.c.repl"
+  "$repl" "$@" -Xcc -xc "$tmp/failed.c.repl" >"$tmp/out" 2>"$tmp/err"
+  status=$?
+  [ $status -eq 0 ] || fail "C: exit status $status"
+  [ "$(cat "$tmp/out")" = "x = 42" ] || fail "C: stdout is not just 'x = 42': $(cat "$tmp/out")"
+  grep -qF "call to undeclared library function 'printf'" "$tmp/err" || fail "C: no error for printf"
+  echo "repl.sh failed: no code of a failed input ran"
   ;;
 values)
   clang_repl=$1

@@ -121,7 +121,7 @@ Expected<bool> runInput(ReplInterpreter &Interp, StringRef Input) {
   auto T0 = std::chrono::steady_clock::now();
   Interp.forgetValue();
   SharedContext.whileLocked([&] {
-    auto Parsed = Interp.clang().Parse(Input);
+    auto Parsed = Interp.parse(Input);
     if (!Parsed) {
       consumeError(Parsed.takeError()); // "Parsing failed."; clang printed the diagnostics
       return;

@@ -12,9 +12,11 @@
 #include "clang/AST/Expr.h"
 #include "clang/AST/ExprCXX.h"
 #include "clang/Basic/TokenKinds.h"
+#include "clang/Frontend/MultiplexConsumer.h"
 #include "clang/Interpreter/Value.h"
 #include "clang/Sema/Ownership.h"
 #include "clang/Sema/Sema.h"
+#include "clang/Sema/SemaConsumer.h"
 
 #include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/Config/llvm-config.h"
@@ -24,6 +26,8 @@
 #include "llvm/Support/Format.h"
 
 #include <cstring>
+#include <functional>
+#include <vector>
 
 #if LLVM_VERSION_MAJOR != 19 && LLVM_VERSION_MAJOR != 22
 #error "jitslab-repl builds against LLVM 19 or LLVM 22"
@@ -387,6 +391,131 @@ public:
       : Interpreter(std::move(CI), Err, std::move(IEB), std::move(Consumer)) {}
 };
 
+/// Stands between clang's consumers and code generation, and while an input is parsed holds
+/// everything for code generation until the input is known to be good. clang hands code
+/// generation each declaration as it is parsed, and an input that fails later leaves what was
+/// generated for the declarations before its first error (a statement's code, a global's
+/// initializer) in the module that the next input's code goes into, where it runs as the next
+/// input's initializers. In process clang stops after an input's first error, not before it;
+/// out of process (ValueToBuffer, next to clang's code generation) it did not stop at all, and
+/// an error that is a warning made one (C's implicit declaration of `printf`) does not stop code
+/// generation either. Held, a failed input's declarations never reach code generation
+/// (`drop`); a good input's reach it in the order clang gave them, at the end of the input
+/// (HandleTranslationUnit), before clang takes the module.
+class HeldCodeGen final : public clang::ASTConsumer {
+public:
+  explicit HeldCodeGen(std::unique_ptr<clang::ASTConsumer> CodeGen) : Inner(std::move(CodeGen)) {}
+
+  /// Holds from now until the input is released (or dropped).
+  void hold() { Holding = true; }
+  /// The input was good: what is left reaches code generation; later calls pass straight on.
+  void release() {
+    replay();
+    Holding = false;
+  }
+  /// The input failed: what it held is forgotten.
+  void drop() {
+    Held.clear();
+    Holding = false;
+  }
+
+  bool HandleTopLevelDecl(clang::DeclGroupRef D) override {
+    pass([this, D] { Inner->HandleTopLevelDecl(D); });
+    return true;
+  }
+  void HandleInlineFunctionDefinition(clang::FunctionDecl *D) override {
+    pass([this, D] { Inner->HandleInlineFunctionDefinition(D); });
+  }
+  void HandleInterestingDecl(clang::DeclGroupRef D) override {
+    pass([this, D] { Inner->HandleInterestingDecl(D); });
+  }
+  void HandleTagDeclDefinition(clang::TagDecl *D) override {
+    pass([this, D] { Inner->HandleTagDeclDefinition(D); });
+  }
+  void HandleTagDeclRequiredDefinition(const clang::TagDecl *D) override {
+    pass([this, D] { Inner->HandleTagDeclRequiredDefinition(D); });
+  }
+  void HandleCXXImplicitFunctionInstantiation(clang::FunctionDecl *D) override {
+    pass([this, D] { Inner->HandleCXXImplicitFunctionInstantiation(D); });
+  }
+  void HandleTopLevelDeclInObjCContainer(clang::DeclGroupRef D) override {
+    pass([this, D] { Inner->HandleTopLevelDeclInObjCContainer(D); });
+  }
+  void HandleImplicitImportDecl(clang::ImportDecl *D) override {
+    pass([this, D] { Inner->HandleImplicitImportDecl(D); });
+  }
+  void CompleteTentativeDefinition(clang::VarDecl *D) override {
+    pass([this, D] { Inner->CompleteTentativeDefinition(D); });
+  }
+  void CompleteExternalDeclaration(clang::DeclaratorDecl *D) override {
+    pass([this, D] { Inner->CompleteExternalDeclaration(D); });
+  }
+  void AssignInheritanceModel(clang::CXXRecordDecl *RD) override {
+    pass([this, RD] { Inner->AssignInheritanceModel(RD); });
+  }
+  void HandleCXXStaticMemberVarInstantiation(clang::VarDecl *D) override {
+    pass([this, D] { Inner->HandleCXXStaticMemberVarInstantiation(D); });
+  }
+  void HandleVTable(clang::CXXRecordDecl *RD) override {
+    pass([this, RD] { Inner->HandleVTable(RD); });
+  }
+  void HandleTranslationUnit(clang::ASTContext &Ctx) override {
+    replay();
+    Inner->HandleTranslationUnit(Ctx);
+  }
+  // Questions, not events: answered at once.
+  void Initialize(clang::ASTContext &Ctx) override { Inner->Initialize(Ctx); }
+  clang::ASTMutationListener *GetASTMutationListener() override {
+    return Inner->GetASTMutationListener();
+  }
+  clang::ASTDeserializationListener *GetASTDeserializationListener() override {
+    return Inner->GetASTDeserializationListener();
+  }
+  void PrintStats() override { Inner->PrintStats(); }
+  bool shouldSkipFunctionBody(clang::Decl *D) override { return Inner->shouldSkipFunctionBody(D); }
+
+  /// Puts a HeldCodeGen in front of code generation in the consumers clang made for
+  /// `Interp` (every one of them a MultiplexConsumer on LLVM 22: clang's value-printing one in
+  /// process, or ours and code generation out of process). `Ours` is the consumer jitslab gave
+  /// clang, if any. Null where the consumers are not as expected (a plugin's added): clang's
+  /// own behaviour is kept there.
+  static HeldCodeGen *insert(clang::Interpreter &Interp, const clang::ASTConsumer *Ours) {
+    auto &Outer =
+        static_cast<clang::MultiplexConsumer &>(Interp.getCompilerInstance()->getASTConsumer());
+    auto &Cs = Outer.*(&Reach::Consumers);
+    size_t Want = Ours ? 2 : 1;
+    if (Cs.size() != Want || (Ours && Cs[0].get() != Ours) || isa<clang::SemaConsumer>(*Cs.back()))
+      return nullptr;
+    auto Gate = std::make_unique<HeldCodeGen>(std::move(Cs.back()));
+    HeldCodeGen *Raw = Gate.get();
+    Cs.back() = std::move(Gate);
+    return Raw;
+  }
+
+private:
+  /// The consumers a MultiplexConsumer owns are a protected member.
+  struct Reach : clang::MultiplexConsumer {
+    using clang::MultiplexConsumer::Consumers;
+  };
+
+  void pass(std::function<void()> Call) {
+    if (Holding)
+      Held.push_back(std::move(Call));
+    else
+      Call();
+  }
+  void replay() {
+    // Calls that a replayed one causes (if any) are held behind the rest, and replayed next.
+    while (!Held.empty())
+      for (auto &Call : std::exchange(Held, {}))
+        Call();
+  }
+
+  std::unique_ptr<clang::ASTConsumer> Inner;
+  bool Holding = false;
+  std::vector<std::function<void()>> Held;
+};
+
 } // namespace
 
 struct ReplInterpreter::Impl {
@@ -398,6 +527,7 @@ struct ReplInterpreter::Impl {
   std::shared_ptr<SharedValueBuffer> Values;
   StoredValue Stored;
   bool Skipped = false;
+  HeldCodeGen *Gate = nullptr; // owned by clang's consumers; null where it could not be put
 
   bool printStored(const clang::Interpreter &Interp, raw_ostream &OS);
   Expected<std::string> readString(uint64_t Addr);
@@ -419,6 +549,7 @@ ReplInterpreter::create(std::unique_ptr<clang::CompilerInstance> CI,
   IEB->IsOutOfProcess = !InProcess;
   IEB->JITBuilder = std::move(JB);
 
+  const clang::ASTConsumer *Ours = nullptr;
   if (InProcess) {
     auto Interp = clang::Interpreter::create(std::move(CI), std::move(IEB));
     if (!Interp)
@@ -427,14 +558,18 @@ ReplInterpreter::create(std::unique_ptr<clang::CompilerInstance> CI,
   } else {
     Error Err = Error::success();
     clang::CompilerInstance &C = *CI;
-    R->Interp = std::make_unique<InterpreterWithConsumer>(
-        std::move(CI), Err, std::move(IEB),
-        std::make_unique<ValueToBuffer>(C, R->I->Values != nullptr, R->I->Stored, R->I->Skipped));
+    auto Consumer =
+        std::make_unique<ValueToBuffer>(C, R->I->Values != nullptr, R->I->Stored, R->I->Skipped);
+    Ours = Consumer.get();
+    R->Interp = std::make_unique<InterpreterWithConsumer>(std::move(CI), Err, std::move(IEB),
+                                                          std::move(Consumer));
     if (Err)
       return std::move(Err);
   }
   // clang creates no JIT when it only parses (-fsyntax-only, -ast-dump): jit() says so.
   LLJIT *J = R->I->J;
+  if (J)
+    R->I->Gate = HeldCodeGen::insert(*R->Interp, Ours);
   if (!J || InProcess)
     return std::move(R);
   // Interpreter::create's first input (the runtime) opens the JITDylib through the platform;
@@ -443,7 +578,7 @@ ReplInterpreter::create(std::unique_ptr<clang::CompilerInstance> CI,
   if (Error E = J->initialize(J->getMainJITDylib()))
     return std::move(E);
   if (R->I->Values) {
-    auto PTU = R->Interp->Parse(outOfProcessValueRuntime());
+    auto PTU = R->parse(outOfProcessValueRuntime());
     if (!PTU)
       return PTU.takeError();
     if (Error E = R->Interp->Execute(*PTU))
@@ -453,6 +588,18 @@ ReplInterpreter::create(std::unique_ptr<clang::CompilerInstance> CI,
         return Addr.takeError();
   }
   return std::move(R);
+}
+
+Expected<clang::PartialTranslationUnit &> ReplInterpreter::parse(StringRef Input) {
+  if (!I->Gate)
+    return Interp->Parse(Input);
+  I->Gate->hold();
+  auto PTU = Interp->Parse(Input);
+  if (PTU)
+    I->Gate->release();
+  else
+    I->Gate->drop();
+  return PTU;
 }
 
 Expected<LLJIT &> ReplInterpreter::jit() {
@@ -880,6 +1027,10 @@ ReplInterpreter::create(std::unique_ptr<clang::CompilerInstance> CI,
   R->I->Values = std::move(Values);
   R->Interp = std::move(*Interp);
   return std::move(R);
+}
+
+Expected<clang::PartialTranslationUnit &> ReplInterpreter::parse(StringRef Input) {
+  return Interp->Parse(Input);
 }
 
 Expected<LLJIT &> ReplInterpreter::jit() { return I->Interp->getExecutionEngine(); }

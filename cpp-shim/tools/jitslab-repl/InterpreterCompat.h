@@ -24,8 +24,11 @@
 //                                                                       buffer, by Value::print
 //   the LLVMContext's lock while   ThreadSafeContext::getLock           ThreadSafeContext::
 //   clang parses                                                        withContextDo
-//   who runs an input's            the driver                           the driver in process, the
-//   initializers                                                        ORC runtime out of process
+//   who runs an input's            the driver                           the driver
+//   initializers
+//   a failed input's code kept     clang's (its consumers are private)  nothing: HeldCodeGen queues
+//   out of the next input's                                             the code generator's events
+//   module                                                              until the parse succeeds
 //   the ORC runtime's platform     initialize opens the JITDylib once;  as it is (dlopen, then
 //                                  later ones do nothing                dlupdate); the JITDylib is
 //                                                                       opened at creation
@@ -34,8 +37,9 @@
 // Why the driver runs initializers itself: LLJIT's in-process platform, on 19 and 22 alike, keeps
 // asking for the initializers of an input that failed to link, even after Undo, so every later
 // input fails too (stock clang-repl 22 shows it); and 19's ORC runtime runs a JITDylib's
-// initializers at its first dlopen only. 22's ORC runtime runs the initializers each input adds
-// at the next dlupdate, and gets past an input that failed, so out of process 22 is left to it.
+// initializers at its first dlopen only. 22's ORC runtime could run the initializers each input
+// adds at the next dlupdate, but that costs two round trips to the executor where the driver's
+// call costs one.
 //
 // Concurrency: everything here runs on the driver's thread, except ContextGuard::learn, which
 // the JIT calls from whichever thread materializes a module.
@@ -117,8 +121,14 @@ public:
 
   ~ReplInterpreter();
 
-  /// clang's interpreter itself: Parse, Execute and Undo as they are.
+  /// clang's interpreter itself: Execute and Undo as they are.
   clang::Interpreter &clang() { return *Interp; }
+
+  /// Parses an input, as clang's Parse does. On LLVM 22, an input that fails leaves nothing
+  /// in the next input's module: clang's own Parse lets code generated before the input's
+  /// first error (and, out of process, after it) run with the next input, and so does this
+  /// on LLVM 19, where clang's consumers cannot be reached.
+  llvm::Expected<clang::PartialTranslationUnit &> parse(llvm::StringRef Input);
 
   /// The JIT that clang created from the builder.
   llvm::Expected<llvm::orc::LLJIT &> jit();
