@@ -129,6 +129,14 @@ pub(crate) trait Backend: Send + Sync {
         None
     }
 
+    /// An allocation was made: a link is in flight until it is finalized or abandoned.
+    fn link_started(&self) {}
+
+    /// A link in flight ended: its allocation's finalize was handed to this backend (the call
+    /// comes after [`Backend::finalize`]), failed before it, or it was abandoned. Never called
+    /// with the manager's lock held.
+    fn link_ended(&self) {}
+
     /// A pool took the chunks `chunks`: in the executor they get the pool's protection.
     fn chunk_taken(&self, _chunks: Range, _pool: Pool) {}
 

@@ -279,6 +279,7 @@ impl Manager {
             };
         }
         g.allocs.insert(id, Record { segs, state: State::InFlight });
+        self.backend.link_started();
         Ok(AllocId(id))
     }
 
@@ -337,6 +338,7 @@ impl Manager {
                 }),
             )
         };
+        self.backend.link_ended();
         let kept =
             rx.recv().unwrap_or_else(|_| Err(Error::new(ErrorKind::Broken, "a local finalize did not complete")));
         self.complete_finalize(id, segs, kept.map_err(|e| self.finalize_failed(id, e)))
@@ -360,7 +362,11 @@ impl Manager {
             // allocations): the allocation gets one page of its own until deallocated.
             match self.key_page() {
                 Ok(page) => segs.push(page),
-                Err(e) => return done(self.complete_finalize(id, segs, Err(e))),
+                Err(e) => {
+                    let failed = self.complete_finalize(id, segs, Err(e));
+                    self.backend.link_ended();
+                    return done(failed);
+                }
             }
         }
         let fsegs = finalize_segs(&segs);
@@ -375,6 +381,7 @@ impl Manager {
         });
         // SAFETY: forwarded from the caller.
         unsafe { self.backend.finalize(id.0, &fsegs, actions, finalized) };
+        self.backend.link_ended();
     }
 
     /// The error of a finalize that failed in its backend. Only a lost connection lets go of
@@ -407,7 +414,7 @@ impl Manager {
     }
 
     /// Marks an allocation as being finalized and gives its segments their final protection.
-    /// On an OS failure the allocation is rolled back.
+    /// On an OS failure the allocation is rolled back, and its link has ended.
     fn begin_finalize(&self, id: AllocId) -> Result<Vec<Seg>, Error> {
         let mut segs = self.transition(id, "finalize", |s| matches!(s, State::InFlight), State::Finalizing)?;
         for i in 0..segs.len() {
@@ -415,7 +422,9 @@ impl Manager {
             // a protection that did not change is harmless.
             segs[i].protected = true;
             if let Err(e) = self.mapper.protect(segs[i].range, segs[i].pool) {
-                return Err(self.complete_finalize(id, segs, Err(Error::from(e))).unwrap_err());
+                let failed = self.complete_finalize(id, segs, Err(Error::from(e))).unwrap_err();
+                self.backend.link_ended();
+                return Err(failed);
             }
         }
         Ok(segs)
@@ -459,10 +468,12 @@ impl Manager {
     /// Gives back an allocation that was never finalized, exactly its own ranges.
     pub fn abandon(&self, id: AllocId) -> Result<(), Error> {
         let segs = self.transition(id, "abandon", |s| matches!(s, State::InFlight), State::Deallocating)?;
-        self.release_segments(&segs, |g| {
+        let released = self.release_segments(&segs, |g| {
             g.allocs.remove(&id.0);
             g.counts.abandons += 1;
-        })
+        });
+        self.backend.link_ended();
+        released
     }
 
     /// Deallocates finalized allocations: runs their dealloc actions (allocations from last to

@@ -33,6 +33,16 @@
 //! any finalize that uses it, and a chunk is given back only after the deallocate that freed
 //! its last allocation returned.
 //!
+//! **Holding a round while links are in flight.** The manager tells the backend when a link
+//! starts (an allocation) and ends (its finalize, or its abandon). A round that is ready to go
+//! waits while other links are in flight, so that a burst of links (an ORC session
+//! materializing 2000 objects at once, each with the platform's registration actions) ends in
+//! one round rather than one per round trip; the last link to end sends it. Waiting cannot be
+//! allowed to deadlock: a link may wait on another's finalize (a plugin that looks a symbol up
+//! until it is ready, a caller that holds an allocation and waits on another's finalize), so
+//! when no link has started or ended for [`HOLD`] a timer thread (started at the first hold)
+//! sends the round anyway. A lone link (a REPL's input) never waits.
+//!
 //! **No call at all** for a finalize with no actions whose chunks' protections are applied
 //! already: on x86-64 the instruction cache is coherent with the linker's writes through the
 //! shared pages, and the executor runs JIT'd code only when a later call tells it to. Such an
@@ -48,7 +58,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::{call_error, setup_error, Backend, Completed, FinalizeSeg, Finalized, Kept};
 use crate::error::Error;
@@ -142,16 +153,50 @@ struct Dealloc {
     done: NativeDone,
 }
 
-#[derive(Default)]
+/// How long a held round waits after the last link started or ended before it goes anyway.
+pub(crate) const HOLD: Duration = Duration::from_millis(5);
+
+/// How long [`Native::settle`] waits for the rounds in flight and held.
+const SETTLE: Duration = Duration::from_secs(10);
+
 struct Queue {
     /// A round is in flight.
     busy: bool,
+    /// Links in flight: allocations neither finalized nor abandoned yet.
+    links: usize,
+    /// When a link last started or ended.
+    progress: Instant,
+    /// The hold timer's thread is running.
+    timer: bool,
+    /// The backend is going away: the timer's thread ends.
+    closed: bool,
     /// Chunk offset → the protection it must get, noted since the last round took them.
     pending: BTreeMap<u64, Prot>,
     /// Chunks whose protection the round in flight is applying.
     applying: BTreeSet<u64>,
     finalizes: Vec<Fin>,
     deallocs: Vec<Dealloc>,
+}
+
+impl Queue {
+    fn new() -> Queue {
+        Queue {
+            busy: false,
+            links: 0,
+            progress: Instant::now(),
+            timer: false,
+            closed: false,
+            pending: BTreeMap::new(),
+            applying: BTreeSet::new(),
+            finalizes: Vec::new(),
+            deallocs: Vec::new(),
+        }
+    }
+
+    /// Work waits for a round.
+    fn has_work(&self) -> bool {
+        !self.finalizes.is_empty() || !self.deallocs.is_empty()
+    }
 }
 
 /// What one round carries.
@@ -167,6 +212,9 @@ struct Round {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RoundCounts {
     pub rounds: u64,
+    /// Rounds held while links were in flight, and sent by the hold timer when they stopped
+    /// moving (not by the last link's end).
+    pub timed_out: u64,
     pub protect_calls: u64,
     pub finalize_calls: u64,
     pub deallocate_calls: u64,
@@ -179,6 +227,9 @@ pub(crate) struct Native {
     chunk: u64,
     sharing: SharingPath,
     queue: Mutex<Queue>,
+    /// Wakes the hold timer (a round was held, or the backend is closing) and
+    /// [`Native::settle`] (a round ended).
+    wake: Condvar,
     counts: Mutex<RoundCounts>,
 }
 
@@ -247,7 +298,8 @@ fn connect(
         handle: reply.handle,
         chunk,
         sharing: path,
-        queue: Mutex::new(Queue::default()),
+        queue: Mutex::new(Queue::new()),
+        wake: Condvar::new(),
         counts: Mutex::new(RoundCounts::default()),
     });
     match RemoteView::map(reply.base, span, fd, true) {
@@ -359,7 +411,9 @@ impl Native {
                 return done(Ok(()));
             }
             q.finalizes.push(Fin { alloc, done });
-            self.start(&mut q)
+            // This allocation's own link is still counted: it ends right after.
+            let others = q.links.saturating_sub(1);
+            self.start(&mut q, others)
         };
         self.run(round);
     }
@@ -370,15 +424,38 @@ impl Native {
         let round = {
             let mut q = lock(&self.queue);
             q.deallocs.push(Dealloc { keys, done });
-            self.start(&mut q)
+            let others = q.links;
+            self.start(&mut q, others)
+        };
+        self.run(round);
+    }
+
+    /// A link started (an allocation was made).
+    pub fn link_started(&self) {
+        let mut q = lock(&self.queue);
+        q.links += 1;
+        q.progress = Instant::now();
+    }
+
+    /// A link ended (its allocation was finalized or abandoned): the last one sends the round
+    /// that was held for it.
+    pub fn link_ended(self: &Arc<Self>) {
+        let round = {
+            let mut q = lock(&self.queue);
+            q.links = q.links.saturating_sub(1);
+            q.progress = Instant::now();
+            let others = q.links;
+            self.start(&mut q, others)
         };
         self.run(round);
     }
 
     /// Takes the next round out of the queue if none is in flight and there is work that
-    /// waits for one (noted protections alone wait for a finalize that needs them).
-    fn start(&self, q: &mut Queue) -> Option<Round> {
-        if q.busy || (q.finalizes.is_empty() && q.deallocs.is_empty()) {
+    /// waits for one (noted protections alone wait for a finalize that needs them), unless
+    /// `others` links (not the caller's) are in flight and the hold timer runs: then the round
+    /// is held (see the module docs).
+    fn start(self: &Arc<Self>, q: &mut Queue, others: usize) -> Option<Round> {
+        if q.busy || !q.has_work() || (others > 0 && self.arm(q)) {
             return None;
         }
         q.busy = true;
@@ -509,9 +586,75 @@ impl Native {
         let next = {
             let mut q = lock(&self.queue);
             q.busy = false;
-            self.start(&mut q)
+            let others = q.links;
+            let next = self.start(&mut q, others);
+            self.wake.notify_all();
+            next
         };
         self.run(next);
+    }
+
+    /// Makes sure the hold timer runs and knows that a round is held. False if its thread
+    /// cannot be started: the round is then not held.
+    fn arm(self: &Arc<Self>, q: &mut Queue) -> bool {
+        if !q.timer {
+            let me = Arc::clone(self);
+            let spawned = std::thread::Builder::new().name("jitslab-hold".into()).spawn(move || me.hold_timer());
+            q.timer = spawned.is_ok();
+        }
+        self.wake.notify_all();
+        q.timer
+    }
+
+    /// The hold timer: sends a held round once no link has started or ended for [`HOLD`].
+    /// Ends when the backend closes.
+    fn hold_timer(self: Arc<Self>) {
+        let mut q = lock(&self.queue);
+        while !q.closed {
+            if q.busy || !q.has_work() {
+                q = self.wake.wait(q).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            let quiet = q.progress.elapsed();
+            if quiet < HOLD {
+                q = self.wake.wait_timeout(q, HOLD - quiet).map_or_else(|p| p.into_inner().0, |(g, _)| g);
+                continue;
+            }
+            let round = self.start(&mut q, 0);
+            drop(q);
+            if round.is_some() {
+                lock(&self.counts).timed_out += 1;
+            }
+            self.run(round);
+            q = lock(&self.queue);
+        }
+        q.timer = false;
+    }
+
+    /// Sends what is held and waits (at most [`SETTLE`]) until no round is in flight or held.
+    pub fn settle(self: &Arc<Self>) {
+        let deadline = Instant::now() + SETTLE;
+        let mut q = lock(&self.queue);
+        loop {
+            if !q.busy {
+                if !q.has_work() {
+                    return;
+                }
+                let round = self.start(&mut q, 0);
+                drop(q);
+                self.run(round);
+                q = lock(&self.queue);
+                continue;
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else { return };
+            q = self.wake.wait_timeout(q, left).map_or_else(|p| p.into_inner().0, |(g, _)| g);
+        }
+    }
+
+    /// Ends the hold timer's thread.
+    fn close(&self) {
+        lock(&self.queue).closed = true;
+        self.wake.notify_all();
     }
 }
 
@@ -524,6 +667,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 pub(crate) struct NativeBackend {
     link: Arc<Native>,
+}
+
+impl Drop for NativeBackend {
+    fn drop(&mut self) {
+        self.link.close();
+    }
 }
 
 impl NativeBackend {
@@ -581,8 +730,18 @@ impl Backend for NativeBackend {
     /// there. A dead executor has let go of it already.
     unsafe fn teardown(&self, _kept: Vec<Kept>) {
         if self.link.remote().lost().is_none() {
+            // Nothing may be left held, or in flight behind the teardown.
+            self.link.settle();
             let _ = self.link.teardown_blocking();
         }
+    }
+
+    fn link_started(&self) {
+        self.link.link_started();
+    }
+
+    fn link_ended(&self) {
+        self.link.link_ended();
     }
 
     fn lost(&self) -> Option<String> {

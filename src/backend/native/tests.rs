@@ -284,6 +284,71 @@ fn finalizes_queued_behind_a_held_call_go_out_as_one() {
     assert_eq!(take_log("ngc:"), ["ngc:d0"], "teardown runs what is left");
 }
 
+/// Links in flight together end in one round: finalizes with actions wait while other
+/// allocations are neither finalized nor abandoned, and the last link to end (here an abandon)
+/// sends them all in one finalize call.
+#[test]
+fn finalizes_wait_for_the_links_in_flight_and_the_last_one_sends_them() {
+    let exec = Exec::new();
+    let m = native(&exec, &FD_PATHS);
+    let (id0, _) = m.allocate(&[seg(RX, Lifetime::Standard, 16), seg(R, Lifetime::Standard, 16)]).unwrap();
+    finalize(&m, id0, vec![]).unwrap();
+    let ids: Vec<AllocId> = (0..5).map(|_| m.allocate(&[seg(R, Lifetime::Standard, 16)]).unwrap().0).collect();
+    let (last, _) = m.allocate(&[seg(R, Lifetime::Standard, 16)]).unwrap();
+    let waiting: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| finalize_later(&m, id, vec![recorded_pair(&format!("hld:f{i}"), &format!("hld:d{i}"))]))
+        .collect();
+    assert!(waiting.iter().all(|w| w.try_recv().is_err()), "a finalize went out while a link was in flight");
+    assert_eq!(exec.count(wire::Op::Finalize), 0);
+    m.abandon(last).unwrap();
+    for w in waiting {
+        w.recv_timeout(PROMPT).unwrap().unwrap();
+    }
+    assert_eq!(exec.finalize_batches(), [ids.iter().map(|i| i.0).collect::<Vec<_>>()]);
+    assert_eq!(m.native_round_counts().unwrap().timed_out, 0, "the last link sent the round, not the timer");
+    assert_eq!(take_log("hld:f").len(), 5);
+    deallocate(&m, &ids).unwrap();
+    drop_manager(m);
+    take_log("hld:");
+}
+
+/// A held round cannot deadlock: a caller that keeps an allocation in flight and waits for
+/// another's finalize gets it once no link has started or ended for a while (the hold timer).
+#[test]
+fn a_held_round_goes_once_no_link_moves() {
+    let exec = Exec::new();
+    let m = native(&exec, &FD_PATHS);
+    let (kept, _) = m.allocate(&[seg(R, Lifetime::Standard, 16)]).unwrap();
+    let (id, _) = m.allocate(&[seg(R, Lifetime::Standard, 16)]).unwrap();
+    finalize_later(&m, id, vec![recorded_pair("hlt:f", "hlt:d")]).recv_timeout(PROMPT).unwrap().unwrap();
+    assert_eq!(exec.finalize_batches(), [[id.0]]);
+    assert_eq!(m.native_round_counts().unwrap().timed_out, 1);
+    assert_eq!(take_log("hlt:f"), ["hlt:f"]);
+    m.abandon(kept).unwrap();
+    deallocate(&m, &[id]).unwrap();
+    drop_manager(m);
+    take_log("hlt:");
+}
+
+/// Letting go of the manager while a finalize is held (another link still in flight): the
+/// finalize completes before the region is torn down, and its dealloc action runs at teardown.
+#[test]
+fn a_manager_let_go_with_a_finalize_held_completes_it_first() {
+    let exec = Exec::new();
+    let m = native(&exec, &FD_PATHS);
+    let (_kept, _) = m.allocate(&[seg(R, Lifetime::Standard, 16)]).unwrap();
+    let (id, _) = m.allocate(&[seg(R, Lifetime::Standard, 16)]).unwrap();
+    let rx = finalize_later(&m, id, vec![recorded_pair("htd:f", "htd:d")]);
+    drop_manager(m);
+    rx.recv_timeout(PROMPT).unwrap().unwrap();
+    let ops: Vec<wire::Op> = exec.calls.lock().unwrap().iter().map(|(o, _)| *o).collect();
+    let fin = ops.iter().position(|&o| o == wire::Op::Finalize).expect("the held finalize was sent");
+    assert!(ops[fin..].contains(&wire::Op::Teardown), "{ops:?}");
+    assert_eq!(take_log("htd:"), ["htd:f", "htd:d"]);
+}
+
 /// Deallocating returns whole free pages by punching holes in the shared file: they read as
 /// zero in both processes and are no longer resident; chunks given back are `r--` again.
 #[test]
