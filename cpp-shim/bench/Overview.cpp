@@ -4,7 +4,7 @@
 // process cost, with LLVM's tools and with jitslab's? A row is a way of running (a tool, a
 // manager, in process or out of process, shared memory or not); a column is a workload's whole
 // process time (the REPL session, then the programs), and then the executor itself: its start
-// (spawn to the end of the handshake, on hello) and its peak RSS (running sqlite), which
+// (how long jitslab-run waited for it, to the end of the handshake, on hello) and its peak RSS (running sqlite), which
 // jitslab-run reports. Every cell is the median of the timed runs of the detailed tables
 // below, and its ratio to jitslab in process on the same workload.
 //
@@ -79,8 +79,9 @@ void overview(raw_ostream &OS, const Analysis &A) {
   OS << "\n### Side by side: in process, out of process, shared memory\n\n"
      << "Whole-process time in ms (start, work, exit: what a user waits for), medians of the "
         "runs in the tables below, with the ratio to jitslab in process on the same "
-        "workload. The executor's start is the time from spawning it to the end of the ORC "
-        "handshake (jitslab-run, on hello); its peak RSS is taken running sqlite. – : the "
+        "workload. The executor's start is how long jitslab-run waited for it, to the end of the "
+        "ORC handshake, on hello (jitslab-run starts it before LLVM's static constructors "
+        "run); its peak RSS is taken running sqlite. – : the "
         "tool does not run that workload, or the figure is not reported.\n\n";
   OS << "| how |";
   std::string Rule = "|---|";

@@ -67,7 +67,7 @@ void targetsOfIssue15(raw_ostream &OS, const Analysis &A) {
   // The same driver and protocol family, only the executor differs: jitslab-executor against
   // LLVM's llvm-jitlink-executor.
   ratioTarget(OS, A,
-              "jitslab-executor's start (spawn to handshake, hello) ≤ 1.0× "
+              "jitslab-executor's start (jitslab-run's wait to the end of the handshake, hello) ≤ 1.0× "
               "llvm-jitlink-executor's",
               "hello", "jitslab-native", "jitslab-stock", "executor_start_ms", 1.0);
   ratioTarget(OS, A, "jitslab-executor's peak RSS (sqlite) ≤ 1.0× llvm-jitlink-executor's",

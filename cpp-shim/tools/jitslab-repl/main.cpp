@@ -112,6 +112,9 @@ Error loadLibrary(ReplInterpreter &Interp, StringRef Path) {
 
 int main(int Argc, char **Argv) {
   Options O = parseOptions(Argc, Argv);
+  // The executor starts while the compiler is set up; the handshake comes after.
+  if (O.outOfProcess() && !O.Executor.empty())
+    jitslab::startExecutorEarly(O.Executor.c_str());
   InitializeNativeTarget();
   InitializeNativeTargetAsmPrinter();
   InitializeNativeTargetAsmParser(); // inline assembly in an input

@@ -52,6 +52,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <thread>
 
@@ -65,6 +66,23 @@ using Clock = std::chrono::steady_clock;
 double msSince(Clock::time_point T) {
   return std::chrono::duration<double, std::milli>(Clock::now() - T).count();
 }
+
+/// Starts the executor of the last `--executor=PATH` before "--" (as parseOptions reads it),
+/// before the static constructors of LLVM's libraries run: the executor starts while they do
+/// (startExecutorEarly). Runs from .preinit_array, so it scans argv with C calls only.
+void startExecutorFromArgs(int Argc, char **Argv, char **) {
+  const char *Path = nullptr;
+  for (int I = 1; I < Argc && std::strcmp(Argv[I], "--") != 0; ++I) {
+    if (std::strcmp(Argv[I], "-L") == 0 || std::strcmp(Argv[I], "-l") == 0)
+      ++I; // a separate value, never an option
+    else if (std::strncmp(Argv[I], "--executor=", 11) == 0)
+      Path = Argv[I] + 11;
+  }
+  jitslab::startExecutorEarly(Path);
+}
+
+[[gnu::section(".preinit_array"), gnu::used]] void (*StartExecutorEarly)(int, char **, char **) =
+    startExecutorFromArgs;
 
 } // namespace
 
@@ -80,13 +98,17 @@ int main(int Argc, char **Argv) {
 
   std::unique_ptr<ExecutorProcessControl> EPC;
   std::shared_ptr<const jitslab::TransportCounts> Wire; // out of process: what crossed it
-  double ExecutorStartMs = -1; // spawn (or connect) to the end of the ORC handshake
+  // How long main waited for its executor: to the end of the ORC handshake. A child executor
+  // was started before LLVM's static constructors ran (startExecutorFromArgs).
+  double ExecutorStartMs = -1;
+  bool ExecutorStartedEarly = false;
   if (O.outOfProcess()) {
     auto Conn = failOn(O.Executor.empty() ? jitslab::connectExecutor(O.Connect, O.SecretFile)
                                           : jitslab::spawnExecutor(O.Executor),
                        "starting the executor");
     ExecutorStartMs = msSince(T0);
     ExecutorPid = Conn.Pid;
+    ExecutorStartedEarly = Conn.StartedEarly;
     // A lost executor ends this run at once, from the connection's thread: LLJIT's teardown
     // after a platform setup the loss cut short runs into links still in flight and crashes
     // (LLVM 22; seen in the kill trials), and nothing of the session needs tearing down.
@@ -260,7 +282,8 @@ int main(int Argc, char **Argv) {
         << "rpc_bytes_sent=" << Wire->BytesSent.load() << "\n"
         << "rpc_bytes_received=" << Wire->BytesReceived.load() << "\n";
     if (ExecutorPid > 0)
-      R << "executor_mappings=" << Exec.Mappings << "\n"
+      R << "executor_started_early=" << (ExecutorStartedEarly ? 1 : 0) << "\n"
+        << "executor_mappings=" << Exec.Mappings << "\n"
         << "executor_peak_rss_kib=" << Exec.PeakKiB << "\n"
         << "executor_shmem_kib=" << Exec.ShmemKiB << "\n";
     if (SlabStats && O.outOfProcess())

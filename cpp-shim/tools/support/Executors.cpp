@@ -26,6 +26,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -196,41 +197,93 @@ Expected<ExecutorConnection> connectFDs(int InFD, int OutFD, SimpleRemoteEPC::Se
 
 } // namespace
 
-Expected<ExecutorConnection> spawnExecutor(const std::string &Path, SimpleRemoteEPC::Setup S) {
-  ignoreSigpipeOnce();
-  if (access(Path.c_str(), X_OK) != 0)
-    return osError("cannot run executor '" + Path + "'");
+namespace {
+
+/// A child executor with its two pipe ends in this process: `In` reads what it sends, `Out`
+/// writes to it.
+struct ChildPipes {
+  pid_t Pid = -1;
+  int In = -1, Out = -1;
+};
+
+/// Starts `Path filedescs=R,W` with a pipe each way. C library calls only, and nothing
+/// allocated: it may run before any static constructor (startExecutorEarly). 0 or an errno.
+int startChild(const char *Path, ChildPipes &C) {
   // [0] read end, [1] write end. Close-on-exec everywhere; the child clears it on its two ends.
   int ToExecutor[2], FromExecutor[2];
   if (pipe2(ToExecutor, O_CLOEXEC) != 0)
-    return osError("pipe");
+    return errno;
   if (pipe2(FromExecutor, O_CLOEXEC) != 0) {
-    Error E = osError("pipe");
+    int E = errno;
     close(ToExecutor[0]);
     close(ToExecutor[1]);
-    return std::move(E);
+    return E;
   }
-  std::string FDs =
-      "filedescs=" + std::to_string(ToExecutor[0]) + "," + std::to_string(FromExecutor[1]);
-  pid_t Pid = fork();
+  char FDs[64];
+  snprintf(FDs, sizeof(FDs), "filedescs=%d,%d", ToExecutor[0], FromExecutor[1]);
+  char *const Argv[] = {const_cast<char *>(Path), FDs, nullptr};
+  // vfork: this process is suspended until the child has exec'd, and its page tables are not
+  // copied (fork copied those of a linker that has LLVM loaded: about 0.3 ms, and copy-on-write
+  // faults until the exec).
+  pid_t Pid = vfork();
   if (Pid == 0) {
-    // Only async-signal-safe calls between fork and exec.
+    // The child shares this process's memory until it execs: fcntl, execv and _exit only.
     fcntl(ToExecutor[0], F_SETFD, 0);
     fcntl(FromExecutor[1], F_SETFD, 0);
-    char *const Argv[] = {const_cast<char *>(Path.c_str()), const_cast<char *>(FDs.c_str()),
-                          nullptr};
-    execv(Path.c_str(), Argv);
+    execv(Path, Argv);
     _exit(127);
   }
-  Error ForkErr = Pid < 0 ? osError("fork") : Error::success();
+  int E = Pid < 0 ? errno : 0;
   close(ToExecutor[0]);
   close(FromExecutor[1]);
-  if (ForkErr) {
+  if (E) {
     close(ToExecutor[1]);
     close(FromExecutor[0]);
-    return std::move(ForkErr);
+    return E;
   }
-  auto Conn = connectFDs(FromExecutor[0], ToExecutor[1], std::move(S), Pid);
+  C = {Pid, FromExecutor[0], ToExecutor[1]};
+  return 0;
+}
+
+/// The executor startExecutorEarly started, until spawnExecutor takes it. Plain data: it is
+/// set before static constructors run.
+const char *EarlyPath = nullptr;
+ChildPipes Early;
+
+} // namespace
+
+void startExecutorEarly(const char *Path) {
+  if (EarlyPath || !Path || access(Path, X_OK) != 0)
+    return;
+  if (startChild(Path, Early) == 0)
+    EarlyPath = Path;
+}
+
+Expected<ExecutorConnection> spawnExecutor(const std::string &Path, SimpleRemoteEPC::Setup S) {
+  ignoreSigpipeOnce();
+  ChildPipes C;
+  const bool Taken = EarlyPath && Path == EarlyPath;
+  if (EarlyPath) {
+    if (Taken) {
+      C = Early;
+    } else {
+      // Started for another path than the one given in the end: not ours to use.
+      close(Early.In);
+      close(Early.Out);
+      reapExecutor(Early.Pid, 0);
+    }
+    EarlyPath = nullptr;
+  }
+  if (C.Pid < 0) {
+    if (access(Path.c_str(), X_OK) != 0)
+      return osError("cannot run executor '" + Path + "'");
+    if (int E = startChild(Path.c_str(), C)) {
+      errno = E;
+      return osError("starting executor '" + Path + "'");
+    }
+  }
+  pid_t Pid = C.Pid;
+  auto Conn = connectFDs(C.In, C.Out, std::move(S), Pid);
   if (!Conn) {
     // Say how the executor ended if it did (killed, or exited at once), else stop it.
     pid_t Child = Pid;
@@ -242,6 +295,7 @@ Expected<ExecutorConnection> spawnExecutor(const std::string &Path, SimpleRemote
       Msg = Fate + ": " + Msg;
     return joinErrors(make_error<StringError>(Msg, inconvertibleErrorCode()), Conn.takeError());
   }
+  Conn->StartedEarly = Taken;
   return Conn;
 }
 

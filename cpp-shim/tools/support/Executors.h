@@ -40,12 +40,24 @@ struct ExecutorConnection {
   std::unique_ptr<llvm::orc::SimpleRemoteEPC> EPC;
   pid_t Pid = -1;
   std::shared_ptr<const TransportCounts> Counts;
+  /// The child was started by startExecutorEarly.
+  bool StartedEarly = false;
 };
 
 /// Starts `Path filedescs=R,W` with a pipe each way and connects to it. `S` chooses the EPC's
-/// default memory manager (LLVM's EPCGenericJITLinkMemoryManager when left empty).
+/// default memory manager (LLVM's EPCGenericJITLinkMemoryManager when left empty). An executor
+/// that startExecutorEarly started for the same path is taken instead of a new one.
 llvm::Expected<ExecutorConnection> spawnExecutor(const std::string &Path,
                                                  llvm::orc::SimpleRemoteEPC::Setup S = {});
+
+/// Starts the executor at `Path` now, for a later spawnExecutor(Path) to connect to: it starts
+/// while this program does other work (the ORC handshake waits for it, about 1 ms, more on a
+/// busy machine). Only C library calls and nothing allocated, so a tool may call it from a
+/// `.preinit_array` function, before the static constructors of LLVM's libraries run (about
+/// 4 ms of a start). Does nothing if `Path` is not executable or it was called already; a
+/// failure to start is left for spawnExecutor to report. `Path` must live as long as the
+/// program (an `argv` element does).
+void startExecutorEarly(const char *Path);
 
 /// Attaches to an executor listening at `Where`: "host:port" on TCP (e.g. started with
 /// `llvm-jitlink-executor listen=127.0.0.1:20000`) or "unix:PATH" (`jitslab-executor
