@@ -66,10 +66,11 @@ void targetsOfIssue15(raw_ostream &OS, const Analysis &A) {
                 WId, "jitslab-native", "jitslab-dual", "wall_ms", 1.10);
   // The same driver and protocol family, only the executor differs: jitslab-executor against
   // LLVM's llvm-jitlink-executor.
-  ratioTarget(OS, A,
-              "jitslab-executor's start (jitslab-run's wait to the end of the handshake, hello) ≤ 1.0× "
-              "llvm-jitlink-executor's",
-              "hello", "jitslab-native", "jitslab-stock", "executor_start_ms", 1.0);
+  ratioTarget(
+      OS, A,
+      "jitslab-executor's start (jitslab-run's wait to the end of the handshake, hello) ≤ 1.0× "
+      "llvm-jitlink-executor's",
+      "hello", "jitslab-native", "jitslab-stock", "executor_start_ms", 1.0);
   ratioTarget(OS, A, "jitslab-executor's peak RSS (sqlite) ≤ 1.0× llvm-jitlink-executor's",
               "sqlite", "jitslab-native", "jitslab-stock", "executor_peak_rss_kib", 1.0);
   ratioTarget(OS, A, "jitslab-repl in process ≤ 1.0× stock clang-repl (the session)",

@@ -81,8 +81,8 @@ void startExecutorFromArgs(int Argc, char **Argv, char **) {
   jitslab::startExecutorEarly(Path);
 }
 
-[[gnu::section(".preinit_array"), gnu::used]] void (*StartExecutorEarly)(int, char **, char **) =
-    startExecutorFromArgs;
+[[gnu::section(".preinit_array"),
+  gnu::used]] void (*StartExecutorEarly)(int, char **, char **) = startExecutorFromArgs;
 
 } // namespace
 
