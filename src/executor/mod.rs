@@ -5,7 +5,7 @@
 //!   linker process                                    executor process (this module)
 //!   ┌─────────────────────────────┐   setup (once)    ┌──────────────────────────────────┐
 //!   │ working view: rw- over the  │ ────────────────► │ region: `span` bytes at `base`,  │
-//!   │ whole file, mapped from the │   protect (per    │ MAP_SHARED from the file, ---    │
+//!   │ whole file, mapped from the │   protect (per    │ MAP_SHARED from the file, r--    │
 //!   │ fd it took (pidfd_getfd or  │   chunk a pool    │ until protect gives chunks their │
 //!   │ /proc/PID/fd/FD)            │   takes or frees) │ pool's access: r-x, r--, rw-     │
 //!   │ slab bookkeeping, sub-page  │ ────────────────► │                                  │
@@ -118,9 +118,9 @@ fn setup(a: &SetupArgs) -> Result<SetupReply, String> {
     let base = sys::reserve(span, None).map_err(|e| format!("setup: cannot reserve {span:#x} bytes: {e}"))?;
     let region = Region { mapping: Mapping { addr: base, len: span }, file, name, page };
     // SAFETY: `[base, base+span)` is the reservation just made, owned by `region`.
-    unsafe { sys::map_shared(&region.file, span, Prot::NONE, Some(base)) }.map_err(|e| format!("setup: {e}"))?;
+    unsafe { sys::map_shared(&region.file, span, Prot::R, Some(base)) }.map_err(|e| format!("setup: {e}"))?;
     // SAFETY: the first page of our own region, which nothing uses yet.
-    unsafe { sys::protect(base, page, Prot::RX).and_then(|()| sys::protect(base, page, Prot::NONE)) }
+    unsafe { sys::protect(base, page, Prot::RX).and_then(|()| sys::protect(base, page, Prot::R)) }
         .map_err(|e| format!("setup: the region's file cannot be mapped executable here: {e}"))?;
     let fd = match region.name {
         None => region.file.as_raw_fd(),
@@ -129,8 +129,13 @@ fn setup(a: &SetupArgs) -> Result<SetupReply, String> {
     let name = region.name.as_ref().map_or(String::new(), |n| n.to_string_lossy().into_owned());
     let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
     let pages = usize::try_from(span / page).map_err(|e| e.to_string())?;
-    let state =
-        State { pages: vec![0; pages], allocs: HashMap::new(), segments: BTreeMap::new(), next_seq: 0, closed: false };
+    let state = State {
+        pages: vec![wire::access_byte(Prot::R); pages],
+        allocs: HashMap::new(),
+        segments: BTreeMap::new(),
+        next_seq: 0,
+        closed: false,
+    };
     registry().insert(handle, Arc::new(Service { region, state: Mutex::new(state) }));
     Ok(SetupReply { handle, base, pid, fd, name })
 }

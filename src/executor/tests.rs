@@ -142,7 +142,7 @@ fn a_whole_cycle_through_a_memfd_taken_with_pidfd_getfd() {
     let r = setup(Sharing::Memfd);
     assert_eq!((r.pid, r.name.as_str()), (std::process::id(), ""));
     assert!(r.fd >= 0 && r.base % page() == 0);
-    assert_eq!(perms_at(r.base), "---s", "the region starts with no access");
+    assert_eq!(perms_at(r.base), "r--s", "the region starts readable");
     let work = Working::map(sys::pidfd_getfd(r.pid, r.fd).expect("pidfd_getfd is allowed on our own process"));
     // Pools: code in page 0, data in page 1.
     protect(r.handle, &[ext(0, page(), Prot::RX), ext(page(), page(), Prot::RW)]).unwrap();
@@ -273,7 +273,7 @@ fn protect_checks_every_range_before_applying_any() {
         all.extend(ranges);
         let e = protect(r.handle, &all).unwrap_err();
         assert!(e.contains(want), "{all:?}: {e}");
-        assert_eq!(perms_at(r.base + 4 * p), "---s", "nothing applied after a refusal");
+        assert_eq!(perms_at(r.base + 4 * p), "r--s", "nothing applied after a refusal");
     }
     assert!(protect(u64::MAX, &[ext(0, p, Prot::R)]).unwrap_err().contains("unknown handle"));
     protect(r.handle, &[ext(0, p, Prot::R)]).unwrap();
@@ -295,7 +295,7 @@ fn access_bytes_that_are_writable_and_executable_are_refused() {
         let e = crate::protocol::sps::decode_error(&invoke(Op::Protect, &args)).unwrap().expect("refused");
         assert!(e.contains(want), "{byte}: {e}");
     }
-    assert_eq!(perms_at(r.base), "---s");
+    assert_eq!(perms_at(r.base), "r--s");
     assert!(testing::writable_and_executable_mappings().is_empty());
     teardown(r.handle).unwrap();
 }
@@ -326,7 +326,8 @@ fn finalize_refuses_a_bad_batch_whole_and_runs_nothing() {
         (vec![alloc(11, vec![ext(2 * p, 8, Prot::NONE)], vec![])], "has no access"),
         (vec![alloc(11, vec![ext(128, 8, Prot::RW)], vec![])], "is rw- but its page at 0x0 is r-x"),
         (vec![alloc(11, vec![ext(p - 8, 16, Prot::RX)], vec![])], "is r-x but its page at"),
-        (vec![alloc(11, vec![ext(2 * p, 8, Prot::R)], vec![])], "is r-- but its page"),
+        // Page 2 was never protected: it is r--, as setup mapped it.
+        (vec![alloc(11, vec![ext(2 * p, 8, Prot::RW)], vec![])], "is rw- but its page"),
         (vec![alloc(11, vec![ext(128, 16, Prot::RX), ext(136, 8, Prot::RX)], vec![])], "overlap"),
         (
             vec![alloc(11, vec![ext(128, 16, Prot::RX)], vec![]), alloc(12, vec![ext(136, 8, Prot::RX)], vec![])],

@@ -15,7 +15,7 @@ use JitslabStatus::*;
 
 /// The version of jitslab's native executor protocol that this library serves (see
 /// `jitslab_executor_bootstrap_symbols`). A linker of another version is refused at setup.
-pub const JITSLAB_EXECUTOR_PROTOCOL_VERSION: u32 = 1;
+pub const JITSLAB_EXECUTOR_PROTOCOL_VERSION: u32 = 2;
 
 /// One bootstrap symbol of jitslab's executor service: an ORC wrapper function
 /// `CWrapperFunctionResult f(const char *args, size_t len)` in this process.

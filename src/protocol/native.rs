@@ -25,7 +25,10 @@
 //! | `__jitslab_executor_teardown` | `handle u64` | `Error` |
 //!
 //! - **setup** creates a region: a file of `span` bytes, and `span` bytes of address space
-//!   mapped `MAP_SHARED` from it with no access (page-aligned; the linker may use all of it).
+//!   mapped `MAP_SHARED` from it, readable (`r--`; page-aligned; the linker may use all of it).
+//!   Readable, not `---`, because LLVM 19's ORC has the executor read a graph's `.eh_frame`
+//!   before the graph is finalized, so possibly before the protect that gives a new chunk its
+//!   pool's access (version 1 mapped `---` and the linker made it `r--` with a protect at once).
 //!   `version` must equal [`PROTOCOL_VERSION`], or the error names both versions. `span` must be
 //!   a non-zero multiple of the executor's page size, at most 2 GiB. `sharing` 0: the file is a
 //!   memfd (`memfd_create`, close-on-exec, no name anywhere); the reply's `fd` is its descriptor
@@ -41,7 +44,7 @@
 //!   executable (a `noexec` `/dev/shm`, `vm.memfd_noexec` or a security policy can refuse it)
 //!   and fails with the reason if not.
 //! - **protect** gives page ranges their access (`mprotect`): a pool's final protection when the
-//!   pool takes a chunk, `---` when it gives the chunk back. Extents must be non-empty,
+//!   pool takes a chunk, `r--` when it gives the chunk back. Extents must be non-empty,
 //!   page-aligned, inside the region, not overlapping one another. All are checked before any
 //!   is applied; if an `mprotect` fails, the earlier extents stay applied and the error says
 //!   which one failed.
@@ -87,7 +90,7 @@ use crate::prot::Prot;
 pub use crate::slab::MAX_SPAN;
 
 /// The version of the native protocol. It changes whenever a message's layout or meaning does.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The service's calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

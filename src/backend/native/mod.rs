@@ -26,8 +26,8 @@
 //! back get `r--`), one `finalize` with every queued allocation that has actions, one
 //! `deallocate` with the keys of every queued deallocation. Work that arrives while a round is
 //! in flight waits for the next, and travels with everything else that arrived meanwhile.
-//! (Right after setup one `protect` makes the whole region `r--`, and chunks given back
-//! return to `r--`, not `---`: see [`make_readable`].) The
+//! (The region is `r--` from setup on, and chunks given back return to `r--`, not `---`: see
+//! [`UNASSIGNED`].) The
 //! order of one round, and rounds never overlapping, keep the executor's checks satisfied even
 //! though it serves each call on a thread of its own: a chunk's protection is applied before
 //! any finalize that uses it, and a chunk is given back only after the deallocate that freed
@@ -289,10 +289,6 @@ fn connect(
             }
         }
     };
-    if let Err(e) = make_readable(&remote, reply.handle, span) {
-        let _ = teardown_blocking(&remote, reply.handle);
-        return Err(e);
-    }
     let native = Arc::new(Native {
         remote: Arc::clone(&remote),
         handle: reply.handle,
@@ -343,19 +339,11 @@ fn setup(remote: &Arc<NativeRemote>, span: u64, sharing: Sharing) -> Result<Setu
     })
 }
 
-/// Makes the whole region `r--` in the executor (one `protect`, waited for). The service maps
-/// a region with no access, but LLVM 19's ORC has the executor read a graph's `.eh_frame`
-/// (libgcc's `__register_frame`) before the graph is finalized, so before the round that gives
-/// a new chunk its pool's protection: a chunk with no access there kills the executor (seen
-/// with synth-2000 and the ORC runtime). Readable pages hold what the linker already wrote.
-/// Chunks given back return to `r--` for the same reason; nothing is ever writable and
-/// executable.
-fn make_readable(remote: &Arc<NativeRemote>, handle: u64, span: u64) -> Result<(), RemoteError> {
-    let whole = [Extent { offset: 0, len: span, access: UNASSIGNED }];
-    remote.call_blocking("protect", remote.addrs().protect, wire::protect_args(handle, &whole), decode_error, drop)
-}
-
-/// The protection of chunks no pool holds (see [`make_readable`]).
+/// The protection of chunks no pool holds, as setup maps the whole region: `r--`. LLVM 19's
+/// ORC has the executor read a graph's `.eh_frame` (libgcc's `__register_frame`) before the
+/// graph is finalized, so before the round that gives a new chunk its pool's protection: a
+/// chunk with no access there killed the executor (synth-2000 with the ORC runtime). Readable
+/// pages hold what the linker already wrote; nothing is ever writable and executable.
 pub(crate) const UNASSIGNED: Prot = Prot::R;
 
 fn teardown_blocking(remote: &Arc<NativeRemote>, handle: u64) -> Result<(), RemoteError> {
