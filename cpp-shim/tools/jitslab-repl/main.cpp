@@ -114,7 +114,7 @@ int main(int Argc, char **Argv) {
   Options O = parseOptions(Argc, Argv);
   // The executor starts while the compiler is set up; the handshake comes after.
   if (O.outOfProcess() && !O.Executor.empty())
-    jitslab::startExecutorEarly(O.Executor.c_str());
+    jitslab::startExecutorEarly(O.Executor.c_str(), environ);
   InitializeNativeTarget();
   InitializeNativeTargetAsmPrinter();
   InitializeNativeTargetAsmParser(); // inline assembly in an input

@@ -70,7 +70,7 @@ double msSince(Clock::time_point T) {
 /// Starts the executor of the last `--executor=PATH` before "--" (as parseOptions reads it),
 /// before the static constructors of LLVM's libraries run: the executor starts while they do
 /// (startExecutorEarly). Runs from .preinit_array, so it scans argv with C calls only.
-void startExecutorFromArgs(int Argc, char **Argv, char **) {
+void startExecutorFromArgs(int Argc, char **Argv, char **Envp) {
   const char *Path = nullptr;
   for (int I = 1; I < Argc && std::strcmp(Argv[I], "--") != 0; ++I) {
     if (std::strcmp(Argv[I], "-L") == 0 || std::strcmp(Argv[I], "-l") == 0)
@@ -78,7 +78,7 @@ void startExecutorFromArgs(int Argc, char **Argv, char **) {
     else if (std::strncmp(Argv[I], "--executor=", 11) == 0)
       Path = Argv[I] + 11;
   }
-  jitslab::startExecutorEarly(Path);
+  jitslab::startExecutorEarly(Path, Envp);
 }
 
 [[gnu::section(".preinit_array"),

@@ -206,9 +206,10 @@ struct ChildPipes {
   int In = -1, Out = -1;
 };
 
-/// Starts `Path filedescs=R,W` with a pipe each way. C library calls only, and nothing
-/// allocated: it may run before any static constructor (startExecutorEarly). 0 or an errno.
-int startChild(const char *Path, ChildPipes &C) {
+/// Starts `Path filedescs=R,W` with a pipe each way and the environment `Envp`. C library
+/// calls only, and nothing allocated: it may run before any static constructor
+/// (startExecutorEarly). 0 or an errno.
+int startChild(const char *Path, char *const *Envp, ChildPipes &C) {
   // [0] read end, [1] write end. Close-on-exec everywhere; the child clears it on its two ends.
   int ToExecutor[2], FromExecutor[2];
   if (pipe2(ToExecutor, O_CLOEXEC) != 0)
@@ -230,7 +231,7 @@ int startChild(const char *Path, ChildPipes &C) {
     // The child shares this process's memory until it execs: fcntl, execv and _exit only.
     fcntl(ToExecutor[0], F_SETFD, 0);
     fcntl(FromExecutor[1], F_SETFD, 0);
-    execv(Path, Argv);
+    execve(Path, Argv, Envp);
     _exit(127);
   }
   int E = Pid < 0 ? errno : 0;
@@ -252,10 +253,10 @@ ChildPipes Early;
 
 } // namespace
 
-void startExecutorEarly(const char *Path) {
-  if (EarlyPath || !Path || access(Path, X_OK) != 0)
+void startExecutorEarly(const char *Path, char *const *Envp) {
+  if (EarlyPath || !Path || !Envp || access(Path, X_OK) != 0)
     return;
-  if (startChild(Path, Early) == 0)
+  if (startChild(Path, Envp, Early) == 0)
     EarlyPath = Path;
 }
 
@@ -277,7 +278,7 @@ Expected<ExecutorConnection> spawnExecutor(const std::string &Path, SimpleRemote
   if (C.Pid < 0) {
     if (access(Path.c_str(), X_OK) != 0)
       return osError("cannot run executor '" + Path + "'");
-    if (int E = startChild(Path.c_str(), C)) {
+    if (int E = startChild(Path.c_str(), environ, C)) {
       errno = E;
       return osError("starting executor '" + Path + "'");
     }

@@ -56,8 +56,10 @@ llvm::Expected<ExecutorConnection> spawnExecutor(const std::string &Path,
 /// `.preinit_array` function, before the static constructors of LLVM's libraries run (about
 /// 4 ms of a start). Does nothing if `Path` is not executable or it was called already; a
 /// failure to start is left for spawnExecutor to report. `Path` must live as long as the
-/// program (an `argv` element does).
-void startExecutorEarly(const char *Path);
+/// program (an `argv` element does). `Envp` is the executor's environment: `environ` from
+/// `main` on; a `.preinit_array` function must pass the `envp` it is given, since the C
+/// library sets `environ` only after those functions ran.
+void startExecutorEarly(const char *Path, char *const *Envp);
 
 /// Attaches to an executor listening at `Where`: "host:port" on TCP (e.g. started with
 /// `llvm-jitlink-executor listen=127.0.0.1:20000`) or "unix:PATH" (`jitslab-executor
