@@ -228,7 +228,7 @@ int startChild(const char *Path, char *const *Envp, ChildPipes &C) {
   // faults until the exec).
   pid_t Pid = vfork();
   if (Pid == 0) {
-    // The child shares this process's memory until it execs: fcntl, execv and _exit only.
+    // The child shares this process's memory until it execs: fcntl, execve and _exit only.
     fcntl(ToExecutor[0], F_SETFD, 0);
     fcntl(FromExecutor[1], F_SETFD, 0);
     execve(Path, Argv, Envp);
