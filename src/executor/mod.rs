@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::prot::Prot;
 use crate::protocol::native::{
-    self as wire, Allocation, Extent, Op, SetupArgs, SetupReply, Sharing, MAX_SPAN, PROTOCOL_VERSION,
+    self as wire, Allocation, Extent, Op, SetupArgs, SetupReply, Sharing, MAX_SPAN, PROTOCOL_VERSION, UNASSIGNED,
 };
 use crate::protocol::wrapper::{self, WrapperCall};
 use crate::sys::{self, Mapping};
@@ -118,9 +118,9 @@ fn setup(a: &SetupArgs) -> Result<SetupReply, String> {
     let base = sys::reserve(span, None).map_err(|e| format!("setup: cannot reserve {span:#x} bytes: {e}"))?;
     let region = Region { mapping: Mapping { addr: base, len: span }, file, name, page };
     // SAFETY: `[base, base+span)` is the reservation just made, owned by `region`.
-    unsafe { sys::map_shared(&region.file, span, Prot::R, Some(base)) }.map_err(|e| format!("setup: {e}"))?;
+    unsafe { sys::map_shared(&region.file, span, UNASSIGNED, Some(base)) }.map_err(|e| format!("setup: {e}"))?;
     // SAFETY: the first page of our own region, which nothing uses yet.
-    unsafe { sys::protect(base, page, Prot::RX).and_then(|()| sys::protect(base, page, Prot::R)) }
+    unsafe { sys::protect(base, page, Prot::RX).and_then(|()| sys::protect(base, page, UNASSIGNED)) }
         .map_err(|e| format!("setup: the region's file cannot be mapped executable here: {e}"))?;
     let fd = match region.name {
         None => region.file.as_raw_fd(),
@@ -130,7 +130,7 @@ fn setup(a: &SetupArgs) -> Result<SetupReply, String> {
     let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
     let pages = usize::try_from(span / page).map_err(|e| e.to_string())?;
     let state = State {
-        pages: vec![wire::access_byte(Prot::R); pages],
+        pages: vec![wire::access_byte(UNASSIGNED); pages],
         allocs: HashMap::new(),
         segments: BTreeMap::new(),
         next_seq: 0,

@@ -89,6 +89,11 @@ use crate::prot::Prot;
 /// The largest region the service sets up: the slab's own limit, 2 GiB.
 pub use crate::slab::MAX_SPAN;
 
+/// The access of pages no pool holds: setup maps the whole region so, and the linker gives
+/// chunks back to it. Readable, not `---`, for LLVM 19's early `.eh_frame` reads (see setup in
+/// the module docs; `---` chunks killed the executor with synth-2000 and the ORC runtime).
+pub const UNASSIGNED: Prot = Prot::R;
+
 /// The version of the native protocol. It changes whenever a message's layout or meaning does.
 pub const PROTOCOL_VERSION: u32 = 2;
 

@@ -67,7 +67,7 @@ use crate::mapper::pool_prot;
 use crate::mapper::remote::{Remote, RemoteError, RemoteView, RpcCounts, Transport};
 use crate::prot::Prot;
 use crate::protocol::native::{self as wire, Allocation, Extent, SetupArgs, SetupReply, Sharing};
-use crate::protocol::native::{Op, PROTOCOL_VERSION};
+use crate::protocol::native::{Op, PROTOCOL_VERSION, UNASSIGNED};
 use crate::protocol::stock::error_result as decode_error;
 use crate::protocol::wrapper::ActionPair;
 use crate::slab::Range;
@@ -168,6 +168,9 @@ struct Queue {
     progress: Instant,
     /// The hold timer's thread is running.
     timer: bool,
+    /// The hold timer waits with no deadline (no round was held, or one was in flight): a
+    /// held round must wake it. Otherwise it is timing a quiet period and looks again anyway.
+    timer_idle: bool,
     /// The backend is going away: the timer's thread ends.
     closed: bool,
     /// Chunk offset → the protection it must get, noted since the last round took them.
@@ -185,6 +188,7 @@ impl Queue {
             links: 0,
             progress: Instant::now(),
             timer: false,
+            timer_idle: false,
             closed: false,
             pending: BTreeMap::new(),
             applying: BTreeSet::new(),
@@ -338,13 +342,6 @@ fn setup(remote: &Arc<NativeRemote>, span: u64, sharing: Sharing) -> Result<Setu
         me.call("teardown", me.addrs().teardown, wire::teardown_args(late.handle), decode_error, drop);
     })
 }
-
-/// The protection of chunks no pool holds, as setup maps the whole region: `r--`. LLVM 19's
-/// ORC has the executor read a graph's `.eh_frame` (libgcc's `__register_frame`) before the
-/// graph is finalized, so before the round that gives a new chunk its pool's protection: a
-/// chunk with no access there killed the executor (synth-2000 with the ORC runtime). Readable
-/// pages hold what the linker already wrote; nothing is ever writable and executable.
-pub(crate) const UNASSIGNED: Prot = Prot::R;
 
 fn teardown_blocking(remote: &Arc<NativeRemote>, handle: u64) -> Result<(), RemoteError> {
     remote.call_blocking("teardown", remote.addrs().teardown, wire::teardown_args(handle), decode_error, drop)
@@ -590,7 +587,9 @@ impl Native {
             let spawned = std::thread::Builder::new().name("jitslab-hold".into()).spawn(move || me.hold_timer());
             q.timer = spawned.is_ok();
         }
-        self.wake.notify_all();
+        if q.timer_idle {
+            self.wake.notify_all();
+        }
         q.timer
     }
 
@@ -600,7 +599,9 @@ impl Native {
         let mut q = lock(&self.queue);
         while !q.closed {
             if q.busy || !q.has_work() {
+                q.timer_idle = true;
                 q = self.wake.wait(q).unwrap_or_else(|p| p.into_inner());
+                q.timer_idle = false;
                 continue;
             }
             let quiet = q.progress.elapsed();
