@@ -6,6 +6,8 @@
 
 #include "Session.h"
 
+#include "Executors.h"
+
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdlib>
@@ -20,6 +22,7 @@ pid_t ExecutorPid = -1;
 ContextGuard SharedContext;
 
 void fail(const Twine &Msg) {
+  jitslab::discardEarlyExecutor(); // not connected yet: say nothing after this error
   errs() << "jitslab-repl: " << Msg << "\n";
   std::exit(1);
 }

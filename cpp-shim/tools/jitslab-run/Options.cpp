@@ -161,6 +161,7 @@ Options parseOptions(int Argc, char **Argv) {
       break;
     } else if (A == "-h" || A == "--help") {
       outs() << Usage;
+      jitslab::discardEarlyExecutor();
       std::exit(0);
     } else if (A.starts_with("-L")) {
       O.LibDirs.push_back(Value("-L"));

@@ -58,6 +58,7 @@ void keepSessionError(std::string Msg) {
     for (;;)
       pause();
   std::fflush(stdout);
+  jitslab::discardEarlyExecutor(); // not connected yet: say nothing after this error
   std::string Text = Msg.str();
   {
     std::lock_guard<std::mutex> Lock(SessionErrorMutex);

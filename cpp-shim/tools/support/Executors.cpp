@@ -260,6 +260,18 @@ void startExecutorEarly(const char *Path, char *const *Envp) {
     EarlyPath = Path;
 }
 
+void discardEarlyExecutor() {
+  if (!EarlyPath)
+    return;
+  EarlyPath = nullptr;
+  // Killed before its pipes close: seeing them close, it would say so on stderr (LLVM's
+  // executor prints "FD-transport disconnected") after this program's own error.
+  kill(Early.Pid, SIGKILL);
+  reapExecutor(Early.Pid, 0);
+  close(Early.In);
+  close(Early.Out);
+}
+
 Expected<ExecutorConnection> spawnExecutor(const std::string &Path, SimpleRemoteEPC::Setup S) {
   ignoreSigpipeOnce();
   ChildPipes C;
@@ -269,9 +281,7 @@ Expected<ExecutorConnection> spawnExecutor(const std::string &Path, SimpleRemote
       C = Early;
     } else {
       // Started for another path than the one given in the end: not ours to use.
-      close(Early.In);
-      close(Early.Out);
-      reapExecutor(Early.Pid, 0);
+      discardEarlyExecutor();
     }
     EarlyPath = nullptr;
   }

@@ -61,6 +61,11 @@ llvm::Expected<ExecutorConnection> spawnExecutor(const std::string &Path,
 /// library sets `environ` only after those functions ran.
 void startExecutorEarly(const char *Path, char *const *Envp);
 
+/// Stops and reaps the executor startExecutorEarly started, if spawnExecutor has not taken it:
+/// a tool calls it before it exits without having connected (a bad option, --help), so the
+/// executor neither outlives it nor reports the closed connection after the tool's own error.
+void discardEarlyExecutor();
+
 /// Attaches to an executor listening at `Where`: "host:port" on TCP (e.g. started with
 /// `llvm-jitlink-executor listen=127.0.0.1:20000`) or "unix:PATH" (`jitslab-executor
 /// listen=unix:PATH`). With a `SecretFile`, proves to the executor that this process holds
