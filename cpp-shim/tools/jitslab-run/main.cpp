@@ -122,9 +122,11 @@ int main(int Argc, char **Argv) {
     ExecutorStartMs = msSince(T0);
     ExecutorPid = Conn.Pid;
     ExecutorStartedEarly = Conn.StartedEarly;
-    // A lost executor ends this run at once, from the connection's thread: LLJIT's teardown
-    // after a platform setup the loss cut short runs into links still in flight and crashes
-    // (LLVM 22; seen in the kill trials), and nothing of the session needs tearing down.
+    // A lost executor ends this run at once, from the thread that learns of it (the
+    // connection's reader, or one whose message could not be sent), before ORC hears of it:
+    // LLJIT's teardown after a platform setup the loss cut short runs into links still in
+    // flight and crashes (LLVM 22; seen in the kill trials, also when a failed write reached
+    // ORC first), and nothing of the session needs tearing down.
     jitslab::setConnectionLostHandler(
         [](const std::string &Reason) { fail("lost the connection to the executor: " + Reason); });
     Wire = Conn.Counts;

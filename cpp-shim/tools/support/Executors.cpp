@@ -119,7 +119,17 @@ public:
     if (OpC == SimpleRemoteEPCOpcode::CallWrapper)
       ++Counts->CallsToExecutor;
     Counts->BytesSent += FrameHeaderBytes + ArgBytes.size();
-    return Inner->sendMessage(OpC, SeqNo, TagAddr, ArgBytes);
+    Error E = Inner->sendMessage(OpC, SeqNo, TagAddr, ArgBytes);
+    if (E && !Closing) {
+      // The writer can learn of a dead executor before the reading thread does: the handler
+      // hears of it from here too, before the error reaches ORC (whose error paths are what
+      // the handler exists to pre-empt).
+      std::string Reason = toString(std::move(E));
+      if (auto Lost = connectionLostHandler())
+        Lost(Reason);
+      E = make_error<StringError>(Reason, inconvertibleErrorCode());
+    }
+    return E;
   }
   void disconnect() override {
     Closing = true;

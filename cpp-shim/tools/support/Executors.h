@@ -79,10 +79,12 @@ std::string defaultSecretFile();
 
 /// Sets what happens when a connection made here ends without this process having asked for
 /// it (disconnect): the executor died or closed it, or sent a frame the checked transport
-/// refused. `Handler` gets the reason, on the connection's reading thread, before ORC learns of
-/// it. A tool that cannot tear its ORC session down while links are in flight (LLJIT's
-/// destructor after a failed setup runs into them, and crashes) ends the process from there.
-/// Without a handler, ORC alone is told, as with LLVM's own transport.
+/// refused. `Handler` gets the reason, on whichever thread learns of it first (the
+/// connection's reading thread, or one whose message could not be sent), before ORC does; it
+/// may be called more than once, from several threads. A tool that cannot tear its ORC
+/// session down while links are in flight (LLJIT's destructor after a failed setup runs into
+/// them, and crashes) ends the process from there, so that no error of the connection reaches
+/// ORC at all. Without a handler, ORC alone is told, as with LLVM's own transport.
 void setConnectionLostHandler(std::function<void(const std::string &Reason)> Handler);
 
 /// Waits up to `TimeoutMs` for a child executor to exit, then kills it with SIGKILL and reaps
