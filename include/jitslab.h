@@ -44,7 +44,7 @@
  * The version of jitslab's native executor protocol that this library serves (see
  * jitslab_executor_bootstrap_symbols). A linker of another version is refused at setup.
  */
-#define JITSLAB_EXECUTOR_PROTOCOL_VERSION 2
+#define JITSLAB_EXECUTOR_PROTOCOL_VERSION 3
 
 /**
  * The version of this C ABI. It changes when a function or struct of the header changes

@@ -16,14 +16,13 @@ fn setup() -> wire::SetupReply {
 
 fn finalize_one(handle: u64, key: u64, tag: &str) {
     let page = sys::page_size();
-    let r = call(Op::Protect, &wire::protect_args(handle, &[Extent { offset: 0, len: page, access: Prot::R }]));
-    assert_eq!(jitslab::testing::internals::sps::decode_error(&r), Ok(None));
+    let protect = [Extent { offset: 0, len: page, access: Prot::R }];
     let a = Allocation {
         key,
         segments: vec![Extent { offset: key * 8, len: 8, access: Prot::R }],
         actions: vec![recorded_pair(&format!("{tag}:f"), &format!("{tag}:d"))],
     };
-    let r = wire::decode_finalize_reply(&call(Op::Finalize, &wire::finalize_args(handle, &[a]))).unwrap();
+    let r = wire::decode_finalize_reply(&call(Op::Finalize, &wire::finalize_args(handle, &protect, &[a]))).unwrap();
     assert_eq!(r, Ok(vec![Ok(())]));
 }
 

@@ -42,20 +42,30 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("sps", "finalize-reply-refused", native::finalize_reply(&Err("overlap".into()))),
         ("sps", "stock-reserve", Writer::new().bool(true).u64(0x7f00_0000_0000).bytes(b"/jitslab-shm").finish()),
         ("sps", "stock-initialize", Writer::new().bool(true).u64(0x7f00_0000_1000).finish()),
-        // native: the five requests, and the executor's hello frame.
+        // native: the four requests (finalize with protect extents only, with allocations only,
+        // and with both), and the executor's hello frame.
         ("native", "setup", native::setup_args(&SetupArgs { version: 1, span: 1 << 20, sharing: Sharing::Memfd })),
         (
             "native",
             "setup-named",
             native::setup_args(&SetupArgs { version: 1, span: 16 * page, sharing: Sharing::Named }),
         ),
-        ("native", "protect", native::protect_args(1, &[extent(0, page, Prot::RX), extent(page, 2 * page, Prot::RW)])),
-        ("native", "finalize", native::finalize_args(1, &[alloc.clone(), Allocation { key: 8, ..alloc }])),
+        (
+            "native",
+            "finalize-protect",
+            native::finalize_args(1, &[extent(0, page, Prot::RX), extent(page, 2 * page, Prot::RW)], &[]),
+        ),
+        ("native", "finalize", native::finalize_args(1, &[], &[alloc.clone(), Allocation { key: 8, ..alloc.clone() }])),
+        (
+            "native",
+            "finalize-both",
+            native::finalize_args(1, &[extent(0, page, Prot::RX)], &[Allocation { key: 9, ..alloc }]),
+        ),
         ("native", "deallocate", native::deallocate_args(1, &[7, 8])),
         ("native", "teardown", native::teardown_args(1)),
         ("native", "auth-hello", hello),
-        // executor: programs (see fuzz_targets/executor.rs): setup two pages; protect the
-        // first r--; finalize key 1 (16 bytes r--, one recorded action pair); deallocate it;
+        // executor: programs (see fuzz_targets/executor.rs): setup two pages; make the first
+        // r-- (a finalize with one protect extent and no allocation); finalize key 1 (16 bytes r--, one recorded action pair); deallocate it;
         // tear down. The second also sets up a named region, fails an action, sends raw bytes.
         (
             "executor",

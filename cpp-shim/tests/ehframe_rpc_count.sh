@@ -19,8 +19,9 @@
 # 19's, the rounds grow with the link instead of staying a handful (CI's loaded runner made 47
 # rounds for 200 units). What does not depend on timing is checked in every mode: with actions,
 # every call but at most OTHER (the bootstrap, lookups, the call into main) is jitslab's own, so
-# no registration made a call of its own; and the native protocol's group commit made finalize
-# calls (the --stats line "group commit: ..."): the registrations did travel in them.
+# no registration made a call of its own; and the native protocol's group commit sent
+# allocations in finalize calls (the --stats line "group commit: ..."): the registrations did
+# travel in them.
 set -u
 control=calls
 per_object=
@@ -80,8 +81,8 @@ else
 fi
 [ "$5" -ge 2000 ] || { echo "ehframe_rpc_count.sh: $what made fewer calls than objects"; exit 1; }
 for n in actions200 actions2000; do
-  grep -q 'group commit: .* finalize [1-9][0-9]*, ' "$tmp/$n.err" ||
-    { echo "ehframe_rpc_count.sh: $n made no finalize call:"; grep 'group commit' "$tmp/$n.err"; exit 1; }
+  grep -q 'group commit: .* finalize [1-9][0-9]* ([1-9][0-9]* allocations), ' "$tmp/$n.err" ||
+    { echo "ehframe_rpc_count.sh: $n sent no allocation in a finalize call:"; grep 'group commit' "$tmp/$n.err"; exit 1; }
 done
 echo "ehframe_rpc_count.sh: ${per_object:+at most one call per $per_object objects, not }O(1) calls" \
   "with eh-frames registered by finalize actions"

@@ -374,9 +374,9 @@ void badSpsInASessionWithARegion() {
   setupRegion(S, Syms, 1, 1);
   if (shmOf(S.Pid).empty())
     fail(S.Name + ": the named region is not in /dev/shm");
-  std::string Bad = call(S, symbol(Syms, "__jitslab_executor_protect"), 2, "\x01\x02\x03");
-  if (Bad.find("protect") == std::string::npos)
-    fail(S.Name + ": three bytes to protect got no error naming it");
+  std::string Bad = call(S, symbol(Syms, "__jitslab_executor_finalize"), 2, "\x01\x02\x03");
+  if (Bad.find("finalize") == std::string::npos)
+    fail(S.Name + ": three bytes to finalize got no error naming it");
   S.sendFrame(frame(42, 3, 0, ""));
   S.expectRefusal("frame 2 (sequence number 3): unknown opcode 42");
 }

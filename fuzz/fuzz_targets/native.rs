@@ -1,6 +1,6 @@
-//! The native protocol's wire decoders, fed arbitrary bytes: the five requests the executor
-//! decodes (setup, protect, finalize, deallocate, teardown), the range check every request's
-//! extents go through, and the authentication handshake's frames read from a peer that sends
+//! The native protocol's wire decoders, fed arbitrary bytes: the four requests the executor
+//! decodes (setup, finalize, deallocate, teardown), the range check every request's extents go
+//! through (a finalize's protect extents and segments), and the authentication handshake's frames read from a peer that sends
 //! anything.
 //!
 //! Checks: no decoder panics; whatever decodes re-encodes to exactly the input (decoders take
@@ -19,8 +19,11 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     requests(data);
     if let Some((&page_bits, rest)) = data.split_first() {
-        if let Ok((_, extents)) = native::decode_protect(rest) {
-            ranges(&extents, page_bits);
+        if let Ok(f) = native::decode_finalize(rest) {
+            ranges(&f.protect, page_bits);
+            for a in &f.allocs {
+                ranges(&a.segments, page_bits);
+            }
         }
     }
     handshake(data);
@@ -30,11 +33,8 @@ fn requests(data: &[u8]) {
     if let Ok(a) = native::decode_setup(data) {
         assert_eq!(native::setup_args(&a), data, "setup re-encodes");
     }
-    if let Ok((handle, extents)) = native::decode_protect(data) {
-        assert_eq!(native::protect_args(handle, &extents), data, "protect re-encodes");
-    }
-    if let Ok((handle, allocs)) = native::decode_finalize(data) {
-        assert_eq!(native::finalize_args(handle, &allocs), data, "finalize re-encodes");
+    if let Ok(f) = native::decode_finalize(data) {
+        assert_eq!(native::finalize_args(f.handle, &f.protect, &f.allocs), data, "finalize re-encodes");
     }
     if let Ok((handle, keys)) = native::decode_deallocate(data) {
         assert_eq!(native::deallocate_args(handle, &keys), data, "deallocate re-encodes");

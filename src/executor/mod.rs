@@ -5,13 +5,13 @@
 //!   linker process                                    executor process (this module)
 //!   ┌─────────────────────────────┐   setup (once)    ┌──────────────────────────────────┐
 //!   │ working view: rw- over the  │ ────────────────► │ region: `span` bytes at `base`,  │
-//!   │ whole file, mapped from the │   protect (per    │ MAP_SHARED from the file, r--    │
-//!   │ fd it took (pidfd_getfd or  │   chunk a pool    │ until protect gives chunks their │
-//!   │ /proc/PID/fd/FD)            │   takes or frees) │ pool's access: r-x, r--, rw-     │
-//!   │ slab bookkeeping, sub-page  │ ────────────────► │                                  │
-//!   │ packing, hole punching      │   finalize /      │ finalize and dealloc actions,    │
-//!   │                             │   deallocate      │ per allocation key               │
-//!   │                             │   (batches)       │                                  │
+//!   │ whole file, mapped from the │   finalize: the   │ MAP_SHARED from the file, r--    │
+//!   │ fd it took (pidfd_getfd or  │   chunks' access  │ until a finalize gives chunks    │
+//!   │ /proc/PID/fd/FD)            │   (per chunk a    │ their pool's access: r-x, r--,   │
+//!   │ slab bookkeeping, sub-page  │   pool takes or   │ rw-; finalize and dealloc        │
+//!   │ packing, hole punching      │   frees), then a  │ actions, per allocation key      │
+//!   │                             │   batch; dealloc- │                                  │
+//!   │                             │   ate (batches)   │                                  │
 //!   └─────────────────────────────┘ ────────────────► └──────────────────────────────────┘
 //!                  │        the same pages (a memfd; no name in /dev/shm)       │
 //!                  └─────────────────────────────────────────────────────────────┘
@@ -45,8 +45,9 @@ use crate::sys::{self, Mapping};
 pub fn call(op: Op, args: &[u8]) -> Vec<u8> {
     let served = catch_unwind(AssertUnwindSafe(|| match op {
         Op::Setup => wire::setup_reply(&wire::decode_setup(args).and_then(|a| setup(&a))),
-        Op::Protect => wire::error_reply(&wire::decode_protect(args).and_then(|(h, r)| service(h)?.protect(&r))),
-        Op::Finalize => wire::finalize_reply(&wire::decode_finalize(args).and_then(|(h, a)| service(h)?.finalize(a))),
+        Op::Finalize => wire::finalize_reply(
+            &wire::decode_finalize(args).and_then(|f| service(f.handle)?.finalize(&f.protect, f.allocs)),
+        ),
         Op::Deallocate => {
             wire::error_reply(&wire::decode_deallocate(args).and_then(|(h, k)| service(h)?.deallocate(&k)))
         }
@@ -198,7 +199,7 @@ struct Alloc {
 }
 
 struct State {
-    /// The access byte of every page of the region, as last set by protect.
+    /// The access byte of every page of the region, as last set by a finalize's protect extents.
     pages: Vec<u8>,
     allocs: HashMap<u64, Alloc>,
     /// The segments of every allocation being finalized or live: start → end.
@@ -237,16 +238,20 @@ impl Service {
         self.region.mapping.len
     }
 
-    fn protect(&self, ranges: &[Extent]) -> Result<(), String> {
+    /// Gives page ranges their access: all checked, then applied in order.
+    fn protect(&self, st: &mut State, ranges: &[Extent]) -> Result<(), String> {
         let page = self.region.page;
-        let mut st = self.open()?;
-        wire::check_extents(ranges, self.span(), page, true, "protect: range")?;
+        wire::check_extents(ranges, self.span(), page, true, "finalize: protect extent")?;
         for (i, r) in ranges.iter().enumerate() {
             let at = self.region.mapping.addr + r.offset;
             // SAFETY: the range lies inside our region (checked above); what runs there is the
             // linker's to decide, as the protocol says.
             unsafe { sys::protect(at, r.len, r.access) }.map_err(|e| {
-                format!("protect: range {i} [{:#x}, +{:#x}): {e} (the ranges before it were applied)", r.offset, r.len)
+                format!(
+                    "finalize: protect extent {i} [{:#x}, +{:#x}): {e} (the extents before it were applied; the \
+                     batch did not run)",
+                    r.offset, r.len
+                )
             })?;
             let first = (r.offset / page) as usize;
             st.pages[first..first + (r.len / page) as usize].fill(wire::access_byte(r.access));
@@ -280,8 +285,8 @@ impl Service {
                 if let Some(p) = (p0..p1).find(|&p| st.pages[p] != want) {
                     let have = wire::access_from_byte(st.pages[p]).map_or("?".to_string(), |a| a.to_string());
                     return Err(format!(
-                        "{what} {i} [{start:#x}, +{:#x}) is {} but its page at {:#x} is {have}: protect the \
-                         pool's chunk first",
+                        "{what} {i} [{start:#x}, +{:#x}) is {} but its page at {:#x} is {have}: give the \
+                         pool's chunk its access first (a protect extent)",
                         s.len,
                         s.access,
                         p as u64 * page
@@ -345,8 +350,12 @@ impl Service {
         Ok(())
     }
 
-    fn finalize(&self, allocs: Vec<Allocation>) -> wire::FinalizeOutcome {
-        self.claim(&mut *self.open()?, &allocs)?;
+    fn finalize(&self, protect: &[Extent], allocs: Vec<Allocation>) -> wire::FinalizeOutcome {
+        {
+            let mut st = self.open()?;
+            self.protect(&mut st, protect)?;
+            self.claim(&mut st, &allocs)?;
+        }
         let base = self.region.mapping.addr;
         let outcomes: Vec<Result<Vec<WrapperCall>, String>> = allocs
             .iter()

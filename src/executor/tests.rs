@@ -50,12 +50,18 @@ fn status(op: Op, args: &[u8]) -> Result<(), String> {
     crate::protocol::sps::decode_error(&invoke(op, args)).expect("an Error reply decodes").map_or(Ok(()), Err)
 }
 
+/// A finalize with protect extents and an empty batch: how the linker gives chunks their
+/// access when no allocation needs a call.
 fn protect(h: u64, ranges: &[Extent]) -> Result<(), String> {
-    status(Op::Protect, &wire::protect_args(h, ranges))
+    finalize_with(h, ranges, &[]).map(|results| assert!(results.is_empty()))
 }
 
 fn finalize(h: u64, allocs: &[Allocation]) -> wire::FinalizeOutcome {
-    wire::decode_finalize_reply(&invoke(Op::Finalize, &wire::finalize_args(h, allocs))).expect("decodes")
+    finalize_with(h, &[], allocs)
+}
+
+fn finalize_with(h: u64, protect: &[Extent], allocs: &[Allocation]) -> wire::FinalizeOutcome {
+    wire::decode_finalize_reply(&invoke(Op::Finalize, &wire::finalize_args(h, protect, allocs))).expect("decodes")
 }
 
 fn deallocate(h: u64, keys: &[u64]) -> Result<(), String> {
@@ -280,10 +286,42 @@ fn protect_checks_every_range_before_applying_any() {
     teardown(r.handle).unwrap();
 }
 
+/// One finalize call gives chunks their access and then checks and runs its batch against it:
+/// a batch in pages that only this call's protect extents make right is accepted; a refused
+/// batch leaves the extents applied (they are the pools' state); a refused extent refuses the
+/// whole call, and nothing of the batch runs.
+#[test]
+fn finalize_applies_its_protect_extents_before_checking_its_batch() {
+    let r = setup(Sharing::Memfd);
+    let p = page();
+    let code = || alloc(1, vec![ext(8, 8, Prot::RX)], vec![recorded_pair("fpx:f1", "fpx:d1")]);
+    // Page 0 is still r--: without the extent the batch is refused.
+    assert!(finalize(r.handle, &[code()]).unwrap_err().contains("is r-x but its page at 0x0 is r--"));
+    let both = finalize_with(r.handle, &[ext(0, p, Prot::RX), ext(p, p, Prot::RW)], &[code()]);
+    assert_eq!(both, Ok(vec![Ok(())]));
+    assert_eq!(take_log("fpx:"), ["fpx:f1"]);
+    assert_eq!((perms_at(r.base).as_str(), perms_at(r.base + p).as_str()), ("r-xs", "rw-s"));
+    // A batch refused after its extents were applied: page 2 stays r-x.
+    let reused = alloc(1, vec![ext(2 * p, 8, Prot::RX)], vec![recorded_pair("fpx:f2", "fpx:d2")]);
+    let e = finalize_with(r.handle, &[ext(2 * p, p, Prot::RX)], &[reused]).unwrap_err();
+    assert!(e.contains("already live"), "{e}");
+    assert_eq!(perms_at(r.base + 2 * p), "r-xs");
+    // A refused extent: nothing applied, nothing run.
+    let fresh = alloc(2, vec![ext(3 * p, 8, Prot::RW)], vec![recorded_pair("fpx:f3", "fpx:d3")]);
+    let e = finalize_with(r.handle, &[ext(3 * p, p, Prot::RW), ext(4 * p, 1, Prot::RW)], &[fresh]).unwrap_err();
+    assert!(e.contains("finalize: protect extent 1") && e.contains("not page-aligned"), "{e}");
+    assert_eq!(perms_at(r.base + 3 * p), "r--s");
+    assert!(take_log("fpx:").is_empty());
+    teardown(r.handle).unwrap();
+    assert_eq!(take_log("fpx:"), ["fpx:d1"]);
+}
+
 #[test]
 fn access_bytes_that_are_writable_and_executable_are_refused() {
     let r = setup(Sharing::Memfd);
-    let mut args = wire::protect_args(r.handle, &[ext(0, page(), Prot::RX)]);
+    let mut args = wire::finalize_args(r.handle, &[ext(0, page(), Prot::RX)], &[]);
+    // The extent's access byte, before the batch's count.
+    let access = args.len() - 9;
     for (byte, want) in [
         (7u8, "writable and executable"),
         (6, "writable and executable"),
@@ -291,8 +329,8 @@ fn access_bytes_that_are_writable_and_executable_are_refused() {
         (4, "none of"),
         (9, "none of"),
     ] {
-        *args.last_mut().unwrap() = byte;
-        let e = crate::protocol::sps::decode_error(&invoke(Op::Protect, &args)).unwrap().expect("refused");
+        args[access] = byte;
+        let e = wire::decode_finalize_reply(&invoke(Op::Finalize, &args)).unwrap().expect_err("refused");
         assert!(e.contains(want), "{byte}: {e}");
     }
     assert_eq!(perms_at(r.base), "r--s");
@@ -481,16 +519,17 @@ fn malformed_messages_get_error_replies() {
             _ => crate::protocol::sps::decode_error(&reply).unwrap().expect("must fail"),
         }
     };
-    let valid_protect = wire::protect_args(h, &[ext(0, page(), Prot::R)]);
+    let valid_protect = wire::finalize_args(h, &[ext(0, page(), Prot::R)], &[]);
     let mut trailing = valid_protect.clone();
     trailing.push(0);
-    assert!(expected_error(Op::Protect, &trailing).contains("trailing"));
-    assert!(expected_error(Op::Protect, &valid_protect[..valid_protect.len() - 1]).contains("cannot fit"));
+    assert!(expected_error(Op::Finalize, &trailing).contains("trailing"));
+    // Without the batch's count and the extent's access byte, one extent cannot fit.
+    assert!(expected_error(Op::Finalize, &valid_protect[..valid_protect.len() - 9]).contains("cannot fit"));
     let mut huge = wire::deallocate_args(h, &[]);
     huge[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
     assert!(expected_error(Op::Deallocate, &huge).contains("cannot fit"));
-    let mut huge = wire::finalize_args(h, &[alloc(1, vec![], vec![])]);
-    huge[24..32].copy_from_slice(&(1u64 << 40).to_le_bytes()); // the segment count
+    let mut huge = wire::finalize_args(h, &[], &[alloc(1, vec![], vec![])]);
+    huge[32..40].copy_from_slice(&(1u64 << 40).to_le_bytes()); // the segment count
     assert!(expected_error(Op::Finalize, &huge).contains("cannot fit"));
     for op in Op::ALL {
         assert!(expected_error(op, &[]).contains("malformed SPS data"), "{op:?}");
@@ -516,11 +555,12 @@ fn templates(h: u64) -> Vec<(Op, Vec<u8>)> {
         ActionPair { finalize: WrapperCall { fn_addr: 0, args: b"abc".to_vec() }, dealloc: WrapperCall::default() };
     vec![
         (Op::Setup, wire::setup_args(&SetupArgs { version: 0xdead_beef, span: SPAN, sharing: Sharing::Memfd })),
-        (Op::Protect, wire::protect_args(h, &[ext(0, p, Prot::RX), ext(p, 2 * p, Prot::RW)])),
+        (Op::Finalize, wire::finalize_args(h, &[ext(0, p, Prot::RX), ext(p, 2 * p, Prot::RW)], &[])),
         (
             Op::Finalize,
             wire::finalize_args(
                 h,
+                &[ext(3 * p, p, Prot::RX)],
                 &[alloc(0x77, vec![ext(8, 8, Prot::RX), ext(p, 4, Prot::RW)], vec![no_call.clone(), no_call])],
             ),
         ),
@@ -572,8 +612,8 @@ fn the_decoders_survive_seeded_random_and_mutated_messages() {
                 assert!(!e.contains("internal error"), "{op:?} {msg:x?}: {e}");
             }
         }
-        // Mutations after the handle of a live region (protect, finalize with null actions,
-        // deallocate): they may succeed, but never panic.
+        // Mutations after the handle of a live region (finalize with protect extents, with null
+        // actions; deallocate): they may succeed, but never panic.
         let r = setup(Sharing::Memfd);
         let (mut accepted, mut refused) = (0, 0);
         for _ in 0..3000 {

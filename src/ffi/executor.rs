@@ -15,7 +15,7 @@ use JitslabStatus::*;
 
 /// The version of jitslab's native executor protocol that this library serves (see
 /// `jitslab_executor_bootstrap_symbols`). A linker of another version is refused at setup.
-pub const JITSLAB_EXECUTOR_PROTOCOL_VERSION: u32 = 2;
+pub const JITSLAB_EXECUTOR_PROTOCOL_VERSION: u32 = 3;
 
 /// One bootstrap symbol of jitslab's executor service: an ORC wrapper function
 /// `CWrapperFunctionResult f(const char *args, size_t len)` in this process.
@@ -44,10 +44,6 @@ fn executor_wrapper(op: Op) -> WrapperFn {
         // SAFETY: ORC's wrapper ABI: `args` holds `len` bytes.
         unsafe { executor_call(Op::Setup, args, len) }
     }
-    unsafe extern "C" fn protect(args: *const c_char, len: usize) -> Result {
-        // SAFETY: as above.
-        unsafe { executor_call(Op::Protect, args, len) }
-    }
     unsafe extern "C" fn finalize(args: *const c_char, len: usize) -> Result {
         // SAFETY: as above.
         unsafe { executor_call(Op::Finalize, args, len) }
@@ -62,7 +58,6 @@ fn executor_wrapper(op: Op) -> WrapperFn {
     }
     match op {
         Op::Setup => setup,
-        Op::Protect => protect,
         Op::Finalize => finalize,
         Op::Deallocate => deallocate,
         Op::Teardown => teardown,

@@ -146,8 +146,9 @@ impl std::fmt::Display for Stats {
         if let Some(r) = &self.rounds {
             write!(
                 f,
-                "\n  group commit: {} rounds ({} sent by the hold timer); calls: protect {}, finalize {}, deallocate {}",
-                r.rounds, r.timed_out, r.protect_calls, r.finalize_calls, r.deallocate_calls
+                "\n  group commit: {} rounds ({} sent by the hold timer); calls: finalize {} ({} allocations), \
+                 deallocate {}",
+                r.rounds, r.timed_out, r.finalize_calls, r.allocations_sent, r.deallocate_calls
             )?;
         }
         if let Some(why) = &self.connection_lost {

@@ -4,7 +4,7 @@
 //!
 //! # The protocol, version [`PROTOCOL_VERSION`]
 //!
-//! The executor publishes five wrapper functions as bootstrap symbols ([`Op::symbol`]; listed
+//! The executor publishes four wrapper functions as bootstrap symbols ([`Op::symbol`]; listed
 //! for C by `jitslab_executor_bootstrap_symbols`). Each is called as
 //! `CWrapperFunctionResult f(const char *args, size_t len)` with the SPS bytes below (SPS as in
 //! [`super::sps`]: little-endian integers, `[T]` is a `u64` count then the elements, a string or
@@ -19,16 +19,15 @@
 //! | symbol | arguments | reply |
 //! |---|---|---|
 //! | `__jitslab_executor_setup` | `version u32, span u64, sharing u8` | `Expected<(handle u64, base u64, pid u32, fd i32, name string)>` |
-//! | `__jitslab_executor_protect` | `handle u64, [extent]` | `Error` |
-//! | `__jitslab_executor_finalize` | `handle u64, [(key u64, [extent] segments, [((fn u64, args bytes) finalize, (fn u64, args bytes) dealloc)] actions)]` | `Expected<[Error]>`, one per allocation, in order |
+//! | `__jitslab_executor_finalize` | `handle u64, [extent] protect, [(key u64, [extent] segments, [((fn u64, args bytes) finalize, (fn u64, args bytes) dealloc)] actions)]` | `Expected<[Error]>`, one per allocation, in order |
 //! | `__jitslab_executor_deallocate` | `handle u64, [key u64]` | `Error` |
 //! | `__jitslab_executor_teardown` | `handle u64` | `Error` |
 //!
 //! - **setup** creates a region: a file of `span` bytes, and `span` bytes of address space
 //!   mapped `MAP_SHARED` from it, readable (`r--`; page-aligned; the linker may use all of it).
 //!   Readable, not `---`, because LLVM 19's ORC has the executor read a graph's `.eh_frame`
-//!   before the graph is finalized, so possibly before the protect that gives a new chunk its
-//!   pool's access (version 1 mapped `---` and the linker made it `r--` with a protect at once).
+//!   before the graph is finalized, so before the finalize that gives a new chunk its pool's
+//!   access (version 1 mapped `---` and the linker made it `r--` with a protect call at once).
 //!   `version` must equal [`PROTOCOL_VERSION`], or the error names both versions. `span` must be
 //!   a non-zero multiple of the executor's page size, at most 2 GiB. `sharing` 0: the file is a
 //!   memfd (`memfd_create`, close-on-exec, no name anywhere); the reply's `fd` is its descriptor
@@ -43,19 +42,25 @@
 //!   and may punch holes in it to give pages back. Setup probes that the region can be made
 //!   executable (a `noexec` `/dev/shm`, `vm.memfd_noexec` or a security policy can refuse it)
 //!   and fails with the reason if not.
-//! - **protect** gives page ranges their access (`mprotect`): a pool's final protection when the
-//!   pool takes a chunk, `r--` when it gives the chunk back. Extents must be non-empty,
-//!   page-aligned, inside the region, not overlapping one another. All are checked before any
-//!   is applied; if an `mprotect` fails, the earlier extents stay applied and the error says
-//!   which one failed.
-//! - **finalize** makes a batch of allocations live. Each allocation has a key the linker
-//!   chooses, its segments (extents with the access of their pool; any alignment, since pools
-//!   pack allocations into shared pages) and its allocation actions. Checked before anything
+//! - **finalize** first gives page ranges their access (`mprotect`), then makes a batch of
+//!   allocations live; either list may be empty.
+//!
+//!   The *protect* extents are a pool's final protection for a chunk it took, `r--` for one it
+//!   gave back: every change the linker noted since its last finalize, so that a chunk's access
+//!   costs no call of its own (version 2 had a separate `protect` call). They must be
+//!   non-empty, page-aligned, inside the region, not overlapping one another. All are checked
+//!   before any is applied; if an `mprotect` fails, the earlier extents stay applied, the error
+//!   (the outer one) says which failed, and the batch does not run.
+//!
+//!   Each allocation of the batch has a key the linker chooses, its segments (extents with the
+//!   access of their pool; any alignment, since pools pack allocations into shared pages) and
+//!   its allocation actions. Checked after the protect extents are applied and before anything
 //!   runs, for the whole batch: every segment non-empty, inside the region, with a non-`---`
 //!   access equal to the current access of every page it touches; no two segments of the batch
 //!   overlap, and none overlaps a segment of a live allocation; no key repeats in the batch or
 //!   names a live allocation; every non-zero action address lies in an executable mapping of
-//!   the executor. A failed check refuses the whole batch (the outer error) and nothing runs.
+//!   the executor. A failed check refuses the whole batch (the outer error; the protect
+//!   extents stay applied) and nothing runs.
 //!   Then, per allocation in order: the instruction cache is flushed over executable segments
 //!   and the finalize actions run in LLVM 19's order ([`super::wrapper::run_finalize_actions`]);
 //!   an allocation whose action failed is not kept (the dealloc actions of the actions that had
@@ -95,26 +100,24 @@ pub use crate::slab::MAX_SPAN;
 pub const UNASSIGNED: Prot = Prot::R;
 
 /// The version of the native protocol. It changes whenever a message's layout or meaning does.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The service's calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Setup,
-    Protect,
     Finalize,
     Deallocate,
     Teardown,
 }
 
 impl Op {
-    pub const ALL: [Op; 5] = [Op::Setup, Op::Protect, Op::Finalize, Op::Deallocate, Op::Teardown];
+    pub const ALL: [Op; 4] = [Op::Setup, Op::Finalize, Op::Deallocate, Op::Teardown];
 
     /// The bootstrap symbol name the executor publishes the call under.
     pub fn symbol(self) -> &'static CStr {
         match self {
             Op::Setup => c"__jitslab_executor_setup",
-            Op::Protect => c"__jitslab_executor_protect",
             Op::Finalize => c"__jitslab_executor_finalize",
             Op::Deallocate => c"__jitslab_executor_deallocate",
             Op::Teardown => c"__jitslab_executor_teardown",
@@ -125,7 +128,7 @@ impl Op {
     pub(crate) fn failure(self, msg: &str) -> Vec<u8> {
         match self {
             Op::Setup | Op::Finalize => crate::protocol::sps::encode_expected_error(msg),
-            Op::Protect | Op::Deallocate | Op::Teardown => crate::protocol::sps::encode_error(Some(msg)),
+            Op::Deallocate | Op::Teardown => crate::protocol::sps::encode_error(Some(msg)),
         }
     }
 }
@@ -240,16 +243,21 @@ fn extents(w: &mut Writer, e: &[Extent]) {
     }
 }
 
-pub fn protect_args(handle: u64, ranges: &[Extent]) -> Vec<u8> {
-    let mut w = Writer::new();
-    w.u64(handle);
-    extents(&mut w, ranges);
-    w.finish()
+/// The arguments of `finalize`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinalizeArgs {
+    pub handle: u64,
+    /// Page ranges to give their access first.
+    pub protect: Vec<Extent>,
+    /// The allocations to make live.
+    pub allocs: Vec<Allocation>,
 }
 
-pub fn finalize_args(handle: u64, allocs: &[Allocation]) -> Vec<u8> {
+pub fn finalize_args(handle: u64, protect: &[Extent], allocs: &[Allocation]) -> Vec<u8> {
     let mut w = Writer::new();
-    w.u64(handle).count(allocs.len());
+    w.u64(handle);
+    extents(&mut w, protect);
+    w.count(allocs.len());
     for a in allocs {
         w.u64(a.key);
         extents(&mut w, &a.segments);
@@ -307,23 +315,16 @@ fn read_extents(r: &mut Reader<'_>, what: &str) -> Result<Vec<Extent>, String> {
         .collect()
 }
 
-pub fn decode_protect(b: &[u8]) -> Result<(u64, Vec<Extent>), String> {
-    let mut r = Reader::new(b);
-    let handle = r.u64("protect: handle").map_err(malformed)?;
-    let ranges = read_extents(&mut r, "protect: range")?;
-    r.finish("protect").map_err(malformed)?;
-    Ok((handle, ranges))
-}
-
 fn read_call(r: &mut Reader<'_>, what: &str) -> Result<WrapperCall, String> {
     let fn_addr = r.u64(what).map_err(malformed)?;
     let n = r.u64(what).map_err(malformed)?;
     Ok(WrapperCall { fn_addr, args: r.bytes(n, what).map_err(malformed)?.to_vec() })
 }
 
-pub fn decode_finalize(b: &[u8]) -> Result<(u64, Vec<Allocation>), String> {
+pub fn decode_finalize(b: &[u8]) -> Result<FinalizeArgs, String> {
     let mut r = Reader::new(b);
     let handle = r.u64("finalize: handle").map_err(malformed)?;
+    let protect = read_extents(&mut r, "finalize: protect extent")?;
     let n = r.count(ALLOCATION_MIN_BYTES, "finalize: allocations").map_err(malformed)?;
     let mut allocs = Vec::with_capacity(n);
     for _ in 0..n {
@@ -339,7 +340,7 @@ pub fn decode_finalize(b: &[u8]) -> Result<(u64, Vec<Allocation>), String> {
         allocs.push(Allocation { key, segments, actions });
     }
     r.finish("finalize").map_err(malformed)?;
-    Ok((handle, allocs))
+    Ok(FinalizeArgs { handle, protect, allocs })
 }
 
 pub fn decode_deallocate(b: &[u8]) -> Result<(u64, Vec<u64>), String> {

@@ -6,11 +6,12 @@
 //!   linker                                          executor (jitslab-executor)
 //!   ┌───────────────────────────────┐  setup once   ┌───────────────────────────────┐
 //!   │ working view rw- (whole file) │ ────────────► │ region r-- ; chunks get their │
-//!   │ allocate: bookkeeping only;   │               │ pool's protection by protect  │
-//!   │ a pool taking a chunk queues  │  one round:   │ r-x │ r-- │ rw- │ r-- (unused) │
-//!   │ its protection                │  [protect]    └───────────────────────────────┘
-//!   │ finalize/deallocate: queued,  │  [finalize]      same memfd pages (no name)
-//!   │ sent as one round at a time   │  [deallocate] ──────────────────────────────────►
+//!   │ allocate: bookkeeping only;   │               │ pool's protection in the next │
+//!   │ a pool taking a chunk queues  │  one round:   │ finalize                      │
+//!   │ its protection                │  [finalize:   │ r-x │ r-- │ rw- │ r-- (unused) │
+//!   │ finalize/deallocate: queued,  │   protections └───────────────────────────────┘
+//!   │ sent as one round at a time   │   + batch]       same memfd pages (no name)
+//!   │                               │  [deallocate] ──────────────────────────────────►
 //!   └───────────────────────────────┘
 //! ```
 //!
@@ -21,17 +22,19 @@
 //! unlinks at once. [`SharingPath`] records which path was used.
 //!
 //! **Rounds (group commit).** At most one round of calls is in flight per manager. A round is,
-//! in this order and each only when it has something to carry: one `protect` with every chunk
+//! in this order and each only when it has something to carry: one `finalize` with every chunk
 //! protection noted since the last round (chunks a pool took get its protection; chunks given
-//! back get `r--`), one `finalize` with every queued allocation that has actions, one
-//! `deallocate` with the keys of every queued deallocation. Work that arrives while a round is
-//! in flight waits for the next, and travels with everything else that arrived meanwhile.
-//! (The region is `r--` from setup on, and chunks given back return to `r--`, not `---`: see
-//! [`UNASSIGNED`].) The
+//! back get `r--`), which the executor applies first, and every queued allocation that has
+//! actions; then one `deallocate` with the keys of every queued deallocation. Work that arrives
+//! while a round is in flight waits for the next, and travels with everything else that arrived
+//! meanwhile. (The region is `r--` from setup on, and chunks given back return to `r--`, not
+//! `---`: see [`UNASSIGNED`]. Until the next round, a chunk a pool took is still `r--` in the
+//! executor, which uses it only after a finalize; a chunk given back keeps its old access,
+//! though no allocation lives there any more.) The
 //! order of one round, and rounds never overlapping, keep the executor's checks satisfied even
 //! though it serves each call on a thread of its own: a chunk's protection is applied before
-//! any finalize that uses it, and a chunk is given back only after the deallocate that freed
-//! its last allocation returned.
+//! any allocation that uses it is checked, and a chunk is given back only after the deallocate
+//! that freed its last allocation returned.
 //!
 //! **Holding a round while links are in flight.** The manager tells the backend when a link
 //! starts (an allocation) and ends (its finalize, or its abandon). A round that is ready to go
@@ -77,14 +80,13 @@ use crate::sys;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NativeAddrs {
     pub setup: u64,
-    pub protect: u64,
     pub finalize: u64,
     pub deallocate: u64,
     pub teardown: u64,
 }
 
 impl NativeAddrs {
-    /// Looks the five bootstrap symbols up ([`Op::symbol`]); the error names the missing ones.
+    /// Looks the four bootstrap symbols up ([`Op::symbol`]); the error names the missing ones.
     pub fn lookup(find: impl Fn(&str) -> Option<u64>) -> Result<NativeAddrs, String> {
         let found: Vec<(Op, Option<u64>)> =
             Op::ALL.iter().map(|&op| (op, find(&op.symbol().to_string_lossy()))).collect();
@@ -103,7 +105,6 @@ impl NativeAddrs {
         let get = |op: Op| found.iter().find(|(o, _)| *o == op).and_then(|(_, a)| *a).unwrap_or(0);
         Ok(NativeAddrs {
             setup: get(Op::Setup),
-            protect: get(Op::Protect),
             finalize: get(Op::Finalize),
             deallocate: get(Op::Deallocate),
             teardown: get(Op::Teardown),
@@ -219,8 +220,11 @@ pub struct RoundCounts {
     /// Rounds held while links were in flight, and sent by the hold timer when they stopped
     /// moving (not by the last link's end).
     pub timed_out: u64,
-    pub protect_calls: u64,
+    /// Finalize calls: each carries the chunk protections noted since the last one and the
+    /// allocations that have actions.
     pub finalize_calls: u64,
+    /// Allocations those calls carried (registered in the executor).
+    pub allocations_sent: u64,
     pub deallocate_calls: u64,
 }
 
@@ -463,88 +467,84 @@ impl Native {
         })
     }
 
+    /// Sends a round: one finalize carrying the noted protections and the allocations with
+    /// actions (when there is either), then one deallocate (when there are keys).
     fn run(self: &Arc<Self>, round: Option<Round>) {
         let Some(round) = round else { return };
         lock(&self.counts).rounds += 1;
         let Round { protects, chunks, finalizes, deallocs } = round;
-        if protects.is_empty() {
-            return self.after_protect(Ok(()), chunks, finalizes, deallocs);
+        let (with_actions, without): (Vec<Fin>, Vec<Fin>) =
+            finalizes.into_iter().partition(|f| !f.alloc.actions.is_empty());
+        if protects.is_empty() && with_actions.is_empty() {
+            for f in without {
+                (f.done)(Ok(()));
+            }
+            return self.deallocate_round(deallocs);
         }
-        lock(&self.counts).protect_calls += 1;
+        {
+            let mut c = lock(&self.counts);
+            c.finalize_calls += 1;
+            c.allocations_sent += with_actions.len() as u64;
+        }
+        let allocs: Vec<Allocation> = with_actions.iter().map(|f| f.alloc.clone()).collect();
+        let args = wire::finalize_args(self.handle, &protects, &allocs);
         let me = Arc::clone(self);
-        let args = wire::protect_args(self.handle, &protects);
-        self.remote.call("protect", self.remote.addrs().protect, args, decode_error, move |r| {
-            me.after_protect(r, chunks, finalizes, deallocs)
+        self.remote.call("finalize", self.remote.addrs().finalize, args, wire::decode_finalize_reply, move |r| {
+            me.after_finalize(r, chunks, with_actions, without, deallocs)
         });
     }
 
-    fn after_protect(
+    fn after_finalize(
         self: &Arc<Self>,
-        protected: Result<(), RemoteError>,
+        outcome: Result<Vec<Result<(), String>>, RemoteError>,
         chunks: Vec<(u64, Prot)>,
-        finalizes: Vec<Fin>,
+        with_actions: Vec<Fin>,
+        without: Vec<Fin>,
         deallocs: Vec<Dealloc>,
     ) {
         {
             let mut q = lock(&self.queue);
-            for (c, _) in &chunks {
+            for (c, a) in &chunks {
                 q.applying.remove(c);
-            }
-        }
-        if let Err(e) = protected {
-            // The chunks' protections are unknown now: every finalize of the round fails (its
-            // allocation is rolled back), and the chunks are noted again for a later round.
-            {
-                let mut q = lock(&self.queue);
-                for (c, a) in chunks {
-                    // A protection noted since then wins; otherwise the chunk is retried.
-                    q.pending.entry(c).or_insert(a);
+                if outcome.is_err() {
+                    // The chunks' protections are unknown now (a refused batch leaves them
+                    // applied, a failed mprotect part of them): noted again for a later round,
+                    // unless a protection noted since then wins.
+                    q.pending.entry(*c).or_insert(*a);
                 }
             }
-            for f in finalizes {
-                (f.done)(Err(e.clone()));
-            }
-            return self.deallocate_round(deallocs);
         }
-        let (with_actions, without): (Vec<Fin>, Vec<Fin>) =
-            finalizes.into_iter().partition(|f| !f.alloc.actions.is_empty());
-        for f in without {
-            (f.done)(Ok(()));
-        }
-        if with_actions.is_empty() {
-            return self.deallocate_round(deallocs);
-        }
-        lock(&self.counts).finalize_calls += 1;
-        let allocs: Vec<Allocation> = with_actions.iter().map(|f| f.alloc.clone()).collect();
-        let args = wire::finalize_args(self.handle, &allocs);
-        let me = Arc::clone(self);
-        self.remote.call("finalize", self.remote.addrs().finalize, args, wire::decode_finalize_reply, move |r| {
-            match r {
-                Ok(results) if results.len() == with_actions.len() => {
-                    for (f, result) in with_actions.into_iter().zip(results) {
-                        (f.done)(
-                            result.map_err(|m| RemoteError::Executor(format!("the executor failed finalize: {m}"))),
-                        );
-                    }
+        match outcome {
+            Ok(results) if results.len() == with_actions.len() => {
+                for f in without {
+                    (f.done)(Ok(()));
                 }
-                Ok(results) => {
-                    let e = RemoteError::BadReply(format!(
-                        "bad reply from the executor to finalize: {} results for {} allocations",
-                        results.len(),
-                        with_actions.len()
-                    ));
-                    for f in with_actions {
-                        (f.done)(Err(e.clone()));
-                    }
-                }
-                Err(e) => {
-                    for f in with_actions {
-                        (f.done)(Err(e.clone()));
-                    }
+                for (f, result) in with_actions.into_iter().zip(results) {
+                    (f.done)(result.map_err(|m| RemoteError::Executor(format!("the executor failed finalize: {m}"))));
                 }
             }
-            me.deallocate_round(deallocs)
-        });
+            Ok(results) => {
+                // The protections were applied; the batch's reply cannot be matched to it.
+                for f in without {
+                    (f.done)(Ok(()));
+                }
+                let e = RemoteError::BadReply(format!(
+                    "bad reply from the executor to finalize: {} results for {} allocations",
+                    results.len(),
+                    with_actions.len()
+                ));
+                for f in with_actions {
+                    (f.done)(Err(e.clone()));
+                }
+            }
+            Err(e) => {
+                // Every finalize of the round fails (its allocation is rolled back).
+                for f in without.into_iter().chain(with_actions) {
+                    (f.done)(Err(e.clone()));
+                }
+            }
+        }
+        self.deallocate_round(deallocs)
     }
 
     fn deallocate_round(self: &Arc<Self>, deallocs: Vec<Dealloc>) {

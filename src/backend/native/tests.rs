@@ -100,7 +100,7 @@ impl Exec {
         calls
             .iter()
             .filter(|(o, _)| *o == wire::Op::Finalize)
-            .map(|(_, a)| wire::decode_finalize(a).unwrap().1.iter().map(|x| x.key).collect())
+            .map(|(_, a)| wire::decode_finalize(a).unwrap().allocs.iter().map(|x| x.key).collect())
             .collect()
     }
     fn hold_next(&self, op: wire::Op) -> Arc<Gate> {
@@ -182,14 +182,13 @@ fn setup_takes_the_memfd_by_each_path_and_falls_back_to_a_named_object() {
     }
 }
 
-/// N finalizes with no actions cost O(1) calls (one protect per round that has new chunks),
-/// not N; allocations share pages (sub-page packing); nothing is ever writable and executable.
+/// N finalizes with no actions cost O(1) calls (one finalize, carrying only protections, per
+/// round that has new chunks), not N; allocations share pages (sub-page packing); nothing is ever writable and executable.
 #[test]
 fn action_less_finalizes_need_no_call() {
     let exec = Exec::new();
     let m = native(&exec, &FD_PATHS);
     let setup_calls = exec.total();
-    let setup_protects = exec.count(wire::Op::Protect);
     let mut segs = Vec::new();
     for i in 0..200u32 {
         let (id, s) = m.allocate(&[seg(RX, Lifetime::Standard, 48), seg(RW, Lifetime::Standard, 24)]).unwrap();
@@ -198,13 +197,13 @@ fn action_less_finalizes_need_no_call() {
         finalize(&m, id, vec![]).unwrap();
         segs.push(s);
     }
-    // The first finalize needed the two chunks protected (one protect call, carrying both);
-    // every other one needed nothing.
-    assert_eq!(exec.count(wire::Op::Protect), setup_protects + 1);
-    assert_eq!(exec.count(wire::Op::Finalize), 0);
+    // The first finalize needed the two chunks protected (one finalize call, carrying both
+    // protections and no allocation); every other one needed nothing.
+    assert_eq!(exec.count(wire::Op::Finalize), 1);
+    assert_eq!(exec.finalize_batches(), [Vec::<u64>::new()]);
     assert_eq!(exec.total() - setup_calls, 1, "200 action-less finalizes must not make a call each");
     let rounds = m.native_round_counts().unwrap();
-    assert_eq!((rounds.rounds, rounds.finalize_calls), (1, 0));
+    assert_eq!((rounds.rounds, rounds.finalize_calls), (1, 1));
     for (i, s) in segs.iter().enumerate() {
         assert_eq!(read_exec(s[0].addr, 4), (i as u32).to_le_bytes());
         assert_eq!(read_exec(s[1].addr, 4), (i as u32 + 1000).to_le_bytes());
@@ -219,12 +218,13 @@ fn action_less_finalizes_need_no_call() {
 }
 
 /// A finalize never completes before the protection of its chunks is applied in the
-/// executor: with the protect call held, the finalize waits; then the page is r-x.
+/// executor: with the finalize call that carries it held, the finalize waits; then the page is
+/// r-x.
 #[test]
 fn a_finalize_waits_for_its_chunks_protection() {
     let exec = Exec::new();
     let m = native(&exec, &FD_PATHS);
-    let gate = exec.hold_next(wire::Op::Protect);
+    let gate = exec.hold_next(wire::Op::Finalize);
     let (id, s) = m.allocate(&[seg(RX, Lifetime::Standard, 32)]).unwrap();
     let rx = finalize_later(&m, id, vec![]);
     gate.wait_held();
@@ -242,9 +242,11 @@ fn a_finalize_waits_for_its_chunks_protection() {
 fn finalizes_queued_behind_a_held_call_go_out_as_one() {
     let exec = Exec::new();
     let m = native(&exec, &FD_PATHS);
-    // Make the chunks protected first, so the rounds below are finalize calls only.
+    // Make the chunks protected first (one finalize call with no allocation), so the rounds
+    // below carry allocations only.
     let (id0, _) = m.allocate(&[seg(RX, Lifetime::Standard, 16), seg(R, Lifetime::Standard, 16)]).unwrap();
     finalize(&m, id0, vec![]).unwrap();
+    assert_eq!(exec.finalize_batches(), [Vec::<u64>::new()]);
     let gate = exec.hold_next(wire::Op::Finalize);
     let (first, _) = m.allocate(&[seg(R, Lifetime::Standard, 16)]).unwrap();
     let held = finalize_later(&m, first, vec![recorded_pair("ngc:f0", "ngc:d0")]);
@@ -258,16 +260,16 @@ fn finalizes_queued_behind_a_held_call_go_out_as_one() {
     }
     std::thread::sleep(Duration::from_millis(100));
     assert!(waiting.iter().all(|w| w.try_recv().is_err()), "queued finalizes completed before their round");
-    assert_eq!(exec.count(wire::Op::Finalize), 1);
+    assert_eq!(exec.count(wire::Op::Finalize), 2);
     gate.open();
     held.recv_timeout(PROMPT).unwrap().unwrap();
     for w in waiting {
         w.recv_timeout(PROMPT).unwrap().unwrap();
     }
     let batches = exec.finalize_batches();
-    assert_eq!(batches.len(), 2, "{batches:?}");
-    assert_eq!(batches[0], [first.0]);
-    assert_eq!(batches[1], ids.iter().map(|i| i.0).collect::<Vec<_>>());
+    assert_eq!(batches.len(), 3, "{batches:?}");
+    assert_eq!(batches[1], [first.0]);
+    assert_eq!(batches[2], ids.iter().map(|i| i.0).collect::<Vec<_>>());
     let mut log = take_log("ngc:");
     assert_eq!(log.len(), 11);
     log.sort();
@@ -302,12 +304,12 @@ fn finalizes_wait_for_the_links_in_flight_and_the_last_one_sends_them() {
         .map(|(i, &id)| finalize_later(&m, id, vec![recorded_pair(&format!("hld:f{i}"), &format!("hld:d{i}"))]))
         .collect();
     assert!(waiting.iter().all(|w| w.try_recv().is_err()), "a finalize went out while a link was in flight");
-    assert_eq!(exec.count(wire::Op::Finalize), 0);
+    assert_eq!(exec.count(wire::Op::Finalize), 1, "the protections' finalize, before the links");
     m.abandon(last).unwrap();
     for w in waiting {
         w.recv_timeout(PROMPT).unwrap().unwrap();
     }
-    assert_eq!(exec.finalize_batches(), [ids.iter().map(|i| i.0).collect::<Vec<_>>()]);
+    assert_eq!(exec.finalize_batches(), [vec![], ids.iter().map(|i| i.0).collect::<Vec<_>>()]);
     assert_eq!(m.native_round_counts().unwrap().timed_out, 0, "the last link sent the round, not the timer");
     assert_eq!(take_log("hld:f").len(), 5);
     deallocate(&m, &ids).unwrap();
@@ -406,7 +408,7 @@ fn deallocate_punches_holes_and_gives_chunks_back() {
 fn a_lost_connection_fails_pending_and_later_calls() {
     let exec = Exec::new();
     let m = native(&exec, &FD_PATHS);
-    let gate = exec.hold_next(wire::Op::Protect);
+    let gate = exec.hold_next(wire::Op::Finalize);
     let (id, s) = m.allocate(&[seg(RX, Lifetime::Standard, 16)]).unwrap();
     let rx = finalize_later(&m, id, vec![recorded_pair("nlc:f", "nlc:d")]);
     gate.wait_held();
