@@ -139,7 +139,7 @@ TEST(NativeExecutorTest, PublishesTheNativeServiceAndLLVMsStandardServices) {
   ASSERT_EXPECTED(Conn);
   AtScopeExit Reap([&] { jitslab::reapExecutor(Conn->Pid, 5000); });
   auto Native = lookUpNative(*Conn->EPC);
-  EXPECT_EQ(Native.size(), 5u);
+  EXPECT_EQ(Native.size(), 4u);
   for (auto &[Name, Addr] : Native)
     EXPECT_TRUE(Addr) << Name;
   ExecutorAddr A;
