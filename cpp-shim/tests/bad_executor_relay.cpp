@@ -19,6 +19,10 @@
 //   sps          the real answer's header with its payload replaced by bytes that are no SPS
 //   random       5000 bytes from a fixed seed
 // It then waits for the controller to hang up or die, kills the real executor and exits.
+// One mode acts before the second frame:
+//   deaf         closes the controller's pipe to it before passing the Setup on, and never
+//                writes again: the controller's first call fails to be sent (EPIPE), while its
+//                reading side sees no end of input. The relay then waits to be killed.
 //
 //===----------------------------------------------------------------------===//
 
@@ -143,6 +147,22 @@ int main(int Argc, char **Argv) {
   }
   close(Down[0]);
   close(Up[1]);
+
+  if (Mode == "deaf") {
+    Header H;
+    if (!readExactly(Up[0], &H, sizeof(H)) || H.Size < 32 || H.Size > (uint64_t(1) << 30))
+      die("no Setup from the executor");
+    std::vector<char> Payload(H.Size - 32);
+    if (!readExactly(Up[0], Payload.data(), Payload.size()))
+      die("a cut Setup from the executor");
+    // Nothing else holds the pipe's read end (the executor closed its copy): the controller's
+    // next write fails.
+    close(FromController);
+    sendHeader(ToController, H);
+    writeAll(ToController, Payload.data(), Payload.size());
+    for (;;)
+      pause();
+  }
 
   // Controller to executor, verbatim, until the controller hangs up.
   std::thread([&] {

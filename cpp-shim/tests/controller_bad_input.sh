@@ -3,11 +3,11 @@
 #
 # jitslab-run against an executor that turns bad right after a good handshake
 # (bad_executor_relay: the real EXECUTOR behind a relay that replaces the answer to the first
-# call with each class of bad frame), with both protocols. What must hold in every case: exit
-# status 1, never a signal; one line on stderr, `jitslab-run: error: ...`, naming the fault
-# where the transport can; within 20 s; no name of the session's left in /dev/shm (but for the
-# one LLVM's stock service can leave when a session ends early, as kill_trials.sh explains:
-# counted, reported and removed).
+# call with each class of bad frame, or that stops reading before the first call), with both
+# protocols. What must hold in every case: exit status 1, never a signal; one line on stderr,
+# `jitslab-run: error: ...`, naming the fault where the transport can; within 20 s; no name of
+# the session's left in /dev/shm (but for the one LLVM's stock service can leave when a session
+# ends early, as kill_trials.sh explains: counted, reported and removed).
 set -u
 run=$1 executor=$2 relay=$3 object=$4
 shift 4
@@ -24,7 +24,8 @@ for protocol in native stock; do
   for spec in "huge:larger than the limit" "small:smaller than the 32-byte header" \
     "opcode:unknown opcode 9" "setup:a second Setup" "result-tag:a Result with tag address" \
     "cut-header:truncated frame" "cut-payload:truncated frame" \
-    "sequence:sequence number 999999" "sps:" "random:"; do
+    "sequence:sequence number 999999" "sps:" "random:" \
+    "deaf:lost the connection to the executor: write: "; do
     mode=${spec%%:*} expect=${spec#*:}
     what="$mode ($protocol protocol)"
     shm_names >"$tmp/before"
@@ -61,5 +62,5 @@ for protocol in native stock; do
   done
 done
 echo "controller_bad_input.sh: LLVM's stock service left its named object behind (removed by" \
-  "this script) in $stock_left of the 10 stock-protocol cases"
+  "this script) in $stock_left of the 11 stock-protocol cases"
 echo "controller_bad_input.sh: all $cases cases ended with one clear error"
