@@ -22,10 +22,12 @@
 // One mode acts before the second frame:
 //   deaf         closes the controller's pipe to it before passing the Setup on, and never
 //                writes again: the controller's first call fails to be sent (EPIPE), while its
-//                reading side sees no end of input. The relay then waits to be killed.
+//                reading side sees no end of input. The relay then waits until the
+//                controller's reading end is gone, kills the real executor and exits.
 //
 //===----------------------------------------------------------------------===//
 
+#include <poll.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -160,8 +162,13 @@ int main(int Argc, char **Argv) {
     close(FromController);
     sendHeader(ToController, H);
     writeAll(ToController, Payload.data(), Payload.size());
-    for (;;)
-      pause();
+    // A pipe's write end polls as POLLERR once its reader has closed it.
+    pollfd P{ToController, 0, 0};
+    while (poll(&P, 1, -1) < 0 || !(P.revents & (POLLERR | POLLHUP))) {
+    }
+    kill(Child, SIGKILL);
+    waitpid(Child, nullptr, 0);
+    std::_Exit(0);
   }
 
   // Controller to executor, verbatim, until the controller hangs up.

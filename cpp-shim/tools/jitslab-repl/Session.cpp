@@ -24,6 +24,10 @@ ContextGuard SharedContext;
 void fail(const Twine &Msg) {
   jitslab::discardEarlyExecutor(); // not connected yet: say nothing after this error
   errs() << "jitslab-repl: " << Msg << "\n";
+  // A child executor is stopped, as jitslab-run's is: one that no longer reads (hung, or
+  // broken) would not notice this process's end.
+  if (ExecutorPid > 0)
+    jitslab::reapExecutor(ExecutorPid, 0);
   std::exit(1);
 }
 

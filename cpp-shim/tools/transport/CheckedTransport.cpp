@@ -10,6 +10,8 @@
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -144,12 +146,17 @@ CheckedFDTransport::Create(SimpleRemoteEPCTransportClient &C, int InFD, int OutF
     return fail("invalid descriptors " + Twine(InFD) + "," + Twine(OutFD));
   if (MaxFrame < HeaderSize)
     return fail("max-frame=" + Twine(MaxFrame) + " is smaller than a frame's 32-byte header");
-  return std::unique_ptr<CheckedFDTransport>(new CheckedFDTransport(C, InFD, OutFD, MaxFrame, S));
+  int Wake = ::eventfd(0, EFD_CLOEXEC);
+  if (Wake < 0)
+    return fail(Twine("eventfd: ") + std::strerror(errno));
+  return std::unique_ptr<CheckedFDTransport>(
+      new CheckedFDTransport(C, InFD, OutFD, Wake, MaxFrame, S));
 }
 
 CheckedFDTransport::~CheckedFDTransport() {
   if (Listener.joinable())
     Listener.join();
+  ::close(WakeFD);
 }
 
 Error CheckedFDTransport::start() {
@@ -191,9 +198,13 @@ Error CheckedFDTransport::sendMessage(SimpleRemoteEPCOpcode OpC, uint64_t SeqNo,
 void CheckedFDTransport::disconnect() {
   if (Disconnected.exchange(true))
     return;
-  // shutdown wakes the listener's blocking read on a socket (close alone does not); on a
-  // pipe it fails harmlessly with ENOTSOCK, and the read ends when the other side, seeing our
-  // write end closed, exits.
+  // The listener waits in poll on the reading descriptor and this eventfd: it stops at once,
+  // whatever the other side does. (shutdown alone woke a read on a socket only; on a pipe the
+  // read ended when the other side, seeing our write end closed, exited, so an executor that
+  // stopped reading but kept its end open held a controller's disconnect for ever.)
+  uint64_t One = 1;
+  while (::write(WakeFD, &One, sizeof(One)) < 0 && errno == EINTR) {
+  }
   ::shutdown(InFD, InFD == OutFD ? SHUT_RDWR : SHUT_RD);
   // Closing under the write lock: a descriptor closed during a write could be reused by the
   // time the write resumes, and the frame's rest would go to another file.
@@ -210,6 +221,14 @@ void CheckedFDTransport::disconnect() {
 Error CheckedFDTransport::readExactly(char *Dst, size_t Size, size_t &Got) {
   Got = 0;
   while (Got < Size) {
+    pollfd P[2] = {{InFD, POLLIN, 0}, {WakeFD, POLLIN, 0}};
+    if (::poll(P, 2, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      return fail(Twine("poll: ") + std::strerror(errno));
+    }
+    if (P[1].revents)
+      return fail(ClosedMessage); // disconnect(): the end this side asked for
     ssize_t N = ::read(InFD, Dst + Got, Size - Got);
     if (N > 0) {
       Got += static_cast<size_t>(N);

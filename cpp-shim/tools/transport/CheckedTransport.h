@@ -31,7 +31,8 @@
 // dispatches frames in order (on the executor's side it starts once the Setup message is sent,
 // on the controller's side at start()); sendMessage may be
 // called from any thread (the server's call threads) and serializes writes under a mutex;
-// disconnect may be called from any thread, any number of times.
+// disconnect may be called from any thread, any number of times, and ends the listener at
+// once, whether or not the other side still holds its end open.
 //
 //===----------------------------------------------------------------------===//
 
@@ -78,9 +79,9 @@ public:
   void disconnect() override;
 
 private:
-  CheckedFDTransport(llvm::orc::SimpleRemoteEPCTransportClient &C, int InFD, int OutFD,
+  CheckedFDTransport(llvm::orc::SimpleRemoteEPCTransportClient &C, int InFD, int OutFD, int WakeFD,
                      uint64_t MaxFrame, Side S)
-      : C(C), InFD(InFD), OutFD(OutFD), MaxFrame(MaxFrame), S(S) {}
+      : C(C), InFD(InFD), OutFD(OutFD), WakeFD(WakeFD), MaxFrame(MaxFrame), S(S) {}
 
   /// Reads exactly `Size` bytes; `Got` is how many arrived before the end of input or an error.
   llvm::Error readExactly(char *Dst, size_t Size, size_t &Got);
@@ -91,6 +92,8 @@ private:
 
   llvm::orc::SimpleRemoteEPCTransportClient &C;
   const int InFD, OutFD;
+  /// An eventfd that disconnect() signals: the listener waits on it beside InFD.
+  const int WakeFD;
   const uint64_t MaxFrame;
   const Side S;
   std::mutex WriteMutex;
