@@ -80,6 +80,14 @@ static_assert(sizeof(Header) == 32, "the wire header is four u64s");
 
 void sendHeader(int FD, Header H) { writeAll(FD, &H, sizeof(H)); }
 
+/// Reads one whole frame of at most 1 GiB; false at the end of input or on a bad size.
+bool readFrame(int FD, Header &H, std::vector<char> &Payload) {
+  if (!readExactly(FD, &H, sizeof(H)) || H.Size < 32 || H.Size > (uint64_t(1) << 30))
+    return false;
+  Payload.resize(H.Size - 32);
+  return readExactly(FD, Payload.data(), Payload.size());
+}
+
 /// Sends the bad frame `Mode` names in place of the frame whose header is `Real`.
 void sendBad(int Out, const std::string &Mode, const Header &Real) {
   const uint64_t Setup = 0, Result = 2;
@@ -152,11 +160,9 @@ int main(int Argc, char **Argv) {
 
   if (Mode == "deaf") {
     Header H;
-    if (!readExactly(Up[0], &H, sizeof(H)) || H.Size < 32 || H.Size > (uint64_t(1) << 30))
+    std::vector<char> Payload;
+    if (!readFrame(Up[0], H, Payload))
       die("no Setup from the executor");
-    std::vector<char> Payload(H.Size - 32);
-    if (!readExactly(Up[0], Payload.data(), Payload.size()))
-      die("a cut Setup from the executor");
     // Nothing else holds the pipe's read end (the executor closed its copy): the controller's
     // next write fails.
     close(FromController);
@@ -188,10 +194,8 @@ int main(int Argc, char **Argv) {
   // Executor to controller: the Setup, then the bad frame in place of the next one.
   for (int Index = 0;; ++Index) {
     Header H;
-    if (!readExactly(Up[0], &H, sizeof(H)) || H.Size < 32 || H.Size > (uint64_t(1) << 30))
-      break;
-    std::vector<char> Payload(H.Size - 32);
-    if (!readExactly(Up[0], Payload.data(), Payload.size()))
+    std::vector<char> Payload;
+    if (!readFrame(Up[0], H, Payload))
       break;
     if (Index == 1) {
       sendBad(ToController, Mode, H);

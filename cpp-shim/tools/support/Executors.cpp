@@ -274,9 +274,9 @@ void discardEarlyExecutor() {
   if (!EarlyPath)
     return;
   EarlyPath = nullptr;
-  // Killed before its pipes close: seeing them close, it would say so on stderr (LLVM's
-  // executor prints "FD-transport disconnected") after this program's own error.
-  kill(Early.Pid, SIGKILL);
+  // Killed (reapExecutor with no wait) before its pipes close: seeing them close, it would say
+  // so on stderr (LLVM's executor prints "FD-transport disconnected") after this program's own
+  // error.
   reapExecutor(Early.Pid, 0);
   close(Early.In);
   close(Early.Out);
@@ -286,16 +286,11 @@ Expected<ExecutorConnection> spawnExecutor(const std::string &Path, SimpleRemote
   ignoreSigpipeOnce();
   ChildPipes C;
   const bool Taken = EarlyPath && Path == EarlyPath;
-  if (EarlyPath) {
-    if (Taken) {
-      C = Early;
-    } else {
-      // Started for another path than the one given in the end: not ours to use.
-      discardEarlyExecutor();
-    }
+  if (Taken) {
+    C = Early;
     EarlyPath = nullptr;
-  }
-  if (C.Pid < 0) {
+  } else {
+    discardEarlyExecutor(); // if one was started for another path: not ours to use
     if (access(Path.c_str(), X_OK) != 0)
       return osError("cannot run executor '" + Path + "'");
     if (int E = startChild(Path.c_str(), environ, C)) {

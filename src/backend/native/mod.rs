@@ -206,8 +206,7 @@ impl Queue {
 
 /// What one round carries.
 struct Round {
-    protects: Vec<Extent>,
-    /// The chunks the protects cover, with the protection each gets.
+    /// The chunks whose protection it applies, in offset order, with the protection each gets.
     chunks: Vec<(u64, Prot)>,
     finalizes: Vec<Fin>,
     deallocs: Vec<Dealloc>,
@@ -448,23 +447,9 @@ impl Native {
             return None;
         }
         q.busy = true;
-        let pending = std::mem::take(&mut q.pending);
-        let chunks: Vec<(u64, Prot)> = pending.iter().map(|(&c, &a)| (c, a)).collect();
+        let chunks: Vec<(u64, Prot)> = std::mem::take(&mut q.pending).into_iter().collect();
         q.applying.extend(chunks.iter().map(|&(c, _)| c));
-        // Adjacent chunks with the same protection become one extent.
-        let mut protects: Vec<Extent> = Vec::new();
-        for (at, access) in pending {
-            match protects.last_mut() {
-                Some(e) if e.offset + e.len == at && e.access == access => e.len += self.chunk,
-                _ => protects.push(Extent { offset: at, len: self.chunk, access }),
-            }
-        }
-        Some(Round {
-            protects,
-            chunks,
-            finalizes: std::mem::take(&mut q.finalizes),
-            deallocs: std::mem::take(&mut q.deallocs),
-        })
+        Some(Round { chunks, finalizes: std::mem::take(&mut q.finalizes), deallocs: std::mem::take(&mut q.deallocs) })
     }
 
     /// Sends a round: one finalize carrying the noted protections and the allocations with
@@ -472,7 +457,15 @@ impl Native {
     fn run(self: &Arc<Self>, round: Option<Round>) {
         let Some(round) = round else { return };
         lock(&self.counts).rounds += 1;
-        let Round { protects, chunks, finalizes, deallocs } = round;
+        let Round { chunks, finalizes, deallocs } = round;
+        // Adjacent chunks with the same protection become one extent.
+        let mut protects: Vec<Extent> = Vec::new();
+        for &(at, access) in &chunks {
+            match protects.last_mut() {
+                Some(e) if e.offset + e.len == at && e.access == access => e.len += self.chunk,
+                _ => protects.push(Extent { offset: at, len: self.chunk, access }),
+            }
+        }
         let (with_actions, without): (Vec<Fin>, Vec<Fin>) =
             finalizes.into_iter().partition(|f| !f.alloc.actions.is_empty());
         if protects.is_empty() && with_actions.is_empty() {
